@@ -1,0 +1,260 @@
+"""The command line: parse arguments, call one function in `core`, map the result to an exit code."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from . import __version__, core, planner, report, schema
+from .errors import JoggFlowError, ManifestError
+from .manifest import parse_rate
+from .sandbox import FAULT_KINDS, Config, Fault, Sandbox
+from .state import State, unlock
+
+
+class _Cli(click.Group):
+    """Maps every error to the documented exit codes (click would use 2 for usage)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "jogg-flow")
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as err:
+            err.show()
+            sys.exit(3)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except JoggFlowError as err:
+            _show(err)
+            sys.exit(err.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show(err: JoggFlowError) -> None:
+    if isinstance(err, ManifestError):
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+    else:
+        click.echo(f"error: {err}", err=True)
+
+
+def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+state_option = click.option("--state", "state", metavar="PATH",
+                            help="State file (default: .jogg-flow/NAME.state.json beside the manifest).")
+select_option = click.option("--select", "select", multiple=True, metavar="GLOB",
+                             help="Only these videos: a key glob or tag:NAME (repeatable).")
+output_option = click.option("--output", "output", type=click.Choice(["text", "json"]),
+                             default="text", show_default=True)
+sandbox_flag = click.option("--sandbox", is_flag=True,
+                            help="Use the built-in sandbox API (and its own state file).")
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jogg-flow")
+def cli() -> None:
+    """Declarative, resumable JoggAI promotional videos from a YAML manifest."""
+
+
+@cli.command()
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@output_option
+def validate(manifests: tuple[str, ...], output: str) -> int:
+    """Parse, schema-check and render MANIFESTS; print every problem as FILE:LINE:COL."""
+    results = core.validate(manifests)
+    if output == "json":
+        click.echo(json.dumps([{"file": r.file, "ok": not r.problems,
+                                "videos": len(r.manifest.videos) if r.manifest else 0,
+                                "problems": [p.__dict__ for p in r.problems]} for r in results],
+                              indent=2))
+    for r in results:
+        for problem in r.problems:
+            click.echo(str(problem), err=True)
+        if output == "text" and r.manifest:
+            click.echo(f"{r.file}: ok ({len(r.manifest.videos)} videos)")
+    return 3 if any(r.problems for r in results) else 0
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path())
+@state_option
+@select_option
+@output_option
+@sandbox_flag
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
+         sandbox: bool, detailed_exitcode: bool) -> int:
+    """Show what apply would do for every video. No API calls."""
+    loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox)
+    if output == "json":
+        click.echo(json.dumps({"manifest": loaded.file, "name": loaded.name,
+                               "items": [i.as_dict() for i in items],
+                               "counts": planner.counts(items)}, indent=2))
+    else:
+        click.echo(report.plan_text(items))
+    changed = any(i.action in planner.CHANGES for i in items)
+    return 2 if detailed_exitcode and changed else 0
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path())
+@state_option
+@select_option
+@output_option
+@sandbox_flag
+@click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Videos in their submit steps at once.")
+@click.option("--post-rate", callback=_rate, metavar="N/Ts", help="POST budget, e.g. 20/60s.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="First and shortest wait between two status reads [15].")
+@click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="Longest wait between two status reads [120].")
+@click.option("--timeout", type=click.FloatRange(min=0), default=1800.0, show_default=True,
+              help="How long to wait for a submitted render.")
+@click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
+@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome.")
+@click.option("-v", "--verbose", count=True, help="Every step and status read.")
+def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
+          api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
+          poll_interval: float | None, poll_max: float | None, timeout: float, no_wait: bool,
+          quiet: bool, verbose: int) -> int:
+    """Create, update and render every video that needs it; resume anything unfinished."""
+    settings = core.ApplySettings(
+        state=state, select=select, api_base=api_base, post_rate=post_rate,
+        parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
+        timeout=timeout, wait=not no_wait, sandbox=sandbox)
+    reporter = report.Reporter(output, verbose=verbose, quiet=quiet)
+    with _stop_on_signals() as stop:
+        result = core.apply(manifest, settings, emit=reporter, stop=stop)
+    summary = {k: sum(1 for o in result.outcomes if o.status == k)
+               for k in dict.fromkeys(o.status for o in result.outcomes)}
+    reporter({"event": "summary", "counts": summary, "requests": result.requests,
+              "exit_code": result.exit_code,
+              "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+    if result.stopped_by:
+        click.echo(f"error: stopped: {result.stopped_by}", err=True)
+    return result.exit_code
+
+
+class _stop_on_signals:
+    """SIGINT/SIGTERM set an event the executor watches; a second SIGINT aborts."""
+
+    def __enter__(self) -> threading.Event:
+        self.stop = threading.Event()
+        self.saved: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, self._handle)
+        return self.stop
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        click.echo("stopping: finishing calls under way and saving state "
+                   "(Ctrl-C again to abort)", err=True)
+        self.stop.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path())
+@state_option
+@select_option
+@sandbox_flag
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool, fmt: str) -> int:
+    """Per video: key, project id, status, video URL, cover URL, duration."""
+    loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox)
+    records = State.load(core.state_path_for(loaded, state, sandbox)).videos
+    click.echo(report.format_rows(report.outputs_rows([i.key for i in items], records), fmt))
+    return 0
+
+
+@cli.command("schema")
+def schema_cmd() -> int:
+    """Print the manifest's JSON Schema (for editors and other tools)."""
+    click.echo(schema.text().rstrip("\n"))
+    return 0
+
+
+@cli.command("unlock")
+@click.argument("manifest", type=click.Path())
+@state_option
+@sandbox_flag
+def unlock_cmd(manifest: str, state: str | None, sandbox: bool) -> int:
+    """Remove the state's lock (refused while a live run holds it)."""
+    loaded = core.load_manifest(manifest)
+    previous = unlock(core.state_path_for(loaded, state, sandbox))
+    click.echo(f"unlocked (it named {previous})" if previous else "no lock held")
+    return 0
+
+
+def _fault(text: str) -> Fault:
+    kind, _, rest = text.partition(":")
+    route, times = rest, ""
+    head, _, tail = rest.rpartition(":")
+    if tail.isdigit():
+        route, times = head, tail
+    try:
+        return Fault(kind, route or "*", int(times) if times else 1)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--render-seconds", type=float, default=180.0, show_default=True,
+              help="API seconds a render takes.")
+@click.option("--time-scale", type=float, default=1.0, show_default=True,
+              help="API seconds per real second.")
+@click.option("--post-limit", type=int, default=20, show_default=True)
+@click.option("--post-window", type=float, default=60.0, show_default=True)
+@click.option("--latency", type=float, default=0.0, help="Real seconds added to each request.")
+@click.option("--fail-rate", type=float, default=0.0, help="Chance that a render fails.")
+@click.option("--seed", type=int, default=0)
+@click.option("--accept-key", multiple=True, help="Only these API keys (default: any).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:ROUTE[:TIMES]]",
+              help=f"Inject a fault; KIND is one of {', '.join(FAULT_KINDS)}.")
+def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, post_limit: int,
+                post_window: float, latency: float, fail_rate: float, seed: int,
+                accept_key: tuple[str, ...], faults: tuple[str, ...]) -> int:
+    """Run the built-in JoggAI-compatible API until interrupted."""
+    config = Config(render_seconds=render_seconds, time_scale=time_scale, post_limit=post_limit,
+                    post_window=post_window, latency=latency, fail_rate=fail_rate, seed=seed,
+                    api_keys=frozenset(accept_key) or None, faults=[_fault(f) for f in faults])
+    server = Sandbox(config, host, port)
+    click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+main: Callable[..., Any] = cli.main

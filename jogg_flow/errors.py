@@ -1,0 +1,52 @@
+"""The user-facing exceptions. Each carries its exit code and formats itself; none prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class JoggFlowError(Exception):
+    """Base of every error a user may see without a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(JoggFlowError):
+    """A bad option or argument."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a manifest, at a place in the user's file."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class ManifestError(JoggFlowError):
+    """A manifest that cannot be used; holds every problem found in it."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class StateError(JoggFlowError):
+    """The state file is locked, unreadable or from a newer version."""
+
+    exit_code = 4
+
+
+class Interrupted(JoggFlowError):
+    """The run was stopped by a signal; the state was saved."""
+
+    exit_code = 130

@@ -1,0 +1,346 @@
+"""Runs a plan: the only code that calls the API and writes state.
+
+Videos move through create -> update -> render on a pool of `parallelism` workers; once a
+render is accepted the video is handed to one poller, which reads every waiting project
+on its own schedule. Every POST is recorded as in flight before it is sent and as done
+after, so a run killed at any instant resumes without paying for a render twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from . import planner
+from .client import (ApiError, Cancelled, Client, InsufficientCredit, InvalidKey, NoPermission,
+                     NotFound, OutcomeUnknown)
+from .manifest import Video
+from .planner import PlanItem
+from .state import Record, State
+
+Emit = Callable[[dict[str, Any]], None]
+# Errors that every later call would meet too: they stop the whole run.
+_FATAL = (InvalidKey, NoPermission, InsufficientCredit)
+_POST_ATTEMPTS = 4
+
+
+@dataclass
+class Options:
+    """How `apply` runs. Times are seconds."""
+
+    parallelism: int = 4
+    poll_interval: float = 15.0
+    poll_max: float = 120.0
+    timeout: float = 1800.0
+    wait: bool = True
+
+
+@dataclass
+class Outcome:
+    """What happened to one video in this run."""
+
+    key: str
+    status: str  # succeeded | failed | running | submitted | up-to-date | orphaned | interrupted | error
+    project_id: str | None = None
+    video_url: str | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+OK_STATUSES = ("succeeded", "up-to-date", "orphaned", "submitted")
+
+
+class Stopped(Exception):
+    """A worker noticed the run is stopping."""
+
+
+class Executor:
+    """Apply plan items with one client and one state."""
+
+    def __init__(self, client: Client, state: State, options: Options, emit: Emit,
+                 stop: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client, self.state, self.options, self.emit = client, state, options, emit
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.fatal: ApiError | None = None
+        self.outcomes: dict[str, Outcome] = {}
+        self._lock = threading.Condition()
+        self._due: list[tuple[float, int, str]] = []
+        self._polls: dict[str, dict[str, Any]] = {}
+        self._seq = 0
+        self._open = 0
+
+    @staticmethod
+    def settled(items: list[PlanItem], state: State) -> list[Outcome]:
+        """Outcomes for a plan with nothing to do (no client, no calls)."""
+        out = []
+        for item in items:
+            record = state.videos.get(item.key) or {}
+            out.append(Outcome(item.key, item.action, record.get("project_id"),
+                               (record.get("outputs") or {}).get("video_url"), item.detail))
+        return out
+
+    def run(self, items: list[PlanItem]) -> list[Outcome]:
+        """Carry out every item; return one outcome per item, in plan order."""
+        work = []
+        for item in items:
+            if item.action == planner.UP_TO_DATE:
+                self._finish(item.key, Outcome(item.key, "up-to-date", **self._done_fields(item.key)))
+            elif item.action == planner.ORPHANED:
+                self._finish(item.key, Outcome(item.key, "orphaned", message=item.detail))
+            elif item.action == planner.WAIT:
+                self._open += 1
+                self._watch(item.key, first=True)
+            else:
+                self._open += 1
+                work.append(item)
+        poller = threading.Thread(target=self._poll_loop, name="jogg-poller", daemon=True)
+        poller.start()
+        with ThreadPoolExecutor(max(1, self.options.parallelism), "jogg-video") as pool:
+            for item in work:
+                pool.submit(self._guarded, item)
+            with self._lock:
+                while self._open > 0 and not self.stop.is_set():
+                    self._lock.wait(0.2)
+            if self.stop.is_set():
+                self.client.budget.cancel()  # queued POSTs give up; calls under way finish
+        for key in list(self._polls):
+            self._finish(key, Outcome(key, "interrupted", message="still rendering; the "
+                                      "next apply collects it"))
+        poller.join(timeout=5)
+        return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
+
+    # -- submission ------------------------------------------------------------------------
+
+    def _guarded(self, item: PlanItem) -> None:
+        assert item.video is not None
+        key = item.key
+        try:
+            if self.stop.is_set():
+                raise Stopped
+            self._submit(item, item.video)
+        except (Stopped, Cancelled):
+            self._finish(key, Outcome(key, "interrupted", message="stopped before finishing; "
+                                      "the next apply resumes"))
+        except ApiError as err:
+            if isinstance(err, _FATAL):
+                self.fatal = self.fatal or err
+                self.stop.set()
+                self.client.budget.cancel()
+            self._record_error(key, str(err))
+            self._finish(key, Outcome(key, "error", message=str(err)))
+        except Exception as err:  # noqa: BLE001 - one video's bug must not stop the others
+            self._finish(key, Outcome(key, "error", message=f"internal error: {err!r}"))
+
+    def _submit(self, item: PlanItem, video: Video) -> None:
+        key = video.key
+        record = self.state.get(key)
+        if item.action in planner.FRESH or record is None:
+            record = _fresh(video, record, item.action)
+            self.state.put(key, record)
+        steps = record["steps"]
+        if steps.get("create") != "done":
+            self._create(video, record)
+        if video.details and steps.get("update") != "done":
+            self._step(key, "update")
+            self.client.update_product(record["product_id"], video.details)
+            steps["update"] = "done"
+            self.state.put(key, record)
+        if steps.get("render") != "done":
+            self._render(video, record)
+        if not self.options.wait:
+            self._finish(key, Outcome(key, "submitted", record["project_id"],
+                                      message="render submitted; a later apply collects it"))
+            return
+        self._watch(key, first=True)
+
+    def _create(self, video: Video, record: Record) -> None:
+        key, steps = video.key, record["steps"]
+        for _ in range(_POST_ATTEMPTS):
+            if steps.get("create") == "inflight":
+                # An earlier request's answer was lost: it may have made a product we
+                # will never learn the id of. Say so rather than hide it.
+                record.setdefault("orphans", []).append({"url": video.url, "noted": _now()})
+                self.emit({"event": "orphan", "key": key, "url": video.url})
+            self._check_stop()
+            steps["create"] = "inflight"
+            self.state.put(key, record)
+            self._step(key, "create")
+            try:
+                product_id, project_id = self.client.create_product(video.url)
+            except OutcomeUnknown as err:
+                self._retry_event(key, "create", err)
+                continue
+            record.update(product_id=product_id, project_id=project_id)
+            steps["create"] = "done"
+            self.state.put(key, record)
+            return
+        raise ApiError(f"POST /open/product failed {_POST_ATTEMPTS} times with no answer")
+
+    def _render(self, video: Video, record: Record) -> None:
+        key, steps = video.key, record["steps"]
+        for _ in range(_POST_ATTEMPTS):
+            if steps.get("render") == "inflight" and self._adopt(key, record):
+                return
+            self._check_stop()
+            steps["render"] = "inflight"
+            self.state.put(key, record)
+            self._step(key, "render")
+            try:
+                self.client.render(record["project_id"], video.render)
+            except OutcomeUnknown as err:
+                self._retry_event(key, "render", err)
+                continue
+            self._accepted(key, record)
+            return
+        raise ApiError(f"POST /open/project/render failed {_POST_ATTEMPTS} times with no answer")
+
+    def _adopt(self, key: str, record: Record) -> bool:
+        """After an unknown outcome: if the project shows a render, it was accepted."""
+        info = self.client.project_info(record["project_id"])
+        if info.status == "idle":
+            return False
+        self.emit({"event": "adopted", "key": key, "project_id": record["project_id"],
+                   "remote_status": info.status})
+        self._accepted(key, record)
+        return True
+
+    def _accepted(self, key: str, record: Record) -> None:
+        record["steps"]["render"] = "done"
+        record.update(status="rendering", submitted_at=_now())
+        self.state.put(key, record)
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped
+
+    def _step(self, key: str, step: str) -> None:
+        self.emit({"event": "step", "key": key, "step": step})
+
+    def _retry_event(self, key: str, step: str, err: ApiError) -> None:
+        self.emit({"event": "retry", "key": key, "step": step, "reason": str(err)})
+
+    def _record_error(self, key: str, message: str) -> None:
+        record = self.state.get(key)
+        if record is not None:
+            record["error"] = message
+            self.state.put(key, record)
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def _watch(self, key: str, first: bool) -> None:
+        now = self.clock()
+        with self._lock:
+            poll = self._polls.setdefault(key, {"n": 0, "since": now,
+                                                "deadline": now + self.options.timeout})
+            self._schedule(key, poll, self.options.poll_interval if first else None)
+
+    def _schedule(self, key: str, poll: dict[str, Any], delay: float | None) -> None:
+        if delay is None:
+            opts = self.options
+            delay = min(opts.poll_max, opts.poll_interval * 2 ** poll["n"])
+            progress, elapsed = poll.get("progress", 0), self.clock() - poll["since"]
+            if 0 < progress < 100:
+                # Linear progress: aim just past the estimated finish.
+                eta = elapsed * (100 - progress) / progress
+                delay = min(opts.poll_max, max(opts.poll_interval, eta * 1.05))
+        due = min(self.clock() + delay, poll["deadline"])
+        self._seq += 1
+        heapq.heappush(self._due, (due, self._seq, key))
+        self._lock.notify_all()
+
+    def _poll_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._due or self._due[0][0] > self.clock():
+                    if self._open == 0 or self.stop.is_set():
+                        return
+                    timeout = self._due[0][0] - self.clock() if self._due else None
+                    self._lock.wait(timeout if timeout is None else max(0.0, min(timeout, 1.0)))
+                _, _, key = heapq.heappop(self._due)
+                poll = self._polls[key]
+            self._poll_once(key, poll)
+
+    def _poll_once(self, key: str, poll: dict[str, Any]) -> None:
+        record = self.state.get(key)
+        assert record is not None
+        try:
+            info = self.client.project_info(record["project_id"])
+        except NotFound as err:
+            info = None
+            message = str(err)
+        except ApiError as err:
+            self._retry_event(key, "poll", err)
+            return self._reschedule(key, record, poll)
+        poll["n"] += 1
+        if info is None or info.status == "failed":
+            record["status"] = "failed"
+            record["remote"] = {"status": "failed", "err_msg": info.err_msg if info else message}
+            record["finished_at"] = _now()
+            self.state.put(key, record)
+            reason = record["remote"]["err_msg"] or "render failed"
+            return self._finish(key, Outcome(key, "failed", record["project_id"], message=reason))
+        if info.status == "succeeded":
+            record.update(status="succeeded", finished_at=_now(), remote={"status": "succeeded"},
+                          outputs={"video_url": info.video_url, "cover_url": info.cover_url,
+                                   "duration": info.duration})
+            record.pop("error", None)
+            self.state.put(key, record)
+            return self._finish(key, Outcome(key, "succeeded", record["project_id"], info.video_url))
+        poll["progress"] = info.progress
+        self.emit({"event": "poll", "key": key, "remote_status": info.status,
+                   "progress": info.progress})
+        self._reschedule(key, record, poll)
+
+    def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
+        if self.clock() >= poll["deadline"]:
+            return self._finish(key, Outcome(key, "running", record["project_id"],
+                                             message="still rendering at --timeout; a later "
+                                             "apply collects it"))
+        with self._lock:
+            self._schedule(key, poll, None)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _done_fields(self, key: str) -> dict[str, Any]:
+        record = self.state.get(key) or {}
+        return {"project_id": record.get("project_id"),
+                "video_url": (record.get("outputs") or {}).get("video_url")}
+
+    def _finish(self, key: str, outcome: Outcome) -> None:
+        with self._lock:
+            counted = outcome.status not in ("up-to-date", "orphaned")
+            if key in self.outcomes:
+                return
+            self.outcomes[key] = outcome
+            if counted:
+                self._open -= 1
+            self._lock.notify_all()
+        self.emit({"event": "video", **outcome.as_dict()})
+
+
+def _fresh(video: Video, old: Record | None, action: str) -> Record:
+    history = []
+    if old is not None:
+        history = old.get("history", [])
+        if old.get("project_id") or old.get("orphans"):
+            keep = ("product_id", "project_id", "status", "outputs", "inputs", "remote",
+                    "submitted_at", "finished_at", "orphans")
+            history.append({**{k: old[k] for k in keep if k in old},
+                            "replaced_at": _now(), "reason": action})
+    return {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
+            "product_id": None, "project_id": None, "steps": {}, "status": "new",
+            "history": history}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,250 @@
+"""From a manifest file to the list of videos it asks for: load, render, check, normalise."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import loader, schema
+from .errors import ManifestError, Problem
+from .templating import SECRET_ENV, Templater, TemplateError, is_template
+
+Path = tuple[Any, ...]
+_MISSING: Any = object()
+_ASPECT = {"9:16": 0, "portrait": 0, "0": 0, "16:9": 1, "landscape": 1, "1": 1,
+           "1:1": 2, "square": 2, "2": 2}
+_VIDEO_EXT = (".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv")
+_SECRET_VAR = re.compile(r"api[_-]?key|secret|token|password", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video the manifest asks for, with API-ready details and render settings."""
+
+    key: str
+    product: str
+    variant: str | None
+    url: str
+    tags: tuple[str, ...]
+    details: dict[str, Any]
+    render: dict[str, Any]
+    index: int  # the product's position in the file, for pointing at its line
+
+    def inputs(self) -> dict[str, Any]:
+        """What decides the remote result; a change in any of it needs a fresh video."""
+        return {"url": self.url, "details": self.details, "render": self.render}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest."""
+
+    file: str
+    name: str
+    base_url: str | None
+    post_rate: tuple[int, float] | None
+    videos: list[Video]
+    doc: loader.Document = field(repr=False)
+
+    def line_of(self, video: Video) -> int:
+        """The line of the product that declares `video`."""
+        return self.doc.problem(("products", video.index), "").line
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """'20/60s' -> (20, 60.0)."""
+    match = re.fullmatch(r"([1-9][0-9]*)/([0-9]+(?:\.[0-9]+)?)s", text.strip())
+    if not match or float(match.group(2)) <= 0:
+        raise ValueError(f"rate {text!r} must look like N/Ts, e.g. 20/60s")
+    return int(match.group(1)), float(match.group(2))
+
+
+def load_manifest(path: str, environ: Mapping[str, str] | None = None) -> Manifest:
+    """Load, render and validate `path`; raise ManifestError listing every problem."""
+    environ = os.environ if environ is None else environ
+    doc = loader.load(path)
+    build = _Build(doc, environ)
+    for where, message, at_key in schema.check(doc.data):
+        build.problems.append(doc.problem(where, message, at_key=at_key))
+    videos = build.videos() if isinstance(doc.data, dict) else []
+    if build.problems:
+        raise ManifestError(build.problems)
+    data = doc.data
+    api = build.api
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return Manifest(
+        file=path,
+        name=data.get("name") or stem,
+        base_url=api.get("base_url"),
+        post_rate=parse_rate(api["post_rate"]) if "post_rate" in api else None,
+        videos=videos,
+        doc=doc,
+    )
+
+
+class _Build:
+    """One pass over the parsed tree: templates rendered where they stand, defaults merged."""
+
+    def __init__(self, doc: loader.Document, environ: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.templater = Templater(environ)
+        secret = environ.get(SECRET_ENV, "")
+        self.secret = secret if len(secret) >= 8 else None
+        self.checked: set[tuple[Path, str]] = set()
+        self.api: dict[str, Any] = {}
+
+    def fail(self, path: Path, message: str, at_key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, at_key=at_key))
+
+    def value(self, value: Any, path: Path, ctx: Mapping[str, Any]) -> Any:
+        """`value` with every string rendered; templated results are schema-checked again."""
+        if isinstance(value, str):
+            if self.secret and self.secret in value:
+                self.fail(path, schema.SECRET_HINT)
+            if not is_template(value):
+                return value
+            try:
+                out = self.templater.render(value, ctx)
+            except TemplateError as err:
+                self.fail(path, str(err))
+                return value
+            self._recheck(out, path)
+            return out
+        if isinstance(value, list):
+            return [self.value(item, path + (i,), ctx) for i, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self.value(v, path + (k,), ctx) for k, v in value.items()}
+        return value
+
+    def _recheck(self, out: str, path: Path) -> None:
+        shape = tuple(0 if isinstance(p, int) else p for p in path)
+        if (shape, out) in self.checked:
+            return
+        self.checked.add((shape, out))
+        for where, message, at_key in schema.check_value(out, path):
+            self.fail(where, f"{message} (after templating: {out[:60]!r})", at_key)
+
+    def merged(self, layers: list[tuple[Any, Path]], ctx: Mapping[str, Any]) -> Any:
+        """Deep-merge mappings, the last layer winning, rendering each value at its origin."""
+        layers = [(v, p) for v, p in layers if v is not _MISSING]
+        if not layers:
+            return _MISSING
+        if len(layers) > 1 and all(isinstance(v, dict) for v, _ in layers):
+            keys = dict.fromkeys(k for v, _ in layers for k in v)
+            return {k: self.merged([(v.get(k, _MISSING), p + (k,)) for v, p in layers], ctx)
+                    for k in keys}
+        value, path = layers[-1]
+        return self.value(value, path, ctx)
+
+    def videos(self) -> list[Video]:
+        data = self.doc.data
+        self._vars(data.get("vars"))
+        api = data.get("api")
+        self.api = self.value(api, ("api",), {}) if isinstance(api, dict) else {}
+        defaults = data.get("defaults")
+        defaults = defaults if isinstance(defaults, dict) else {}
+        products = data.get("products")
+        out: list[Video] = []
+        seen: dict[str, int] = {}
+        for i, product in enumerate(products if isinstance(products, list) else []):
+            if not isinstance(product, dict) or not isinstance(product.get("key"), str):
+                continue
+            key = product["key"]
+            if key in seen:
+                self.fail(("products", i, "key"), f"duplicate product key '{key}' "
+                          f"(first used by products[{seen[key]}])")
+                continue
+            seen[key] = i
+            out.extend(self._product(i, product, defaults))
+        return out
+
+    def _vars(self, variables: Any) -> None:
+        if not isinstance(variables, dict):
+            return
+        for name, value in variables.items():
+            if _SECRET_VAR.search(str(name)):
+                self.fail(("vars", name), schema.SECRET_HINT, at_key=True)
+            self.templater.set_var(name, self.value(value, ("vars", name), {}))
+
+    def _product(self, i: int, product: dict[str, Any], defaults: dict[str, Any]) -> list[Video]:
+        base: Path = ("products", i)
+        url = self.value(product.get("url", ""), base + ("url",), {})
+        tags = product.get("tags") or []
+        ctx: dict[str, Any] = {"product": {"key": product["key"], "url": url, "tags": tags}}
+        variants = product.get("variants")
+        if not isinstance(variants, list):
+            variants = [None]
+        out = []
+        names: dict[str, int] = {}
+        for j, variant in enumerate(variants):
+            layers_of = [(defaults, ("defaults",)), (product, base)]
+            name = None
+            vctx = ctx
+            if isinstance(variant, dict):
+                name = variant.get("name")
+                if not isinstance(name, str):
+                    continue
+                if name in names:
+                    self.fail(base + ("variants", j, "name"), f"duplicate variant name '{name}' "
+                              f"in product '{product['key']}'")
+                    continue
+                names[name] = j
+                layers_of.append((variant, base + ("variants", j)))
+                vctx = {**ctx, "variant": {"name": name}}
+            sections = {}
+            for section in ("details", "render"):
+                layers = [(layer.get(section, _MISSING), path + (section,)) for layer, path in layers_of]
+                merged = self.merged(layers, vctx)
+                sections[section] = merged if isinstance(merged, dict) else {}
+            out.append(Video(
+                key=f"{product['key']}/{name}" if name else product["key"],
+                product=product["key"], variant=name, url=url if isinstance(url, str) else "",
+                tags=tuple(t for t in tags if isinstance(t, str)),
+                details=normalise_details(sections["details"]),
+                render=normalise_render(sections["render"]), index=i))
+        return out
+
+
+def normalise_render(render: dict[str, Any]) -> dict[str, Any]:
+    """Friendly forms to the API's: aspect ratio 0|1|2, subtitles 0|1, avatar id int."""
+    out = dict(render)
+    try:
+        if "aspect_ratio" in out:
+            value = out["aspect_ratio"]
+            out["aspect_ratio"] = value if isinstance(value, int) else _ASPECT[str(value)]
+        if "render_subtitle" in out:
+            out["render_subtitle"] = 1 if out["render_subtitle"] in (True, "true", "1") else 0
+        if "avatar_id" in out:
+            out["avatar_id"] = int(out["avatar_id"])
+    except (KeyError, ValueError, TypeError):
+        pass  # already reported by the schema check; the manifest will be refused
+    return out
+
+
+def normalise_details(details: dict[str, Any]) -> dict[str, Any]:
+    """Media given as URLs become the objects PUT /open/product expects."""
+    out = dict(details)
+    if isinstance(out.get("intro_medias"), list):
+        out["intro_medias"] = [_media(m) for m in out["intro_medias"]]
+    return out
+
+
+def _media(item: Any) -> Any:
+    if isinstance(item, str):
+        item = {"url": item}
+    if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+        return item
+    url = item["url"]
+    path = urlsplit(url).path
+    kind = item.get("type") or ("video" if path.lower().endswith(_VIDEO_EXT) else "image")
+    media = {"type": 2 if kind == "video" else 1, "url": url,
+             "name": item.get("name") or posixpath.basename(path) or "media"}
+    if "description" in item:
+        media["description"] = item["description"]
+    return media

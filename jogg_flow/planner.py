@@ -1,0 +1,106 @@
+"""Desired videos against recorded state: what each video needs. Pure; no I/O."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .manifest import Video
+
+CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED = (
+    "create", "replace", "resume", "retry", "wait", "up-to-date", "orphaned")
+ACTIONS = (CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED)
+# Actions that start over from a fresh product and project (never render a project twice).
+FRESH = (CREATE, REPLACE, RETRY)
+# Actions that mean `apply` has something to do.
+CHANGES = (CREATE, REPLACE, RESUME, RETRY, WAIT)
+STEPS = ("create", "update", "render")
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One video's action, with the input fields that changed (for `replace`)."""
+
+    key: str
+    action: str
+    changes: tuple[str, ...] = ()
+    video: Video | None = field(default=None, compare=False)
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The item as plain data, for JSON output."""
+        out: dict[str, Any] = {"key": self.key, "action": self.action}
+        if self.changes:
+            out["changes"] = list(self.changes)
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def selected(key: str, tags: Iterable[str], patterns: Sequence[str]) -> bool:
+    """Whether a video matches any `--select` pattern (a key glob or `tag:NAME`)."""
+    if not patterns:
+        return True
+    product = key.split("/", 1)[0]
+    for pattern in patterns:
+        if pattern.startswith("tag:"):
+            if any(fnmatch.fnmatchcase(t, pattern[4:]) for t in tags):
+                return True
+        elif fnmatch.fnmatchcase(key, pattern) or fnmatch.fnmatchcase(product, pattern):
+            return True
+    return False
+
+
+def plan(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
+         select: Sequence[str] = ()) -> list[PlanItem]:
+    """The action for every selected video, then the recorded videos the manifest dropped."""
+    items = [item_for(v, records.get(v.key)) for v in videos if selected(v.key, v.tags, select)]
+    wanted = {v.key for v in videos}
+    for key, record in records.items():
+        if key not in wanted and selected(key, record.get("tags", ()), select):
+            items.append(PlanItem(key, ORPHANED, detail="no longer in the manifest; left alone"))
+    return items
+
+
+def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
+    """The action one video needs, given its record (or None)."""
+    if record is None:
+        return PlanItem(video.key, CREATE, video=video)
+    changes = changed_fields(record.get("inputs", {}), video.inputs())
+    if changes:
+        return PlanItem(video.key, REPLACE, changes, video)
+    status = record.get("status")
+    if status == "succeeded":
+        return PlanItem(video.key, UP_TO_DATE, video=video)
+    if status == "failed":
+        reason = (record.get("remote") or {}).get("err_msg") or "render failed"
+        return PlanItem(video.key, RETRY, video=video, detail=str(reason))
+    steps = record.get("steps", {})
+    if steps.get("render") == "done":
+        return PlanItem(video.key, WAIT, video=video)
+    pending = [s for s in STEPS if steps.get(s) != "done" and (s != "update" or video.details)]
+    return PlanItem(video.key, RESUME, video=video, detail="next: " + ", ".join(pending))
+
+
+def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """Dotted names of the input fields that differ: ('url', 'render.lang', ...)."""
+    out = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{section}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        else:
+            out.append(section)
+    return tuple(out)
+
+
+def counts(items: Iterable[PlanItem]) -> dict[str, int]:
+    """How many items per action, in a fixed order."""
+    out = dict.fromkeys(ACTIONS, 0)
+    for item in items:
+        out[item.action] += 1
+    return {k: v for k, v in out.items() if v}

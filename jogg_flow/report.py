@@ -1,0 +1,109 @@
+"""What the user sees: plan tables, progress lines, JSON lines. Formatting only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Iterable
+from typing import IO, Any
+
+from .planner import PlanItem, counts
+
+EVENTS_VERSION = 1
+_MARK = {"create": "+", "replace": "~", "resume": ">", "retry": "!", "wait": "…",
+         "up-to-date": "=", "orphaned": "?"}
+_QUIET_EVENTS = {"step", "poll", "plan"}
+
+
+class Reporter:
+    """Turns executor events into text lines or JSON lines on one stream."""
+
+    def __init__(self, output: str = "text", stream: IO[str] | None = None, verbose: int = 0,
+                 quiet: bool = False) -> None:
+        self.output, self.stream = output, stream or sys.stdout
+        self.verbose, self.quiet = verbose, quiet
+        self.tty = self.stream.isatty()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.output == "json":
+            self._write(json.dumps({"v": EVENTS_VERSION, "ts": round(time.time(), 3), **event},
+                                   sort_keys=True))
+            return
+        kind = event.get("event")
+        if self.quiet and kind != "video":
+            return
+        if kind in _QUIET_EVENTS and not self.verbose:
+            return
+        self._write(self._text(event))
+
+    def _text(self, e: dict[str, Any]) -> str:
+        kind, key = e.get("event"), e.get("key", "")
+        stamp = "" if self.tty else time.strftime("%H:%M:%S ")
+        if kind == "video":
+            tail = e.get("video_url") or e.get("message") or ""
+            return f"{stamp}{e['status']:<11} {key}  {tail}".rstrip()
+        if kind == "step":
+            return f"{stamp}{key}: {e['step']}"
+        if kind == "poll":
+            return f"{stamp}{key}: {e['remote_status']} {e.get('progress', 0)}%"
+        if kind == "plan":
+            return f"{stamp}{_MARK.get(e['action'], ' ')} {e['action']:<10} {key}"
+        if kind == "retry":
+            where = key or e.get("route", "")
+            return f"{stamp}retry {where}: {e.get('reason', '')}"
+        return f"{stamp}{kind}: {e.get('message', '')} {key}".rstrip()
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def plan_text(items: list[PlanItem]) -> str:
+    """The plan as a human reads it: one line per video, then the counts."""
+    lines = []
+    for item in items:
+        extra = ""
+        if item.changes:
+            extra = "  (" + ", ".join(item.changes) + ")"
+        elif item.detail:
+            extra = f"  ({item.detail})"
+        lines.append(f"{_MARK.get(item.action, ' ')} {item.action:<10} {item.key}{extra}")
+    summary = ", ".join(f"{n} {action}" for action, n in counts(items).items())
+    lines.append(f"Plan: {summary or 'nothing selected'}.")
+    return "\n".join(lines)
+
+
+OUTPUT_FIELDS = ("key", "project_id", "status", "video_url", "cover_url", "duration")
+
+
+def outputs_rows(keys: Iterable[str], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per video: where its video is, from the state."""
+    rows = []
+    for key in keys:
+        record = records.get(key) or {}
+        outputs = record.get("outputs") or {}
+        rows.append({"key": key, "project_id": record.get("project_id"),
+                     "status": record.get("status", "absent"),
+                     "video_url": outputs.get("video_url"), "cover_url": outputs.get("cover_url"),
+                     "duration": outputs.get("duration")})
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
+    """Rows as json, csv or an aligned table."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, OUTPUT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    cells = [[("" if r[f] is None else str(r[f])) for f in OUTPUT_FIELDS] for r in rows]
+    widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(OUTPUT_FIELDS)]
+    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(OUTPUT_FIELDS, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)

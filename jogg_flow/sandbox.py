@@ -1,0 +1,466 @@
+"""A JoggAI-compatible API on 127.0.0.1: the `/open/...` product flow, its envelope, codes,
+POST budget and render statuses, with a scaled clock and injectable faults.
+
+It fetches nothing: product details are derived from the URL. `GET /_sandbox/stats`
+reports counters (renders accepted per project, among others) that tests use to prove
+exactly-once behaviour; `POST /_sandbox/faults` adds faults at run time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import random
+import socket
+import socketserver
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import media
+
+FAULT_KINDS = ("http_500", "rate_429", "html_502", "reset_before", "slow",
+               "drop_after_commit", "malformed", "render_fail")
+_BEFORE = {"http_500", "rate_429", "html_502", "reset_before"}  # the request is not carried out
+LANGS = {"english", "filipino", "french", "german", "hindi", "indonesian", "italian", "japanese",
+         "korean", "malay", "portuguese", "russian", "spanish", "thai", "vietnamese", "arabic",
+         "greek", "turkish", "slovenian", "croatian", "romanian", "chinese", "bengali", "urdu",
+         "hungarian", "traditional-chinese", "polish", "cantonese", "danish", "malayalam", "tamil",
+         "telugu", "czech", "hebrew", "zulu", "swedish", "lithuanian", "dutch", "flemish",
+         "norwegian", "finnish", "bulgarian", "latvian", "ukrainian", "mongolian", "persian",
+         "odia", "assamese", "kannada", "tagalog", "amharic", "serbian", "slovak", "swahili"}
+STYLES = {s.lower() for s in (
+    "Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons", "Light marketing",
+    "Soft Selling", "Humor & Meme", "Feature Explainer", "Soft Storytelling with Twist",
+    "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution", "Comparison",
+    "Creative/Innovative", "Emotional Appeal", "Immersive Storytelling")}
+MESSAGES = {10104: "Record not found", 10105: "Invalid API key", 18020: "Insufficient credit",
+            429: "Rate limit exceeded. Please try again later.", 50000: "System error"}
+
+
+@dataclass
+class Fault:
+    """A scripted failure: applies to `times` requests matching `route` after `skip` of them
+    (or, with `probability`, to each matching request by chance)."""
+
+    kind: str
+    route: str = "*"
+    times: int = 1
+    skip: int = 0
+    probability: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+
+
+@dataclass
+class Config:
+    """Sandbox behaviour. Times marked 'API seconds' run `time_scale` times faster than real."""
+
+    render_seconds: float = 180.0  # API seconds from render to success
+    time_scale: float = 1.0
+    post_limit: int = 20
+    post_window: float = 60.0  # API seconds
+    latency: float = 0.0  # real seconds added to every API request
+    slow_seconds: float = 40.0  # real seconds a 'slow' fault holds its answer
+    api_keys: frozenset[str] | None = None  # None: any non-empty key
+    auth_http_status: int = 200  # JoggAI's own test fixture answers 401
+    credits: int | None = None  # renders the account can pay for; None: unlimited
+    fail_rate: float = 0.0  # chance that a render fails remotely
+    seed: int = 0
+    faults: list[Fault] = field(default_factory=list)
+
+
+class ApiFailure(Exception):
+    def __init__(self, code: int, msg: str | None = None, http: int = 200) -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.http = code, msg or MESSAGES.get(code, "error"), http
+
+
+class Store:
+    """JoggAI's behaviour, independent of HTTP: products, projects, renders, budget."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.lock = threading.Lock()
+        self.rng = random.Random(config.seed)
+        self.t0 = time.monotonic()
+        self.products: dict[int, dict[str, Any]] = {}
+        self.projects: dict[str, dict[str, Any]] = {}
+        self.posts: dict[str, deque[float]] = {}
+        self.faults = list(config.faults)
+        self.fault_seen: Counter[int] = Counter()
+        self.counters: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+        self.renders: Counter[str] = Counter()
+        self.credits = config.credits
+
+    def now(self) -> float:
+        """API time in seconds since start."""
+        return (time.monotonic() - self.t0) * self.config.time_scale
+
+    def pick_fault(self, route: str) -> str | None:
+        with self.lock:
+            for i, fault in enumerate(self.faults):
+                if not fnmatch.fnmatchcase(route, fault.route):
+                    continue
+                if fault.probability is not None:
+                    if self.rng.random() < fault.probability:
+                        self.counters[f"fault_{fault.kind}"] += 1
+                        return fault.kind
+                    continue
+                self.fault_seen[i] += 1
+                seen = self.fault_seen[i]
+                if seen > fault.skip and (fault.times == 0 or seen <= fault.skip + fault.times):
+                    self.counters[f"fault_{fault.kind}"] += 1
+                    return fault.kind
+        return None
+
+    def admit_post(self, key: str) -> float | None:
+        """None if the POST fits the budget, else the seconds until it would."""
+        now, window = self.now(), self.config.post_window
+        with self.lock:
+            times = self.posts.setdefault(key, deque())
+            while times and times[0] <= now - window:
+                times.popleft()
+            if len(times) >= self.config.post_limit:
+                self.counters["rate_limited"] += 1
+                return (times[0] + window - now) / self.config.time_scale
+            times.append(now)
+            return None
+
+    def create_product(self, body: dict[str, Any], base: str) -> dict[str, Any]:
+        url = body.get("url")
+        if not isinstance(url, str) or not url:
+            raise ApiFailure(40000, "Parameter error: url is required")
+        if not url.startswith(("http://", "https://")):
+            raise ApiFailure(40000, "Parameter error: url is invalid")
+        digest = hashlib.sha256(url.encode()).hexdigest()
+        slug = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] or urlsplit(url).netloc
+        with self.lock:
+            product_id = 3924 + len(self.products)
+            prj_id = uuid.uuid4().hex
+            self.products[product_id] = {
+                "id": product_id, "prj_id": prj_id, "url": url,
+                "title": f"Product {slug}", "intro_text": f"Sandbox description of {url} ({digest[:8]})",
+                "target_audience": "everyone", "intro_medias": [
+                    {"type": 1, "url": f"{base}/files/{digest[:12]}-{n}.png",
+                     "name": f"{n}.png", "description": f"Picture {n} of {slug}"} for n in (1, 2, 3)]}
+            self.projects[prj_id] = {"product_id": product_id, "rendered_at": None, "fails": False,
+                                     "created_at": int(time.time()), "settings": {}}
+            self.counters["products_created"] += 1
+        return {"id": product_id, "prj_id": prj_id}
+
+    def update_product(self, body: dict[str, Any]) -> None:
+        product_id = body.get("product_id")
+        if not isinstance(product_id, int) or isinstance(product_id, bool):
+            raise ApiFailure(40000, "Parameter error: product_id is required")
+        for name in ("title", "intro_text", "target_audience"):
+            if name in body and not isinstance(body[name], str):
+                raise ApiFailure(40000, f"Parameter error: {name} must be a string")
+        medias = body.get("intro_medias")
+        if medias is not None and not (isinstance(medias, list) and all(
+                isinstance(m, dict) and m.get("type") in (1, 2) and isinstance(m.get("url"), str)
+                for m in medias)):
+            raise ApiFailure(40000, "Parameter error: intro_medias")
+        with self.lock:
+            product = self.products.get(product_id)
+            if product is None:
+                raise ApiFailure(10104)
+            product.update({k: body[k] for k in ("title", "intro_text", "target_audience",
+                                                 "intro_medias") if k in body})
+            self.counters["products_updated"] += 1
+
+    def render(self, body: dict[str, Any], fault: str | None) -> None:
+        project_id = body.get("project_id")
+        if not isinstance(project_id, str) or not project_id:
+            raise ApiFailure(40000, "Parameter error: project_id is required")
+        _check_render(body)
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise ApiFailure(10104)
+            if self.credits is not None:
+                if self.credits <= 0:
+                    raise ApiFailure(18020)
+                self.credits -= 1
+            project.update(rendered_at=self.now(), settings=dict(body),
+                           fails=fault == "render_fail" or self.rng.random() < self.config.fail_rate)
+            self.renders[project_id] += 1
+            self.counters["renders_accepted"] += 1
+
+    def project_info(self, project_id: str | None, base: str) -> dict[str, Any]:
+        if not project_id:
+            raise ApiFailure(40000, "Parameter error: project_id is required")
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise ApiFailure(10104)
+            product = self.products[project["product_id"]]
+        status, progress, err = _progress(project, self.now(), self.config.render_seconds)
+        done = status == 4
+        settings = project["settings"]
+        return {
+            "id": project_id, "title": product["title"], "progress": progress,
+            "progress_desc": {1: "", 2: "waiting", 3: "rendering", 4: "success", 5: "failed"}[status],
+            "aspect_ratio": settings.get("aspect_ratio", 0), "step": status, "status": status,
+            "err_msg": err, "video_path": f"project/{project_id}/video.mp4" if done else "",
+            "video_duration": 30 if done else 0,
+            "video_url": f"{base}/files/{project_id}.mp4" if done else "",
+            "cover_path": f"project/{project_id}/cover.png" if done else "",
+            "cover_url": f"{base}/files/{project_id}.png" if done else "",
+            "workspace_index": 0, "template_id": 0,
+            "template_type": settings.get("template_type", "common"), "index_template_id": 0,
+            "person_id": settings.get("avatar_id", 0), "placeholder_cover_url": "",
+            "created_at": project["created_at"], "updated_at": int(time.time()),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "products_created": self.counters["products_created"],
+                "products_updated": self.counters["products_updated"],
+                "renders_accepted": self.counters["renders_accepted"],
+                "renders_per_project": dict(self.renders),
+                "requests": dict(self.requests),
+                "rate_limited": self.counters["rate_limited"],
+                "faults": {k[6:]: v for k, v in self.counters.items() if k.startswith("fault_")},
+                "credits_left": self.credits,
+            }
+
+
+def _check_render(body: dict[str, Any]) -> None:
+    rules = {
+        "aspect_ratio": lambda v: v in (0, 1, 2) and not isinstance(v, bool),
+        "render_subtitle": lambda v: v in (0, 1) and not isinstance(v, bool),
+        "lang": lambda v: v in LANGS,
+        "avatar_id": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "template_type": lambda v: v in ("common", "user"),
+        "template_name": lambda v: isinstance(v, str),
+        "index_template_name": lambda v: isinstance(v, str),
+        "script_style": lambda v: isinstance(v, str) and v.lower().removesuffix("_stage") in STYLES,
+    }
+    for name, ok in rules.items():
+        if name in body and not ok(body[name]):
+            raise ApiFailure(40000, f"Parameter error: {name} is invalid")
+
+
+def _progress(project: dict[str, Any], now: float, duration: float) -> tuple[int, int, str]:
+    if project["rendered_at"] is None:
+        return 1, 0, ""
+    elapsed = now - project["rendered_at"]
+    if elapsed < 0.1 * duration:
+        return 2, 0, ""
+    if elapsed < duration:
+        return 3, max(1, min(99, int(100 * elapsed / duration))), ""
+    if project["fails"]:
+        return 5, 100, "Render failed: the avatar could not be composed (sandbox)"
+    return 4, 100, ""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if parts.path.startswith("/files/"):
+            return self._file(parts.path[len("/files/"):])
+        if parts.path.startswith("/_sandbox/"):
+            return self._private(method, parts.path, raw)
+        self.server.sandbox.serve_api(self, method, parts.path, parse_qs(parts.query), raw)
+
+    def _file(self, name: str) -> None:
+        if name.endswith(".mp4"):
+            self.send(200, media.mp4(30), "video/mp4")
+        elif name.endswith(".png"):
+            self.send(200, media.png(), "image/png")
+        else:
+            self.send(404, b"not found", "text/plain")
+
+    def _private(self, method: str, path: str, raw: bytes) -> None:
+        store = self.server.sandbox.store
+        if method == "GET" and path == "/_sandbox/stats":
+            return self.send_json(200, store.stats())
+        if method == "POST" and path == "/_sandbox/faults":
+            try:
+                items = json.loads(raw or b"[]")
+                faults = [Fault(**f) for f in (items if isinstance(items, list) else [items])]
+            except (ValueError, TypeError) as err:
+                return self.send_json(400, {"error": str(err)})
+            with store.lock:
+                store.faults.extend(faults)
+            return self.send_json(200, {"faults": [asdict(f) for f in store.faults]})
+        self.send_json(404, {"error": "unknown sandbox path"})
+
+    def send(self, status: int, payload: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.send(status, json.dumps(body).encode(), "application/json", headers)
+
+    def drop(self) -> None:
+        """Close the connection at once with a reset, sending nothing."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+            self.connection.close()
+        except OSError:
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sandbox: Sandbox
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can
+        # stall for seconds on machines without DNS; the name is not needed.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
+class Sandbox:
+    """The server: `with Sandbox(Config(...)) as sb: sb.url`."""
+
+    def __init__(self, config: Config | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or Config()
+        self.store = Store(self.config)
+        self._server = _Server((host, port), _Handler)
+        self._server.sandbox = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL to give the client."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Sandbox:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="jogg-sandbox",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Script another fault."""
+        with self.store.lock:
+            self.store.faults.append(fault)
+
+    def stats(self) -> dict[str, Any]:
+        """The counters `GET /_sandbox/stats` reports."""
+        return self.store.stats()
+
+    def serve_api(self, h: _Handler, method: str, path: str, query: dict[str, list[str]],
+                  raw: bytes) -> None:
+        store, cfg = self.store, self.config
+        route = f"{method} {path}"
+        with store.lock:
+            store.requests[route] += 1
+        if cfg.latency:
+            time.sleep(cfg.latency)
+        fault = store.pick_fault(route)
+        if fault in _BEFORE:
+            return self._fault_before(h, fault)
+        try:
+            key = h.headers.get("x-api-key") or ""
+            if not key or (cfg.api_keys is not None and key not in cfg.api_keys):
+                raise ApiFailure(10105, http=cfg.auth_http_status)
+            if method == "POST":
+                wait = store.admit_post(key)
+                if wait is not None:
+                    return h.send_json(429, _env(429, MESSAGES[429]),
+                                       {"Retry-After": f"{max(wait, 0.001):.3f}"})
+            data = self._dispatch(route, query, raw, h, fault)
+            body, status = _env(0, "success", data), 200
+        except ApiFailure as err:
+            body, status = _env(err.code, err.msg), err.http
+        if fault == "drop_after_commit":
+            return h.drop()
+        if fault == "slow":
+            time.sleep(cfg.slow_seconds)
+        if fault == "malformed":
+            return h.send(200, b'{"rid": "x", "code": 0, "msg": "succ', "application/json")
+        h.send_json(status, body)
+
+    def _dispatch(self, route: str, query: dict[str, list[str]], raw: bytes, h: _Handler,
+                  fault: str | None) -> Any:
+        body: Any = {}
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise ApiFailure(40000, "Parameter error: body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ApiFailure(40000, "Parameter error: body must be an object")
+        base = f"http://{h.headers.get('Host') or self.url.split('//', 1)[1]}"
+        if route == "POST /open/product":
+            return self.store.create_product(body, base)
+        if route == "PUT /open/product":
+            return self.store.update_product(body)
+        if route == "POST /open/project/render":
+            return self.store.render(body, fault)
+        if route == "GET /open/prj_info":
+            return self.store.project_info((query.get("project_id") or [None])[0], base)
+        raise ApiFailure(10104, "Not Found", http=404)
+
+    def _fault_before(self, h: _Handler, fault: str) -> None:
+        if fault == "http_500":
+            h.send_json(500, _env(50000, MESSAGES[50000]))
+        elif fault == "rate_429":
+            h.send_json(429, _env(429, MESSAGES[429]), {"Retry-After": "1"})
+        elif fault == "html_502":
+            h.send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+        else:
+            h.drop()
+
+
+def _env(code: int, msg: str, data: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"rid": uuid.uuid4().hex, "code": code, "msg": msg}
+    if data is not None or code != 0:
+        body["data"] = data
+    return body

@@ -1,0 +1,144 @@
+"""Jinja rendering of single string values, in a sandbox, with undefined names as errors."""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+SECRET_ENV = "JOGG_API_KEY"
+_SHARED = {"vars", "env"}
+_MAX_REPEAT = 100_000
+_EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+
+
+class TemplateError(Exception):
+    """A template that does not render; the message is user-facing."""
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    # The sandbox stops attribute escapes; '*' and '**' would still let a one-line
+    # template allocate gigabytes, so those operators are bounded too.
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "**":
+            if isinstance(right, (int, float)) and abs(right) > 100:
+                raise SecurityError("exponent too large")
+            return operator.pow(left, right)
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > _MAX_REPEAT:
+                raise SecurityError("repetition too large")
+        return operator.mul(left, right)
+
+
+def is_template(value: str) -> bool:
+    """Whether a string holds Jinja markup and so needs rendering."""
+    return "{{" in value or "{%" in value or "{#" in value
+
+
+class Templater:
+    """Renders strings against `vars`, `env` and the current product or variant.
+
+    Templates that name nothing but `vars` and `env` give the same result for every
+    product, so their output is cached: a shared default renders once, not once per video.
+    """
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.env = _Env(undefined=jinja2.StrictUndefined, autoescape=False,
+                        keep_trailing_newline=True)
+        self.base: dict[str, Any] = {
+            "env": {k: v for k, v in environ.items() if k != SECRET_ENV},
+            "vars": {},
+        }
+        self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
+        self._exprs: dict[str, tuple[Any, bool]] = {}
+        self._constant: dict[str, str] = {}
+
+    def render(self, source: str, context: Mapping[str, Any] | None = None) -> str:
+        """Render one string; raise TemplateError with a one-line reason."""
+        ctx = {**self.base, **(context or {})}
+        try:
+            parts = _split(source)
+            if parts is not None:
+                try:
+                    return "".join(p if i % 2 == 0 else self._expression(p, ctx)
+                                   for i, p in enumerate(parts))
+                except jinja2.TemplateSyntaxError:
+                    pass  # the quick split was wrong (e.g. '}}' inside a string): parse it whole
+            return self._template(source, ctx)
+        except SecurityError as err:
+            raise TemplateError(f"template refused by the sandbox: {err}") from None
+        except jinja2.TemplateSyntaxError as err:
+            raise TemplateError(f"template syntax: {err.message}") from None
+        except jinja2.UndefinedError as err:
+            raise TemplateError(f"template: {_undefined_message(err, source)}") from None
+        except (TypeError, ValueError, ArithmeticError, RecursionError,
+                jinja2.TemplateError) as err:
+            raise TemplateError(f"template: {err}") from None
+
+    def _expression(self, expr: str, ctx: dict[str, Any]) -> str:
+        # Manifests repeat the same few expressions ({{ vars.brand }}, {{ product.key }})
+        # inside thousands of distinct strings; compiling each expression once, instead of
+        # each string, is what keeps 10,000 products well under a second.
+        hit = self._exprs.get(expr)
+        if hit is None:
+            names = meta.find_undeclared_variables(self.env.parse("{{ %s }}" % expr))
+            hit = (self.env.compile_expression(expr, undefined_to_none=False), bool(names - _SHARED))
+            self._exprs[expr] = hit
+        fn, per_product = hit
+        if not per_product and expr in self._constant:
+            return self._constant[expr]
+        out = str(fn(**ctx))
+        if not per_product:
+            self._constant[expr] = out
+        return out
+
+    def _template(self, source: str, ctx: dict[str, Any]) -> str:
+        hit = self._compiled.get(source)
+        if hit is None:
+            names = meta.find_undeclared_variables(self.env.parse(source))
+            hit = (self.env.from_string(source), bool(names - _SHARED))
+            self._compiled[source] = hit
+        template, per_product = hit
+        key = "\0" + source
+        if not per_product and key in self._constant:
+            return self._constant[key]
+        out = template.render(ctx)
+        if not per_product:
+            self._constant[key] = out
+        return out
+
+    def set_var(self, name: str, value: Any) -> None:
+        """Make `vars.NAME` available to every later template; constant caches reset."""
+        self.base["vars"][name] = value
+        self._constant.clear()
+
+
+def _split(source: str) -> list[str] | None:
+    """Literal text and {{ expressions }}, alternating; None when only Jinja can tell."""
+    if "{%" in source or "{#" in source or "\r" in source:
+        return None
+    parts = _EXPR.split(source)
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            if "{{" in part:
+                return None
+        else:
+            part = part.strip()
+            if not part or part[0] in "-+" or part[-1] in "-+":
+                return None
+            parts[i] = part
+    return parts
+
+
+def _undefined_message(err: jinja2.UndefinedError, source: str) -> str:
+    message = str(err.message)
+    if f"'{SECRET_ENV}'" in message and "env" in source:
+        return f"env.{SECRET_ENV} is not available to templates; the key stays out of manifests"
+    return message

@@ -1,0 +1,42 @@
+"""Shared helpers: real files in tmp_path, the CLI through CliRunner, a sandbox on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pathlib
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from jogg_flow.cli import cli
+from jogg_flow.sandbox import Config, Sandbox
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FAKE_KEY = "jf-test-key-5b2c0d7e9a1f"
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write('name.yaml', text) -> path, with the text dedented."""
+    def _write(name: str, text: str) -> str:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return str(path)
+    return _write
+
+
+@pytest.fixture
+def run():
+    """run(*args, env=...) -> click Result, stderr kept apart."""
+    def _run(*args: str, env: dict[str, str] | None = None):
+        runner = CliRunner()
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+    return _run
+
+
+@pytest.fixture
+def sandbox():
+    """A fast sandbox: one API minute per real second, 3-minute renders."""
+    with Sandbox(Config(time_scale=60.0, render_seconds=180.0, post_window=60.0)) as sb:
+        yield sb
