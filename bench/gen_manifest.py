@@ -9,7 +9,7 @@ import sys
 
 
 def manifest(n: int) -> str:
-    head = """version: 1
+    head = f"""version: 1
 name: bench-{n}
 vars:
   brand: Acme
@@ -27,7 +27,7 @@ defaults:
     template_type: common
     script_style: Discovery_stage
 products:
-""".format(n=n)
+"""
     items = []
     for i in range(n):
         tag = ("kitchen", "office", "garden")[i % 3]

@@ -13,7 +13,7 @@ import click
 
 from . import __version__, core, planner, report, schema
 from .errors import JoggFlowError, ManifestError
-from .manifest import parse_rate
+from .manifest import load_manifest, parse_rate
 from .sandbox import FAULT_KINDS, Config, Fault, Sandbox
 from .state import State, unlock
 
@@ -21,7 +21,7 @@ from .state import State, unlock
 class _Cli(click.Group):
     """Maps every error to the documented exit codes (click would use 2 for usage)."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         kwargs.setdefault("prog_name", "jogg-flow")
         try:
@@ -206,7 +206,7 @@ def schema_cmd() -> int:
 @sandbox_flag
 def unlock_cmd(manifest: str, state: str | None, sandbox: bool) -> int:
     """Remove the state's lock (refused while a live run holds it)."""
-    loaded = core.load_manifest(manifest)
+    loaded = load_manifest(manifest)
     previous = unlock(core.state_path_for(loaded, state, sandbox))
     click.echo(f"unlocked (it named {previous})" if previous else "no lock held")
     return 0

@@ -278,7 +278,7 @@ class Client:
 
     def _delay(self, attempt: int) -> float:
         base, cap = self.backoff
-        return min(cap, base * 2 ** attempt) * self.rng.uniform(0.5, 1.0)
+        return float(min(cap, base * 2.0 ** attempt) * self.rng.uniform(0.5, 1.0))
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None,
               params: dict[str, Any] | None) -> Any:

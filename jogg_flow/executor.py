@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import planner
-from .client import (ApiError, Cancelled, Client, InsufficientCredit, InvalidKey, NoPermission,
-                     NotFound, OutcomeUnknown)
+from .client import (
+    ApiError,
+    Cancelled,
+    Client,
+    InsufficientCredit,
+    InvalidKey,
+    NoPermission,
+    NotFound,
+    OutcomeUnknown,
+)
 from .manifest import Video
 from .planner import PlanItem
 from .state import Record, State

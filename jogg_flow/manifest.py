@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from . import loader, schema
 from .errors import ManifestError, Problem
-from .templating import SECRET_ENV, Templater, TemplateError, is_template
+from .templating import SECRET_ENV, TemplateError, Templater, is_template
 
 Path = tuple[Any, ...]
 _MISSING: Any = object()

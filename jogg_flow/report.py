@@ -104,6 +104,6 @@ def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         return buf.getvalue().rstrip("\n")
     cells = [[("" if r[f] is None else str(r[f])) for f in OUTPUT_FIELDS] for r in rows]
     widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(OUTPUT_FIELDS)]
-    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(OUTPUT_FIELDS, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(OUTPUT_FIELDS, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)

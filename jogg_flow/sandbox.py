@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -196,7 +197,7 @@ class Store:
             self.renders[project_id] += 1
             self.counters["renders_accepted"] += 1
 
-    def project_info(self, project_id: str | None, base: str) -> dict[str, Any]:
+    def project_info(self, project_id: str, base: str) -> dict[str, Any]:
         if not project_id:
             raise ApiFailure(40000, "Parameter error: project_id is required")
         with self.lock:
@@ -237,7 +238,7 @@ class Store:
 
 
 def _check_render(body: dict[str, Any]) -> None:
-    rules = {
+    rules: dict[str, Callable[[Any], bool]] = {
         "aspect_ratio": lambda v: v in (0, 1, 2) and not isinstance(v, bool),
         "render_subtitle": lambda v: v in (0, 1) and not isinstance(v, bool),
         "lang": lambda v: v in LANGS,
@@ -361,8 +362,7 @@ class Sandbox:
     @property
     def url(self) -> str:
         """Base URL to give the client."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._server.server_name}:{self._server.server_port}"
 
     def start(self) -> Sandbox:
         """Serve in a background thread."""
@@ -445,7 +445,7 @@ class Sandbox:
         if route == "POST /open/project/render":
             return self.store.render(body, fault)
         if route == "GET /open/prj_info":
-            return self.store.project_info((query.get("project_id") or [None])[0], base)
+            return self.store.project_info((query.get("project_id") or [""])[0], base)
         raise ApiFailure(10104, "Not Found", http=404)
 
     def _fault_before(self, h: _Handler, fault: str) -> None:

@@ -7,7 +7,7 @@ import json
 import pathlib
 import reprlib
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -35,9 +35,15 @@ def text() -> str:
         return (pathlib.Path(__file__).parent.parent / "schemas" / _FILE).read_text("utf-8")
 
 
-@lru_cache(maxsize=1)
-def _root() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(text()))
+@cache
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(text())
+    return loaded
+
+
+@cache
+def _root() -> Any:  # a jsonschema validator; its stubs type it as a protocol
+    return jsonschema.Draft202012Validator(_schema())
 
 
 def check(data: Any) -> Iterator[Finding]:
@@ -46,10 +52,10 @@ def check(data: Any) -> Iterator[Finding]:
         yield from _findings(error)
 
 
-@lru_cache(maxsize=None)
-def _validator_at(path_shape: tuple[Any, ...]) -> jsonschema.Draft202012Validator | None:
+@cache
+def _validator_at(path_shape: tuple[Any, ...]) -> Any:
     root = _root()
-    sub = _walk(root.schema, path_shape)
+    sub = _walk(_schema(), path_shape)
     return None if sub is None else root.evolve(schema=sub)
 
 
@@ -66,7 +72,7 @@ def check_value(value: Any, path: Path) -> Iterator[Finding]:
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         pointer = schema["$ref"].removeprefix("#/").split("/")
-        node: Any = _root().schema
+        node: Any = _schema()
         for part in pointer:
             node = node[part]
         schema = node
@@ -107,13 +113,16 @@ def _findings(error: ValidationError) -> Iterator[Finding]:
     elif error.validator == "propertyNames":
         yield path, f"{name}: {error.message}", False
     else:
-        yield path, f"{name}: {error.message.replace(repr(error.instance), _short.repr(error.instance))}", False
+        text = error.message.replace(repr(error.instance), _short.repr(error.instance))
+        yield path, f"{name}: {text}", False
 
 
 def _unknown_keys(error: ValidationError) -> Iterator[Finding]:
     path = tuple(error.absolute_path)
-    known = sorted(error.schema.get("properties", {}))
-    for key in error.instance:
+    schema: Any = error.schema
+    instance: Any = error.instance
+    known = sorted(schema.get("properties", {}))
+    for key in instance:
         if key in known:
             continue
         if str(key).lower() in _SECRET_NAMES:

@@ -9,7 +9,8 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 SECRET_ENV = "JOGG_API_KEY"
 _SHARED = {"vars", "env"}
@@ -88,7 +89,7 @@ class Templater:
         # each string, is what keeps 10,000 products well under a second.
         hit = self._exprs.get(expr)
         if hit is None:
-            names = meta.find_undeclared_variables(self.env.parse("{{ %s }}" % expr))
+            names = meta.find_undeclared_variables(self.env.parse(f"{{{{ {expr} }}}}"))
             hit = (self.env.compile_expression(expr, undefined_to_none=False), bool(names - _SHARED))
             self._exprs[expr] = hit
         fn, per_product = hit

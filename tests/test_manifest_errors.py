@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from jogg_flow.core import validate
 from jogg_flow.errors import ManifestError
 from jogg_flow.manifest import load_manifest
 
