@@ -108,21 +108,23 @@ class Store:
         return (time.monotonic() - self.t0) * self.config.time_scale
 
     def pick_fault(self, route: str) -> str | None:
+        """The fault for this request, if any: every fault counts every request it matches."""
+        chosen = None
         with self.lock:
             for i, fault in enumerate(self.faults):
                 if not fnmatch.fnmatchcase(route, fault.route):
                     continue
                 if fault.probability is not None:
-                    if self.rng.random() < fault.probability:
-                        self.counters[f"fault_{fault.kind}"] += 1
-                        return fault.kind
-                    continue
-                self.fault_seen[i] += 1
-                seen = self.fault_seen[i]
-                if seen > fault.skip and (fault.times == 0 or seen <= fault.skip + fault.times):
-                    self.counters[f"fault_{fault.kind}"] += 1
-                    return fault.kind
-        return None
+                    hit = self.rng.random() < fault.probability
+                else:
+                    self.fault_seen[i] += 1
+                    seen = self.fault_seen[i]
+                    hit = seen > fault.skip and (fault.times == 0 or seen <= fault.skip + fault.times)
+                if hit and chosen is None:
+                    chosen = fault.kind
+            if chosen:
+                self.counters[f"fault_{chosen}"] += 1
+        return chosen
 
     def admit_post(self, key: str) -> float | None:
         """None if the POST fits the budget, else the seconds until it would."""
