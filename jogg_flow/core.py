@@ -108,6 +108,8 @@ def apply(path: str, settings: ApplySettings | None = None, *,
         if not any(i.action in planner.CHANGES for i in items):
             state.close()
             outcomes = Executor.settled(items, state)
+            for outcome in outcomes:
+                emit({"event": "video", **outcome.as_dict()})
             return Applied(manifest, items, outcomes, 0)
         with _api(manifest, cfg, environ) as (base, key, scale):
             options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,

@@ -454,7 +454,8 @@ class Sandbox:
         if fault == "http_500":
             h.send_json(500, _env(50000, MESSAGES[50000]))
         elif fault == "rate_429":
-            h.send_json(429, _env(429, MESSAGES[429]), {"Retry-After": "1"})
+            retry = 5.0 / self.config.time_scale  # five API seconds
+            h.send_json(429, _env(429, MESSAGES[429]), {"Retry-After": f"{retry:.3f}"})
         elif fault == "html_502":
             h.send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
         else:

@@ -37,6 +37,6 @@ def run():
 
 @pytest.fixture
 def sandbox():
-    """A fast sandbox: one API minute per real second, 3-minute renders."""
-    with Sandbox(Config(time_scale=60.0, render_seconds=180.0, post_window=60.0)) as sb:
+    """A fast sandbox: one API minute per real second, 30-second renders."""
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, post_window=60.0)) as sb:
         yield sb
