@@ -1,0 +1,5 @@
+"""`python -m jogg_flow` runs the command line."""
+
+from .cli import main
+
+main()
