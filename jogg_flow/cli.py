@@ -224,6 +224,18 @@ def _fault(text: str) -> Fault:
         raise click.BadParameter(str(err)) from None
 
 
+def _fault_rate(text: str) -> Fault:
+    spec, _, rate = text.rpartition("=")
+    kind, _, route = spec.partition(":")
+    try:
+        probability = float(rate)
+        if not 0 <= probability <= 1:
+            raise ValueError(f"probability {rate} is not between 0 and 1")
+        return Fault(kind, route or "*", probability=probability)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
 @cli.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8765, show_default=True)
@@ -239,13 +251,16 @@ def _fault(text: str) -> Fault:
 @click.option("--accept-key", multiple=True, help="Only these API keys (default: any).")
 @click.option("--fault", "faults", multiple=True, metavar="KIND[:ROUTE[:TIMES]]",
               help=f"Inject a fault; KIND is one of {', '.join(FAULT_KINDS)}.")
+@click.option("--fault-rate", "fault_rates", multiple=True, metavar="KIND[:ROUTE]=P",
+              help="Inject a fault into each matching request with probability P (seeded).")
 def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, post_limit: int,
                 post_window: float, latency: float, fail_rate: float, seed: int,
-                accept_key: tuple[str, ...], faults: tuple[str, ...]) -> int:
+                accept_key: tuple[str, ...], faults: tuple[str, ...], fault_rates: tuple[str, ...]) -> int:
     """Run the built-in JoggAI-compatible API until interrupted."""
     config = Config(render_seconds=render_seconds, time_scale=time_scale, post_limit=post_limit,
                     post_window=post_window, latency=latency, fail_rate=fail_rate, seed=seed,
-                    api_keys=frozenset(accept_key) or None, faults=[_fault(f) for f in faults])
+                    api_keys=frozenset(accept_key) or None,
+                    faults=[_fault(f) for f in faults] + [_fault_rate(f) for f in fault_rates])
     server = Sandbox(config, host, port)
     click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
     try:

@@ -108,14 +108,14 @@ class State:
 
     def put(self, key: str, record: Record | None) -> None:
         """Record (or with None, forget) one video, durably."""
-        entry: dict[str, Any] = {"lineage": self.lineage, "serial": self.serial, "key": key}
-        if record is None:
-            entry["deleted"] = True
-        else:
-            entry["record"] = record
-        line = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
         with self._mutex:
-            fd = self._journal_fd()
+            fd = self._journal_fd()  # may write the first snapshot, which sets the serial
+            entry: dict[str, Any] = {"lineage": self.lineage, "serial": self.serial, "key": key}
+            if record is None:
+                entry["deleted"] = True
+            else:
+                entry["record"] = record
+            line = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
             end = os.fstat(fd).st_size
             try:
                 _write_all(fd, line)

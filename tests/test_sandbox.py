@@ -124,3 +124,30 @@ def test_starts_fast_on_a_free_port_without_dns():
     finally:
         first._server.server_close()
         second._server.server_close()
+
+
+def test_sandbox_command_serves_on_a_free_port_until_stopped():
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0",
+                             "--fault", "http_500:GET /open/prj_info:1",
+                             "--fault-rate", "rate_429:POST /open/project/render=0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)
+        created = requests.post(f"{url}/open/product", headers=H, timeout=5,
+                                json={"url": "https://shop.example/p"}).json()
+        assert created["code"] == 0
+        first = requests.get(f"{url}/open/prj_info", headers=H, timeout=5,
+                             params={"project_id": created["data"]["prj_id"]})
+        assert first.status_code == 500
+        second = requests.get(f"{url}/open/prj_info", headers=H, timeout=5,
+                              params={"project_id": created["data"]["prj_id"]})
+        assert second.json()["data"]["status"] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0

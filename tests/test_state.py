@@ -1,0 +1,121 @@
+"""The state file: journal + snapshot, torn tails, compaction, the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jogg_flow.errors import StateError
+from jogg_flow.state import Lock, State, unlock
+
+
+def test_puts_survive_without_a_save(tmp_path):
+    path = str(tmp_path / "s.json")
+    state = State.load(path)
+    state.put("a", {"status": "new"})
+    state.put("b", {"status": "new"})
+    state.put("a", {"status": "rendering"})
+    state.put("b", None)
+    # no save(): as if killed now
+    again = State.load(path)
+    assert again.videos == {"a": {"status": "rendering"}}
+    assert again.lineage == state.lineage
+
+
+def test_a_torn_last_line_is_ignored_and_cut_before_the_next_write(tmp_path):
+    path = str(tmp_path / "s.json")
+    state = State.load(path)
+    state.put("a", {"n": 1})
+    state.close()
+    with open(path + ".journal", "ab") as fh:
+        fh.write(b'{"lineage": "' + state.lineage.encode() + b'", "key": "b", "rec')
+    resumed = State.load(path)
+    assert resumed.videos == {"a": {"n": 1}}
+    resumed.put("c", {"n": 3})
+    assert State.load(path).videos == {"a": {"n": 1}, "c": {"n": 3}}
+
+
+def test_save_folds_the_journal_into_the_snapshot(tmp_path):
+    path = str(tmp_path / "s.json")
+    state = State.load(path)
+    state.put("a", {"n": 1})
+    state.save()
+    assert os.path.getsize(path + ".journal") == 0
+    with open(path) as fh:
+        snap = json.load(fh)
+    assert snap["videos"] == {"a": {"n": 1}} and snap["serial"] == state.serial
+
+
+def test_journal_lines_older_than_the_snapshot_are_not_replayed(tmp_path):
+    path = str(tmp_path / "s.json")
+    state = State.load(path)
+    state.put("a", {"n": 1})
+    with open(path + ".journal", "rb") as fh:
+        journal = fh.read()
+    state.put("a", {"n": 2})
+    state.save()
+    state.close()
+    with open(path + ".journal", "wb") as fh:  # a crash between rename and truncate
+        fh.write(journal)
+    assert State.load(path).videos == {"a": {"n": 2}}
+
+
+def test_journal_bytes_per_put_do_not_grow_with_the_number_of_videos(tmp_path):
+    def size(path):
+        return os.path.getsize(path) if os.path.exists(path) else 0
+
+    def bytes_per_put(n):
+        path = str(tmp_path / f"s{n}.json")
+        state = State.load(path)
+        for i in range(n):
+            state.videos[f"v{i}"] = {"status": "succeeded", "n": i}
+        state.save()
+        before = size(path + ".journal") + size(path)
+        state.put("v0", {"status": "rendering", "n": 0})
+        return size(path + ".journal") + size(path) - before
+    assert bytes_per_put(10) == bytes_per_put(5000)
+
+
+def test_lock_names_its_holder_and_frees_on_process_death(tmp_path):
+    path = str(tmp_path / "s.json")
+    code = ("import sys, time; from jogg_flow.state import Lock; "
+            f"l = Lock({path!r}); l.acquire(); print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StateError, match=f"pid {holder.pid} on"):
+            Lock(path).acquire()
+        with pytest.raises(StateError):
+            unlock(path)  # refused while the holder lives
+    finally:
+        holder.kill()
+        holder.communicate()
+    lock = Lock(path)
+    lock.acquire()
+    assert lock.stale["pid"] == holder.pid
+    lock.release()
+    assert not os.path.exists(path + ".lock")
+
+
+def test_unlock_command_removes_a_stale_lock(tmp_path, write, run):
+    manifest = write("m.yaml", "version: 1\nproducts:\n  - {key: a, url: 'https://x.example/a'}\n")
+    state = str(tmp_path / "s.json")
+    with open(state + ".lock", "w") as fh:
+        json.dump({"pid": 999999, "host": "elsewhere", "started": "then"}, fh)
+    result = run("unlock", manifest, "--state", state)
+    assert result.exit_code == 0 and "999999" in result.output
+    assert not os.path.exists(state + ".lock")
+
+
+def test_unwritable_state_directory_is_a_state_error(tmp_path, write, run):
+    # A file where the state directory should be fails for root too (permissions would not).
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(StateError, match="Not a directory"):
+        State.load(str(tmp_path / "blocker" / "s.json")).put("a", {})
+    manifest = write("m.yaml", "version: 1\nproducts:\n  - {key: a, url: 'https://x.example/a'}\n")
+    result = run("apply", manifest, "--sandbox", "--state", str(tmp_path / "blocker" / "s.json"))
+    assert result.exit_code == 4 and "Traceback" not in result.stderr
