@@ -270,6 +270,9 @@ def _progress(project: dict[str, Any], now: float, duration: float) -> tuple[int
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, a keep-alive client waits for
+    # the delayed ACK (40 ms) on every request.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name

@@ -1,0 +1,196 @@
+"""How close `apply` sits to the limit the API sets, beside what users would do instead.
+
+    python bench/apply_bench.py                 # N = 10, 100, 1000; baseline at 10 and 100
+    python bench/apply_bench.py --sizes 10 100 --baseline 10
+
+Every figure comes from one run on this machine; ratios compare figures of the same run.
+The sandbox runs `--scale` times faster than JoggAI (default 600: a minute is 0.1 s) with
+renders of 5 API minutes and JoggAI's budget of 20 POSTs per 60 API seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.baselines import sequential  # noqa: E402
+from bench.gen_manifest import manifest  # noqa: E402
+from jogg_flow import runner  # noqa: E402
+from jogg_flow.manifest import load_manifest  # noqa: E402
+from jogg_flow.sandbox import Config, Sandbox  # noqa: E402
+from jogg_flow.state import State  # noqa: E402
+
+RENDER = 300.0  # API seconds
+LIMIT, WINDOW = 20, 60.0
+KEY = "bench-key"
+
+
+def lower_bound(n: int, scale: float) -> float:
+    """Real seconds: the last of 2N POSTs cannot go before floor((2N-1)/L) windows, and its
+    render then takes RENDER."""
+    return ((2 * n - 1) // LIMIT * WINDOW + RENDER) / scale
+
+
+def write_manifest(tmp: str, n: int) -> str:
+    path = os.path.join(tmp, f"m{n}.yaml")
+    with open(path, "w") as fh:
+        fh.write(manifest(n))
+    return path
+
+
+def ours(tmp: str, n: int, scale: float) -> dict[str, float]:
+    path = write_manifest(tmp, n)
+    state = os.path.join(tmp, f"s{n}.json")
+    with Sandbox(Config(time_scale=scale, render_seconds=RENDER)) as sb:
+        settings = runner.ApplySettings(state=state, api_base=sb.url, parallelism=8,
+                                        post_rate=(LIMIT, WINDOW / scale),
+                                        poll_interval=15.0 / scale, poll_max=120.0 / scale)
+        start = time.perf_counter()
+        result = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
+        wall = time.perf_counter() - start
+        assert result.exit_code == 0, [o for o in result.outcomes if o.status != "succeeded"][:3]
+        stats = sb.stats()
+        again = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
+        second = sb.stats()["requests"] == stats["requests"] and again.requests == 0
+    req = stats["requests"]
+    return {"wall": wall, "bound": lower_bound(n, scale), "r429": stats["rate_limited"],
+            "post": (req.get("POST /open/product", 0) + req.get("POST /open/project/render", 0)) / n,
+            "put": req.get("PUT /open/product", 0) / n, "get": req.get("GET /open/prj_info", 0) / n,
+            "second_apply_zero": second}
+
+
+def baseline(n: int, scale: float) -> float:
+    with Sandbox(Config(time_scale=scale, render_seconds=RENDER)) as sb:
+        start = time.perf_counter()
+        sequential.run(sb.url, KEY, [f"https://shop.example/products/{i}" for i in range(n)], scale)
+        return time.perf_counter() - start
+
+
+def finished_state(tmp: str, n: int) -> tuple[str, str]:
+    """A manifest of n products and a state in which every video has succeeded."""
+    path = write_manifest(tmp, n)
+    state_path = os.path.join(tmp, f"done{n}.json")
+    state = State(state_path)
+    for v in load_manifest(path, environ={}).videos:
+        state.videos[v.key] = {
+            "key": v.key, "tags": list(v.tags), "inputs": v.inputs(), "product_id": 1,
+            "project_id": "0" * 32, "steps": {"create": "done", "update": "done", "render": "done"},
+            "status": "succeeded", "history": [],
+            "outputs": {"video_url": f"https://res.example/{v.key}.mp4",
+                        "cover_url": f"https://res.example/{v.key}.png", "duration": 30.0}}
+    state.save()
+    state.close()
+    return path, state_path
+
+
+def timed_cli(*args: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one CLI run in a fresh process."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+            "w = time.perf_counter() - t; "
+            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "jogg_flow", *args],
+                         capture_output=True, text=True, check=True, env={**os.environ, "JOGG_API_KEY": KEY})
+    wall, rss, rc = out.stdout.split()
+    assert rc == "0", (args, rc)
+    return float(wall), int(rss) / 1024
+
+
+def noop(tmp: str, n: int) -> dict[str, tuple[float, float]]:
+    path, state = finished_state(tmp, n)
+    runs = {"apply": ("apply", path, "--state", state), "plan": ("plan", path, "--state", state),
+            "validate": ("validate", path)}
+    return {cmd: min((timed_cli(*argv) for _ in range(3)), key=lambda r: r[0])
+            for cmd, argv in runs.items()}
+
+
+def overhead(tmp: str, n: int) -> dict[str, float]:
+    """Per-step cost of the engine against a zero-latency sandbox with instant renders,
+    beside the same calls made by a bare loop over the client."""
+    from jogg_flow.client import Client, PostBudget
+
+    path = write_manifest(tmp, n)
+    state = os.path.join(tmp, f"o{n}.json")
+    with Sandbox(Config(render_seconds=0.0, post_limit=10**9)) as sb:
+        settings = runner.ApplySettings(state=state, api_base=sb.url, parallelism=1,
+                                        post_rate=(10**9, 1.0), poll_interval=0.0001, poll_max=0.0001)
+        start = time.perf_counter()
+        runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
+        engine = time.perf_counter() - start
+        client = Client(sb.url, KEY, budget=PostBudget(10**9, 1.0))
+        start = time.perf_counter()
+        for i in range(n):
+            pid, prj = client.create_product(f"https://shop.example/products/{i}")
+            client.update_product(pid, {"title": "t"})
+            client.render(prj, {"aspect_ratio": 0})
+            client.project_info(prj)
+        bare = time.perf_counter() - start
+    steps = 4 * n
+    return {"engine_ms": 1000 * engine / steps, "bare_ms": 1000 * bare / steps}
+
+
+def bytes_per_step(tmp: str, n: int) -> float:
+    """Bytes the state gains per recorded step once n videos are in it."""
+    _, state_path = finished_state(tmp, n)
+    state = State.load(state_path)
+    before = os.path.getsize(state_path + ".journal") if os.path.exists(state_path + ".journal") else 0
+    record = state.get("p000000")
+    for i in range(10):
+        record["steps"]["render"] = "inflight" if i % 2 else "done"
+        state.put("p000000", record)
+    after = os.path.getsize(state_path + ".journal")
+    state.close()
+    return (after - before) / 10
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    ap.add_argument("--baseline", type=int, nargs="*", default=[10, 100])
+    ap.add_argument("--scale", type=float, default=600.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    report: dict[str, object] = {"scale": args.scale}
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"makespan at 1 API minute = {60 / args.scale:.3f} s, render {RENDER / 60:.0f} min, "
+              f"{LIMIT} POST / {WINDOW:.0f} s")
+        print(f"{'N':>5} {'ours':>8} {'bound':>8} {'ours/bound':>10} {'429s':>5} {'POST/v':>6} "
+              f"{'PUT/v':>5} {'GET/v':>5} {'2nd=0':>5} {'baseline':>9} {'speed-up':>8}")
+        for n in args.sizes:
+            r = ours(tmp, n, args.scale)
+            base = baseline(n, args.scale) if n in args.baseline else None
+            speed = f"{base / r['wall']:.1f}x" if base else "-"
+            print(f"{n:>5} {r['wall']:>7.2f}s {r['bound']:>7.2f}s {r['wall'] / r['bound']:>10.3f} "
+                  f"{r['r429']:>5} {r['post']:>6.2f} {r['put']:>5.2f} {r['get']:>5.2f} "
+                  f"{str(r['second_apply_zero']):>5} {(f'{base:.2f}s' if base else '-'):>9} {speed:>8}")
+            report[f"makespan_{n}"] = {**r, "baseline": base}
+        print()
+        for n in (10_000,):
+            times = noop(tmp, n)
+            for cmd, (wall, rss) in times.items():
+                print(f"no-op {cmd:<8} on {n} finished videos: {wall:.2f} s, peak {rss:.0f} MB")
+            report["noop"] = times
+        o = overhead(tmp, 200)
+        print(f"\nper step, zero-latency sandbox: engine {o['engine_ms']:.2f} ms, bare client "
+              f"{o['bare_ms']:.2f} ms, engine overhead {o['engine_ms'] - o['bare_ms']:.2f} ms")
+        b100, b10k = bytes_per_step(tmp, 100), bytes_per_step(tmp, 10_000)
+        print(f"state bytes per step: {b100:.0f} at N=100, {b10k:.0f} at N=10,000 "
+              f"(ratio {b10k / b100:.2f})")
+        report.update(overhead=o, bytes_per_step={"100": b100, "10000": b10k})
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    threading.stack_size(512 * 1024)
+    main()
