@@ -130,12 +130,15 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
               help="Longest wait between two status reads [120].")
 @click.option("--timeout", type=click.FloatRange(min=0), default=1800.0, show_default=True,
               help="How long to wait for a submitted render.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+              help="Seconds to wait for one API answer.")
 @click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
-          poll_interval: float | None, poll_max: float | None, timeout: float, no_wait: bool,
+          poll_interval: float | None, poll_max: float | None, timeout: float,
+          request_timeout: float, no_wait: bool,
           quiet: bool, verbose: int) -> int:
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
@@ -143,7 +146,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
-        timeout=timeout, wait=not no_wait, sandbox=sandbox)
+        timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox)
     reporter = report.Reporter(output, verbose=verbose, quiet=quiet)
     with _stop_on_signals() as stop:
         result = runner.apply(manifest, settings, emit=reporter, stop=stop)

@@ -48,6 +48,7 @@ class ApplySettings:
     poll_interval: float | None = None
     poll_max: float | None = None
     timeout: float = 1800.0
+    request_timeout: float = 30.0
     wait: bool = True
     sandbox: bool = False
     sandbox_config: Config | None = None
@@ -84,6 +85,7 @@ def apply(path: str, settings: ApplySettings | None = None, *,
             if scale != 1.0 and not cfg.post_rate:
                 rate = (rate[0], rate[1] / scale)
             client = Client(base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
+                            timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
                             on_retry=lambda route, err, delay: emit(
                                 {"event": "retry", "route": route, "reason": str(err),
                                  "delay": round(delay, 3)}))

@@ -91,7 +91,7 @@ def test_post_with_unknown_outcome_is_not_retried(kind):
 
 
 def test_429_is_retried_after_retry_after():
-    with Sandbox(Config(faults=[Fault("rate_429", "POST *", times=2)])) as sb:
+    with Sandbox(Config(time_scale=100.0, faults=[Fault("rate_429", "POST *", times=2)])) as sb:
         c = client(sb, budget=PostBudget(20, 60.0))
         c.create_product("https://shop.example/p/1")
         stats = sb.stats()
