@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
-from . import __version__, core, planner, report, schema
-from .errors import JoggFlowError, ManifestError
+from . import __version__, core, github, planner, progress, report, schema
+from .errors import JoggFlowError, ManifestError, Problem
 from .manifest import load_manifest, parse_rate
 from .sandbox import FAULT_KINDS, Config, Fault, Sandbox
-from .state import State, unlock
+from .starter import write_starter
+from .state import Lock, State, unlock
 
 
 class _Cli(click.Group):
@@ -43,10 +45,19 @@ class _Cli(click.Group):
 
 def _show(err: JoggFlowError) -> None:
     if isinstance(err, ManifestError):
-        for problem in err.problems:
-            click.echo(str(problem), err=True)
+        _problems(err.problems)
     else:
         click.echo(f"error: {err}", err=True)
+        if github.active(os.environ):
+            click.echo(github.annotation("error", str(err), title="jogg-flow"))
+
+
+def _problems(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if github.active(os.environ):
+        for line in github.problem_annotations(problems):
+            click.echo(line)
 
 
 def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -86,10 +97,10 @@ def validate(manifests: tuple[str, ...], output: str) -> int:
                                 "problems": [p.__dict__ for p in r.problems]} for r in results],
                               indent=2))
     for r in results:
-        for problem in r.problems:
-            click.echo(str(problem), err=True)
+        _problems(r.problems)
         if output == "text" and r.manifest:
-            click.echo(f"{r.file}: ok ({len(r.manifest.videos)} videos)")
+            n = len(r.manifest.videos)
+            click.echo(f"{r.file}: ok ({n} video{'' if n == 1 else 's'})")
     return 3 if any(r.problems for r in results) else 0
 
 
@@ -132,13 +143,15 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
               help="How long to wait for a submitted render.")
 @click.option("--request-timeout", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
               help="Seconds to wait for one API answer.")
+@click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
+              help="Fetch each finished video and cover into DIR (resumable).")
 @click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
-          request_timeout: float, no_wait: bool,
+          request_timeout: float, download: str | None, no_wait: bool,
           quiet: bool, verbose: int) -> int:
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
@@ -146,18 +159,40 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
-        timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox)
-    reporter = report.Reporter(output, verbose=verbose, quiet=quiet)
-    with _stop_on_signals() as stop:
-        result = runner.apply(manifest, settings, emit=reporter, stop=stop)
-    summary = {k: sum(1 for o in result.outcomes if o.status == k)
-               for k in dict.fromkeys(o.status for o in result.outcomes)}
-    reporter({"event": "summary", "counts": summary, "requests": result.requests,
-              "exit_code": result.exit_code,
-              "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+        timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
+        download=download)
+    reporter = progress.Reporter(output, click.get_text_stream("stdout"), verbose=verbose, quiet=quiet)
+    try:
+        with _stop_on_signals() as stop:
+            result = runner.apply(manifest, settings, emit=reporter, stop=stop)
+        summary = {k: sum(1 for o in result.outcomes if o.status == k)
+                   for k in dict.fromkeys(o.status for o in result.outcomes)}
+        reporter({"event": "summary", "counts": summary, "requests": result.requests,
+                  "exit_code": result.exit_code,
+                  "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+    finally:
+        reporter.close()
     if result.stopped_by:
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
+    if github.active(os.environ):
+        _github_report(result)
     return result.exit_code
+
+
+def _github_report(result: Any) -> None:
+    """Annotations on the failed videos' lines, the step summary and the step outputs."""
+    manifest = result.manifest
+    videos = {i.key: i.video for i in result.items}
+    for o in result.outcomes:
+        if o.status in ("failed", "error", "running", "interrupted"):
+            video = videos.get(o.key)
+            line = manifest.line_of(video) if video else None
+            click.echo(github.annotation("error", f"{o.key}: {o.status}: {o.message}",
+                                         manifest.file, line, title="jogg-flow"))
+    rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
+             "video_url": o.video_url} for o in result.outcomes]
+    github.append(os.environ.get("GITHUB_STEP_SUMMARY"), github.summary_markdown(manifest.name, rows))
+    github.append(os.environ.get("GITHUB_OUTPUT"), github.output_lines(rows))
 
 
 class _stop_on_signals:
@@ -195,6 +230,72 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
     loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox)
     records = State.load(core.state_path_for(loaded, state, sandbox)).videos
     click.echo(report.format_rows(report.outputs_rows([i.key for i in items], records), fmt))
+    return 0
+
+
+@cli.command("init")
+@click.argument("path", default="jogg-flow.yaml", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_cmd(path: str, force: bool) -> int:
+    """Write a commented starter manifest to PATH (default jogg-flow.yaml)."""
+    write_starter(path, force)
+    click.echo(f"wrote {path}; next: jogg-flow validate {path}")
+    return 0
+
+
+@cli.group("state")
+def state_group() -> None:
+    """Inspect the state, or forget a video."""
+
+
+def _state_for(manifest: str, state: str | None, sandbox: bool) -> str:
+    return core.state_path_for(load_manifest(manifest), state, sandbox)
+
+
+@state_group.command("list")
+@click.argument("manifest", type=click.Path())
+@state_option
+@sandbox_flag
+def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
+    """One line per recorded video: key, status, project id."""
+    records = State.load(_state_for(manifest, state, sandbox)).videos
+    for key, record in sorted(records.items()):
+        click.echo(f"{key}\t{record.get('status')}\t{record.get('project_id') or '-'}")
+    return 0
+
+
+@state_group.command("show")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@state_option
+@sandbox_flag
+def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
+    """The whole record of one video, as JSON."""
+    record = State.load(_state_for(manifest, state, sandbox)).videos.get(key)
+    if record is None:
+        raise click.UsageError(f"no video '{key}' in the state")
+    click.echo(json.dumps(record, indent=2, sort_keys=True))
+    return 0
+
+
+@state_group.command("rm")
+@click.argument("manifest", type=click.Path())
+@click.argument("keys", nargs=-1, required=True)
+@state_option
+@sandbox_flag
+def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: bool) -> int:
+    """Forget videos: the next apply makes them anew. Nothing is deleted at JoggAI."""
+    path = _state_for(manifest, state, sandbox)
+    with Lock(path).held():
+        store = State.load(path)
+        missing = [k for k in keys if k not in store.videos]
+        if missing:
+            raise click.UsageError(f"not in the state: {', '.join(missing)}")
+        for key in keys:
+            store.put(key, None)
+        store.save()
+        store.close()
+    click.echo(f"forgot {', '.join(keys)}")
     return 0
 
 

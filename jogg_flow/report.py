@@ -1,64 +1,17 @@
-"""What the user sees: plan tables, progress lines, JSON lines. Formatting only."""
+"""Tables the user reads: the plan and the outputs. Formatting only."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import sys
-import time
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import Any
 
 from .planner import PlanItem, counts
 
-EVENTS_VERSION = 1
 _MARK = {"create": "+", "replace": "~", "resume": ">", "retry": "!", "wait": "…",
          "up-to-date": "=", "orphaned": "?"}
-_QUIET_EVENTS = {"step", "poll", "plan"}
-
-
-class Reporter:
-    """Turns executor events into text lines or JSON lines on one stream."""
-
-    def __init__(self, output: str = "text", stream: IO[str] | None = None, verbose: int = 0,
-                 quiet: bool = False) -> None:
-        self.output, self.stream = output, stream or sys.stdout
-        self.verbose, self.quiet = verbose, quiet
-        self.tty = self.stream.isatty()
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if self.output == "json":
-            self._write(json.dumps({"v": EVENTS_VERSION, "ts": round(time.time(), 3), **event},
-                                   sort_keys=True))
-            return
-        kind = event.get("event")
-        if self.quiet and kind != "video":
-            return
-        if kind in _QUIET_EVENTS and not self.verbose:
-            return
-        self._write(self._text(event))
-
-    def _text(self, e: dict[str, Any]) -> str:
-        kind, key = e.get("event"), e.get("key", "")
-        stamp = "" if self.tty else time.strftime("%H:%M:%S ")
-        if kind == "video":
-            tail = e.get("video_url") or e.get("message") or ""
-            return f"{stamp}{e['status']:<11} {key}  {tail}".rstrip()
-        if kind == "step":
-            return f"{stamp}{key}: {e['step']}"
-        if kind == "poll":
-            return f"{stamp}{key}: {e['remote_status']} {e.get('progress', 0)}%"
-        if kind == "plan":
-            return f"{stamp}{_MARK.get(e['action'], ' ')} {e['action']:<10} {key}"
-        if kind == "retry":
-            where = key or e.get("route", "")
-            return f"{stamp}retry {where}: {e.get('reason', '')}"
-        return f"{stamp}{kind}: {e.get('message', '')} {key}".rstrip()
-
-    def _write(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 def plan_text(items: list[PlanItem]) -> str:

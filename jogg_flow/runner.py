@@ -49,6 +49,7 @@ class ApplySettings:
     poll_max: float | None = None
     timeout: float = 1800.0
     request_timeout: float = 30.0
+    download: str | None = None
     wait: bool = True
     sandbox: bool = False
     sandbox_config: Config | None = None
@@ -68,36 +69,56 @@ def apply(path: str, settings: ApplySettings | None = None, *,
         if lock.stale:
             emit({"event": "warning", "message": f"took over a lock left by {describe(lock.stale)}"})
         state = State.load(state_path)
-        items = planner.plan(manifest.videos, state.videos, cfg.select)
-        for item in items:
-            emit({"event": "plan", **item.as_dict()})
-        if not any(i.action in planner.CHANGES for i in items):
+        try:
+            items = planner.plan(manifest.videos, state.videos, cfg.select)
+            for item in items:
+                emit({"event": "plan", **item.as_dict()})
+            if any(i.action in planner.CHANGES for i in items):
+                result = _execute(manifest, items, state, cfg, environ, emit, stop)
+            else:
+                outcomes = Executor.settled(items, state)
+                for outcome in outcomes:
+                    emit({"event": "video", **outcome.as_dict()})
+                result = Applied(manifest, items, outcomes, 0)
+                if cfg.download:
+                    _download(result, state, cfg.download, emit)
+        finally:
+            state.save()
             state.close()
-            outcomes = Executor.settled(items, state)
-            for outcome in outcomes:
-                emit({"event": "video", **outcome.as_dict()})
-            return Applied(manifest, items, outcomes, 0)
-        with _api(manifest, cfg, environ) as (base, key, scale):
-            options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
-                              poll_interval=cfg.poll_interval or 15.0 / scale,
-                              poll_max=cfg.poll_max or 120.0 / scale)
-            rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
-            if scale != 1.0 and not cfg.post_rate:
-                rate = (rate[0], rate[1] / scale)
-            client = Client(base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
-                            timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
-                            on_retry=lambda route, err, delay: emit(
-                                {"event": "retry", "route": route, "reason": str(err),
-                                 "delay": round(delay, 3)}))
-            executor = Executor(client, state, options, emit, stop)
-            try:
-                outcomes = executor.run(items)
-            finally:
-                state.save()
-                state.close()
-                client.close()
-    return Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                   client.requests_made, str(executor.fatal or ""))
+    return result
+
+
+def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cfg: ApplySettings,
+             environ: Mapping[str, str], emit: Emit, stop: threading.Event | None) -> Applied:
+    with _api(manifest, cfg, environ) as (base, key, scale):
+        options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
+                          poll_interval=cfg.poll_interval or 15.0 / scale,
+                          poll_max=cfg.poll_max or 120.0 / scale)
+        rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
+        if scale != 1.0 and not cfg.post_rate:
+            rate = (rate[0], rate[1] / scale)
+        client = Client(base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
+                        timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
+                        on_retry=lambda route, err, delay: emit(
+                            {"event": "retry", "route": route, "reason": str(err),
+                             "delay": round(delay, 3)}))
+        executor = Executor(client, state, options, emit, stop)
+        try:
+            outcomes = executor.run(items)
+        finally:
+            client.close()
+        result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
+                         client.requests_made, str(executor.fatal or ""))
+        if cfg.download and not (stop and stop.is_set()):
+            _download(result, state, cfg.download, emit)  # while the sandbox still serves files
+        return result
+
+
+def _download(result: Applied, state: State, directory: str, emit: Emit) -> None:
+    from .download import download_all
+
+    if download_all(state, [i.key for i in result.items], directory, emit) and result.exit_code == 0:
+        result.exit_code = 1
 
 
 def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Event | None) -> int:

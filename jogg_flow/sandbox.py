@@ -237,6 +237,8 @@ class Store:
                 "rate_limited": self.counters["rate_limited"],
                 "faults": {k[6:]: v for k, v in self.counters.items() if k.startswith("fault_")},
                 "credits_left": self.credits,
+                "files_served": self.counters["files_served"],
+                "range_requests": self.counters["range_requests"],
             }
 
 
@@ -299,12 +301,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.sandbox.serve_api(self, method, parts.path, parse_qs(parts.query), raw)
 
     def _file(self, name: str) -> None:
+        """Rendered files, with Range support so downloads can resume."""
         if name.endswith(".mp4"):
-            self.send(200, media.mp4(30), "video/mp4")
+            payload, ctype = media.mp4(30), "video/mp4"
         elif name.endswith(".png"):
-            self.send(200, media.png(), "image/png")
+            payload, ctype = media.png(), "image/png"
         else:
-            self.send(404, b"not found", "text/plain")
+            return self.send(404, b"not found", "text/plain")
+        store = self.server.sandbox.store
+        wanted = self.headers.get("Range", "")
+        with store.lock:
+            store.counters["files_served"] += 1
+            store.counters["range_requests"] += bool(wanted)
+        if wanted.startswith("bytes=") and wanted[6:].rstrip("-").isdigit():
+            start = int(wanted[6:].rstrip("-"))
+            if start >= len(payload):
+                return self.send(416, b"", ctype, {"Content-Range": f"bytes */{len(payload)}"})
+            return self.send(206, payload[start:], ctype,
+                             {"Content-Range": f"bytes {start}-{len(payload) - 1}/{len(payload)}"})
+        self.send(200, payload, ctype)
 
     def _private(self, method: str, path: str, raw: bytes) -> None:
         store = self.server.sandbox.store

@@ -45,7 +45,7 @@ def apply(run, sandbox, env, tmp_path):
         result = run("apply", manifest, "--api-base", sb.url, "--post-rate", "20/1s",
                      "--poll-interval", "0.05", "--poll-max", "0.3", "--output", "json",
                      "--state", str(tmp_path / "state.json"), *extra, env=env)
-        events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+        events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
         return result, events
     return _apply
 
@@ -97,7 +97,7 @@ def test_a_changed_setting_replaces_only_that_video(apply, write, sandbox, run, 
     write("m.yaml", MANIFEST.replace("shop.example/lamp", "shop.example/lamp-v2")
           .replace("title: PowerBlend", "title: PowerBlend X"))
     plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), "--output", "json", env=env)
-    items = {i["key"]: i for i in json.loads(plan.output)["items"]}
+    items = {i["key"]: i for i in json.loads(plan.stdout)["items"]}
     assert items["lamp"] == {"key": "lamp", "action": "replace", "changes": ["url"]}
     assert items["blender/tiktok"]["changes"] == ["details.title"]
     assert items["kettle"]["action"] == "up-to-date"
@@ -286,7 +286,7 @@ def test_apply_sandbox_runs_the_example_end_to_end(run, tmp_path):
     manifest = str(ROOT / "manifests" / "spring-launch.yaml")
     result = run("apply", manifest, "--sandbox", "--state", state, "--output", "json", env={})
     assert result.exit_code == 0, result.stderr
-    events = [json.loads(line) for line in result.output.splitlines()]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
     assert set(outcomes(events).values()) == {"succeeded"}
     again = run("apply", manifest, "--sandbox", "--state", state, "--output", "json", env={})
-    assert summary([json.loads(line) for line in again.output.splitlines()])["requests"] == 0
+    assert summary([json.loads(line) for line in again.stdout.splitlines()])["requests"] == 0

@@ -36,7 +36,7 @@ def campaign(write, run, tmp_path, seed: int, n: int, fail_rate: float = 0.1) ->
             codes.append(result.exit_code)
             assert result.exit_code in (0, 1), result.stderr
             assert "Traceback" not in result.stderr
-            for line in result.output.splitlines():
+            for line in result.stdout.splitlines():
                 json.loads(line)  # every event line is whole JSON
             records = State.load(state).videos
             if result.exit_code == 0:

@@ -114,7 +114,7 @@ def test_friendly_forms_are_normalised(write):
 def test_schema_command_prints_the_shipped_schema(run):
     result = run("schema")
     assert result.exit_code == 0
-    assert json.loads(result.output) == json.loads(
+    assert json.loads(result.stdout) == json.loads(
         (ROOT / "schemas" / "manifest.schema.json").read_text())
 
 
@@ -122,7 +122,7 @@ def test_plan_without_state_creates_everything(run):
     result = run("plan", "--output", "json", str(ROOT / "manifests" / "spring-launch.yaml"),
                  "--state", "/nonexistent-dir/never-written.json")
     assert result.exit_code == 0, result.stderr
-    plan = json.loads(result.output)
+    plan = json.loads(result.stdout)
     assert plan["counts"] == {"create": 4}
     assert [i["key"] for i in plan["items"]] == ["blender/tiktok", "blender/youtube-es",
                                                  "kettle", "desk-lamp"]

@@ -1,0 +1,68 @@
+"""GitHub Actions: annotations on the manifest's lines, a step summary, step outputs.
+
+Active when GITHUB_ACTIONS=true. Workflow commands are documented at
+docs.github.com/actions/reference/workflow-commands-for-github-actions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import Problem
+
+
+def active(environ: Mapping[str, str]) -> bool:
+    """Whether we run inside a GitHub Actions job."""
+    return environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(level: str, message: str, file: str | None = None, line: int | None = None,
+               col: int | None = None, title: str | None = None) -> str:
+    """One `::error file=...,line=...::message` command line."""
+    props = [f"{k}={_prop(str(v))}" for k, v in
+             (("file", file), ("line", line), ("col", col), ("title", title)) if v is not None]
+    return f"::{level} {','.join(props)}::{_data(message)}" if props else f"::{level}::{_data(message)}"
+
+
+def problem_annotations(problems: Iterable[Problem]) -> list[str]:
+    """Manifest problems as error annotations on their lines."""
+    return [annotation("error", p.message, p.file, p.line, p.col, "jogg-flow") for p in problems]
+
+
+def summary_markdown(name: str, rows: list[dict[str, Any]]) -> str:
+    """The step summary: one row per video with its status and link."""
+    lines = [f"### jogg-flow: {name}", "", "| video | status | link |", "|---|---|---|"]
+    for row in rows:
+        url = row.get("video_url")
+        link = f"[video]({url})" if url else ""
+        lines.append(f"| `{row['key']}` | {row['status']} | {link} |")
+    return "\n".join(lines) + "\n\n"
+
+
+def output_lines(rows: list[dict[str, Any]]) -> str:
+    """`$GITHUB_OUTPUT` content: counts, and every video as JSON under a random delimiter."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
+    out = [f"{status}={n}" for status, n in sorted(counts.items())]
+    out += [f"videos<<{delimiter}", json.dumps(rows), delimiter]
+    return "\n".join(out) + "\n"
+
+
+def append(path: str | None, text: str) -> None:
+    """Append to a file GitHub named in the environment (no-op when unset)."""
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)

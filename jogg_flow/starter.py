@@ -1,0 +1,58 @@
+"""`jogg-flow init`: a commented starter manifest."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import UsageError
+
+STARTER = """\
+# For completion and checks in your editor, run `jogg-flow schema > jogg-flow.schema.json`
+# and keep the next line:
+# yaml-language-server: $schema=jogg-flow.schema.json
+#
+# A jogg-flow manifest: each product page becomes a JoggAI promotional video.
+#   jogg-flow validate {name}          check it (no network, no key)
+#   jogg-flow plan {name}              see what apply would do
+#   jogg-flow apply {name} --sandbox   try it against the built-in sandbox
+#   JOGG_API_KEY=... jogg-flow apply {name}
+version: 1
+
+# Values for templates: "{{{{ vars.brand }}}}". A var may use env and earlier vars.
+vars:
+  brand: Acme
+  audience: "{{{{ env.TARGET_AUDIENCE | default('busy parents') }}}}"
+
+# Merged under every product; a product's own values win.
+defaults:
+  details:
+    target_audience: "{{{{ vars.audience }}}}"
+  render:
+    aspect_ratio: "9:16"        # 9:16 | 16:9 | 1:1, portrait | landscape | square
+    lang: english
+    render_subtitle: true
+    avatar_id: 37               # an avatar id from your JoggAI dashboard
+    template_name: Card Stacking
+    template_type: common       # common (JoggAI's library) | user (yours)
+    script_style: Discovery_stage
+
+products:
+  - key: first-product          # unique; [a-z0-9][a-z0-9._-]*
+    url: https://www.example.com/products/first-product
+    tags: [launch]              # select with --select tag:launch
+    details:                    # optional: overrides what JoggAI read from the page
+      title: "{{{{ vars.brand }}}} First Product"
+      intro_text: What makes it worth buying, in a sentence or two.
+    # variants:                 # optional: one video per variant
+    #   - name: landscape
+    #     render: {{aspect_ratio: "16:9"}}
+"""
+
+
+def write_starter(path: str, force: bool = False) -> str:
+    """Write the starter manifest to `path`; refuse to overwrite unless `force`."""
+    if os.path.exists(path) and not force:
+        raise UsageError(f"{path} exists; use --force to overwrite it")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(STARTER.format(name=os.path.basename(path)))
+    return path

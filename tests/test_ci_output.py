@@ -1,0 +1,156 @@
+"""Output modes through the CLI: JSON events against their schema, GitHub Actions files and
+annotations, downloads that resume, the live terminal view, init and state commands."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import jsonschema
+import pytest
+
+from jogg_flow import media
+from jogg_flow.progress import Reporter
+from jogg_flow.sandbox import Fault
+from tests.conftest import FAKE_KEY, ROOT
+
+EVENTS = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "events.schema.json").read_text()))
+MANIFEST = """
+version: 1
+products:
+  - key: blender
+    url: https://www.amazon.com/dp/B000000001
+    details: {title: PowerBlend}
+  - key: kettle
+    url: https://www.amazon.com/dp/B000000002
+"""
+
+
+@pytest.fixture
+def apply(run, sandbox, tmp_path):
+    def _apply(manifest: str, *extra: str, env: dict | None = None):
+        return run("apply", manifest, "--api-base", sandbox.url, "--post-rate", "20/1s",
+                   "--poll-interval", "0.05", "--poll-max", "0.3", "--state",
+                   str(tmp_path / "state.json"), *extra, env={"JOGG_API_KEY": FAKE_KEY, **(env or {})})
+    return _apply
+
+
+def test_json_events_follow_the_published_schema(apply, write, sandbox, tmp_path):
+    sandbox.add_fault(Fault("http_500", "GET *"))
+    sandbox.add_fault(Fault("drop_after_commit", "POST /open/project/render"))
+    result = apply(write("m.yaml", MANIFEST), "--output", "json", "-v", "--download", str(tmp_path / "dl"))
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    for event in events:
+        EVENTS.validate(event)
+    kinds = {e["event"] for e in events}
+    assert {"plan", "step", "retry", "poll", "adopted", "video", "download", "summary"} <= kinds
+    assert events[-1]["event"] == "summary" and events[-1]["exit_code"] == 0
+
+
+def test_github_annotation_for_a_bad_field_points_at_its_line(run, write):
+    path = write("bad.yaml", """
+        version: 1
+        products:
+          - key: blender
+            url: https://www.amazon.com/dp/B000000001
+            render:
+              lang: klingon
+        """)
+    result = run("validate", path, env={"GITHUB_ACTIONS": "true"})
+    assert result.exit_code == 3
+    assert result.stdout.splitlines() == [
+        f"::error file={path},line=6,col=13,title=jogg-flow::products[0].render.lang: must be one "
+        "of JoggAI's languages%2C in lower case (english%2C spanish%2C ...)".replace("%2C", ",")]
+
+
+def test_github_failure_annotation_summary_and_outputs(apply, write, sandbox, tmp_path):
+    sandbox.add_fault(Fault("render_fail", "POST /open/project/render"))
+    manifest = write("m.yaml", MANIFEST)
+    summary, outputs = tmp_path / "summary.md", tmp_path / "out.txt"
+    result = apply(manifest, "--parallelism", "1", env={
+        "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)})
+    assert result.exit_code == 1
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert annotations == [f"::error file={manifest},line=3,title=jogg-flow::blender: failed: "
+                           "Render failed: the avatar could not be composed (sandbox)"]
+    text = summary.read_text()
+    assert "| `blender` | failed |  |" in text
+    assert "| `kettle` | succeeded | [video](http://127.0.0.1:" in text
+    lines = outputs.read_text().splitlines()
+    assert lines[:2] == ["failed=1", "succeeded=1"]
+    assert lines[2].startswith("videos<<ghadelimiter_") and lines[-1] == lines[2].split("<<")[1]
+    assert [v["key"] for v in json.loads(lines[3])] == ["blender", "kettle"]
+
+
+def test_download_resumes_a_partial_file_and_skips_finished_ones(apply, write, sandbox, tmp_path):
+    manifest = write("m.yaml", MANIFEST)
+    out = tmp_path / "videos"
+    assert apply(manifest, "--select", "kettle").exit_code == 0
+    out.mkdir()
+    full = media.mp4(30)
+    (out / "kettle.mp4.part").write_bytes(full[:50])
+    result = apply(manifest, "--select", "kettle", "--download", str(out), "--output", "json")
+    assert result.exit_code == 0, result.stderr
+    assert (out / "kettle.mp4").read_bytes() == full
+    assert not (out / "kettle.mp4.part").exists()
+    assert (out / "kettle.cover.png").read_bytes() == media.png()
+    statuses = {e["file"].rsplit("/", 1)[-1]: e["status"] for e in map(json.loads, result.stdout.splitlines())
+                if e["event"] == "download"}
+    assert statuses == {"kettle.mp4": "resumed", "kettle.cover.png": "downloaded"}
+    assert sandbox.stats()["range_requests"] == 1
+
+    served = sandbox.stats()["files_served"]
+    again = apply(manifest, "--select", "kettle", "--download", str(out), "--output", "json")
+    assert again.exit_code == 0
+    assert sandbox.stats()["files_served"] == served  # nothing fetched twice
+
+
+def test_live_view_on_a_terminal_and_no_color(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    events = [{"event": "plan", "key": "a", "action": "create"},
+              {"event": "step", "key": "a", "step": "create"},
+              {"event": "poll", "key": "a", "remote_status": "processing", "progress": 40},
+              {"event": "video", "key": "a", "status": "succeeded", "video_url": "https://v/a.mp4"}]
+    colored, plain = Tty(), Tty()
+    for stream, environ in ((colored, {}), (plain, {"NO_COLOR": "1"})):
+        ticks = iter(range(100))
+        reporter = Reporter("text", stream, environ=environ, clock=lambda: float(next(ticks)))
+        for e in events:
+            reporter(e)
+        reporter.close()
+    assert "\033[32msucceeded" in colored.getvalue()
+    assert "processing 40%" in colored.getvalue()  # the live block showed progress
+    assert "\033[32m" not in plain.getvalue() and "succeeded   a  https://v/a.mp4" in plain.getvalue()
+
+
+def test_plain_lines_carry_timestamps_when_not_a_terminal():
+    stream = io.StringIO()
+    Reporter("text", stream, environ={})({"event": "video", "key": "a", "status": "failed", "message": "x"})
+    assert __import__("re").match(r"^\d\d:\d\d:\d\d failed      a  x$", stream.getvalue())
+
+
+def test_init_writes_a_manifest_that_validates(run, tmp_path):
+    path = str(tmp_path / "jf.yaml")
+    assert run("init", path).exit_code == 0
+    assert run("validate", path).exit_code == 0
+    again = run("init", path)
+    assert again.exit_code == 3 and "--force" in again.stderr
+
+
+def test_state_list_show_rm(apply, write, run, tmp_path):
+    manifest = write("m.yaml", MANIFEST)
+    apply(manifest)
+    state = ("--state", str(tmp_path / "state.json"))
+    listed = run("state", "list", manifest, *state).output.splitlines()
+    assert [line.split("\t")[:2] for line in listed] == [["blender", "succeeded"], ["kettle", "succeeded"]]
+    shown = json.loads(run("state", "show", manifest, "kettle", *state).output)
+    assert shown["status"] == "succeeded"
+    assert run("state", "rm", manifest, "kettle", *state).exit_code == 0
+    plan = run("plan", manifest, *state, "--output", "json")
+    assert {i["key"]: i["action"] for i in json.loads(plan.stdout)["items"]} == {
+        "blender": "up-to-date", "kettle": "create"}
+    assert run("state", "rm", manifest, "nope", *state).exit_code == 3
