@@ -4,6 +4,7 @@ annotations, downloads that resume, the live terminal view, init and state comma
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 import jsonschema
@@ -117,8 +118,8 @@ def test_live_view_on_a_terminal_and_no_color(monkeypatch):
               {"event": "video", "key": "a", "status": "succeeded", "video_url": "https://v/a.mp4"}]
     colored, plain = Tty(), Tty()
     for stream, environ in ((colored, {}), (plain, {"NO_COLOR": "1"})):
-        ticks = iter(range(100))
-        reporter = Reporter("text", stream, environ=environ, clock=lambda: float(next(ticks)))
+        ticks = itertools.count()
+        reporter = Reporter("text", stream, environ=environ, clock=lambda t=ticks: float(next(t)))
         for e in events:
             reporter(e)
         reporter.close()
