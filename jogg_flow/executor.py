@@ -139,6 +139,10 @@ class Executor:
         except (Stopped, Cancelled):
             self._finish(key, Outcome(key, "interrupted", message="stopped before finishing; "
                                       "the next apply resumes"))
+        except NotFound as err:
+            # The product or project is gone at JoggAI: only a fresh one can help.
+            self._record_error(key, str(err), failed=True)
+            self._finish(key, Outcome(key, "failed", message=str(err)))
         except ApiError as err:
             if isinstance(err, _FATAL):
                 self.fatal = self.fatal or err
@@ -237,10 +241,12 @@ class Executor:
     def _retry_event(self, key: str, step: str, err: ApiError) -> None:
         self.emit({"event": "retry", "key": key, "step": step, "reason": str(err)})
 
-    def _record_error(self, key: str, message: str) -> None:
+    def _record_error(self, key: str, message: str, failed: bool = False) -> None:
         record = self.state.get(key)
         if record is not None:
             record["error"] = message
+            if failed:
+                record.update(status="failed", remote={"status": "failed", "err_msg": message})
             self.state.put(key, record)
 
     # -- polling ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ STYLES = {s.lower() for s in (
     "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution", "Comparison",
     "Creative/Innovative", "Emotional Appeal", "Immersive Storytelling")}
 MESSAGES = {10104: "Record not found", 10105: "Invalid API key", 18020: "Insufficient credit",
+            18025: "No permission to call APIs", 40000: "Parameter error",
             429: "Rate limit exceeded. Please try again later.", 50000: "System error"}
 
 
@@ -58,8 +59,9 @@ class Fault:
     probability: float | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+        if self.kind not in FAULT_KINDS and not _is_code(self.kind):
+            raise ValueError(f"unknown fault {self.kind!r}; one of {', '.join(FAULT_KINDS)}, "
+                             "or code_NNNNN for a JoggAI error code")
 
 
 @dataclass
@@ -430,7 +432,7 @@ class Sandbox:
         if cfg.latency:
             time.sleep(cfg.latency)
         fault = store.pick_fault(route)
-        if fault in _BEFORE:
+        if fault in _BEFORE or (fault and _is_code(fault)):
             return self._fault_before(h, fault)
         try:
             key = h.headers.get("x-api-key") or ""
@@ -475,7 +477,10 @@ class Sandbox:
         raise ApiFailure(10104, "Not Found", http=404)
 
     def _fault_before(self, h: _Handler, fault: str) -> None:
-        if fault == "http_500":
+        if _is_code(fault):
+            code = int(fault[5:])
+            h.send_json(200, _env(code, MESSAGES.get(code, "error")))
+        elif fault == "http_500":
             h.send_json(500, _env(50000, MESSAGES[50000]))
         elif fault == "rate_429":
             retry = 5.0 / self.config.time_scale  # five API seconds
@@ -484,6 +489,11 @@ class Sandbox:
             h.send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
         else:
             h.drop()
+
+
+def _is_code(kind: str) -> bool:
+    """`code_40000` and the like: answer with that JoggAI code, doing nothing."""
+    return kind.startswith("code_") and kind[5:].isdigit()
 
 
 def _env(code: int, msg: str, data: Any = None) -> dict[str, Any]:

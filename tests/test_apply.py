@@ -290,3 +290,19 @@ def test_apply_sandbox_runs_the_example_end_to_end(run, tmp_path):
     assert set(outcomes(events).values()) == {"succeeded"}
     again = run("apply", manifest, "--sandbox", "--state", state, "--output", "json", env={})
     assert summary([json.loads(line) for line in again.stdout.splitlines()])["requests"] == 0
+
+
+def test_a_product_gone_at_joggai_is_retried_with_a_fresh_one(apply, write, sandbox, tmp_path):
+    manifest = write("m.yaml", MANIFEST)
+    sandbox.add_fault(Fault("code_40000", "PUT /open/product"))
+    result, events = apply(manifest, "--select", "lamp")
+    assert result.exit_code == 1 and outcomes(events) == {"lamp": "error"}
+    record = json.loads((tmp_path / "state.json").read_text())["videos"]["lamp"]
+    sandbox.store.products.pop(record["product_id"])  # JoggAI lost it meanwhile
+    result, events = apply(manifest, "--select", "lamp")
+    assert result.exit_code == 1 and outcomes(events) == {"lamp": "failed"}
+    plan_item = [e for e in events if e["event"] == "plan"][0]
+    assert plan_item["action"] == "resume"
+    result, events = apply(manifest, "--select", "lamp")
+    assert result.exit_code == 0 and outcomes(events) == {"lamp": "succeeded"}
+    assert set(sandbox.stats()["renders_per_project"].values()) == {1}
