@@ -227,9 +227,8 @@ class _stop_on_signals:
               show_default=True)
 def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool, fmt: str) -> int:
     """Per video: key, project id, status, video URL, cover URL, duration."""
-    loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox)
-    records = State.load(core.state_path_for(loaded, state, sandbox)).videos
-    click.echo(report.format_rows(report.outputs_rows([i.key for i in items], records), fmt))
+    rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox)
+    click.echo(report.format_rows(rows, fmt))
     return 0
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from . import planner
+from . import planner, report
 from .errors import ManifestError, Problem, UsageError
 from .manifest import Manifest, load_manifest
 from .state import State, default_path
@@ -44,10 +45,24 @@ def plan(path: str, *, state: str | None = None, select: Sequence[str] = (),
          sandbox: bool = False, environ: Mapping[str, str] | None = None,
          ) -> tuple[Manifest, list[planner.PlanItem]]:
     """Load a manifest and its state and say what `apply` would do. No API calls."""
+    manifest, records = _load(path, state, select, sandbox, environ)
+    return manifest, planner.plan(manifest.videos, records, select)
+
+
+def outputs(path: str, *, state: str | None = None, select: Sequence[str] = (),
+            sandbox: bool = False, environ: Mapping[str, str] | None = None,
+            ) -> list[dict[str, Any]]:
+    """Per selected video (and orphan): key, project id, status, video and cover URL, duration."""
+    manifest, records = _load(path, state, select, sandbox, environ)
+    keys = [item.key for item in planner.plan(manifest.videos, records, select)]
+    return report.outputs_rows(keys, records)
+
+
+def _load(path: str, state: str | None, select: Sequence[str], sandbox: bool,
+          environ: Mapping[str, str] | None) -> tuple[Manifest, dict[str, dict[str, Any]]]:
     manifest = load_manifest(path, environ)
     check_selection(manifest, select)
-    records = State.load(state_path_for(manifest, state, sandbox)).videos
-    return manifest, planner.plan(manifest.videos, records, select)
+    return manifest, State.load(state_path_for(manifest, state, sandbox)).videos
 
 
 
