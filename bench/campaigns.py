@@ -35,10 +35,11 @@ FAULT_MIX = {"http_500": 0.08, "rate_429": 0.08, "reset_before": 0.04, "drop_aft
 FAST = ("--post-rate", "20/1s", "--poll-interval", "0.05", "--poll-max", "0.2")
 
 
-def write_manifest(directory: str, n: int) -> str:
-    path = os.path.join(directory, "campaign.yaml")
+def write_manifest(directory: str, n: int, version: str = "open") -> str:
+    path = os.path.join(directory, f"campaign-{version}.yaml")
     with open(path, "w") as fh:
-        fh.write("version: 1\nproducts:\n" + "".join(
+        fh.write(f"version: 1\napi: {{version: {version}}}\n"
+                 "defaults: {render: {avatar_id: 37}}\nproducts:\n" + "".join(
             f"  - key: p{i}\n    url: https://shop.example/p/{i}\n    details: {{title: P{i}}}\n"
             for i in range(n)))
     return path
@@ -48,9 +49,9 @@ def check_done(state: str, stats: dict[str, Any], n: int) -> None:
     """Every video succeeded, and no project was rendered twice."""
     records = State.load(state).videos
     assert len(records) == n and all(r["status"] == "succeeded" for r in records.values()), records
-    renders = stats["renders_per_project"]
+    renders = stats["renders_per_product"]
     assert set(renders.values()) == {1}, renders
-    assert all(renders[r["project_id"]] == 1 for r in records.values())
+    assert all(renders[str(r["product_id"])] == 1 for r in records.values())
     with open(state) as fh:
         assert KEY not in fh.read()
 
@@ -63,7 +64,7 @@ def _start(url: str, manifest: str, state: str) -> subprocess.Popen[str]:
         env={**os.environ, "JOGG_API_KEY": KEY})
 
 
-def crash(directory: str, kills: int, seed: int, n: int = 6) -> dict[str, Any]:
+def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "open") -> dict[str, Any]:
     """SIGKILL a real apply at random instants `kills` times, then let one finish.
 
     After each kill the state must parse; the figures count the kills that landed inside a
@@ -71,7 +72,8 @@ def crash(directory: str, kills: int, seed: int, n: int = 6) -> dict[str, Any]:
     adopt it, not pay again), or a create left in flight (a possible orphan product).
     """
     rng = random.Random(seed)
-    state, manifest = os.path.join(directory, f"crash{seed}.json"), write_manifest(directory, n)
+    state = os.path.join(directory, f"crash{seed}-{version}.json")
+    manifest = write_manifest(directory, n, version)
     lost_render = open_create = 0
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
         for _ in range(kills):
@@ -81,8 +83,8 @@ def crash(directory: str, kills: int, seed: int, n: int = 6) -> dict[str, Any]:
             proc.communicate()
             time.sleep(0.05)  # let a request the victim had sent reach the sandbox
             records = State.load(state).videos  # parses after every kill
-            accepted = sb.stats()["renders_per_project"]
-            lost_render += any(r["steps"].get("render") == "inflight" and r.get("project_id") in accepted
+            accepted = sb.stats()["renders_per_product"]
+            lost_render += any(r["steps"].get("render") == "inflight" and str(r.get("product_id")) in accepted
                                for r in records.values())
             open_create += any(r["steps"].get("create") == "inflight" for r in records.values())
         final = _start(sb.url, manifest, state)
@@ -90,18 +92,20 @@ def crash(directory: str, kills: int, seed: int, n: int = 6) -> dict[str, Any]:
         assert final.returncode == 0, err
         stats = sb.stats()
     check_done(state, stats, n)
-    return {"seed": seed, "videos": n, "kills": kills,
+    return {"api": version, "seed": seed, "videos": n, "kills": kills,
             "kills_after_an_accepted_render_before_its_record": lost_render,
             "kills_with_a_create_in_flight": open_create,
             "products_created": stats["products_created"], "renders": stats["renders_accepted"],
-            "duplicate_renders": sum(v - 1 for v in stats["renders_per_project"].values())}
+            "duplicate_renders": sum(v - 1 for v in stats["renders_per_product"].values())}
 
 
-def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1) -> dict[str, Any]:
+def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1,
+           version: str = "open") -> dict[str, Any]:
     """Apply under a seeded mix of every fault until it exits 0 (at most 15 runs)."""
     config = Config(time_scale=60.0, render_seconds=20.0, slow_seconds=0.6, fail_rate=fail_rate,
                     seed=seed, faults=[Fault(k, "*", probability=p) for k, p in FAULT_MIX.items()])
-    state, manifest = os.path.join(directory, f"faults{seed}.json"), write_manifest(directory, n)
+    state = os.path.join(directory, f"faults{seed}-{version}.json")
+    manifest = write_manifest(directory, n, version)
     codes = []
     with Sandbox(config) as sb:
         for _ in range(15):
@@ -119,9 +123,9 @@ def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1) -> dict[st
         stats = sb.stats()
     assert codes[-1] == 0, codes
     check_done(state, stats, n)
-    return {"seed": seed, "videos": n, "runs": len(codes), "faults": stats["faults"],
+    return {"api": version, "seed": seed, "videos": n, "runs": len(codes), "faults": stats["faults"],
             "renders": stats["renders_accepted"], "products_created": stats["products_created"],
-            "duplicate_renders": sum(v - 1 for v in stats["renders_per_project"].values())}
+            "duplicate_renders": sum(v - 1 for v in stats["renders_per_product"].values())}
 
 
 def main() -> None:
@@ -129,14 +133,15 @@ def main() -> None:
     ap.add_argument("kind", choices=["crash", "faults"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--kills", type=int, default=50)
+    ap.add_argument("--api", choices=["open", "v2"], default="open")
     ap.add_argument("--videos", type=int, default=None, help="default: 120 (crash), 20 (faults)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             if args.kind == "crash":
-                result = crash(tmp, args.kills, seed, args.videos or 120)
+                result = crash(tmp, args.kills, seed, args.videos or 120, args.api)
             else:
-                result = faults(tmp, seed, args.videos or 20)
+                result = faults(tmp, seed, args.videos or 20, version=args.api)
             print(json.dumps(result))
 
 

@@ -298,6 +298,32 @@ def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: b
     return 0
 
 
+@cli.command("catalog")
+@click.argument("kind", type=click.Choice(["avatars", "voices", "templates", "visual-styles", "music"]))
+@click.option("--manifest", "manifest_path", type=click.Path(), help="Take api.version and base_url from it.")
+@click.option("--api-version", type=click.Choice(["open", "v2"]),
+              help="API generation [the manifest's, else open].")
+@click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
+@sandbox_flag
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, api_base: str | None,
+                sandbox: bool, fmt: str) -> int:
+    """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
+    from . import runner
+
+    loaded = load_manifest(manifest_path) if manifest_path else None
+    version = api_version or (loaded.api_version if loaded else "open")
+    items = runner.catalog(kind, version, runner.ApplySettings(api_base=api_base, sandbox=sandbox),
+                           manifest_base=loaded.base_url if loaded else None)
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2))
+        return 0
+    columns = [c for c in ("id", "avatar_id", "voice_id", "lang_id", "name", "language", "gender",
+                           "aspect_ratio", "duration") if any(c in i for i in items)]
+    click.echo(report.table(columns, [[i.get(c) for c in columns] for i in items]))
+    return 0
+
+
 @cli.command("schema")
 def schema_cmd() -> int:
     """Print the manifest's JSON Schema (for editors and other tools)."""

@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 from . import __version__
-from .errors import JoggFlowError
+from .errors import JoggFlowError, UsageError
 
 DEFAULT_BASE = "https://api-services.jogg.ai"
 STATUS = {1: "idle", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}
@@ -103,6 +103,8 @@ class OutcomeUnknown(ApiError):
 class Cancelled(ApiError):
     """The run is stopping; the POST was not sent."""
 
+
+_CATALOG_OPEN = {"avatars": ("/open/avatar", "avatars"), "voices": ("/open/timbre", "timbres")}
 
 _BY_CODE: dict[int, type[ApiError]] = {
     10104: NotFound, 10105: InvalidKey, 18020: InsufficientCredit, 18025: NoPermission,
@@ -216,7 +218,7 @@ class Client:
 
     # -- the product flow -------------------------------------------------------------
 
-    def create_product(self, url: str) -> tuple[int, str]:
+    def create_product(self, url: str) -> tuple[Any, str | None]:
         """POST /open/product: a product (and its project) from a page URL."""
         data = self._call("POST", "/open/product", body={"url": url})
         try:
@@ -224,13 +226,28 @@ class Client:
         except (TypeError, KeyError, ValueError):
             raise ServerError(f"POST /open/product answered without id/prj_id: {data!r:.80}") from None
 
-    def update_product(self, product_id: int, details: dict[str, Any]) -> None:
+    def update_product(self, product_id: Any, details: dict[str, Any]) -> None:
         """PUT /open/product: title, intro_text, target_audience, intro_medias."""
         self._call("PUT", "/open/product", body={"product_id": product_id, **details})
 
     def render(self, project_id: str, settings: dict[str, Any]) -> None:
         """POST /open/project/render with only the settings given."""
         self._call("POST", "/open/project/render", body={"project_id": project_id, **settings})
+
+    def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
+        """Render the record's project; return the id to poll (here the project's own)."""
+        project_id = str(record["project_id"])
+        self.render(project_id, settings)
+        return project_id
+
+    def find_render(self, record: dict[str, Any]) -> str | None:
+        """After a render POST with no answer: the id of the render JoggAI accepted, if any.
+
+        A project that was never rendered reads as status 1 (idle); any other status means
+        the render was accepted.
+        """
+        project_id = str(record["project_id"])
+        return None if self.project_info(project_id).status == "idle" else project_id
 
     def project_info(self, project_id: str) -> ProjectInfo:
         """GET /open/prj_info: the project's render status and, when done, its outputs."""
@@ -245,6 +262,16 @@ class Client:
             video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
             duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
             err_msg=data.get("err_msg") or None, raw_status=raw)
+
+    def catalog(self, kind: str) -> list[dict[str, Any]]:
+        """The choices JoggAI offers for a manifest setting (avatars, voices)."""
+        path, key = _CATALOG_OPEN.get(kind, (None, None))
+        if path is None:
+            raise UsageError(f"the open API lists {', '.join(_CATALOG_OPEN)}; "
+                             f"set api.version: v2 for {kind}")
+        data = self._call("GET", path, params={"aspect_ratio": 0} if kind == "avatars" else None)
+        items = (data or {}).get(key) or []
+        return [i for i in items if isinstance(i, dict)]
 
     # -- transport ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ class Executor:
             steps["create"] = "done"
             self.state.put(key, record)
             return
-        raise ApiError(f"POST /open/product failed {_POST_ATTEMPTS} times with no answer")
+        raise ApiError(f"product creation sent {_POST_ATTEMPTS} times with no answer")
 
     def _render(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]
@@ -205,28 +206,32 @@ class Executor:
                 return
             self._check_stop()
             steps["render"] = "inflight"
+            # A name unique to this video, for finding the render again if its answer is
+            # lost where the API has no other handle on it (v2).
+            record.setdefault("marker", f"{key} [jf-{uuid.uuid4().hex[:12]}]")
             self.state.put(key, record)
             self._step(key, "render")
             try:
-                self.client.render(record["project_id"], video.render)
+                project_id = self.client.submit_render(record, video.render)
             except OutcomeUnknown as err:
                 self._retry_event(key, "render", err)
                 continue
-            self._accepted(key, record)
+            self._accepted(key, record, project_id)
             return
-        raise ApiError(f"POST /open/project/render failed {_POST_ATTEMPTS} times with no answer")
+        raise ApiError(f"render submitted {_POST_ATTEMPTS} times with no answer")
 
     def _adopt(self, key: str, record: Record) -> bool:
-        """After an unknown outcome: if the project shows a render, it was accepted."""
-        info = self.client.project_info(record["project_id"])
-        if info.status == "idle":
+        """After an unknown outcome: if JoggAI shows the render, it was accepted."""
+        project_id = self.client.find_render(record)
+        if project_id is None:
             return False
-        self.emit({"event": "adopted", "key": key, "project_id": record["project_id"],
-                   "remote_status": info.status})
-        self._accepted(key, record)
+        self.emit({"event": "adopted", "key": key, "project_id": project_id,
+                   "remote_status": "accepted"})
+        self._accepted(key, record, project_id)
         return True
 
-    def _accepted(self, key: str, record: Record) -> None:
+    def _accepted(self, key: str, record: Record, project_id: str) -> None:
+        record["project_id"] = project_id
         record["steps"]["render"] = "done"
         record.update(status="rendering", submitted_at=_now())
         self.state.put(key, record)

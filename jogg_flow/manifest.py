@@ -46,6 +46,7 @@ class Manifest:
 
     file: str
     name: str
+    api_version: str  # open | v2
     base_url: str | None
     post_rate: tuple[int, float] | None
     videos: list[Video]
@@ -80,6 +81,7 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None) -> Manife
     return Manifest(
         file=path,
         name=data.get("name") or stem,
+        api_version=api.get("version", "open"),
         base_url=api.get("base_url"),
         post_rate=parse_rate(api["post_rate"]) if "post_rate" in api else None,
         videos=videos,
@@ -212,7 +214,7 @@ class _Build:
 
 
 def normalise_render(render: dict[str, Any]) -> dict[str, Any]:
-    """Friendly forms to the API's: aspect ratio 0|1|2, subtitles 0|1, avatar id int."""
+    """Friendly forms to the API's: aspect ratio 0|1|2, subtitles 0|1, ids as ints."""
     out = dict(render)
     try:
         if "aspect_ratio" in out:
@@ -220,8 +222,13 @@ def normalise_render(render: dict[str, Any]) -> dict[str, Any]:
             out["aspect_ratio"] = value if isinstance(value, int) else _ASPECT[str(value)]
         if "render_subtitle" in out:
             out["render_subtitle"] = 1 if out["render_subtitle"] in (True, "true", "1") else 0
-        if "avatar_id" in out:
-            out["avatar_id"] = int(out["avatar_id"])
+        for name in ("avatar_id", "music_id"):
+            if name in out:
+                out[name] = int(out[name])
+        if "avatar_type" in out:
+            out["avatar_type"] = 1 if out["avatar_type"] in (1, "custom") else 0
+        if "video_length" in out:
+            out["video_length"] = str(out["video_length"])
     except (KeyError, ValueError, TypeError):
         pass  # already reported by the schema check; the manifest will be refused
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .planner import PlanItem, counts
@@ -55,8 +55,13 @@ def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         writer.writeheader()
         writer.writerows(rows)
         return buf.getvalue().rstrip("\n")
-    cells = [[("" if r[f] is None else str(r[f])) for f in OUTPUT_FIELDS] for r in rows]
-    widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(OUTPUT_FIELDS)]
-    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(OUTPUT_FIELDS, widths, strict=True))]
+    return table(OUTPUT_FIELDS, [[r[f] for f in OUTPUT_FIELDS] for r in rows])
+
+
+def table(columns: Sequence[str], rows: list[list[Any]]) -> str:
+    """An aligned plain-text table with upper-case headers."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import planner
 from .client import DEFAULT_BASE, Client, PostBudget
+from .client_v2 import DEFAULT_BASE_V2, V2Client
 from .core import check_selection, state_path_for
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome
@@ -90,14 +91,15 @@ def apply(path: str, settings: ApplySettings | None = None, *,
 
 def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cfg: ApplySettings,
              environ: Mapping[str, str], emit: Emit, stop: threading.Event | None) -> Applied:
-    with _api(manifest, cfg, environ) as (base, key, scale):
+    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, scale):
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
                           poll_max=cfg.poll_max or 120.0 / scale)
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
-        client = Client(base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
+        client_class = V2Client if manifest.api_version == "v2" else Client
+        client = client_class(base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
                         timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
                         on_retry=lambda route, err, delay: emit(
                             {"event": "retry", "route": route, "reason": str(err),
@@ -130,7 +132,7 @@ def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Even
 
 
 @contextlib.contextmanager
-def _api(manifest: Manifest, cfg: ApplySettings,
+def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
          environ: Mapping[str, str]) -> Iterator[tuple[str, str, float]]:
     """(base URL, key, time scale): the in-process sandbox, or JoggAI itself."""
     if cfg.sandbox:
@@ -142,5 +144,20 @@ def _api(manifest: Manifest, cfg: ApplySettings,
     if not key:
         raise UsageError(f"{SECRET_ENV} is not set: export your JoggAI API key, or try "
                          "`--sandbox` to run against the built-in sandbox")
-    yield cfg.api_base or environ.get("JOGG_API_BASE") or manifest.base_url or DEFAULT_BASE, key, 1.0
+    default = DEFAULT_BASE_V2 if version == "v2" else DEFAULT_BASE
+    yield cfg.api_base or environ.get("JOGG_API_BASE") or manifest_base or default, key, 1.0
+
+
+def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
+            manifest_base: str | None = None,
+            environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The choices the API offers for a setting: avatars, voices, templates, ..."""
+    cfg = settings or ApplySettings()
+    environ = os.environ if environ is None else environ
+    with _api(version, manifest_base, cfg, environ) as (base, key, _):
+        client = (V2Client if version == "v2" else Client)(base, key, retries=2)
+        try:
+            return client.catalog(kind)
+        finally:
+            client.close()
 

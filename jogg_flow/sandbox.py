@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import media
+from . import media, sandbox_v2
 
 FAULT_KINDS = ("http_500", "rate_429", "html_502", "reset_before", "slow",
                "drop_after_commit", "malformed", "render_fail")
@@ -98,6 +98,9 @@ class Store:
         self.t0 = time.monotonic()
         self.products: dict[int, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
+        self.v2_products: dict[str, dict[str, Any]] = {}
+        self.v2_videos: dict[str, dict[str, Any]] = {}
+        self.per_product: Counter[str] = Counter()
         self.posts: dict[str, deque[float]] = {}
         self.faults = list(config.faults)
         self.fault_seen: Counter[int] = Counter()
@@ -200,6 +203,7 @@ class Store:
             project.update(rendered_at=self.now(), settings=dict(body),
                            fails=fault == "render_fail" or self.rng.random() < self.config.fail_rate)
             self.renders[project_id] += 1
+            self.per_product[str(project["product_id"])] += 1
             self.counters["renders_accepted"] += 1
 
     def project_info(self, project_id: str, base: str) -> dict[str, Any]:
@@ -235,6 +239,7 @@ class Store:
                 "products_updated": self.counters["products_updated"],
                 "renders_accepted": self.counters["renders_accepted"],
                 "renders_per_project": dict(self.renders),
+                "renders_per_product": dict(self.per_product),
                 "requests": dict(self.requests),
                 "rate_limited": self.counters["rate_limited"],
                 "faults": {k[6:]: v for k, v in self.counters.items() if k.startswith("fault_")},
@@ -444,7 +449,7 @@ class Sandbox:
                     return h.send_json(429, _env(429, MESSAGES[429]),
                                        {"Retry-After": f"{max(wait, 0.001):.3f}"})
             data = self._dispatch(route, query, raw, h, fault)
-            body, status = _env(0, "success", data), 200
+            body, status = _env(0, "Success" if path.startswith("/v2/") else "success", data), 200
         except ApiFailure as err:
             body, status = _env(err.code, err.msg), err.http
         if fault == "drop_after_commit":
@@ -466,6 +471,11 @@ class Sandbox:
         if not isinstance(body, dict):
             raise ApiFailure(40000, "Parameter error: body must be an object")
         base = f"http://{h.headers.get('Host') or self.url.split('//', 1)[1]}"
+        method, path = route.split(" ", 1)
+        if method == "GET" and (listed := sandbox_v2.catalog(path)) is not None:
+            return listed
+        if path.startswith("/v2/"):
+            return self._dispatch_v2(route, query, body, base, fault)
         if route == "POST /open/product":
             return self.store.create_product(body, base)
         if route == "PUT /open/product":
@@ -474,6 +484,21 @@ class Sandbox:
             return self.store.render(body, fault)
         if route == "GET /open/prj_info":
             return self.store.project_info((query.get("project_id") or [""])[0], base)
+        raise ApiFailure(10104, "Not Found", http=404)
+
+    def _dispatch_v2(self, route: str, query: dict[str, list[str]], body: dict[str, Any], base: str,
+                     fault: str | None) -> Any:
+        store = self.store
+        if route == "POST /v2/product":
+            return sandbox_v2.create_product(store, body)
+        if route == "PUT /v2/product":
+            return sandbox_v2.update_product(store, body)
+        if route == "POST /v2/create_video_from_product":
+            return sandbox_v2.create_video(store, body, fault)
+        if route == "GET /v2/product_videos":
+            return sandbox_v2.product_videos(store, query, base)
+        if route.startswith("GET /v2/product_video/"):
+            return sandbox_v2.product_video(store, route.rsplit("/", 1)[1], base)
         raise ApiFailure(10104, "Not Found", http=404)
 
     def _fault_before(self, h: _Handler, fault: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 
@@ -30,6 +31,41 @@ products:
     details: {title: Lamp, target_audience: students}
 """
 KEYS = ["blender/tiktok", "blender/wide", "kettle", "lamp"]
+ROUTES = {
+    "open": {"create": "POST /open/product", "update": "PUT /open/product",
+             "render": "POST /open/project/render", "poll": "GET /open/prj_info"},
+    "v2": {"create": "POST /v2/product", "update": "PUT /v2/product",
+           "render": "POST /v2/create_video_from_product", "poll": "GET /v2/product_video/*"},
+}
+
+
+class Api:
+    """One API generation: the test manifest for it and its routes."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.manifest = MANIFEST if version == "open" else MANIFEST.replace(
+            "version: 1\n", "version: 1\napi: {version: v2}\n", 1)
+        self.routes = ROUTES[version]
+
+    def requests(self, stats: dict, step: str) -> int:
+        return sum(n for route, n in stats["requests"].items() if fnmatch.fnmatchcase(route, self.routes[step]))
+
+    def forget_product(self, sandbox: Sandbox, product_id) -> None:
+        store = sandbox.store.products if self.version == "open" else sandbox.store.v2_products
+        store.pop(product_id)
+
+
+@pytest.fixture(params=["open", "v2"])
+def api(request):
+    """The apply/resume suite runs against both JoggAI API generations."""
+    return Api(request.param)
+
+
+def one_render_each(stats: dict) -> None:
+    """No product (one per video version) and no project was rendered twice."""
+    assert stats["renders_per_product"] and set(stats["renders_per_product"].values()) == {1}
+    assert set(stats["renders_per_project"].values()) == {1}
 
 
 @pytest.fixture
@@ -59,14 +95,14 @@ def summary(events):
     return s
 
 
-def test_apply_makes_every_video_once_and_a_second_apply_makes_no_calls(apply, write, sandbox, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
+def test_apply_makes_every_video_once_and_a_second_apply_makes_no_calls(api, apply, write, sandbox, tmp_path):
+    manifest = write("m.yaml", api.manifest)
     result, events = apply(manifest)
     assert result.exit_code == 0, result.output + result.stderr
     assert outcomes(events) == dict.fromkeys(KEYS, "succeeded")
     stats = sandbox.stats()
     assert stats["products_created"] == 4 and stats["renders_accepted"] == 4
-    assert set(stats["renders_per_project"].values()) == {1}
+    one_render_each(stats)
     assert stats["products_updated"] == 3  # only videos with details
     assert stats["rate_limited"] == 0
 
@@ -78,8 +114,8 @@ def test_apply_makes_every_video_once_and_a_second_apply_makes_no_calls(apply, w
     assert outcomes(events) == dict.fromkeys(KEYS, "up-to-date")
 
 
-def test_state_holds_outputs_and_no_secret(apply, write, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
+def test_state_holds_outputs_and_no_secret(api, apply, write, tmp_path):
+    manifest = write("m.yaml", api.manifest)
     apply(manifest)
     text = (tmp_path / "state.json").read_text()
     state = json.loads(text)
@@ -90,11 +126,11 @@ def test_state_holds_outputs_and_no_secret(apply, write, tmp_path):
     assert FAKE_KEY not in text
 
 
-def test_a_changed_setting_replaces_only_that_video(apply, write, sandbox, run, env, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
+def test_a_changed_setting_replaces_only_that_video(api, apply, write, sandbox, run, env, tmp_path):
+    manifest = write("m.yaml", api.manifest)
     apply(manifest)
     old = json.loads((tmp_path / "state.json").read_text())["videos"]["kettle"]
-    write("m.yaml", MANIFEST.replace("shop.example/lamp", "shop.example/lamp-v2")
+    write("m.yaml", api.manifest.replace("shop.example/lamp", "shop.example/lamp-v2")
           .replace("title: PowerBlend", "title: PowerBlend X"))
     plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), "--output", "json", env=env)
     items = {i["key"]: i for i in json.loads(plan.stdout)["items"]}
@@ -110,13 +146,13 @@ def test_a_changed_setting_replaces_only_that_video(apply, write, sandbox, run, 
     assert state["kettle"]["project_id"] == old["project_id"]
     assert state["lamp"]["history"][0]["outputs"]["video_url"].endswith(".mp4")
     assert state["lamp"]["history"][0]["reason"] == "replace"
-    assert set(sandbox.stats()["renders_per_project"].values()) == {1}
+    one_render_each(sandbox.stats())
 
 
-def test_removed_video_is_orphaned_and_left_alone(apply, write, sandbox):
-    manifest = write("m.yaml", MANIFEST)
+def test_removed_video_is_orphaned_and_left_alone(api, apply, write, sandbox):
+    manifest = write("m.yaml", api.manifest)
     apply(manifest)
-    write("m.yaml", MANIFEST.split("  - key: lamp")[0])
+    write("m.yaml", api.manifest.split("  - key: lamp")[0])
     before = sandbox.stats()["requests"]
     result, events = apply(manifest)
     assert result.exit_code == 0
@@ -124,9 +160,9 @@ def test_removed_video_is_orphaned_and_left_alone(apply, write, sandbox):
     assert sandbox.stats()["requests"] == before
 
 
-def test_remote_failure_fails_the_run_then_retries_with_a_fresh_project(apply, write, sandbox, run, env, tmp_path):
-    sandbox.add_fault(Fault("render_fail", "POST /open/project/render"))
-    manifest = write("m.yaml", MANIFEST)
+def test_remote_failure_fails_the_run_then_retries_with_a_fresh_project(api, apply, write, sandbox, run, env, tmp_path):
+    sandbox.add_fault(Fault("render_fail", api.routes["render"]))
+    manifest = write("m.yaml", api.manifest)
     result, events = apply(manifest, "--select", "kettle")
     assert result.exit_code == 1
     assert outcomes(events) == {"kettle": "failed"}
@@ -137,27 +173,27 @@ def test_remote_failure_fails_the_run_then_retries_with_a_fresh_project(apply, w
     assert result.exit_code == 0 and outcomes(events) == {"kettle": "succeeded"}
     record = json.loads((tmp_path / "state.json").read_text())["videos"]["kettle"]
     assert record["history"][0]["status"] == "failed" and record["history"][0]["reason"] == "retry"
-    renders = sandbox.stats()["renders_per_project"]
-    assert len(renders) == 2 and set(renders.values()) == {1}
+    one_render_each(sandbox.stats())
+    assert sandbox.stats()["renders_accepted"] == 2
 
 
 @pytest.mark.parametrize("kind", ["drop_after_commit", "slow", "malformed"])
-def test_render_with_lost_answer_is_adopted_not_resubmitted(kind, write, run, env, tmp_path):
-    config = Config(time_scale=60.0, render_seconds=30.0, slow_seconds=1.5, faults=[Fault(kind, "POST /open/project/render")])
+def test_render_with_lost_answer_is_adopted_not_resubmitted(api, kind, write, run, env, tmp_path):
+    config = Config(time_scale=60.0, render_seconds=30.0, slow_seconds=1.5, faults=[Fault(kind, api.routes["render"])])
     with Sandbox(config) as sb:
-        manifest = write("m.yaml", MANIFEST)
+        manifest = write("m.yaml", api.manifest)
         result = run("apply", manifest, "--api-base", sb.url, "--post-rate", "20/1s",
                      "--poll-interval", "0.05", "--poll-max", "0.3", "--state",
                      str(tmp_path / "s.json"), "--select", "kettle", env=env)
         assert result.exit_code == 0, result.output
         stats = sb.stats()
-    assert stats["renders_per_project"] and set(stats["renders_per_project"].values()) == {1}
+    one_render_each(stats)
     assert stats["faults"] == {kind: 1}
 
 
-def test_lost_create_answer_is_retried_and_the_orphan_noted(apply, write, sandbox, tmp_path):
-    sandbox.add_fault(Fault("drop_after_commit", "POST /open/product"))
-    manifest = write("m.yaml", MANIFEST)
+def test_lost_create_answer_is_retried_and_the_orphan_noted(api, apply, write, sandbox, tmp_path):
+    sandbox.add_fault(Fault("drop_after_commit", api.routes["create"]))
+    manifest = write("m.yaml", api.manifest)
     result, events = apply(manifest, "--select", "kettle")
     assert result.exit_code == 0
     assert sandbox.stats()["products_created"] == 2
@@ -166,18 +202,18 @@ def test_lost_create_answer_is_retried_and_the_orphan_noted(apply, write, sandbo
     assert any(e["event"] == "orphan" for e in events)
 
 
-def test_a_storm_of_429s_is_ridden_out(apply, write, sandbox):
+def test_a_storm_of_429s_is_ridden_out(api, apply, write, sandbox):
     sandbox.add_fault(Fault("rate_429", "POST *", times=6))
-    manifest = write("m.yaml", MANIFEST)
+    manifest = write("m.yaml", api.manifest)
     result, events = apply(manifest)
     assert result.exit_code == 0
     assert set(outcomes(events).values()) == {"succeeded"}
-    assert set(sandbox.stats()["renders_per_project"].values()) == {1}
+    one_render_each(sandbox.stats())
 
 
-def test_timeout_leaves_renders_for_a_later_apply(apply, write, run, env, tmp_path):
+def test_timeout_leaves_renders_for_a_later_apply(api, apply, write, run, env, tmp_path):
     with Sandbox(Config(time_scale=1.0, render_seconds=3.0)) as slow:
-        manifest = write("m.yaml", MANIFEST)
+        manifest = write("m.yaml", api.manifest)
         result, events = apply(manifest, "--select", "kettle", "--timeout", "0.2", sb=slow)
         assert result.exit_code == 1
         assert outcomes(events) == {"kettle": "running"}
@@ -188,19 +224,19 @@ def test_timeout_leaves_renders_for_a_later_apply(apply, write, run, env, tmp_pa
         assert slow.stats()["renders_accepted"] == 1
 
 
-def test_no_wait_submits_and_a_later_apply_collects(apply, write, sandbox):
-    manifest = write("m.yaml", MANIFEST)
+def test_no_wait_submits_and_a_later_apply_collects(api, apply, write, sandbox):
+    manifest = write("m.yaml", api.manifest)
     result, events = apply(manifest, "--no-wait")
     assert result.exit_code == 0
     assert set(outcomes(events).values()) == {"submitted"}
-    assert "GET /open/prj_info" not in sandbox.stats()["requests"]
+    assert api.requests(sandbox.stats(), "poll") == 0
     result, events = apply(manifest)
     assert result.exit_code == 0 and set(outcomes(events).values()) == {"succeeded"}
     assert sandbox.stats()["renders_accepted"] == 4
 
 
-def test_one_failing_video_does_not_stop_the_others(apply, write, sandbox):
-    bad = MANIFEST.replace("lang: english", "lang: english, script_style: Nonsense")
+def test_one_failing_video_does_not_stop_the_others(api, apply, write, sandbox):
+    bad = api.manifest.replace("lang: english", "lang: english, script_style: Nonsense")
     manifest = write("m.yaml", bad.replace("  - key: lamp", "  - key: lamp\n    render: {script_style: Data}"))
     result, events = apply(manifest)
     assert result.exit_code == 1
@@ -210,9 +246,9 @@ def test_one_failing_video_does_not_stop_the_others(apply, write, sandbox):
     assert "40000" in [e for e in events if e.get("key") == "kettle" and e["event"] == "video"][0]["message"]
 
 
-def test_bad_key_stops_the_run_with_joggai_code_and_no_key_in_output(write, run, tmp_path):
+def test_bad_key_stops_the_run_with_joggai_code_and_no_key_in_output(api, write, run, tmp_path):
     with Sandbox(Config(api_keys=frozenset({"the-right-key"}))) as sb:
-        manifest = write("m.yaml", MANIFEST)
+        manifest = write("m.yaml", api.manifest)
         result = run("apply", manifest, "--api-base", sb.url, "--state", str(tmp_path / "s.json"),
                      "-v", env={"JOGG_API_KEY": FAKE_KEY})
         assert result.exit_code == 1
@@ -221,9 +257,9 @@ def test_bad_key_stops_the_run_with_joggai_code_and_no_key_in_output(write, run,
         assert FAKE_KEY not in (tmp_path / "s.json").read_text()
 
 
-def test_no_credit_stops_the_run(apply, write, tmp_path):
+def test_no_credit_stops_the_run(api, apply, write, tmp_path):
     with Sandbox(Config(time_scale=60.0, credits=1)) as sb:
-        result, events = apply(write("m.yaml", MANIFEST), "--parallelism", "1", sb=sb)
+        result, events = apply(write("m.yaml", api.manifest), "--parallelism", "1", sb=sb)
         assert result.exit_code == 1
         assert "18020" in result.stderr
         assert sb.stats()["renders_accepted"] == 1
@@ -243,10 +279,10 @@ def test_concurrent_apply_is_refused_naming_the_holder(write, run, env, tmp_path
     assert f"pid {os.getpid()}" in result.stderr
 
 
-def test_a_lock_left_by_a_dead_process_is_taken_over(apply, write, tmp_path):
+def test_a_lock_left_by_a_dead_process_is_taken_over(api, apply, write, tmp_path):
     (tmp_path / "state.json.lock").write_text(json.dumps({"pid": 999999, "host": "gone",
                                                           "started": "2026-01-01T00:00:00"}))
-    result, events = apply(write("m.yaml", MANIFEST), "--select", "kettle")
+    result, events = apply(write("m.yaml", api.manifest), "--select", "kettle")
     assert result.exit_code == 0
     assert any(e["event"] == "warning" and "999999" in e["message"] for e in events)
 
@@ -269,8 +305,8 @@ def test_corrupt_state_is_refused_and_untouched(write, run, env, tmp_path):
     assert state.read_text() == '{"format_version": 1, "vid'
 
 
-def test_outputs_formats(apply, write, run, env, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
+def test_outputs_formats(api, apply, write, run, env, tmp_path):
+    manifest = write("m.yaml", api.manifest)
     apply(manifest)
     args = ("outputs", manifest, "--state", str(tmp_path / "state.json"))
     rows = json.loads(run(*args, "--format", "json", env=env).output)
@@ -292,17 +328,17 @@ def test_apply_sandbox_runs_the_example_end_to_end(run, tmp_path):
     assert summary([json.loads(line) for line in again.stdout.splitlines()])["requests"] == 0
 
 
-def test_a_product_gone_at_joggai_is_retried_with_a_fresh_one(apply, write, sandbox, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
-    sandbox.add_fault(Fault("code_40000", "PUT /open/product"))
+def test_a_product_gone_at_joggai_is_retried_with_a_fresh_one(api, apply, write, sandbox, tmp_path):
+    manifest = write("m.yaml", api.manifest)
+    sandbox.add_fault(Fault("code_40000", api.routes["update"]))
     result, events = apply(manifest, "--select", "lamp")
     assert result.exit_code == 1 and outcomes(events) == {"lamp": "error"}
     record = json.loads((tmp_path / "state.json").read_text())["videos"]["lamp"]
-    sandbox.store.products.pop(record["product_id"])  # JoggAI lost it meanwhile
+    api.forget_product(sandbox, record["product_id"])  # JoggAI lost it meanwhile
     result, events = apply(manifest, "--select", "lamp")
     assert result.exit_code == 1 and outcomes(events) == {"lamp": "failed"}
     plan_item = [e for e in events if e["event"] == "plan"][0]
     assert plan_item["action"] == "resume"
     result, events = apply(manifest, "--select", "lamp")
     assert result.exit_code == 0 and outcomes(events) == {"lamp": "succeeded"}
-    assert set(sandbox.stats()["renders_per_project"].values()) == {1}
+    one_render_each(sandbox.stats())

@@ -11,15 +11,17 @@ from jogg_flow.sandbox import Config, Sandbox
 from jogg_flow.state import State
 
 
-def test_sigkill_at_random_instants_never_renders_twice(tmp_path):
-    figures = crash(str(tmp_path), kills=4, seed=7, n=40)
+@pytest.mark.parametrize("version", ["open", "v2"])
+def test_sigkill_at_random_instants_never_renders_twice(tmp_path, version):
+    figures = crash(str(tmp_path), kills=4, seed=7, n=40, version=version)
     assert figures["duplicate_renders"] == 0 and figures["renders"] == 40
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
-def test_sigkill_campaign(tmp_path, seed):
-    assert crash(str(tmp_path), kills=25, seed=seed, n=120)["duplicate_renders"] == 0
+@pytest.mark.parametrize("version", ["open", "v2"])
+def test_sigkill_campaign(tmp_path, seed, version):
+    assert crash(str(tmp_path), kills=25, seed=seed, n=120, version=version)["duplicate_renders"] == 0
 
 
 def test_sigint_saves_state_and_exits_130_then_resumes(tmp_path):

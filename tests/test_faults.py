@@ -8,12 +8,14 @@ import pytest
 from bench.campaigns import faults
 
 
-def test_fault_mix_small(tmp_path):
-    figures = faults(str(tmp_path), seed=3, n=6)
+@pytest.mark.parametrize("version", ["open", "v2"])
+def test_fault_mix_small(tmp_path, version):
+    figures = faults(str(tmp_path), seed=3, n=6, version=version)
     assert figures["duplicate_renders"] == 0 and sum(figures["faults"].values()) > 0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
-def test_fault_mix_campaign(tmp_path, seed):
-    assert faults(str(tmp_path), seed=seed, n=20)["duplicate_renders"] == 0
+@pytest.mark.parametrize("version", ["open", "v2"])
+def test_fault_mix_campaign(tmp_path, seed, version):
+    assert faults(str(tmp_path), seed=seed, n=20, version=version)["duplicate_renders"] == 0

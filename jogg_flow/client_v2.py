@@ -1,0 +1,114 @@
+"""JoggAI's current API (v2, `https://api.jogg.ai/v2/...`) behind the same five calls.
+
+The manifest speaks the original flow's names; this module maps them to v2's nested body:
+`video_spec`, `avatar`, `voice`, `audio`, `script`, `visual_style`. Where JoggAI's v2 docs
+disagree with themselves (`video_id` / `product_video_id`, `duration` / `video_duration`,
+`completed` / `success`), every documented variant is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client import Client, ProjectInfo, ServerError
+
+DEFAULT_BASE_V2 = "https://api.jogg.ai"
+_ASPECT = {0: "portrait", 1: "landscape", 2: "square"}
+_STATUS = {"pending": "pending", "queued": "pending", "processing": "processing",
+           "completed": "succeeded", "success": "succeeded", "succeeded": "succeeded",
+           "failed": "failed", "error": "failed", "cancelled": "failed", "canceled": "failed"}
+_DETAILS = {"title": "name", "intro_text": "description", "target_audience": "target_audience"}
+_FIND_PAGES = 10  # how far back to look for a lost render: 1,000 videos
+CATALOG = {"avatars": ("/v2/avatars/public", "avatars"), "voices": ("/v2/voices", "voices"),
+           "templates": ("/v2/templates", "templates"),
+           "visual-styles": ("/v2/visual_styles", "visual_styles"), "music": ("/v2/musics", "music")}
+
+
+def video_body(product_id: str, s: dict[str, Any], name: str) -> dict[str, Any]:
+    """POST /v2/create_video_from_product from the manifest's render settings."""
+    spec: dict[str, Any] = {"length": s.get("video_length", "30"), "name": name}
+    if "aspect_ratio" in s:
+        spec["aspect_ratio"] = _ASPECT[s["aspect_ratio"]]
+    if "render_subtitle" in s:
+        spec["caption"] = bool(s["render_subtitle"])
+    avatar: dict[str, Any] = {}
+    if "avatar_id" in s:
+        avatar["id"] = s["avatar_id"]
+    if "avatar_type" in s:
+        avatar["type"] = s["avatar_type"]
+    style = str(s.get("script_style", "Discovery")).removesuffix("_stage")
+    body: dict[str, Any] = {
+        "product_id": product_id, "video_spec": spec, "avatar": avatar,
+        "voice": {"id": s["voice_id"]} if "voice_id" in s else {},
+        "audio": {"music_id": s["music_id"]} if "music_id" in s else {},
+        "script": {"style": style, "language": s.get("lang", "english")},
+    }
+    if "template_name" in s:
+        body["visual_style"] = s["template_name"]
+    if "override_script" in s:
+        body["override_script"] = s["override_script"]
+    return body
+
+
+class V2Client(Client):
+    """The same calls as `Client`, on v2's endpoints."""
+
+    def create_product(self, url: str) -> tuple[Any, str | None]:
+        """POST /v2/product from a page URL; v2 has no project until a video is made."""
+        data = self._call("POST", "/v2/product", body={"url": url})
+        if not isinstance(data, dict) or not data.get("product_id"):
+            raise ServerError(f"POST /v2/product answered without product_id: {data!r:.80}")
+        return str(data["product_id"]), None
+
+    def update_product(self, product_id: Any, details: dict[str, Any]) -> None:
+        """PUT /v2/product: name, description, target_audience, media."""
+        body: dict[str, Any] = {"product_id": product_id}
+        body.update({v2: details[ours] for ours, v2 in _DETAILS.items() if ours in details})
+        if "intro_medias" in details:
+            body["media"] = [{k: m[k] for k in ("type", "name", "url", "description") if k in m}
+                             for m in details["intro_medias"]]
+        self._call("PUT", "/v2/product", body=body)
+
+    def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
+        """POST /v2/create_video_from_product; the video id is what we poll."""
+        data = self._call("POST", "/v2/create_video_from_product",
+                          body=video_body(record["product_id"], settings, record["marker"]))
+        video_id = (data or {}).get("video_id") or (data or {}).get("product_video_id")
+        if not video_id:
+            raise ServerError(f"create_video_from_product answered without video_id: {data!r:.80}")
+        return str(video_id)
+
+    def find_render(self, record: dict[str, Any]) -> str | None:
+        """Look the video up by its unique name among the newest product videos."""
+        for page in range(1, _FIND_PAGES + 1):
+            data = self._call("GET", "/v2/product_videos", params={
+                "page": page, "page_size": 100, "sort_by": "created_at", "sort_order": "desc"})
+            videos = (data or {}).get("videos") or []
+            for video in videos:
+                if video.get("title") == record["marker"] or video.get("name") == record["marker"]:
+                    return str(video.get("id") or video.get("video_id"))
+            if len(videos) < 100:
+                break
+        return None
+
+    def catalog(self, kind: str) -> list[dict[str, Any]]:
+        """One page (up to 100) of a v2 list: avatars, voices, templates, visual styles, music."""
+        path, key = CATALOG[kind]
+        data = self._call("GET", path, params={"page": 1, "page_size": 100})
+        items = (data or {}).get(key) or []
+        return [i for i in items if isinstance(i, dict)]
+
+    def project_info(self, project_id: str) -> ProjectInfo:
+        """GET /v2/product_video/{id}."""
+        data = self._call("GET", f"/v2/product_video/{project_id}")
+        if not isinstance(data, dict):
+            raise ServerError(f"GET /v2/product_video answered without data: {data!r:.80}")
+        raw = str(data.get("status", "")).lower()
+        duration = data.get("duration") or data.get("video_duration")
+        error = data.get("error")
+        err_msg = error.get("message") if isinstance(error, dict) else error
+        return ProjectInfo(
+            status=_STATUS.get(raw, "pending"), progress=int(data.get("progress") or 0),
+            video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
+            duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
+            err_msg=str(err_msg) if err_msg else None, raw_status=raw)

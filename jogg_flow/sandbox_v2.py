@@ -1,0 +1,151 @@
+"""The sandbox's v2 routes (`/v2/...`) and the catalog lists of both generations.
+
+Same store, clock, budget and faults as the `/open` routes; v2 answers say "Success",
+use string product and video ids and string statuses (pending, processing, completed,
+failed), and have no progress figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .sandbox import Store
+
+STYLES_V2 = {"don't worry", "storytime", "discovery", "data", "top 3 reasons", "light marketing"}
+ASPECTS = ("portrait", "landscape", "square")
+AVATARS = [{"id": 37, "name": "Ava", "cover_url": "", "aspect_ratio": 0, "style": "professional",
+            "gender": "female", "age": "adult"},
+           {"id": 52, "name": "Leo", "cover_url": "", "aspect_ratio": 1, "style": "social",
+            "gender": "male", "age": "young_adult"}]
+VOICES = [{"name": "Christopher", "voice_id": "en-US-ChristopherNeural", "language": "english",
+           "gender": "male", "age": "middle_aged", "audio_url": ""},
+          {"name": "Elvira", "voice_id": "es-ES-ElviraNeural", "language": "spanish",
+           "gender": "female", "age": "young", "audio_url": ""}]
+TEMPLATES = [{"id": 149, "name": "Product Showcase", "cover_url": "", "preview_url": "", "aspect_ratio": 0},
+             {"id": 143, "name": "Card Stacking", "cover_url": "", "preview_url": "", "aspect_ratio": 0}]
+VISUAL_STYLES = [{"id": 2400, "name": "Simple split screen template"},
+                 {"id": 2401, "name": "Simple Product Switch"}, {"id": 2402, "name": "Dynamic Showcase"}]
+MUSIC = [{"id": 7, "name": "Upbeat Morning", "music_url": "", "duration": 95}]
+
+
+def _bad(name: str) -> Exception:
+    from .sandbox import ApiFailure
+
+    return ApiFailure(40000, f"Parameter error: {name}")
+
+
+def create_product(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    url, name = body.get("url"), body.get("name")
+    if not url and not name:
+        raise _bad("url or name is required")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise _bad("url is invalid")
+    with store.lock:
+        product_id = base64.b64encode(str(5441936 + len(store.v2_products)).encode()).decode().rstrip("=")
+        product = {"product_id": product_id, "url": url or "", "name": name or f"Product from {url}",
+                   "description": body.get("description") or f"Sandbox description of {url}",
+                   "target_audience": body.get("target_audience") or "everyone",
+                   "media": body.get("media") or [{"type": 1, "name": "1.png", "url": "",
+                                                   "description": "front"}]}
+        store.v2_products[product_id] = product
+        store.counters["products_created"] += 1
+    return dict(product)
+
+
+def update_product(store: Store, body: dict[str, Any]) -> None:
+    from .sandbox import ApiFailure
+
+    with store.lock:
+        product = store.v2_products.get(str(body.get("product_id")))
+        if product is None:
+            raise ApiFailure(10104)
+        product.update({k: body[k] for k in ("name", "description", "target_audience", "media") if k in body})
+        store.counters["products_updated"] += 1
+
+
+def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
+    from .sandbox import LANGS, ApiFailure
+
+    spec, avatar, script = body.get("video_spec"), body.get("avatar"), body.get("script")
+    if not isinstance(spec, dict) or spec.get("length") not in ("15", "30", "60"):
+        raise _bad("video_spec.length must be 15, 30 or 60")
+    if spec.get("aspect_ratio", "landscape") not in ASPECTS:
+        raise _bad("video_spec.aspect_ratio is invalid")
+    if not isinstance(avatar, dict) or not isinstance(avatar.get("id"), int):
+        raise _bad("avatar.id is required")
+    if not isinstance(body.get("voice"), dict) or not isinstance(body.get("audio"), dict):
+        raise _bad("voice and audio are required")
+    if not isinstance(script, dict) or str(script.get("style", "")).lower() not in STYLES_V2:
+        raise _bad("script.style is invalid")
+    if script.get("language") not in LANGS:
+        raise _bad("script.language is invalid")
+    with store.lock:
+        product_id = str(body.get("product_id"))
+        if product_id not in store.v2_products:
+            raise ApiFailure(10104)
+        if store.credits is not None:
+            if store.credits <= 0:
+                raise ApiFailure(18020)
+            store.credits -= 1
+        video_id = uuid.uuid4().hex
+        store.v2_videos[video_id] = {
+            "product_id": product_id, "title": spec.get("name") or "", "rendered_at": store.now(),
+            "created_at": int(time.time()), "settings": body,
+            "fails": fault == "render_fail" or store.rng.random() < store.config.fail_rate}
+        store.renders[video_id] += 1
+        store.per_product[product_id] += 1
+        store.counters["renders_accepted"] += 1
+    return {"video_id": video_id, "status": "processing"}
+
+
+def product_video(store: Store, video_id: str, base: str) -> dict[str, Any]:
+    from .sandbox import ApiFailure, _progress
+
+    with store.lock:
+        video = store.v2_videos.get(video_id)
+        if video is None:
+            raise ApiFailure(10104)
+    code, _, err = _progress(video, store.now(), store.config.render_seconds)
+    status = {2: "pending", 3: "processing", 4: "completed", 5: "failed"}[code]
+    out: dict[str, Any] = {"id": video_id, "video_id": video_id, "title": video["title"],
+                           "status": status, "created_at": video["created_at"], "deducted_credit": 1.0}
+    if status == "completed":
+        out.update(video_url=f"{base}/files/{video_id}.mp4", cover_url=f"{base}/files/{video_id}.png",
+                   duration=30.0, video_duration=30.0)
+    if status == "failed":
+        out["error"] = {"code": 50000, "message": err}
+    return out
+
+
+def product_videos(store: Store, query: dict[str, list[str]], base: str) -> dict[str, Any]:
+    page = int((query.get("page") or ["1"])[0])
+    size = min(100, int((query.get("page_size") or ["10"])[0]))
+    with store.lock:
+        ids = sorted(store.v2_videos, key=lambda v: store.v2_videos[v]["rendered_at"], reverse=True)
+    items = []
+    for video_id in ids[(page - 1) * size: page * size]:
+        full = product_video(store, video_id, base)
+        items.append({k: full.get(k) for k in ("id", "title", "video_duration", "video_url",
+                                               "cover_url", "status", "created_at")})
+    return {"videos": items, "total": len(ids), "page": page, "page_size": size}
+
+
+def catalog(path: str) -> Any:
+    """The list routes of both generations; None when `path` is not one."""
+    lists: dict[str, Any] = {
+        "/open/avatar": {"avatars": [{k: a[k] for k in ("id", "name", "cover_url")} for a in AVATARS]},
+        "/open/timbre": {"total": len(VOICES), "timbres": [
+            {"name": v["name"], "lang_id": v["voice_id"], "audition_url": "", "language": v["language"]}
+            for v in VOICES]},
+        "/v2/avatars/public": {"avatars": AVATARS},
+        "/v2/voices": {"voices": VOICES, "has_more": False},
+        "/v2/templates": {"templates": TEMPLATES},
+        "/v2/visual_styles": {"visual_styles": VISUAL_STYLES},
+        "/v2/musics": {"music": MUSIC, "pagination": {"page": 1, "page_size": 10, "total_items": 1,
+                                                      "total_pages": 1}},
+    }
+    return lists.get(path)
