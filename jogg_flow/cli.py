@@ -161,7 +161,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
         download=download)
-    reporter = progress.Reporter(output, click.get_text_stream("stdout"), verbose=verbose, quiet=quiet)
+    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet)
     try:
         with _stop_on_signals() as stop:
             result = runner.apply(manifest, settings, emit=reporter, stop=stop)
