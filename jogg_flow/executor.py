@@ -28,6 +28,7 @@ from .client import (
     NotFound,
     OutcomeUnknown,
 )
+from .errors import StateError
 from .manifest import Video
 from .planner import PlanItem
 from .state import Record, State
@@ -81,6 +82,7 @@ class Executor:
         self.stop = stop or threading.Event()
         self.clock = clock
         self.fatal: ApiError | None = None
+        self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Condition()
         self._due: list[tuple[float, int, str]] = []
@@ -131,6 +133,16 @@ class Executor:
     # -- submission ------------------------------------------------------------------------
 
     def _guarded(self, item: PlanItem) -> None:
+        """One video's submit steps; whatever happens, the video gets an outcome."""
+        key = item.key
+        try:
+            self._attempt(item)
+        except StateError as err:
+            self._state_failed(key, err)
+        except Exception as err:  # noqa: BLE001 - one video's bug must not stop the others
+            self._finish(key, Outcome(key, "error", message=f"internal error: {err!r}"))
+
+    def _attempt(self, item: PlanItem) -> None:
         assert item.video is not None
         key = item.key
         try:
@@ -151,8 +163,6 @@ class Executor:
                 self.client.budget.cancel()
             self._record_error(key, str(err))
             self._finish(key, Outcome(key, "error", message=str(err)))
-        except Exception as err:  # noqa: BLE001 - one video's bug must not stop the others
-            self._finish(key, Outcome(key, "error", message=f"internal error: {err!r}"))
 
     def _submit(self, item: PlanItem, video: Video) -> None:
         key = video.key
@@ -246,6 +256,13 @@ class Executor:
     def _retry_event(self, key: str, step: str, err: ApiError) -> None:
         self.emit({"event": "retry", "key": key, "step": step, "reason": str(err)})
 
+    def _state_failed(self, key: str, err: StateError) -> None:
+        """The state cannot be written: stop at once; what was sent is reconciled next run."""
+        self.state_error = self.state_error or err
+        self.stop.set()
+        self.client.budget.cancel()
+        self._finish(key, Outcome(key, "interrupted", message=str(err)))
+
     def _record_error(self, key: str, message: str, failed: bool = False) -> None:
         record = self.state.get(key)
         if record is not None:
@@ -287,7 +304,12 @@ class Executor:
                     self._lock.wait(timeout if timeout is None else max(0.0, min(timeout, 1.0)))
                 _, _, key = heapq.heappop(self._due)
                 poll = self._polls[key]
-            self._poll_once(key, poll)
+            try:
+                self._poll_once(key, poll)
+            except StateError as err:
+                self._state_failed(key, err)
+            except Exception as err:  # noqa: BLE001 - the poller must outlive one bad answer
+                self._finish(key, Outcome(key, "error", message=f"internal error: {err!r}"))
 
     def _poll_once(self, key: str, poll: dict[str, Any]) -> None:
         record = self.state.get(key)

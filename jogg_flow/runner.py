@@ -109,6 +109,8 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
             outcomes = executor.run(items)
         finally:
             client.close()
+        if executor.state_error is not None:
+            raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
                          client.requests_made, str(executor.fatal or ""))
         if cfg.download and not (stop and stop.is_set()):

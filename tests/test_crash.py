@@ -24,14 +24,15 @@ def test_sigkill_campaign(tmp_path, seed, version):
     assert crash(str(tmp_path), kills=25, seed=seed, n=120, version=version)["duplicate_renders"] == 0
 
 
-def test_sigint_saves_state_and_exits_130_then_resumes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_saves_state_and_exits_130_then_resumes(tmp_path, sig):
     state, manifest = str(tmp_path / "state.json"), write_manifest(str(tmp_path), 6)
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0)) as sb:
         proc = _start(sb.url, manifest, state)
         for line in proc.stdout:  # wait until renders are being submitted
             if '"step": "render"' in line:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         assert "Traceback" not in err

@@ -119,3 +119,52 @@ def test_unwritable_state_directory_is_a_state_error(tmp_path, write, run):
     manifest = write("m.yaml", "version: 1\nproducts:\n  - {key: a, url: 'https://x.example/a'}\n")
     result = run("apply", manifest, "--sandbox", "--state", str(tmp_path / "blocker" / "s.json"))
     assert result.exit_code == 4 and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 48 KiB tmpfs: the state fills it within a few dozen videos."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_the_run_with_exit_4_and_loses_nothing(tiny_disk, tmp_path, write, run):
+    from jogg_flow.sandbox import Config, Sandbox
+
+    products = "".join(f"  - key: p{i}\n    url: https://shop.example/{i}\n    details: {{title: T{i}}}\n"
+                       for i in range(60))
+    manifest = write("m.yaml", f"version: 1\nproducts:\n{products}")
+    state = tiny_disk / "s.json"
+    env = {"JOGG_API_KEY": "k" * 12}
+    fast = ("--post-rate", "40/1s", "--poll-interval", "0.05", "--poll-max", "0.2")
+    with Sandbox(Config(time_scale=60.0, render_seconds=10.0)) as sb:
+        result = run("apply", manifest, "--api-base", sb.url, "--state", str(state), *fast, env=env)
+        assert result.exit_code == 4, result.output
+        assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+        recorded = State.load(str(state)).videos  # still readable
+        assert recorded
+        # Move the state to a roomy disk and finish: one render per video, none paid twice.
+        roomy = tmp_path / "roomy"
+        roomy.mkdir()
+        for name in os.listdir(tiny_disk):
+            if not name.endswith(".lock"):
+                with open(tiny_disk / name, "rb") as src, open(roomy / name, "wb") as dst:
+                    dst.write(src.read())
+        result = run("apply", manifest, "--api-base", sb.url, "--state", str(roomy / "s.json"), *fast, env=env)
+        assert result.exit_code == 0, result.stderr
+        stats = sb.stats()
+    assert set(stats["renders_per_product"].values()) == {1}
+    assert sum(stats["renders_per_product"].values()) == 60
+
+
+def test_a_read_only_state_directory_is_a_state_error(tiny_disk, write, run):
+    manifest = write("m.yaml", "version: 1\nproducts:\n  - {key: a, url: 'https://x.example/a'}\n")
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    result = run("apply", manifest, "--sandbox", "--state", str(tiny_disk / "s.json"))
+    assert result.exit_code == 4
+    assert "Read-only file system" in result.stderr and "Traceback" not in result.stderr
