@@ -90,27 +90,15 @@ class Executor:
         self._seq = 0
         self._open = 0
 
-    @staticmethod
-    def settled(items: list[PlanItem], state: State) -> list[Outcome]:
-        """Outcomes for a plan with nothing to do (no client, no calls)."""
-        out = []
-        for item in items:
-            record = state.videos.get(item.key) or {}
-            out.append(Outcome(item.key, item.action, record.get("project_id"),
-                               (record.get("outputs") or {}).get("video_url"), item.detail))
-        return out
-
     def run(self, items: list[PlanItem]) -> list[Outcome]:
         """Carry out every item; return one outcome per item, in plan order."""
         work = []
         for item in items:
-            if item.action == planner.UP_TO_DATE:
-                self._finish(item.key, Outcome(item.key, "up-to-date", **self._done_fields(item.key)))
-            elif item.action == planner.ORPHANED:
-                self._finish(item.key, Outcome(item.key, "orphaned", message=item.detail))
+            if item.action in (planner.UP_TO_DATE, planner.ORPHANED):
+                self._finish(item.key, settled(item, self.state.videos.get(item.key)))
             elif item.action == planner.WAIT:
                 self._open += 1
-                self._watch(item.key, first=True)
+                self._watch(item.key)
             else:
                 self._open += 1
                 work.append(item)
@@ -184,7 +172,7 @@ class Executor:
             self._finish(key, Outcome(key, "submitted", record["project_id"],
                                       message="render submitted; a later apply collects it"))
             return
-        self._watch(key, first=True)
+        self._watch(key)
 
     def _create(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]
@@ -273,12 +261,14 @@ class Executor:
 
     # -- polling ---------------------------------------------------------------------------
 
-    def _watch(self, key: str, first: bool) -> None:
+    def _watch(self, key: str) -> None:
         now = self.clock()
         with self._lock:
             poll = self._polls.setdefault(key, {"n": 0, "since": now,
                                                 "deadline": now + self.options.timeout})
-            self._schedule(key, poll, self.options.poll_interval if first else None)
+            # Without waiting (--no-wait), a render from an earlier run is read once, now.
+            delay = self.options.poll_interval if self.options.wait else 0.0
+            self._schedule(key, poll, delay)
 
     def _schedule(self, key: str, poll: dict[str, Any], delay: float | None) -> None:
         if delay is None:
@@ -343,6 +333,9 @@ class Executor:
         self._reschedule(key, record, poll)
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
+        if not self.options.wait:
+            return self._finish(key, Outcome(key, "submitted", record["project_id"],
+                                             message="still rendering; a later apply collects it"))
         if self.clock() >= poll["deadline"]:
             return self._finish(key, Outcome(key, "running", record["project_id"],
                                              message="still rendering at --timeout; a later "
@@ -351,11 +344,6 @@ class Executor:
             self._schedule(key, poll, None)
 
     # -- bookkeeping -----------------------------------------------------------------------
-
-    def _done_fields(self, key: str) -> dict[str, Any]:
-        record = self.state.get(key) or {}
-        return {"project_id": record.get("project_id"),
-                "video_url": (record.get("outputs") or {}).get("video_url")}
 
     def _finish(self, key: str, outcome: Outcome) -> None:
         with self._lock:
@@ -367,6 +355,13 @@ class Executor:
                 self._open -= 1
             self._lock.notify_all()
         self.emit({"event": "video", **outcome.as_dict()})
+
+
+def settled(item: PlanItem, record: Record | None) -> Outcome:
+    """The outcome of an item that needs no call: up to date, or orphaned."""
+    record = record or {}
+    return Outcome(item.key, item.action, record.get("project_id"),
+                   (record.get("outputs") or {}).get("video_url"), item.detail)
 
 
 def _fresh(video: Video, old: Record | None, action: str) -> Record:

@@ -14,7 +14,7 @@ from .client import DEFAULT_BASE, Client, PostBudget
 from .client_v2 import DEFAULT_BASE_V2, V2Client
 from .core import check_selection, state_path_for
 from .errors import UsageError
-from .executor import OK_STATUSES, Executor, Options, Outcome
+from .executor import OK_STATUSES, Executor, Options, Outcome, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
 from .state import Lock, State, describe
@@ -77,7 +77,7 @@ def apply(path: str, settings: ApplySettings | None = None, *,
             if any(i.action in planner.CHANGES for i in items):
                 result = _execute(manifest, items, state, cfg, environ, emit, stop)
             else:
-                outcomes = Executor.settled(items, state)
+                outcomes = [settled(i, state.videos.get(i.key)) for i in items]
                 for outcome in outcomes:
                     emit({"event": "video", **outcome.as_dict()})
                 result = Applied(manifest, items, outcomes, 0)

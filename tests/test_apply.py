@@ -230,6 +230,10 @@ def test_no_wait_submits_and_a_later_apply_collects(api, apply, write, sandbox):
     assert result.exit_code == 0
     assert set(outcomes(events).values()) == {"submitted"}
     assert api.requests(sandbox.stats(), "poll") == 0
+    polls = api.requests(sandbox.stats(), "poll")
+    result, events = apply(manifest, "--no-wait")  # reads each render once, waits for none
+    assert result.exit_code == 0 and set(outcomes(events).values()) <= {"submitted", "succeeded"}
+    assert api.requests(sandbox.stats(), "poll") == polls + 4
     result, events = apply(manifest)
     assert result.exit_code == 0 and set(outcomes(events).values()) == {"succeeded"}
     assert sandbox.stats()["renders_accepted"] == 4
