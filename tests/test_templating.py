@@ -1,0 +1,58 @@
+"""Templating: the quick path for plain {{ expressions }} agrees with Jinja itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from jogg_flow.templating import TemplateError, Templater
+
+CTX = {"product": {"key": "lamp", "url": "https://x.example/lamp", "tags": ["a", "b"]}}
+
+
+@pytest.mark.parametrize("source", [
+    "{{ vars.brand }} {{ product.key | upper }}",
+    "{{ product.tags | join(', ') }}!",
+    "{{ vars.n * 3 }} and {{ 'x' ~ vars.brand }}",
+    "{{ none }}|{{ vars.brand | default('z') }}",
+    "text with } and { and }} alone",
+    "{{ vars.brand }}\n{{ product.url }}\n",
+    "{{ product['key'] }}{{- ' trimmed' }}",
+    "{% for t in product.tags %}[{{ t }}]{% endfor %}",
+])
+def test_quick_path_matches_jinja(source):
+    templater = Templater({"HOME": "/h"})
+    templater.set_var("brand", "Acme")
+    templater.set_var("n", 2)
+    expected = templater.env.from_string(source).render({**templater.base, **CTX})
+    assert templater.render(source, CTX) == expected
+
+
+def test_env_is_the_process_environment_without_the_key():
+    templater = Templater({"REGION": "eu", "JOGG_API_KEY": "secret-value-123"})
+    assert templater.render("{{ env.REGION }}") == "eu"
+    with pytest.raises(TemplateError, match="not available to templates"):
+        templater.render("{{ env.JOGG_API_KEY }}")
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("{{ ''.__class__ }}", "sandbox"),
+    ("{{ 2 ** 1000 }}", "exponent too large"),
+    ("{{ [1] * 10**7 }}", "repetition too large"),
+    ("{{ nope }}", "'nope' is undefined"),
+    ("{{ 1 / 0 }}", "division by zero"),
+    ("{% if %}", "template syntax"),
+])
+def test_refusals_are_one_line_errors(source, reason):
+    with pytest.raises(TemplateError, match=reason) as err:
+        Templater({}).render(source)
+    assert "\n" not in str(err.value)
+
+
+def test_shared_results_are_cached_but_per_product_ones_are_not():
+    templater = Templater({})
+    templater.set_var("brand", "Acme")
+    assert templater.render("{{ vars.brand }}") == "Acme"
+    assert templater.render("{{ product.key }}", {"product": {"key": "a"}}) == "a"
+    assert templater.render("{{ product.key }}", {"product": {"key": "b"}}) == "b"
+    templater.set_var("brand", "Other")  # a later var invalidates what earlier ones rendered
+    assert templater.render("{{ vars.brand }}") == "Other"
