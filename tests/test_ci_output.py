@@ -10,9 +10,8 @@ import json
 import jsonschema
 import pytest
 
-from jogg_flow import media
 from jogg_flow.progress import Reporter
-from jogg_flow.sandbox import Fault
+from jogg_flow.sandbox import Fault, media
 from tests.conftest import FAKE_KEY, ROOT
 
 EVENTS = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "events.schema.json").read_text()))

@@ -10,10 +10,9 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .sandbox import Store
+from .store import LANGS, ApiFailure, Store, _progress
 
 STYLES_V2 = {"don't worry", "storytime", "discovery", "data", "top 3 reasons", "light marketing"}
 ASPECTS = ("portrait", "landscape", "square")
@@ -33,8 +32,6 @@ MUSIC = [{"id": 7, "name": "Upbeat Morning", "music_url": "", "duration": 95}]
 
 
 def _bad(name: str) -> Exception:
-    from .sandbox import ApiFailure
-
     return ApiFailure(40000, f"Parameter error: {name}")
 
 
@@ -57,8 +54,6 @@ def create_product(store: Store, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_product(store: Store, body: dict[str, Any]) -> None:
-    from .sandbox import ApiFailure
-
     with store.lock:
         product = store.v2_products.get(str(body.get("product_id")))
         if product is None:
@@ -68,8 +63,6 @@ def update_product(store: Store, body: dict[str, Any]) -> None:
 
 
 def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
-    from .sandbox import LANGS, ApiFailure
-
     spec, avatar, script = body.get("video_spec"), body.get("avatar"), body.get("script")
     if not isinstance(spec, dict) or spec.get("length") not in ("15", "30", "60"):
         raise _bad("video_spec.length must be 15, 30 or 60")
@@ -103,8 +96,6 @@ def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[
 
 
 def product_video(store: Store, video_id: str, base: str) -> dict[str, Any]:
-    from .sandbox import ApiFailure, _progress
-
     with store.lock:
         video = store.v2_videos.get(video_id)
         if video is None:

@@ -1,0 +1,263 @@
+"""The sandbox's HTTP side: a threaded server on 127.0.0.1 speaking JoggAI's envelope."""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import media, v2
+from .store import _BEFORE, MESSAGES, ApiFailure, Config, Fault, Store, _is_code
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, a keep-alive client waits for
+    # the delayed ACK (40 ms) on every request.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if parts.path.startswith("/files/"):
+            return self._file(parts.path[len("/files/"):])
+        if parts.path.startswith("/_sandbox/"):
+            return self._private(method, parts.path, raw)
+        self.server.sandbox.serve_api(self, method, parts.path, parse_qs(parts.query), raw)
+
+    def _file(self, name: str) -> None:
+        """Rendered files, with Range support so downloads can resume."""
+        if name.endswith(".mp4"):
+            payload, ctype = media.mp4(30), "video/mp4"
+        elif name.endswith(".png"):
+            payload, ctype = media.png(), "image/png"
+        else:
+            return self.send(404, b"not found", "text/plain")
+        store = self.server.sandbox.store
+        wanted = self.headers.get("Range", "")
+        with store.lock:
+            store.counters["files_served"] += 1
+            store.counters["range_requests"] += bool(wanted)
+        if wanted.startswith("bytes=") and wanted[6:].rstrip("-").isdigit():
+            start = int(wanted[6:].rstrip("-"))
+            if start >= len(payload):
+                return self.send(416, b"", ctype, {"Content-Range": f"bytes */{len(payload)}"})
+            return self.send(206, payload[start:], ctype,
+                             {"Content-Range": f"bytes {start}-{len(payload) - 1}/{len(payload)}"})
+        self.send(200, payload, ctype)
+
+    def _private(self, method: str, path: str, raw: bytes) -> None:
+        store = self.server.sandbox.store
+        if method == "GET" and path == "/_sandbox/stats":
+            return self.send_json(200, store.stats())
+        if method == "POST" and path == "/_sandbox/faults":
+            try:
+                items = json.loads(raw or b"[]")
+                faults = [Fault(**f) for f in (items if isinstance(items, list) else [items])]
+            except (ValueError, TypeError) as err:
+                return self.send_json(400, {"error": str(err)})
+            with store.lock:
+                store.faults.extend(faults)
+            return self.send_json(200, {"faults": [asdict(f) for f in store.faults]})
+        self.send_json(404, {"error": "unknown sandbox path"})
+
+    def send(self, status: int, payload: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.send(status, json.dumps(body).encode(), "application/json", headers)
+
+    def drop(self) -> None:
+        """Close the connection at once with a reset, sending nothing."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+            self.connection.close()
+        except OSError:
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sandbox: Sandbox
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout, reset) is part of the game, not a server bug.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can
+        # stall for seconds on machines without DNS; the name is not needed.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
+class Sandbox:
+    """The server: `with Sandbox(Config(...)) as sb: sb.url`."""
+
+    def __init__(self, config: Config | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or Config()
+        self.store = Store(self.config)
+        self._server = _Server((host, port), _Handler)
+        self._server.sandbox = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL to give the client."""
+        return f"http://{self._server.server_name}:{self._server.server_port}"
+
+    def start(self) -> Sandbox:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="jogg-sandbox",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Script another fault."""
+        with self.store.lock:
+            self.store.faults.append(fault)
+
+    def stats(self) -> dict[str, Any]:
+        """The counters `GET /_sandbox/stats` reports."""
+        return self.store.stats()
+
+    def serve_api(self, h: _Handler, method: str, path: str, query: dict[str, list[str]],
+                  raw: bytes) -> None:
+        store, cfg = self.store, self.config
+        route = f"{method} {path}"
+        with store.lock:
+            store.requests[route] += 1
+        if cfg.latency:
+            time.sleep(cfg.latency)
+        fault = store.pick_fault(route)
+        if fault in _BEFORE or (fault and _is_code(fault)):
+            return self._fault_before(h, fault)
+        try:
+            key = h.headers.get("x-api-key") or ""
+            if not key or (cfg.api_keys is not None and key not in cfg.api_keys):
+                raise ApiFailure(10105, http=cfg.auth_http_status)
+            if method == "POST":
+                wait = store.admit_post(key)
+                if wait is not None:
+                    return h.send_json(429, _env(429, MESSAGES[429]),
+                                       {"Retry-After": f"{max(wait, 0.001):.3f}"})
+            data = self._dispatch(route, query, raw, h, fault)
+            body, status = _env(0, "Success" if path.startswith("/v2/") else "success", data), 200
+        except ApiFailure as err:
+            body, status = _env(err.code, err.msg), err.http
+        if fault == "drop_after_commit":
+            return h.drop()
+        if fault == "slow":
+            time.sleep(cfg.slow_seconds)
+        if fault == "malformed":
+            return h.send(200, b'{"rid": "x", "code": 0, "msg": "succ', "application/json")
+        h.send_json(status, body)
+
+    def _dispatch(self, route: str, query: dict[str, list[str]], raw: bytes, h: _Handler,
+                  fault: str | None) -> Any:
+        body: Any = {}
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise ApiFailure(40000, "Parameter error: body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ApiFailure(40000, "Parameter error: body must be an object")
+        base = f"http://{h.headers.get('Host') or self.url.split('//', 1)[1]}"
+        method, path = route.split(" ", 1)
+        if method == "GET" and (listed := v2.catalog(path)) is not None:
+            return listed
+        if path.startswith("/v2/"):
+            return self._dispatch_v2(route, query, body, base, fault)
+        if route == "POST /open/product":
+            return self.store.create_product(body, base)
+        if route == "PUT /open/product":
+            return self.store.update_product(body)
+        if route == "POST /open/project/render":
+            return self.store.render(body, fault)
+        if route == "GET /open/prj_info":
+            return self.store.project_info((query.get("project_id") or [""])[0], base)
+        raise ApiFailure(10104, "Not Found", http=404)
+
+    def _dispatch_v2(self, route: str, query: dict[str, list[str]], body: dict[str, Any], base: str,
+                     fault: str | None) -> Any:
+        store = self.store
+        if route == "POST /v2/product":
+            return v2.create_product(store, body)
+        if route == "PUT /v2/product":
+            return v2.update_product(store, body)
+        if route == "POST /v2/create_video_from_product":
+            return v2.create_video(store, body, fault)
+        if route == "GET /v2/product_videos":
+            return v2.product_videos(store, query, base)
+        if route.startswith("GET /v2/product_video/"):
+            return v2.product_video(store, route.rsplit("/", 1)[1], base)
+        raise ApiFailure(10104, "Not Found", http=404)
+
+    def _fault_before(self, h: _Handler, fault: str) -> None:
+        if _is_code(fault):
+            code = int(fault[5:])
+            h.send_json(200, _env(code, MESSAGES.get(code, "error")))
+        elif fault == "http_500":
+            h.send_json(500, _env(50000, MESSAGES[50000]))
+        elif fault == "rate_429":
+            retry = 5.0 / self.config.time_scale  # five API seconds
+            h.send_json(429, _env(429, MESSAGES[429]), {"Retry-After": f"{retry:.3f}"})
+        elif fault == "html_502":
+            h.send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+        else:
+            h.drop()
+
+
+def _env(code: int, msg: str, data: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"rid": uuid.uuid4().hex, "code": code, "msg": msg}
+    if data is not None or code != 0:
+        body["data"] = data
+    return body
