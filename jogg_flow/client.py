@@ -125,6 +125,14 @@ class ProjectInfo:
     raw_status: Any
 
 
+@dataclass
+class Slot:
+    """One POST's place in the budget."""
+
+    waited: float
+    sent: bool = True
+
+
 class PostBudget:
     """At most `limit` POSTs in any `window` seconds, as the server counts them.
 
@@ -144,15 +152,17 @@ class PostBudget:
         self.waited = 0.0  # total seconds callers spent queued, for reports
 
     @contextmanager
-    def slot(self) -> Iterator[float]:
-        """Hold one POST slot; yields how long the caller waited for it."""
-        waited = self._acquire()
+    def slot(self) -> Iterator[Slot]:
+        """Hold one POST slot. Unless the caller marks it unsent (the request never left),
+        it stays taken for `window` seconds after the answer."""
+        slot = Slot(self._acquire())
         try:
-            yield waited
+            yield slot
         finally:
             with self._cond:
                 self._inflight -= 1
-                self._expiries.append(self.clock() + self.window)
+                if slot.sent:
+                    self._expiries.append(self.clock() + self.window)
                 self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
@@ -312,10 +322,14 @@ class Client:
         url = self.base_url + path
         try:
             if method == "POST":
-                with self.budget.slot():
+                with self.budget.slot() as slot:
                     self.requests_made += 1
-                    resp = self.session.request(method, url, json=body, params=params,
-                                                timeout=self.timeout)
+                    try:
+                        resp = self.session.request(method, url, json=body, params=params,
+                                                    timeout=self.timeout)
+                    except requests.RequestException as err:
+                        slot.sent = not _not_sent(err)
+                        raise
             else:
                 self.requests_made += 1
                 resp = self.session.request(method, url, json=body, params=params,

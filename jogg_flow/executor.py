@@ -27,6 +27,7 @@ from .client import (
     NoPermission,
     NotFound,
     OutcomeUnknown,
+    TransportError,
 )
 from .errors import StateError
 from .manifest import Video
@@ -34,8 +35,9 @@ from .planner import PlanItem
 from .state import Record, State
 
 Emit = Callable[[dict[str, Any]], None]
-# Errors that every later call would meet too: they stop the whole run.
-_FATAL = (InvalidKey, NoPermission, InsufficientCredit)
+# Errors that every later call would meet too: they stop the whole run. (A TransportError
+# reaches here only after the client's retries: the API is out of reach.)
+_FATAL = (InvalidKey, NoPermission, InsufficientCredit, TransportError)
 _POST_ATTEMPTS = 4
 
 

@@ -125,3 +125,14 @@ def test_shared_budget_keeps_concurrent_posts_under_the_server_limit():
 def test_missing_key_is_refused_before_any_request():
     with pytest.raises(InvalidKey, match="JOGG_API_KEY is not set"):
         Client("http://127.0.0.1:9", "")
+
+
+def test_posts_that_never_left_do_not_spend_the_budget():
+    sb = Sandbox()
+    url = sb.url
+    sb._server.server_close()
+    budget = PostBudget(1, 60.0)
+    c = Client(url, KEY, retries=3, sleep=lambda s: None, budget=budget)
+    with pytest.raises(TransportError):
+        c.create_product("https://shop.example/p/1")  # four attempts through a budget of one
+    assert budget._expiries == [] and budget._inflight == 0
