@@ -11,14 +11,21 @@ renders of 5 API minutes and JoggAI's budget of 20 POSTs per 60 API seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,31 +54,53 @@ def write_manifest(tmp: str, n: int) -> str:
     return path
 
 
-def ours(tmp: str, n: int, scale: float) -> dict[str, float]:
+@contextlib.contextmanager
+def sandbox_process(scale: float) -> Iterator[str]:
+    """The sandbox in a process of its own, as JoggAI would be: it does not share our GIL."""
+    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0",
+                             "--time-scale", str(scale), "--render-seconds", str(RENDER),
+                             "--post-limit", str(LIMIT), "--post-window", str(WINDOW)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", proc.stderr.readline())
+        assert match, "the sandbox did not start"
+        yield match.group(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+
+
+def stats(url: str) -> dict[str, Any]:
+    return dict(requests.get(f"{url}/_sandbox/stats", timeout=10).json())
+
+
+def ours(tmp: str, n: int, scale: float) -> dict[str, Any]:
     path = write_manifest(tmp, n)
     state = os.path.join(tmp, f"s{n}.json")
-    with Sandbox(Config(time_scale=scale, render_seconds=RENDER)) as sb:
-        settings = runner.ApplySettings(state=state, api_base=sb.url, parallelism=8,
+    with sandbox_process(scale) as url:
+        settings = runner.ApplySettings(state=state, api_base=url, parallelism=8,
                                         post_rate=(LIMIT, WINDOW / scale),
                                         poll_interval=15.0 / scale, poll_max=120.0 / scale)
         start = time.perf_counter()
         result = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
         wall = time.perf_counter() - start
         assert result.exit_code == 0, [o for o in result.outcomes if o.status != "succeeded"][:3]
-        stats = sb.stats()
+        first = stats(url)
         again = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
-        second = sb.stats()["requests"] == stats["requests"] and again.requests == 0
-    req = stats["requests"]
-    return {"wall": wall, "bound": lower_bound(n, scale), "r429": stats["rate_limited"],
+        second = stats(url)["requests"] == first["requests"] and again.requests == 0
+    stats_ = first
+    req = stats_["requests"]
+    return {"wall": wall, "bound": lower_bound(n, scale), "r429": stats_["rate_limited"],
             "post": (req.get("POST /open/product", 0) + req.get("POST /open/project/render", 0)) / n,
             "put": req.get("PUT /open/product", 0) / n, "get": req.get("GET /open/prj_info", 0) / n,
             "second_apply_zero": second}
 
 
 def baseline(n: int, scale: float) -> float:
-    with Sandbox(Config(time_scale=scale, render_seconds=RENDER)) as sb:
+    with sandbox_process(scale) as url:
         start = time.perf_counter()
-        sequential.run(sb.url, KEY, [f"https://shop.example/products/{i}" for i in range(n)], scale)
+        sequential.run(url, KEY, [f"https://shop.example/products/{i}" for i in range(n)], scale)
         return time.perf_counter() - start
 
 
