@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from jogg_flow.client import PostBudget
 from jogg_flow.client_v2 import V2Client, video_body
 from jogg_flow.manifest import load_manifest
 from jogg_flow.sandbox import Config, Sandbox
@@ -125,3 +126,15 @@ def test_catalog_lists_both_generations(run):
     assert json.loads(music.stdout)[0]["name"] == "Upbeat Morning"
     open_templates = run("catalog", "templates", "--sandbox")
     assert open_templates.exit_code == 3 and "api.version: v2" in open_templates.stderr
+
+
+def test_a_lost_render_is_found_beyond_the_first_page():
+    with Sandbox(Config(post_limit=10**6, render_seconds=0.0)) as sb:
+        client = V2Client(sb.url, "k", budget=PostBudget(10**6, 1.0))
+        product_id, _ = client.create_product("https://shop.example/p")
+        ours = {"product_id": product_id, "marker": "p [jf-ours]"}
+        mine = client.submit_render(ours, {"avatar_id": 37})
+        for i in range(130):  # newer videos push ours onto the second page
+            client.submit_render({"product_id": product_id, "marker": f"other {i}"}, {"avatar_id": 37})
+        assert client.find_render(ours) == mine
+        assert client.find_render({"marker": "never sent"}) is None

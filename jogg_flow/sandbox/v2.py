@@ -116,7 +116,7 @@ def product_videos(store: Store, query: dict[str, list[str]], base: str) -> dict
     page = int((query.get("page") or ["1"])[0])
     size = min(100, int((query.get("page_size") or ["10"])[0]))
     with store.lock:
-        ids = sorted(store.v2_videos, key=lambda v: store.v2_videos[v]["rendered_at"], reverse=True)
+        ids = list(reversed(store.v2_videos))  # newest first: insertion order is creation order
     items = []
     for video_id in ids[(page - 1) * size: page * size]:
         full = product_video(store, video_id, base)
