@@ -191,8 +191,11 @@ def _github_report(result: Any) -> None:
                                          manifest.file, line, title="jogg-flow"))
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
              "video_url": o.video_url} for o in result.outcomes]
-    github.append(os.environ.get("GITHUB_STEP_SUMMARY"), github.summary_markdown(manifest.name, rows))
-    github.append(os.environ.get("GITHUB_OUTPUT"), github.output_lines(rows))
+    for variable, text in (("GITHUB_STEP_SUMMARY", github.summary_markdown(manifest.name, rows)),
+                           ("GITHUB_OUTPUT", github.output_lines(rows))):
+        problem = github.append(os.environ.get(variable), text)
+        if problem:
+            click.echo(github.annotation("warning", problem, title="jogg-flow"))
 
 
 class _stop_on_signals:

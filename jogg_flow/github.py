@@ -61,8 +61,14 @@ def output_lines(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def append(path: str | None, text: str) -> None:
-    """Append to a file GitHub named in the environment (no-op when unset)."""
-    if path:
+def append(path: str | None, text: str) -> str | None:
+    """Append to a file GitHub named in the environment (no-op when unset); a failure is
+    returned as a message, since the videos themselves are done by then."""
+    if not path:
+        return None
+    try:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(text)
+    except OSError as err:
+        return f"cannot write {path}: {err.strerror}"
+    return None

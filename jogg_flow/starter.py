@@ -53,6 +53,9 @@ def write_starter(path: str, force: bool = False) -> str:
     """Write the starter manifest to `path`; refuse to overwrite unless `force`."""
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} exists; use --force to overwrite it")
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(STARTER.format(name=os.path.basename(path)))
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(STARTER.format(name=os.path.basename(path)))
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
     return path

@@ -49,3 +49,7 @@ def test_csv_quotes_awkward_values():
 def test_table_aligns_columns():
     text = report.table(["key", "n"], [["long-key", 1], ["k", None]])
     assert text.splitlines() == ["KEY       N", "long-key  1", "k"]
+
+
+def test_an_unwritable_summary_file_is_reported_not_raised(tmp_path):
+    assert github.append(str(tmp_path / "no" / "such" / "dir"), "x").startswith("cannot write")
