@@ -141,7 +141,10 @@ def _read(path: str) -> str:
             raise ManifestError([Problem(path, 1, 1, f"is {size} bytes; manifests are "
                                          f"limited to {MAX_BYTES} bytes")])
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_BYTES + 1)  # bounded: a device or FIFO reports size 0
+        if len(raw) > MAX_BYTES:
+            raise ManifestError([Problem(path, 1, 1, f"is larger than the {MAX_BYTES} bytes "
+                                         "a manifest may have")])
     except OSError as err:
         raise ManifestError([Problem(path, 1, 1, f"cannot read: {err.strerror}")]) from None
     try:
