@@ -108,14 +108,14 @@ def finished_state(tmp: str, n: int) -> tuple[str, str]:
     """A manifest of n products and a state in which every video has succeeded."""
     path = write_manifest(tmp, n)
     state_path = os.path.join(tmp, f"done{n}.json")
-    state = State(state_path)
+    state = State.load(state_path)
     for v in load_manifest(path, environ={}).videos:
-        state.videos[v.key] = {
+        state.put(v.key, {
             "key": v.key, "tags": list(v.tags), "inputs": v.inputs(), "product_id": 1,
             "project_id": "0" * 32, "steps": {"create": "done", "update": "done", "render": "done"},
             "status": "succeeded", "history": [],
             "outputs": {"video_url": f"https://res.example/{v.key}.mp4",
-                        "cover_url": f"https://res.example/{v.key}.png", "duration": 30.0}}
+                        "cover_url": f"https://res.example/{v.key}.png", "duration": 30.0}})
     state.save()
     state.close()
     return path, state_path

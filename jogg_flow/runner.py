@@ -99,11 +99,11 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
         client_class = V2Client if manifest.api_version == "v2" else Client
-        client = client_class(base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
-                        timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
-                        on_retry=lambda route, err, delay: emit(
-                            {"event": "retry", "route": route, "reason": str(err),
-                             "delay": round(delay, 3)}))
+        client = client_class(
+            base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
+            timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
+            on_retry=lambda route, err, delay: emit(
+                {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
         executor = Executor(client, state, options, emit, stop)
         try:
             outcomes = executor.run(items)

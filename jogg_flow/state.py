@@ -134,7 +134,7 @@ class State:
     def save(self) -> None:
         """Fold the journal into the snapshot, if anything was journaled."""
         with self._mutex:
-            if self._journal_lines or not os.path.exists(self.path):
+            if self._journal_lines:
                 self._compact()
 
     def close(self) -> None:

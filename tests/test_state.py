@@ -72,7 +72,7 @@ def test_journal_bytes_per_put_do_not_grow_with_the_number_of_videos(tmp_path):
         path = str(tmp_path / f"s{n}.json")
         state = State.load(path)
         for i in range(n):
-            state.videos[f"v{i}"] = {"status": "succeeded", "n": i}
+            state.put(f"v{i}", {"status": "succeeded", "n": i})
         state.save()
         before = size(path + ".journal") + size(path)
         state.put("v0", {"status": "rendering", "n": 0})
@@ -168,3 +168,10 @@ def test_a_read_only_state_directory_is_a_state_error(tiny_disk, write, run):
     result = run("apply", manifest, "--sandbox", "--state", str(tiny_disk / "s.json"))
     assert result.exit_code == 4
     assert "Read-only file system" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_that_changed_nothing_writes_no_state(tmp_path, write, run):
+    manifest = write("m.yaml", "version: 1\nproducts:\n  - {key: a, url: 'https://x.example/a'}\n")
+    result = run("apply", manifest, "--state", str(tmp_path / "st" / "s.json"), env={})
+    assert result.exit_code == 3  # no key
+    assert not (tmp_path / "st" / "s.json").exists()
