@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import planner
 from .client import DEFAULT_BASE, Client, PostBudget
@@ -23,6 +24,12 @@ from .templating import SECRET_ENV
 Emit = Callable[[dict[str, Any]], None]
 # The in-process sandbox runs 60 times faster than JoggAI: a 3-minute render takes 3 s.
 SANDBOX_SCALE = 60.0
+MIN_POLL = 5.0  # JoggAI: "never poll faster than every 5 seconds"
+
+
+def _is_joggai(base: str) -> bool:
+    host = urlsplit(base).hostname or ""
+    return host == "jogg.ai" or host.endswith(".jogg.ai")
 
 
 @dataclass
@@ -95,6 +102,11 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
                           poll_max=cfg.poll_max or 120.0 / scale)
+        if _is_joggai(base) and options.poll_interval < MIN_POLL:
+            emit({"event": "warning", "message": f"--poll-interval {options.poll_interval:g} is "
+                  f"below JoggAI's {MIN_POLL:g} s minimum; using {MIN_POLL:g} s"})
+            options.poll_interval = MIN_POLL
+            options.poll_max = max(options.poll_max, MIN_POLL)
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)

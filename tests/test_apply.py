@@ -346,3 +346,10 @@ def test_a_product_gone_at_joggai_is_retried_with_a_fresh_one(api, apply, write,
     result, events = apply(manifest, "--select", "lamp")
     assert result.exit_code == 0 and outcomes(events) == {"lamp": "succeeded"}
     one_render_each(sandbox.stats())
+
+
+def test_the_5_second_polling_floor_applies_to_joggai_hosts_only():
+    from jogg_flow.runner import _is_joggai
+
+    assert _is_joggai("https://api-services.jogg.ai") and _is_joggai("https://api.jogg.ai/v2")
+    assert not _is_joggai("http://127.0.0.1:8765") and not _is_joggai("https://notjogg.ai")
