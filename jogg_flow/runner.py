@@ -152,7 +152,8 @@ def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
     if cfg.sandbox:
         config = cfg.sandbox_config or Config(time_scale=SANDBOX_SCALE)
         with Sandbox(config) as sandbox:
-            yield sandbox.url, environ.get(SECRET_ENV) or "sandbox-key", config.time_scale
+            # Never the user's real key, not even to localhost.
+            yield sandbox.url, "sandbox-key", config.time_scale
         return
     key = environ.get(SECRET_ENV, "")
     if not key:
