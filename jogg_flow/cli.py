@@ -15,7 +15,7 @@ import click
 from . import __version__, core, github, planner, progress, report, schema
 from .errors import JoggFlowError, ManifestError, Problem
 from .manifest import load_manifest, parse_rate
-from .sandbox import FAULT_KINDS, Config, Fault, Sandbox
+from .sandbox import FAULT_KINDS, Config, Fault
 from .starter import write_starter
 from .state import Lock, State, unlock
 
@@ -391,6 +391,8 @@ def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, 
                 post_window: float, latency: float, fail_rate: float, seed: int,
                 accept_key: tuple[str, ...], faults: tuple[str, ...], fault_rates: tuple[str, ...]) -> int:
     """Run the built-in JoggAI-compatible API until interrupted."""
+    from .sandbox import Sandbox
+
     config = Config(render_seconds=render_seconds, time_scale=time_scale, post_limit=post_limit,
                     post_window=post_window, latency=latency, fail_rate=fail_rate, seed=seed,
                     api_keys=frozenset(accept_key) or None,

@@ -7,7 +7,21 @@ reports counters (renders accepted per project, among others) that tests use to 
 exactly-once behaviour; `POST /_sandbox/faults` adds faults at run time.
 """
 
-from .server import Sandbox
+from typing import TYPE_CHECKING, Any
+
 from .store import FAULT_KINDS, ApiFailure, Config, Fault, Store
 
+if TYPE_CHECKING:
+    from .server import Sandbox
+
 __all__ = ["FAULT_KINDS", "ApiFailure", "Config", "Fault", "Sandbox", "Store"]
+
+
+def __getattr__(name: str) -> Any:
+    # The HTTP side (http.server, socketserver) loads only when asked for, so that
+    # `validate` and `plan`, which import the CLI, start without it.
+    if name == "Sandbox":
+        from .server import Sandbox
+
+        return Sandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
