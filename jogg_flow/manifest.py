@@ -116,6 +116,9 @@ class _Build:
             except TemplateError as err:
                 self.fail(path, str(err))
                 return value
+            if self.secret and self.secret in out:  # e.g. through another env variable
+                self.fail(path, schema.SECRET_HINT)
+                return value
             self._recheck(out, path)
             return out
         if isinstance(value, list):

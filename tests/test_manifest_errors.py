@@ -90,6 +90,20 @@ def test_literal_api_key_value_is_refused_without_echoing_it(write):
     assert key not in str(err.value)
 
 
+def test_the_key_cannot_arrive_through_another_env_variable(write):
+    key = "jf-live-0123456789abcdef"
+    path = write("k.yaml", """
+        version: 1
+        products:
+          - key: a
+            url: https://x.example/a
+            details: {title: "{{ env.COPY }}"}
+        """)
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path, environ={"JOGG_API_KEY": key, "COPY": key})
+    assert "set JOGG_API_KEY in the environment" in str(err.value) and key not in str(err.value)
+
+
 def test_validate_json_output_lists_problems(run):
     path = INVALID[0]
     result = run("validate", "--output", "json", str(path))
