@@ -107,13 +107,16 @@ class Executor:
         poller = threading.Thread(target=self._poll_loop, name="jogg-poller", daemon=True)
         poller.start()
         with ThreadPoolExecutor(max(1, self.options.parallelism), "jogg-video") as pool:
-            for item in work:
-                pool.submit(self._guarded, item)
-            with self._lock:
-                while self._open > 0 and not self.stop.is_set():
-                    self._lock.wait(0.2)
-            if self.stop.is_set():
-                self.client.budget.cancel()  # queued POSTs give up; calls under way finish
+            try:
+                for item in work:
+                    pool.submit(self._guarded, item)
+                with self._lock:
+                    while self._open > 0 and not self.stop.is_set():
+                        self._lock.wait(0.2)
+            finally:
+                if self._open > 0:  # stopped, or interrupted by an exception (KeyboardInterrupt)
+                    self.stop.set()
+                    self.client.budget.cancel()  # queued POSTs give up; calls under way finish
         for key in list(self._polls):
             self._finish(key, Outcome(key, "interrupted", message="still rendering; the "
                                       "next apply collects it"))
