@@ -43,6 +43,10 @@ class Reporter:
         self._queued = 0
         self._drawn = 0
         self._last_draw = 0.0
+        self._closed = threading.Event()
+        if self.live:
+            # Polls can be two minutes apart: redraw each second so the clock keeps moving.
+            threading.Thread(target=self._tick, name="jogg-progress", daemon=True).start()
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -59,9 +63,16 @@ class Reporter:
 
     def close(self) -> None:
         """Clear the live block; the outcome lines above it stay."""
+        self._closed.set()
         with self._lock:
             if self.live:
                 self._erase()
+
+    def _tick(self) -> None:
+        while not self._closed.wait(1.0):
+            with self._lock:
+                if not self._closed.is_set():
+                    self._draw(force=True)
 
     # -- what to show ----------------------------------------------------------------------
 
