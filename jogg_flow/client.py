@@ -122,14 +122,12 @@ class ProjectInfo:
     cover_url: str | None
     duration: float | None
     err_msg: str | None
-    raw_status: Any
 
 
 @dataclass
 class Slot:
     """One POST's place in the budget."""
 
-    waited: float
     sent: bool = True
 
 
@@ -149,13 +147,13 @@ class PostBudget:
         self._paused_until = 0.0
         self._cancelled = False
         self._cond = threading.Condition()
-        self.waited = 0.0  # total seconds callers spent queued, for reports
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
         """Hold one POST slot. Unless the caller marks it unsent (the request never left),
         it stays taken for `window` seconds after the answer."""
-        slot = Slot(self._acquire())
+        self._acquire()
+        slot = Slot()
         try:
             yield slot
         finally:
@@ -176,8 +174,7 @@ class PostBudget:
             self._cancelled = True
             self._cond.notify_all()
 
-    def _acquire(self) -> float:
-        start = self.clock()
+    def _acquire(self) -> None:
         with self._cond:
             while True:
                 if self._cancelled:
@@ -188,9 +185,7 @@ class PostBudget:
                     self._cond.wait(self._paused_until - now)
                 elif len(self._expiries) + self._inflight < self.limit:
                     self._inflight += 1
-                    waited = now - start
-                    self.waited += waited
-                    return waited
+                    return
                 else:
                     self._cond.wait(min(self._expiries) - now if self._expiries else 0.05)
 
@@ -271,7 +266,7 @@ class Client:
             progress=int(data.get("progress") or 0),
             video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
             duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
-            err_msg=data.get("err_msg") or None, raw_status=raw)
+            err_msg=data.get("err_msg") or None)
 
     def catalog(self, kind: str) -> list[dict[str, Any]]:
         """The choices JoggAI offers for a manifest setting (avatars, voices)."""

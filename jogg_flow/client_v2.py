@@ -111,4 +111,4 @@ class V2Client(Client):
             status=_STATUS.get(raw, "pending"), progress=int(data.get("progress") or 0),
             video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
             duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
-            err_msg=str(err_msg) if err_msg else None, raw_status=raw)
+            err_msg=str(err_msg) if err_msg else None)

@@ -44,9 +44,3 @@ class StateError(JoggFlowError):
     """The state file is locked, unreadable or from a newer version."""
 
     exit_code = 4
-
-
-class Interrupted(JoggFlowError):
-    """The run was stopped by a signal; the state was saved."""
-
-    exit_code = 130
