@@ -123,6 +123,15 @@ class ProjectInfo:
     duration: float | None
     err_msg: str | None
 
+    @classmethod
+    def read(cls, status: str, data: dict[str, Any], err_msg: Any) -> ProjectInfo:
+        """From either generation's status payload, `status` already mapped."""
+        duration = data.get("duration") or data.get("video_duration")
+        return cls(status=status, progress=int(data.get("progress") or 0),
+                   video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
+                   duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
+                   err_msg=str(err_msg) if err_msg else None)
+
 
 @dataclass
 class Slot:
@@ -260,13 +269,8 @@ class Client:
         if not isinstance(data, dict):
             raise ServerError(f"GET /open/prj_info answered without data: {data!r:.80}")
         raw = data.get("status")
-        duration = data.get("video_duration")
-        return ProjectInfo(
-            status=STATUS.get(raw, "pending") if isinstance(raw, int) else "pending",
-            progress=int(data.get("progress") or 0),
-            video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
-            duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
-            err_msg=data.get("err_msg") or None)
+        status = STATUS.get(raw, "pending") if isinstance(raw, int) else "pending"
+        return ProjectInfo.read(status, data, data.get("err_msg"))
 
     def catalog(self, kind: str) -> list[dict[str, Any]]:
         """The choices JoggAI offers for a manifest setting (avatars, voices)."""

@@ -103,12 +103,6 @@ class V2Client(Client):
         data = self._call("GET", f"/v2/product_video/{project_id}")
         if not isinstance(data, dict):
             raise ServerError(f"GET /v2/product_video answered without data: {data!r:.80}")
-        raw = str(data.get("status", "")).lower()
-        duration = data.get("duration") or data.get("video_duration")
         error = data.get("error")
         err_msg = error.get("message") if isinstance(error, dict) else error
-        return ProjectInfo(
-            status=_STATUS.get(raw, "pending"), progress=int(data.get("progress") or 0),
-            video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
-            duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
-            err_msg=str(err_msg) if err_msg else None)
+        return ProjectInfo.read(_STATUS.get(str(data.get("status", "")).lower(), "pending"), data, err_msg)

@@ -54,7 +54,7 @@ class Manifest:
 
     def line_of(self, video: Video) -> int:
         """The line of the product that declares `video`."""
-        return self.doc.problem(("products", video.index), "").line
+        return loader.locate(self.doc.root, ("products", video.index)).start_mark.line + 1
 
 
 def parse_rate(text: str) -> tuple[int, float]:
