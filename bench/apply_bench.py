@@ -145,7 +145,8 @@ def noop(tmp: str, n: int) -> dict[str, tuple[float, float]]:
 def overhead(tmp: str, n: int) -> dict[str, float]:
     """Per-step cost of the engine against a zero-latency sandbox with instant renders,
     beside the same calls made by a bare loop over the client."""
-    from jogg_flow.client import Client, PostBudget
+    from jogg_flow.api import PostBudget
+    from jogg_flow.api.open import OpenClient as Client
 
     path = write_manifest(tmp, n)
     state = os.path.join(tmp, f"o{n}.json")

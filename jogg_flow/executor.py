@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import planner
-from .client import (
+from .api.errors import (
     ApiError,
     Cancelled,
-    Client,
     InsufficientCredit,
     InvalidKey,
     NoPermission,
@@ -29,6 +28,7 @@ from .client import (
     OutcomeUnknown,
     TransportError,
 )
+from .api.http import HttpClient
 from .errors import StateError
 from .manifest import Video
 from .planner import PlanItem
@@ -77,7 +77,7 @@ class Stopped(Exception):
 class Executor:
     """Apply plan items with one client and one state."""
 
-    def __init__(self, client: Client, state: State, options: Options, emit: Emit,
+    def __init__(self, client: HttpClient, state: State, options: Options, emit: Emit,
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.state, self.options, self.emit = client, state, options, emit

@@ -11,8 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import planner
-from .client import DEFAULT_BASE, Client, PostBudget
-from .client_v2 import DEFAULT_BASE_V2, V2Client
+from .api import DEFAULT_BASES, PostBudget, client_class
 from .core import check_selection, state_path_for
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
@@ -110,8 +109,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
-        client_class = V2Client if manifest.api_version == "v2" else Client
-        client = client_class(
+        client = client_class(manifest.api_version)(
             base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
             timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
             on_retry=lambda route, err, delay: emit(
@@ -159,8 +157,7 @@ def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
     if not key:
         raise UsageError(f"{SECRET_ENV} is not set: export your JoggAI API key, or try "
                          "`--sandbox` to run against the built-in sandbox")
-    default = DEFAULT_BASE_V2 if version == "v2" else DEFAULT_BASE
-    yield cfg.api_base or environ.get("JOGG_API_BASE") or manifest_base or default, key, 1.0
+    yield cfg.api_base or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version], key, 1.0
 
 
 def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
@@ -170,7 +167,7 @@ def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
     cfg = settings or ApplySettings()
     environ = os.environ if environ is None else environ
     with _api(version, manifest_base, cfg, environ) as (base, key, _):
-        client = (V2Client if version == "v2" else Client)(base, key, retries=2)
+        client = client_class(version)(base, key, retries=2)
         try:
             return client.catalog(kind)
         finally:

@@ -6,16 +6,16 @@ import threading
 
 import pytest
 
-from jogg_flow.client import (
-    Client,
+from jogg_flow.api import PostBudget
+from jogg_flow.api.errors import (
     InvalidKey,
     NotFound,
     OutcomeUnknown,
     ParameterError,
-    PostBudget,
     ServerError,
     TransportError,
 )
+from jogg_flow.api.open import OpenClient as Client
 from jogg_flow.sandbox import Config, Fault, Sandbox
 
 KEY = "jf-secret-key-7f3a9c1e55"

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from jogg_flow.client import PostBudget
-from jogg_flow.client_v2 import V2Client, video_body
+from jogg_flow.api import PostBudget
+from jogg_flow.api.v2 import V2Client, video_body
 from jogg_flow.manifest import load_manifest
 from jogg_flow.sandbox import Config, Sandbox
 

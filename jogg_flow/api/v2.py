@@ -1,4 +1,4 @@
-"""JoggAI's current API (v2, `https://api.jogg.ai/v2/...`) behind the same five calls.
+"""JoggAI's current API (v2: host `https://api.jogg.ai`, paths `/v2/...`).
 
 The manifest speaks the original flow's names; this module maps them to v2's nested body:
 `video_spec`, `avatar`, `voice`, `audio`, `script`, `visual_style`. Where JoggAI's v2 docs
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import Client, ProjectInfo, ServerError
+from .errors import ServerError
+from .http import HttpClient, ProjectInfo
 
 DEFAULT_BASE_V2 = "https://api.jogg.ai"
 _ASPECT = {0: "portrait", 1: "landscape", 2: "square"}
@@ -50,8 +51,8 @@ def video_body(product_id: str, s: dict[str, Any], name: str) -> dict[str, Any]:
     return body
 
 
-class V2Client(Client):
-    """The same calls as `Client`, on v2's endpoints."""
+class V2Client(HttpClient):
+    """The product flow on v2's endpoints."""
 
     def create_product(self, url: str) -> tuple[Any, str | None]:
         """POST /v2/product from a page URL; v2 has no project until a video is made."""

@@ -1,0 +1,97 @@
+"""One run at a time on a state file: an flock on `STATE.lock`, naming its holder."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import StateError
+from .file import _makedirs, _reason
+
+
+class Lock:
+    """One run at a time: an flock on `STATE.lock`, which names its holder.
+
+    The kernel drops an flock when its process dies, so a lock left by a killed run is
+    free again at once; its file still names the old holder, which is reported.
+    """
+
+    def __init__(self, state_path: str) -> None:
+        self.path = state_path + ".lock"
+        self._fd: int | None = None
+        self.stale: dict[str, Any] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise StateError naming the holder."""
+        _makedirs(os.path.dirname(self.path))
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as err:
+            raise StateError(f"{self.path}: cannot create the lock ({_reason(err)})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = _holder(fd)
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                raise StateError(f"state is locked by another run: {describe(holder)}; "
+                                 f"if that run is gone, `jogg-flow unlock` frees it") from None
+            raise StateError(f"{self.path}: cannot lock ({_reason(err)})") from None
+        previous = _holder(fd)
+        if previous:
+            self.stale = previous
+        me = {"pid": os.getpid(), "host": socket.gethostname(),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Free the lock and remove its file."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Lock]:
+        """`with Lock(path).held():` around a run."""
+        self.acquire()
+        try:
+            yield self
+        finally:
+            self.release()
+
+
+def unlock(state_path: str) -> dict[str, Any] | None:
+    """Remove a lock file; return whom it named. Refuses while a live run holds it."""
+    lock = Lock(state_path)
+    lock.acquire()
+    previous = lock.stale
+    lock.release()
+    return previous
+
+
+def describe(holder: dict[str, Any] | None) -> str:
+    """'pid 123 on host, started 2026-...' for messages."""
+    if not holder:
+        return "an unknown process"
+    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+
+
+def _holder(fd: int) -> dict[str, Any] | None:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        value = json.loads(raw) if raw else None
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
