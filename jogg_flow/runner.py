@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import planner
-from .api import DEFAULT_BASES, PostBudget, client_class
+from .api import PostBudget, client_class, resolve_base
 from .core import check_selection, state_path_for
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
@@ -157,7 +157,7 @@ def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
     if not key:
         raise UsageError(f"{SECRET_ENV} is not set: export your JoggAI API key, or try "
                          "`--sandbox` to run against the built-in sandbox")
-    yield cfg.api_base or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version], key, 1.0
+    yield resolve_base(version, cfg.api_base, environ, manifest_base), key, 1.0
 
 
 def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,

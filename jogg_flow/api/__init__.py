@@ -7,6 +7,8 @@ over the transport in `http`, drawing POSTs from the budget in `budget`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .budget import PostBudget
 from .errors import ApiError
 from .http import HttpClient, ProjectInfo
@@ -19,9 +21,16 @@ DEFAULT_BASES = {"open": DEFAULT_BASE_OPEN, "v2": DEFAULT_BASE_V2}
 CLIENTS: dict[str, type[HttpClient]] = {"open": OpenClient, "v2": V2Client}
 
 __all__ = ["CLIENTS", "DEFAULT_BASES", "VERSIONS", "ApiError", "HttpClient", "PostBudget",
-           "ProjectInfo", "client_class"]
+           "ProjectInfo", "client_class", "resolve_base"]
 
 
 def client_class(version: str) -> type[HttpClient]:
     """The client for an `api.version`."""
     return CLIENTS[version]
+
+
+def resolve_base(version: str, flag: str | None, environ: Mapping[str, str],
+                 manifest_base: str | None) -> str:
+    """The base URL a run talks to: `--api-base`, then JOGG_API_BASE, then the manifest's
+    `api.base_url`, then the generation's documented host."""
+    return flag or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version]
