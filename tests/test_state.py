@@ -39,29 +39,31 @@ def test_a_torn_last_line_is_ignored_and_cut_before_the_next_write(tmp_path):
     assert State.load(path).videos == {"a": {"n": 1}, "c": {"n": 3}}
 
 
-def test_save_folds_the_journal_into_the_snapshot(tmp_path):
+def test_save_folds_the_journal_into_the_snapshot_and_the_journal_keeps_everything(tmp_path):
     path = str(tmp_path / "s.json")
     state = State.load(path)
     state.put("a", {"n": 1})
     state.save()
-    assert os.path.getsize(path + ".journal") == 0
     with open(path) as fh:
         snap = json.load(fh)
     assert snap["videos"] == {"a": {"n": 1}} and snap["serial"] == state.serial
+    with open(path + ".journal") as fh:
+        lines = [json.loads(line) for line in fh]
+    assert lines[0]["header"] and lines[0]["serial"] == state.serial
+    assert lines[1:] == [{"lineage": state.lineage, "serial": state.serial, "key": "a", "record": {"n": 1}}]
 
 
-def test_journal_lines_older_than_the_snapshot_are_not_replayed(tmp_path):
+def test_a_journal_from_before_headers_is_still_read(tmp_path):
     path = str(tmp_path / "s.json")
+    with open(path, "w") as fh:
+        json.dump({"format_version": 1, "lineage": "L", "serial": 2, "videos": {"a": {"n": 1}}}, fh)
+    with open(path + ".journal", "w") as fh:
+        fh.write(json.dumps({"lineage": "L", "serial": 1, "key": "a", "record": {"n": 0}}) + "\n")
+        fh.write(json.dumps({"lineage": "L", "serial": 2, "key": "b", "record": {"n": 2}}) + "\n")
     state = State.load(path)
-    state.put("a", {"n": 1})
-    with open(path + ".journal", "rb") as fh:
-        journal = fh.read()
-    state.put("a", {"n": 2})
-    state.save()
-    state.close()
-    with open(path + ".journal", "wb") as fh:  # a crash between rename and truncate
-        fh.write(journal)
-    assert State.load(path).videos == {"a": {"n": 2}}
+    assert state.videos == {"a": {"n": 1}, "b": {"n": 2}}
+    state.put("c", {"n": 3})  # converts to the new journal
+    assert State.load(path).videos == {"a": {"n": 1}, "b": {"n": 2}, "c": {"n": 3}}
 
 
 def test_journal_bytes_per_put_do_not_grow_with_the_number_of_videos(tmp_path):

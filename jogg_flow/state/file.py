@@ -1,26 +1,33 @@
-"""The state file: a JSON snapshot plus an append-only journal, and the lock around them.
+"""The state file: a JSON snapshot plus an append-only journal that alone holds everything.
 
-Each change to a video appends one line holding that video's whole record to the journal,
-so a step costs the same with 10 videos or 10,000, and a line is either whole or ignored
-after a crash. The snapshot is replaced atomically (write, fsync, rename) when a run ends
-or the journal grows large; replaying a journal over a newer snapshot is harmless because
-every line is a complete record, so the order of rename and truncate does not matter.
+Each change to a video appends one line holding that video's whole record to the journal
+and syncs it to disk before `put` returns, so the POST it announces is never sent before
+the announcement is durable. A compaction writes the snapshot (write, fsync, rename) and
+then rewrites the journal as a header plus one line per video, also atomically: the journal
+is therefore self-sufficient, and a snapshot that is lost, stale or altered is recovered
+from it instead of throwing it away. The snapshot is what people and older versions read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import glob
 import json
 import os
+import stat
 import threading
+import time
 import uuid
 from typing import Any
 
 from ..errors import StateError
+from . import identity as ident
+from .records import check_record, check_videos
 
 FORMAT_VERSION = 1
 Record = dict[str, Any]
+COMPACT_SECONDS = 10.0  # the snapshot never lags the journal by more than this during a run
 
 
 def default_path(manifest_file: str, name: str) -> str:
@@ -29,71 +36,154 @@ def default_path(manifest_file: str, name: str) -> str:
                         f"{name}.state.json")
 
 
+def resolve(path: str) -> str:
+    """The file a `--state` path designates: symlinks followed (so writes go through to the
+    target and the link stays a link); anything but a regular file is refused."""
+    real = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    except OSError as err:
+        raise StateError(f"{path}: cannot use as a state file ({_reason(err)})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise StateError(f"{path}: cannot use as a state file: it is {kind}")
+    return real
+
+
 class State:
     """Video records by key; `put` makes a change durable before it returns."""
 
+    sync = True  # fsync each journal line; the bench turns it off to measure what it costs
+
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.journal_path = path + ".journal"
+        self.path = resolve(path)
+        self.journal_path = self.path + ".journal"
         self.lineage = str(uuid.uuid4())
         self.serial = 0
         self.videos: dict[str, Record] = {}
+        self.identity: dict[str, Any] | None = None
+        self.notes: list[str] = []  # what loading repaired, for the run to report
+        self.existed = False
+        self.took_over: dict[str, Any] | None = None  # the dead run whose lock was taken over
+        self._identity_dirty = False
         self._journal_lines = 0
         self._valid_len = 0
+        self._has_header = False
         self._fd: int | None = None
+        self._compacted_at = time.monotonic()
         self._mutex = threading.Lock()
 
     @classmethod
     def load(cls, path: str) -> State:
         """Read snapshot and journal; a missing file is an empty state."""
         state = cls(path)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                snap = json.load(fh)
-        except FileNotFoundError:
-            snap = None
-        except (OSError, ValueError) as err:
-            raise StateError(f"{path}: state file is unreadable ({_reason(err)}); "
-                             "it was left untouched") from None
-        if snap is not None:
-            state._adopt(snap)
-        state._replay()
+        snap = state._read_snapshot()
+        entries = state._read_journal()
+        state.existed = snap is not None or bool(entries)
+        if entries and entries[0].get("header"):
+            state._from_journal(snap, entries)
+        else:
+            if snap is not None:
+                state._adopt(snap)
+            state._replay_legacy(snap, entries)
         return state
 
-    def _adopt(self, snap: Any) -> None:
-        if not isinstance(snap, dict) or not isinstance(snap.get("videos"), dict):
-            raise StateError(f"{self.path}: not a jogg-flow state file")
-        version = snap.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise StateError(f"{self.path}: state format {version} is newer than this "
-                             f"jogg-flow understands ({FORMAT_VERSION}); upgrade jogg-flow")
-        self.lineage = str(snap.get("lineage") or self.lineage)
-        self.serial = int(snap.get("serial", 0))
-        self.videos = snap["videos"]
+    # -- reading -----------------------------------------------------------------------------
 
-    def _replay(self) -> None:
+    def _read_snapshot(self) -> dict[str, Any] | None:
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                snap = json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            raise StateError(f"{self.path}: state file is unreadable ({_reason(err)}); "
+                             "it was left untouched") from None
+        return _check_snapshot(snap, self.path)
+
+    def _read_journal(self) -> list[dict[str, Any]]:
         try:
             with open(self.journal_path, "rb") as fh:
                 lines = fh.read().split(b"\n")
         except FileNotFoundError:
-            return
+            return []
         except OSError as err:
             raise StateError(f"{self.journal_path}: unreadable ({_reason(err)})") from None
-        self._valid_len = sum(len(raw) + 1 for raw in lines[:-1])
-        for raw in lines:
+        entries: list[dict[str, Any]] = []
+        for i, raw in enumerate(lines):
             try:
                 entry = json.loads(raw)
             except ValueError:
+                if i < len(lines) - 1 and raw.strip():
+                    raise StateError(f"{self.journal_path}: line {i + 1} is damaged; the state "
+                                     "was left untouched") from None
                 continue  # the torn tail of a write cut short by a crash
-            if not isinstance(entry, dict) or entry.get("lineage") != self.lineage:
-                continue
-            if entry.get("serial") != self.serial:
-                continue  # written before the snapshot that already holds it
-            self._journal_lines += 1
-            if entry.get("deleted"):
-                self.videos.pop(entry["key"], None)
-            elif isinstance(entry.get("record"), dict):
-                self.videos[entry["key"]] = entry["record"]
+            if not isinstance(entry, dict):
+                raise StateError(f"{self.journal_path}: line {i + 1} is not a journal entry")
+            entries.append(entry)
+        self._valid_len = sum(len(raw) + 1 for raw in lines[:-1])
+        return entries
+
+    def _from_journal(self, snap: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
+        """The journal holds every record: it wins over whatever the snapshot says."""
+        header = entries[0]
+        lineage, serial = header.get("lineage"), header.get("serial")
+        if not isinstance(lineage, str) or not isinstance(serial, int) or isinstance(serial, bool):
+            raise StateError(f"{self.journal_path}: header has no valid lineage and serial")
+        self.lineage, self.serial = lineage, serial
+        self.identity = ident.check_shape(header.get("identity"), self.journal_path)
+        self._has_header = True
+        for entry in entries[1:]:
+            if entry.get("header") or entry.get("lineage") != lineage:
+                raise StateError(f"{self.journal_path}: lines of another state are mixed in; "
+                                 "the state was left untouched")
+            self._apply(entry)
+        self._journal_lines = len(entries) - 1
+        if snap is None:
+            self.notes.append(f"{self.path} was missing: recovered {len(self.videos)} videos "
+                              "from its journal")
+        elif snap.get("lineage") == lineage and snap.get("serial", 0) > serial + 1:
+            raise StateError(f"{self.path} is newer (serial {snap.get('serial')}) than its journal "
+                             f"(serial {serial}): restore the journal that goes with it; both were "
+                             "left untouched")
+        elif snap.get("lineage") != lineage or snap.get("serial") not in (serial, serial + 1):
+            self.notes.append(f"{self.path} does not match its journal (lineage or serial "
+                              f"differ): recovered {len(self.videos)} videos from the journal")
+
+    def _apply(self, entry: dict[str, Any]) -> None:
+        if "identity" in entry:
+            self.identity = ident.check_shape(entry["identity"], self.journal_path)
+            return
+        key = entry.get("key")
+        if entry.get("deleted"):
+            self.videos.pop(str(key), None)
+            return
+        check_record(key, entry.get("record"), self.journal_path)
+        self.videos[str(key)] = entry["record"]
+
+    def _adopt(self, snap: dict[str, Any]) -> None:
+        self.lineage = snap.get("lineage") or self.lineage
+        self.serial = snap.get("serial", 0)
+        self.videos = snap["videos"]
+        self.identity = snap.get("identity")
+
+    def _replay_legacy(self, snap: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
+        """A journal from before it held a header: lines of the snapshot's lineage and serial."""
+        if entries and snap is None:
+            raise StateError(f"{self.path} is missing but its journal {self.journal_path} is "
+                             "not: restore the snapshot; the journal was left untouched")
+        for entry in entries:
+            if entry.get("lineage") != self.lineage:
+                raise StateError(f"{self.journal_path} belongs to another state than {self.path} "
+                                 "(lineage differs): restore the matching snapshot; both were "
+                                 "left untouched")
+            if entry.get("serial") == self.serial:  # older lines are in the snapshot already
+                self._journal_lines += 1
+                self._apply(entry)
+
+    # -- the interface the executor uses -----------------------------------------------------
 
     def get(self, key: str) -> Record | None:
         """A copy of the record for `key`, safe to change and `put` back."""
@@ -104,32 +194,35 @@ class State:
     def put(self, key: str, record: Record | None) -> None:
         """Record (or with None, forget) one video, durably."""
         with self._mutex:
-            fd = self._journal_fd()  # may write the first snapshot, which sets the serial
-            entry: dict[str, Any] = {"lineage": self.lineage, "serial": self.serial, "key": key}
+            entry: dict[str, Any] = {"key": key}
             if record is None:
                 entry["deleted"] = True
             else:
                 entry["record"] = record
-            line = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
-            end = os.fstat(fd).st_size
-            try:
-                _write_all(fd, line)
-            except OSError as err:
-                os.ftruncate(fd, end)  # never leave half a line for the next one to join
-                raise StateError(f"{self.journal_path}: cannot write ({_reason(err)}); "
-                                 "the state holds everything up to this step") from None
-            self._journal_lines += 1
+            self._append(entry)
             if record is None:
                 self.videos.pop(key, None)
             else:
                 self.videos[key] = copy.deepcopy(record)
-            if self._journal_lines > max(1000, 2 * len(self.videos)):
+            if (self._journal_lines > max(1000, 2 * len(self.videos))
+                    or time.monotonic() - self._compacted_at > COMPACT_SECONDS):
                 self._compact()
+
+    def set_identity(self, identity: dict[str, Any]) -> None:
+        """Record the API this state describes; written at once when videos depend on it."""
+        with self._mutex:
+            if identity == self.identity:
+                return
+            self.identity = dict(identity)
+            if self.videos or self._fd is not None:
+                self._append({"identity": self.identity})
+            else:
+                self._identity_dirty = True  # written with the first record
 
     def save(self) -> None:
         """Fold the journal into the snapshot, if anything was journaled."""
         with self._mutex:
-            if self._journal_lines:
+            if self._journal_lines or (self._fd is not None and self._identity_dirty):
                 self._compact()
 
     def close(self) -> None:
@@ -139,46 +232,120 @@ class State:
                 os.close(self._fd)
                 self._fd = None
 
+    # -- writing -----------------------------------------------------------------------------
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        fd = self._journal_fd()  # may compact first, which fixes lineage and serial
+        entry = {"lineage": self.lineage, "serial": self.serial, **entry}
+        line = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        end = os.fstat(fd).st_size
+        try:
+            _write_all(fd, line)
+            if self.sync:
+                os.fdatasync(fd)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)  # never leave half a line for the next one to join
+            raise StateError(f"{self.journal_path}: cannot write ({_reason(err)}); "
+                             "the state holds everything up to this step") from None
+        self._journal_lines += 1
+
     def _journal_fd(self) -> int:
         if self._fd is None:
-            if not os.path.exists(self.path):
-                self._compact()  # the snapshot fixes the lineage the journal lines refer to
-            try:
-                self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                if os.fstat(self._fd).st_size > self._valid_len:
-                    os.ftruncate(self._fd, self._valid_len)  # drop a torn tail from a crash
-            except OSError as err:
-                raise StateError(f"{self.journal_path}: cannot write ({_reason(err)})") from None
+            if not self._has_header:
+                _clean_temp_files(self.path)
+                self._compact()  # the header fixes the lineage the lines refer to
+            else:
+                try:
+                    self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
+                    if os.fstat(self._fd).st_size > self._valid_len:
+                        os.ftruncate(self._fd, self._valid_len)  # drop a torn tail from a crash
+                except OSError as err:
+                    raise StateError(f"{self.journal_path}: cannot write ({_reason(err)})") from None
+        assert self._fd is not None
         return self._fd
 
     def _compact(self) -> None:
-        snap = {"format_version": FORMAT_VERSION, "lineage": self.lineage,
-                "serial": self.serial + 1, "videos": self.videos}
-        data = json.dumps(snap, indent=1, sort_keys=True).encode() + b"\n"
+        serial = self.serial + 1
+        snap = {"format_version": FORMAT_VERSION, "lineage": self.lineage, "serial": serial,
+                "identity": self.identity, "videos": self.videos}
         _makedirs(os.path.dirname(self.path))
-        tmp = f"{self.path}.tmp.{os.getpid()}"
+        _atomic_write(self.path, json.dumps(snap, indent=1, sort_keys=True).encode() + b"\n",
+                      "the journal beside it still holds every change")
+        head = {"header": True, "lineage": self.lineage, "serial": serial, "identity": self.identity}
+        lines = [head] + [{"lineage": self.lineage, "serial": serial, "key": k, "record": r}
+                          for k, r in self.videos.items()]
+        data = b"".join((json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n").encode()
+                        for e in lines)
+        _atomic_write(self.journal_path, data, "the previous journal still holds every change")
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            _fsync_dir(os.path.dirname(self.path))
+            self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
         except OSError as err:
+            raise StateError(f"{self.journal_path}: cannot write ({_reason(err)})") from None
+        self.serial = serial
+        self._has_header = True
+        self._identity_dirty = False
+        self._journal_lines = 0
+        self._valid_len = len(data)
+        self._compacted_at = time.monotonic()
+
+
+def _check_snapshot(snap: Any, path: str) -> dict[str, Any]:
+    if not isinstance(snap, dict) or "videos" not in snap:
+        raise StateError(f"{path}: not a jogg-flow state file")
+    version = snap.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StateError(f"{path}: 'format_version' must be a positive integer, not {version!r}")
+    if version > FORMAT_VERSION:
+        raise StateError(f"{path}: state format {version} is newer than this jogg-flow "
+                         f"understands ({FORMAT_VERSION}); upgrade jogg-flow")
+    if not isinstance(snap.get("lineage", ""), str):
+        raise StateError(f"{path}: 'lineage' must be a string")
+    serial = snap.get("serial", 0)
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise StateError(f"{path}: 'serial' must be a non-negative integer, not {serial!r}")
+    check_videos(snap["videos"], path)
+    ident.check_shape(snap.get("identity"), path)
+    return snap
+
+
+def _atomic_write(path: str, data: bytes, still: str) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(os.path.dirname(path))
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise StateError(f"{path}: cannot write the state ({_reason(err)}); {still}") from None
+
+
+def _clean_temp_files(path: str) -> None:
+    """Remove `.tmp.PID` files that dead processes left beside the state (we hold the lock)."""
+    for tmp in glob.glob(glob.escape(path) + "*.tmp.*"):
+        pid = tmp.rsplit(".", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise StateError(f"{self.path}: cannot write the state ({_reason(err)}); the "
-                             "journal beside it still holds every change") from None
-        self.serial += 1
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.truncate(self.journal_path, 0)
-        self._journal_lines = 0
-        self._valid_len = 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -189,13 +356,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _makedirs(path: str) -> None:
     try:
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(path or ".", exist_ok=True)
     except OSError as err:
         raise StateError(f"{path}: cannot create the state directory ({_reason(err)})") from None
 
 
 def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path or ".", os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -1,4 +1,10 @@
-"""One run at a time on a state file: an flock on `STATE.lock`, naming its holder."""
+"""One run at a time on a state file: an flock on `STATE.lock`, naming its holder.
+
+Releasing removes the lock file while still holding it. A run that opened that file just
+before it vanished would otherwise hold an flock on a deleted inode while a third run locks
+a new file of the same name, so after locking, a run checks that the file it locked is still
+the one on disk, and starts over if not.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import StateError
-from .file import _makedirs, _reason
+from .file import _makedirs, _reason, resolve
 
 
 class Lock:
@@ -24,13 +30,28 @@ class Lock:
     """
 
     def __init__(self, state_path: str) -> None:
-        self.path = state_path + ".lock"
+        self.path = resolve(state_path) + ".lock"
         self._fd: int | None = None
         self.stale: dict[str, Any] | None = None
 
     def acquire(self) -> None:
         """Take the lock or raise StateError naming the holder."""
         _makedirs(os.path.dirname(self.path))
+        while True:
+            fd = self._lock_once()
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # released and removed by its holder meanwhile: lock the new one
+        previous = _holder(fd)
+        if previous:
+            self.stale = previous
+        me = {"pid": os.getpid(), "host": socket.gethostname(),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        self._fd = fd
+
+    def _lock_once(self) -> int:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
@@ -44,17 +65,10 @@ class Lock:
                 raise StateError(f"state is locked by another run: {describe(holder)}; "
                                  f"if that run is gone, `jogg-flow unlock` frees it") from None
             raise StateError(f"{self.path}: cannot lock ({_reason(err)})") from None
-        previous = _holder(fd)
-        if previous:
-            self.stale = previous
-        me = {"pid": os.getpid(), "host": socket.gethostname(),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
-        self._fd = fd
+        return fd
 
     def release(self) -> None:
-        """Free the lock and remove its file."""
+        """Remove the lock file, then free the lock (others re-check the file they locked)."""
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
@@ -95,3 +109,12 @@ def _holder(fd: int) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (on_disk.st_dev, on_disk.st_ino)
