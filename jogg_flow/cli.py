@@ -13,11 +13,12 @@ from typing import Any
 import click
 
 from . import __version__, core, github, planner, progress, report, schema
+from . import state as state_store
 from .errors import JoggFlowError, ManifestError, Problem
 from .manifest import load_manifest, parse_rate
 from .sandbox import FAULT_KINDS, Config, Fault
 from .starter import write_starter
-from .state import Lock, State, unlock
+from .state import unlock
 
 
 class _Cli(click.Group):
@@ -69,8 +70,16 @@ def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         raise click.BadParameter(str(err)) from None
 
 
-state_option = click.option("--state", "state", metavar="PATH",
-                            help="State file (default: .jogg-flow/NAME.state.json beside the manifest).")
+state_option = click.option("--state", "state", metavar="PATH|URL", envvar="JOGG_FLOW_STATE",
+                            help="State file, or postgresql://USER:PASSWORD@HOST/DB[#NAME] to keep the "
+                            "state in PostgreSQL (env JOGG_FLOW_STATE; default: "
+                            ".jogg-flow/NAME.state.json beside the manifest).")
+api_base_option = click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL",
+                               help="JoggAI API base URL (the state must have been made against it).")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
 select_option = click.option("--select", "select", multiple=True, metavar="GLOB",
                              help="Only these videos: a key glob or tag:NAME (repeatable).")
 output_option = click.option("--output", "output", type=click.Choice(["text", "json"]),
@@ -110,11 +119,13 @@ def validate(manifests: tuple[str, ...], output: str) -> int:
 @select_option
 @output_option
 @sandbox_flag
+@api_base_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, detailed_exitcode: bool) -> int:
+         sandbox: bool, api_base: str | None, detailed_exitcode: bool) -> int:
     """Show what apply would do for every video. No API calls."""
-    loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox)
+    loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox,
+                              api_base=api_base, warn=_warn)
     if output == "json":
         click.echo(json.dumps({"manifest": loaded.file, "name": loaded.name,
                                "items": [i.as_dict() for i in items],
@@ -226,11 +237,14 @@ class _stop_on_signals:
 @state_option
 @select_option
 @sandbox_flag
+@api_base_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
-def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool, fmt: str) -> int:
+def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,
+            api_base: str | None, fmt: str) -> int:
     """Per video: key, project id, status, video URL, cover URL, duration."""
-    rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox)
+    rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
+                        warn=_warn)
     click.echo(report.format_rows(rows, fmt))
     return 0
 
@@ -250,8 +264,9 @@ def state_group() -> None:
     """Inspect the state, or forget a video."""
 
 
-def _state_for(manifest: str, state: str | None, sandbox: bool) -> str:
-    return core.state_path_for(load_manifest(manifest), state, sandbox)
+def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
+    loaded = load_manifest(manifest)
+    return core.state_path_for(loaded, state, sandbox), core.state_name(loaded, sandbox)
 
 
 @state_group.command("list")
@@ -260,7 +275,7 @@ def _state_for(manifest: str, state: str | None, sandbox: bool) -> str:
 @sandbox_flag
 def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
     """One line per recorded video: key, status, project id."""
-    records = State.load(_state_for(manifest, state, sandbox)).videos
+    records = state_store.load(*_state_for(manifest, state, sandbox)).videos
     for key, record in sorted(records.items()):
         click.echo(f"{key}\t{record.get('status')}\t{record.get('project_id') or '-'}")
     return 0
@@ -273,7 +288,7 @@ def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
 @sandbox_flag
 def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
     """The whole record of one video, as JSON."""
-    record = State.load(_state_for(manifest, state, sandbox)).videos.get(key)
+    record = state_store.load(*_state_for(manifest, state, sandbox)).videos.get(key)
     if record is None:
         raise click.UsageError(f"no video '{key}' in the state")
     click.echo(json.dumps(record, indent=2, sort_keys=True))
@@ -287,17 +302,32 @@ def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int
 @sandbox_flag
 def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: bool) -> int:
     """Forget videos: the next apply makes them anew. Nothing is deleted at JoggAI."""
-    path = _state_for(manifest, state, sandbox)
-    with Lock(path).held():
-        store = State.load(path)
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
         missing = [k for k in keys if k not in store.videos]
         if missing:
             raise click.UsageError(f"not in the state: {', '.join(missing)}")
         for key in keys:
             store.put(key, None)
-        store.save()
-        store.close()
     click.echo(f"forgot {', '.join(keys)}")
+    return 0
+
+
+@state_group.command("migrate")
+@click.argument("manifest", type=click.Path())
+@click.option("--from", "source", required=True, metavar="PATH|URL", help="The state to copy.")
+@click.option("--to", "dest", required=True, metavar="PATH|URL", help="Where to copy it.")
+@click.option("--sandbox", is_flag=True, help="The manifest's sandbox state (its own name).")
+@click.option("--force", is_flag=True, help="Replace a destination that already holds videos.")
+def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: bool) -> int:
+    """Move a state between a file and PostgreSQL (either way), unchanged; both are locked."""
+    from .state.migrate import migrate
+
+    loaded = load_manifest(manifest)
+    name = core.state_name(loaded, sandbox)
+    count = migrate(source, dest, name, force=force)
+    where = state_store.describe_location
+    click.echo(f"copied {count} video{'' if count == 1 else 's'} from {where(source, name)} "
+               f"to {where(dest, name)}")
     return 0
 
 
@@ -340,8 +370,12 @@ def schema_cmd() -> int:
 @sandbox_flag
 def unlock_cmd(manifest: str, state: str | None, sandbox: bool) -> int:
     """Remove the state's lock (refused while a live run holds it)."""
-    loaded = load_manifest(manifest)
-    previous = unlock(core.state_path_for(loaded, state, sandbox))
+    location, name = _state_for(manifest, state, sandbox)
+    if state_store.is_postgres(location):
+        with state_store.locked(location, name) as store:  # refused, naming it, while a run holds it
+            previous = store.took_over
+    else:
+        previous = unlock(location)
     click.echo(f"unlocked (it named {previous})" if previous else "no lock held")
     return 0
 

@@ -5,14 +5,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import planner, report
 from .errors import ManifestError, Problem, UsageError
 from .manifest import Manifest, load_manifest
-from .state import State, default_path
+from .state import default_path, describe_location
+from .state import identity as identity
+from .state import load as load_state
+
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -36,34 +41,75 @@ def validate(paths: Sequence[str], environ: Mapping[str, str] | None = None) -> 
 
 
 def state_path_for(manifest: Manifest, state: str | None, sandbox: bool = False) -> str:
-    """`--state`, or the documented default beside the manifest (its own file for the
-    sandbox, so trial runs never make real videos look finished)."""
-    return state or default_path(manifest.file, manifest.name + (".sandbox" if sandbox else ""))
+    """`--state` (a file or a postgresql:// URL), or the documented default beside the
+    manifest (its own file for the sandbox, so trial runs never make real videos look finished)."""
+    return state or default_path(manifest.file, state_name(manifest, sandbox))
+
+
+def state_name(manifest: Manifest, sandbox: bool = False) -> str:
+    """The state's name in a shared store: the manifest's name, apart for the sandbox."""
+    return manifest.name + (".sandbox" if sandbox else "")
+
+
+def target_identity(manifest: Manifest, api_base: str | None, environ: Mapping[str, str],
+                    sandbox: bool) -> dict[str, Any]:
+    """The API a run (or plan) of this manifest talks to, as a state records it."""
+    if sandbox:
+        return identity.make(manifest.api_version, None)
+    from .api import resolve_base  # loads requests: only here, not for validate
+
+    return identity.make(manifest.api_version,
+                         resolve_base(manifest.api_version, api_base, environ, manifest.base_url))
 
 
 def plan(path: str, *, state: str | None = None, select: Sequence[str] = (),
          sandbox: bool = False, environ: Mapping[str, str] | None = None,
+         api_base: str | None = None, warn: Warn | None = None,
          ) -> tuple[Manifest, list[planner.PlanItem]]:
     """Load a manifest and its state and say what `apply` would do. No API calls."""
-    manifest, records = _load(path, state, select, sandbox, environ)
+    manifest, records = _load(path, _Where(state, sandbox, api_base), select, environ, warn)
     return manifest, planner.plan(manifest.videos, records, select)
 
 
 def outputs(path: str, *, state: str | None = None, select: Sequence[str] = (),
             sandbox: bool = False, environ: Mapping[str, str] | None = None,
+            api_base: str | None = None, warn: Warn | None = None,
             ) -> list[dict[str, Any]]:
     """Per selected video (and orphan): key, project id, status, video and cover URL, duration."""
-    manifest, records = _load(path, state, select, sandbox, environ)
+    manifest, records = _load(path, _Where(state, sandbox, api_base), select, environ, warn)
     keys = [item.key for item in planner.plan(manifest.videos, records, select)]
     return report.outputs_rows(keys, records)
 
 
-def _load(path: str, state: str | None, select: Sequence[str], sandbox: bool,
-          environ: Mapping[str, str] | None) -> tuple[Manifest, dict[str, dict[str, Any]]]:
+@dataclass(frozen=True)
+class _Where:
+    state: str | None
+    sandbox: bool
+    api_base: str | None
+
+
+def _load(path: str, where: _Where, select: Sequence[str], environ: Mapping[str, str] | None,
+          warn: Warn | None) -> tuple[Manifest, dict[str, dict[str, Any]]]:
+    environ = os.environ if environ is None else environ
     manifest = load_manifest(path, environ)
     check_selection(manifest, select)
-    return manifest, State.load(state_path_for(manifest, state, sandbox)).videos
-
+    location = state_path_for(manifest, where.state, where.sandbox)
+    name = state_name(manifest, where.sandbox)
+    store = load_state(location, name)
+    label = describe_location(location, name)
+    if store.identity is not None:
+        identity.check(store.identity, target_identity(manifest, where.api_base, environ, where.sandbox),
+                       label)
+    elif store.existed and warn:
+        warn(f"{label} does not say which API it was made against (an older jogg-flow wrote it); "
+             "the next apply records it")
+    if warn:
+        for note in store.notes:
+            warn(note)
+        if not store.existed and (where.state or environ.get("CI")):
+            warn(f"no state at {label}: every video is planned as new. If a state should be there "
+                 "(a CI cache that was not restored?), restore it before applying")
+    return manifest, store.videos
 
 
 def check_selection(manifest: Manifest, select: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .state import State
+from .state import Store
 
 Emit = Callable[[dict[str, Any]], None]
 _DEFAULT_EXT = {"video": ".mp4", "cover": ".png"}
@@ -27,7 +27,7 @@ class DownloadError(Exception):
     """A file that could not be fetched or did not arrive whole."""
 
 
-def download_all(state: State, keys: list[str], directory: str, emit: Emit,
+def download_all(state: Store, keys: list[str], directory: str, emit: Emit,
                  session: requests.Session | None = None, timeout: float = 60.0) -> int:
     """Fetch every finished video and cover among `keys`; return how many failed."""
     session = session or requests.Session()

@@ -32,7 +32,7 @@ from .api.http import HttpClient
 from .errors import StateError
 from .manifest import Video
 from .planner import PlanItem
-from .state import Record, State
+from .state import Record, Store
 
 Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError
@@ -77,7 +77,7 @@ class Stopped(Exception):
 class Executor:
     """Apply plan items with one client and one state."""
 
-    def __init__(self, client: HttpClient, state: State, options: Options, emit: Emit,
+    def __init__(self, client: HttpClient, state: Store, options: Options, emit: Emit,
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client, self.state, self.options, self.emit = client, state, options, emit

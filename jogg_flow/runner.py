@@ -11,13 +11,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import planner
-from .api import PostBudget, client_class, resolve_base
-from .core import check_selection, state_path_for
+from .api import ApiError, PostBudget, client_class, resolve_base
+from .core import check_selection, state_name, state_path_for, target_identity
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
-from .state import Lock, State, describe
+from .state import Store, describe, describe_location, identity, is_postgres
+from .state import locked as locked_state
+from .state.dsn import split as split_dsn
 from .templating import SECRET_ENV
 
 Emit = Callable[[dict[str, Any]], None]
@@ -70,34 +72,53 @@ def apply(path: str, settings: ApplySettings | None = None, *,
     environ = os.environ if environ is None else environ
     manifest = load_manifest(path, environ)
     check_selection(manifest, cfg.select)
-    state_path = state_path_for(manifest, cfg.state, cfg.sandbox)
-    lock = Lock(state_path)
-    with lock.held():
-        if lock.stale:
-            emit({"event": "warning", "message": f"took over a lock left by {describe(lock.stale)}"})
-        state = State.load(state_path)
-        try:
-            items = planner.plan(manifest.videos, state.videos, cfg.select)
-            for item in items:
-                emit({"event": "plan", **item.as_dict()})
-            if any(i.action in planner.CHANGES for i in items):
-                result = _execute(manifest, items, state, cfg, environ, emit, stop)
-            else:
-                outcomes = [settled(i, state.videos.get(i.key)) for i in items]
-                for outcome in outcomes:
-                    emit({"event": "video", **outcome.as_dict()})
-                result = Applied(manifest, items, outcomes, 0)
-                if cfg.download:
-                    _download(result, state, cfg.download, emit)
-        finally:
-            state.save()
-            state.close()
+    location = state_path_for(manifest, cfg.state, cfg.sandbox)
+    name = state_name(manifest, cfg.sandbox)
+    target = target_identity(manifest, cfg.api_base, environ, cfg.sandbox)
+    with locked_state(location, name) as state:
+        checked = _open_checks(state, target, describe_location(location, name), emit)
+        items = planner.plan(manifest.videos, state.videos, cfg.select)
+        for item in items:
+            emit({"event": "plan", **item.as_dict()})
+        if any(i.action in planner.CHANGES for i in items):
+            bound = _Bound(state, location, describe_location(location, name), checked)
+            return _execute(manifest, items, bound, cfg, environ, emit, stop)
+        state.set_identity(checked)
+        outcomes = [settled(i, state.videos.get(i.key)) for i in items]
+        for outcome in outcomes:
+            emit({"event": "video", **outcome.as_dict()})
+        result = Applied(manifest, items, outcomes, 0)
+        if cfg.download:
+            _download(result, state, cfg.download, emit)
     return result
 
 
-def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cfg: ApplySettings,
+def _open_checks(state: Store, target: dict[str, Any], where: str, emit: Emit) -> dict[str, Any]:
+    """Before anything is planned: report repairs, and refuse a state of another API.
+    Returns the identity to record once the run gets going (a run that stops at a usage
+    error leaves the state as it was)."""
+    if state.took_over:
+        emit({"event": "warning", "message": f"took over a lock left by {describe(state.took_over)}"})
+    for note in state.notes:
+        emit({"event": "warning", "message": note})
+    return identity.check(state.identity, target, where)
+
+
+@dataclass
+class _Bound:
+    """A locked state with where it lives and the API it was checked against."""
+
+    store: Store
+    location: str
+    where: str
+    target: dict[str, Any]
+
+
+def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, cfg: ApplySettings,
              environ: Mapping[str, str], emit: Emit, stop: threading.Event | None) -> Applied:
+    state = bound.store
     with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, scale):
+        state.set_identity(bound.target)
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
                           poll_max=cfg.poll_max or 120.0 / scale)
@@ -109,16 +130,20 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
+        budget = _budget(bound, key, rate, cfg.request_timeout)
         client = client_class(manifest.api_version)(
-            base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
+            base, key, budget=budget, pool=cfg.parallelism + 2,
             timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
             on_retry=lambda route, err, delay: emit(
                 {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
         executor = Executor(client, state, options, emit, stop)
         try:
+            _check_account(client, bound)
             outcomes = executor.run(items)
         finally:
             client.close()
+            if hasattr(budget, "close"):
+                budget.close()
         if executor.state_error is not None:
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
@@ -128,7 +153,34 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
         return result
 
 
-def _download(result: Applied, state: State, directory: str, emit: Emit) -> None:
+def _budget(bound: _Bound, key: str, rate: tuple[int, float], request_timeout: float) -> Any:
+    """The POST budget: in PostgreSQL, shared by every runner using that database with the
+    same key; otherwise this process's own."""
+    if not is_postgres(bound.location):
+        return PostBudget(*rate)
+    from .state.budget_pg import PgPostBudget
+
+    dsn, _ = split_dsn(bound.location)
+    # A slot of a runner killed mid-POST expires after the longest a request may take.
+    return PgPostBudget(dsn, key, rate[0], rate[1], hold=request_timeout + 5.0 + rate[1],
+                        where=f"the POST budget in {bound.where}")
+
+
+def _check_account(client: Any, bound: _Bound) -> None:
+    """Record the account the key belongs to, where the API names it for free."""
+    whoami = getattr(client, "whoami", None)
+    if whoami is None:
+        return
+    try:
+        account = whoami()
+    except ApiError:
+        return  # the run itself reports an API that does not answer
+    if account:
+        target = {**bound.target, "account": account}
+        bound.store.set_identity(identity.check(bound.store.identity, target, bound.where))
+
+
+def _download(result: Applied, state: Store, directory: str, emit: Emit) -> None:
     from .download import download_all
 
     if download_all(state, [i.key for i in result.items], directory, emit) and result.exit_code == 0:

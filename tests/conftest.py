@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 import textwrap
 
 import pytest
@@ -44,83 +42,17 @@ def sandbox():
         yield sb
 
 
-class Postgres:
-    """A real PostgreSQL server for the session, started as the `postgres` OS user."""
-
-    password = "pg-Secr3t-7f2a9c"
-
-    def __init__(self, bindir: str, base: pathlib.Path) -> None:
-        import socket
-        import subprocess
-
-        self.bindir, self.base = bindir, base
-        self.data, self.sock = base / "data", base / "sock"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self._as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-        self.sock.mkdir()
-        if os.geteuid() == 0:
-            subprocess.run(["chown", "-R", "postgres:", str(base)], check=True)
-        subprocess.run([*self._as_postgres, f"{bindir}/initdb", "-D", str(self.data), "-U", "postgres",
-                        "--auth=trust", "-E", "UTF8", "--no-sync"],
-                       check=True, capture_output=True)
-        hba = self.data / "pg_hba.conf"
-        hba.write_text("local all all trust\nhost all jf_secret 127.0.0.1/32 scram-sha-256\n"
-                       "host all all 127.0.0.1/32 trust\n")
-        self.start()
-        self.sql(f"create role jf_secret login password '{self.password}' superuser")
-        self.n = 0
-
-    def start(self) -> None:
-        import subprocess
-
-        subprocess.run([*self._as_postgres, f"{self.bindir}/pg_ctl", "-D", str(self.data), "-w", "-l",
-                        str(self.base / "log"), "-o",
-                        f"-h 127.0.0.1 -p {self.port} -k {self.sock} -c fsync=off", "start"],
-                       check=True, capture_output=True)
-
-    def stop(self) -> None:
-        import subprocess
-
-        subprocess.run([*self._as_postgres, f"{self.bindir}/pg_ctl", "-D", str(self.data), "-w",
-                        "-m", "fast", "stop"], check=False, capture_output=True)
-
-    def sql(self, statement: str, db: str = "postgres") -> None:
-        import psycopg
-
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/{db}", autocommit=True) as c:
-            c.execute(statement)
-
-    def fresh_db(self) -> str:
-        """A new empty database; its DSN uses the password-protected role."""
-        self.n += 1
-        name = f"jf{self.n}"
-        self.sql(f"create database {name}")
-        return f"postgresql://jf_secret:{self.password}@127.0.0.1:{self.port}/{name}"
-
-
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory):
     """The session's PostgreSQL, or a skip saying what is missing."""
-    import glob
-    import shutil
+    from bench.pgserver import Postgres, missing
 
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg 3 is not installed (pip install '.[postgres]')")
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
-    if os.geteuid() == 0 and not shutil.which("runuser"):
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
-    base = pathlib.Path(tempfile.mkdtemp(prefix="jf-pg-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    server = Postgres(os.path.dirname(found[-1]), base)
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    server = Postgres()
     yield server
-    server.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    server.close()
 
 
 @pytest.fixture

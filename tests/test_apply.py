@@ -69,8 +69,9 @@ def one_render_each(stats: dict) -> None:
 
 
 @pytest.fixture
-def env():
-    return {"JOGG_API_KEY": FAKE_KEY}
+def env(sandbox):
+    # plan and outputs must target the API the state was made against (--api-base or this)
+    return {"JOGG_API_KEY": FAKE_KEY, "JOGG_API_BASE": sandbox.url}
 
 
 @pytest.fixture
@@ -217,7 +218,8 @@ def test_timeout_leaves_renders_for_a_later_apply(api, apply, write, run, env, t
         result, events = apply(manifest, "--select", "kettle", "--timeout", "0.2", sb=slow)
         assert result.exit_code == 1
         assert outcomes(events) == {"kettle": "running"}
-        plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), "--select", "kettle", env=env)
+        plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), "--select", "kettle",
+                   env={**env, "JOGG_API_BASE": slow.url})
         assert "wait       kettle" in plan.output
         result, events = apply(manifest, "--select", "kettle", sb=slow)
         assert result.exit_code == 0 and outcomes(events) == {"kettle": "succeeded"}

@@ -141,7 +141,7 @@ def test_init_writes_a_manifest_that_validates(run, tmp_path):
     assert again.exit_code == 3 and "--force" in again.stderr
 
 
-def test_state_list_show_rm(apply, write, run, tmp_path):
+def test_state_list_show_rm(apply, write, run, tmp_path, sandbox):
     manifest = write("m.yaml", MANIFEST)
     apply(manifest)
     state = ("--state", str(tmp_path / "state.json"))
@@ -150,7 +150,7 @@ def test_state_list_show_rm(apply, write, run, tmp_path):
     shown = json.loads(run("state", "show", manifest, "kettle", *state).output)
     assert shown["status"] == "succeeded"
     assert run("state", "rm", manifest, "kettle", *state).exit_code == 0
-    plan = run("plan", manifest, *state, "--output", "json")
+    plan = run("plan", manifest, *state, "--api-base", sandbox.url, "--output", "json")
     assert {i["key"]: i["action"] for i in json.loads(plan.stdout)["items"]} == {
         "blender": "up-to-date", "kettle": "create"}
     assert run("state", "rm", manifest, "nope", *state).exit_code == 3

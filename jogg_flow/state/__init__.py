@@ -10,13 +10,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from . import identity
 from .base import Store
-from .dsn import is_postgres
+from .dsn import describe as describe_dsn
+from .dsn import is_postgres, split
 from .file import FORMAT_VERSION, Record, State, default_path
 from .lock import Lock, describe, unlock
 
 __all__ = ["FORMAT_VERSION", "Lock", "Record", "State", "Store", "default_path", "describe",
-           "is_postgres", "load", "locked", "unlock"]
+           "describe_location", "identity", "is_postgres", "load", "locked", "unlock"]
+
+
+def describe_location(location: str, name: str) -> str:
+    """The state's place for messages: its file, or its database without the password."""
+    if is_postgres(location):
+        dsn, fragment = split(location)
+        return describe_dsn(dsn, fragment or name)
+    return location
 
 
 def load(location: str, name: str) -> Store:

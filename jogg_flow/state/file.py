@@ -140,7 +140,8 @@ class State:
                 raise StateError(f"{self.journal_path}: lines of another state are mixed in; "
                                  "the state was left untouched")
             self._apply(entry)
-        self._journal_lines = len(entries) - 1
+        base = header.get("records", 0)  # the compacted records: nothing new to fold
+        self._journal_lines = max(0, len(entries) - 1 - (base if isinstance(base, int) else 0))
         if snap is None:
             self.notes.append(f"{self.path} was missing: recovered {len(self.videos)} videos "
                               "from its journal")
@@ -272,7 +273,8 @@ class State:
         _makedirs(os.path.dirname(self.path))
         _atomic_write(self.path, json.dumps(snap, indent=1, sort_keys=True).encode() + b"\n",
                       "the journal beside it still holds every change")
-        head = {"header": True, "lineage": self.lineage, "serial": serial, "identity": self.identity}
+        head = {"header": True, "lineage": self.lineage, "serial": serial, "identity": self.identity,
+                "records": len(self.videos)}
         lines = [head] + [{"lineage": self.lineage, "serial": serial, "key": k, "record": r}
                           for k, r in self.videos.items()]
         data = b"".join((json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n").encode()

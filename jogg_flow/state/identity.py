@@ -44,9 +44,9 @@ def make(generation: str, base: str | None, account: str | None = None) -> dict[
 
 
 def describe(identity: Mapping[str, Any]) -> str:
-    """'v2 API at https://api.jogg.ai (account a@b.c)' for messages."""
+    """'the v2 API at https://api.jogg.ai (account a@b.c)' for messages."""
     where = ("the built-in sandbox" if identity.get("base") == SANDBOX_BASE
-             else f"{identity.get('generation')} API at {identity.get('base')}")
+             else f"the {identity.get('generation')} API at {identity.get('base')}")
     if identity.get("account"):
         where += f" (account {identity['account']})"
     return where
@@ -61,8 +61,8 @@ def check(recorded: Mapping[str, Any] | None, target: Mapping[str, Any], where: 
     if recorded is None:
         return dict(target)
     if (recorded.get("generation"), recorded.get("base")) != (target["generation"], target["base"]):
-        raise StateError(f"{where} was made against the {describe(recorded)}, but this run "
-                         f"targets the {describe(target)}; its videos mean nothing there. "
+        raise StateError(f"{where} was made against {describe(recorded)}, but this command "
+                         f"targets {describe(target)}; its videos mean nothing there. "
                          "Use another --state, or the API the state belongs to")
     known, seen = recorded.get("account"), target.get("account")
     if known and seen and known != seen:
