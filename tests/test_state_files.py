@@ -182,3 +182,19 @@ def test_the_lock_is_never_held_twice_under_contention(tmp_path):
                               stdout=subprocess.PIPE, text=True) for _ in range(4)]
     overlaps = [int(p.communicate(timeout=120)[0]) for p in procs]
     assert overlaps == [0, 0, 0, 0]
+
+
+def test_snapshot_tampering_between_kills_never_pays_twice(tmp_path):
+    from bench.state_campaigns import tamper
+
+    figures = tamper(str(tmp_path), kills=5, seed=3, n=8)
+    assert figures["duplicate_renders"] == 0 and figures["forgotten_urls"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_snapshot_tampering_campaign(tmp_path, seed):
+    from bench.state_campaigns import tamper
+
+    figures = tamper(str(tmp_path), kills=25, seed=seed, n=30)
+    assert figures["duplicate_renders"] == 0 and figures["forgotten_urls"] == 0

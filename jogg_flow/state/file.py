@@ -71,6 +71,7 @@ class State:
         self._journal_lines = 0
         self._valid_len = 0
         self._has_header = False
+        self._repair = False  # the snapshot was lost or altered: rewrite it at the first write
         self._fd: int | None = None
         self._compacted_at = time.monotonic()
         self._mutex = threading.Lock()
@@ -142,6 +143,7 @@ class State:
             self._apply(entry)
         base = header.get("records", 0)  # the compacted records: nothing new to fold
         self._journal_lines = max(0, len(entries) - 1 - (base if isinstance(base, int) else 0))
+        self._repair = snap is None or snap.get("lineage") != lineage or snap.get("serial") != serial
         if snap is None:
             self.notes.append(f"{self.path} was missing: recovered {len(self.videos)} videos "
                               "from its journal")
@@ -253,9 +255,10 @@ class State:
 
     def _journal_fd(self) -> int:
         if self._fd is None:
-            if not self._has_header:
+            if not self._has_header or self._repair:
                 _clean_temp_files(self.path)
                 self._compact()  # the header fixes the lineage the lines refer to
+                self._repair = False
             else:
                 try:
                     self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)

@@ -1,0 +1,193 @@
+"""State campaigns: runners sharing one key through PostgreSQL, SIGKILLs over the
+PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them.
+
+    python bench/state_campaigns.py three-runners --videos 10          # PostgreSQL vs files
+    python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1
+    python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
+
+PostgreSQL comes from `--dsn`, else a throwaway server is started (bench/pgserver.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.campaigns import KEY  # noqa: E402
+from jogg_flow import state as stores  # noqa: E402
+from jogg_flow.sandbox import Config, Sandbox  # noqa: E402
+
+POLL = ("--poll-interval", "0.05", "--poll-max", "0.2")
+
+
+def write_named(directory: str, tag: str, n: int, version: str = "open") -> str:
+    """A manifest named `tag` with n products of its own."""
+    path = os.path.join(directory, f"{tag}.yaml")
+    with open(path, "w") as fh:
+        fh.write(f"version: 1\napi: {{version: {version}}}\n"
+                 "defaults: {render: {avatar_id: 37}}\nproducts:\n" + "".join(
+                     f"  - key: p{i}\n    url: https://shop.example/{tag}/{i}\n    details: {{title: P{i}}}\n"
+                     for i in range(n)))
+    return path
+
+
+def start(url: str, manifest: str, state: str, *extra: str) -> subprocess.Popen[str]:
+    """A real `jogg-flow apply` process against the sandbox at `url`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "jogg_flow", "apply", manifest, "--api-base", url, "--state", state,
+         *POLL, "--output", "json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "JOGG_API_KEY": KEY})
+
+
+def posts(stats: dict[str, Any]) -> int:
+    """POSTs the sandbox answered (accepted or not)."""
+    return sum(n for route, n in stats["requests"].items() if route.startswith("POST"))
+
+
+def check(records: dict[str, Any], stats: dict[str, Any], n: int) -> dict[str, int]:
+    """Every video succeeded with its URL, and no product was rendered twice."""
+    forgotten = sum(1 for r in records.values()
+                    if r.get("status") != "succeeded" or not (r.get("outputs") or {}).get("video_url"))
+    duplicates = sum(v - 1 for v in stats["renders_per_product"].values())
+    assert len(records) == n, (len(records), n)
+    return {"duplicate_renders": duplicates, "forgotten_urls": forgotten}
+
+
+def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
+                  runners: int = 3) -> dict[str, Any]:
+    """`runners` applies at once on their own manifests with one key; the state (and so the
+    POST budget) in PostgreSQL when `dsn` is given, else each in its own file."""
+    config = Config(time_scale=60.0, render_seconds=30.0, post_limit=limit, post_window=window * 60.0)
+    manifests = [write_named(directory, f"shop{i}", n) for i in range(runners)]
+    with Sandbox(config) as sb:
+        t0 = time.monotonic()
+        procs = [start(sb.url, m, dsn or os.path.join(directory, f"s{i}.json"),
+                       "--post-rate", f"{limit}/{window:g}s") for i, m in enumerate(manifests)]
+        outs = [p.communicate(timeout=600) for p in procs]
+        makespan = time.monotonic() - t0
+        stats = sb.stats()
+    if dsn:  # with a budget per process, 429s may exhaust the retries: that is the point
+        for p, (_, err) in zip(procs, outs, strict=True):
+            assert p.returncode == 0, (p.returncode, err[-3000:])
+    total = posts(stats)
+    renders = stats["renders_per_project"]
+    return {"store": "postgresql" if dsn else "files", "runners": runners, "videos": runners * n,
+            "posts": total, "limit": f"{limit}/{window:g}s",
+            "bound_s": round((math.ceil(total / limit) - 1) * window, 2),
+            "makespan_s": round(makespan, 2), "rate_limited_429": stats["rate_limited"],
+            "exit_codes": [p.returncode for p in procs],
+            "renders": sum(renders.values()), "max_renders_per_project": max(renders.values())}
+
+
+def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]:
+    """SIGKILL real applies over a PostgreSQL state at random instants, then let one finish."""
+    rng = random.Random(seed)
+    manifest = write_named(directory, f"crash{seed}", n)
+    with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
+        for _ in range(kills):
+            proc = start(sb.url, manifest, dsn, "--post-rate", "20/1s", "--parallelism", "3")
+            time.sleep(rng.uniform(0.4, 1.2))
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+        final = start(sb.url, manifest, dsn, "--post-rate", "20/1s")
+        _, err = final.communicate(timeout=300)
+        assert final.returncode == 0, err
+        stats = sb.stats()
+    records = stores.load(dsn, f"crash{seed}").videos
+    return {"store": "postgresql", "seed": seed, "videos": n, "kills": kills,
+            "renders": stats["renders_accepted"], **check(records, stats, n)}
+
+
+def _tamper(path: str, rng: random.Random) -> str:
+    """Delete the snapshot or alter it the ways a hand or a bad cache restore would."""
+    if not os.path.exists(path):
+        return "none"
+    how = rng.choice(["delete", "lineage", "videos", "serial"])
+    if how == "delete":
+        os.unlink(path)
+        return how
+    with open(path) as fh:
+        snap = json.load(fh)
+    if how == "lineage":
+        digits = [i for i, c in enumerate(snap["lineage"]) if c in "0123456789abcdef"]
+        i = rng.choice(digits)
+        old = snap["lineage"]
+        snap["lineage"] = old[:i] + ("0" if old[i] != "0" else "1") + old[i + 1:]
+    elif how == "videos":
+        for key in rng.sample(sorted(snap["videos"]), k=len(snap["videos"]) // 2):
+            del snap["videos"][key]
+    else:
+        snap["serial"] = max(0, snap["serial"] - 1)
+    with open(path, "w") as fh:
+        json.dump(snap, fh)
+    return how
+
+
+def tamper(directory: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]:
+    """SIGKILL real applies; between kills delete or alter the snapshot; then let one finish."""
+    rng = random.Random(seed)
+    state = os.path.join(directory, f"tamper{seed}.json")
+    manifest = write_named(directory, f"tamper{seed}", n)
+    done: dict[str, int] = {}
+    with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
+        for _ in range(kills):
+            proc = start(sb.url, manifest, state, "--post-rate", "20/1s", "--parallelism", "3")
+            time.sleep(rng.uniform(0.4, 1.2))
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            how = _tamper(state, rng)
+            done[how] = done.get(how, 0) + 1
+        final = start(sb.url, manifest, state, "--post-rate", "20/1s")
+        _, err = final.communicate(timeout=300)
+        assert final.returncode == 0, err
+        stats = sb.stats()
+    records = stores.load(state, f"tamper{seed}").videos
+    return {"store": "file", "seed": seed, "videos": n, "kills": kills, "tampered": done,
+            "renders": stats["renders_accepted"], **check(records, stats, n)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--kills", type=int, default=25)
+    ap.add_argument("--videos", type=int, default=None, help="per manifest; default 10 (three-runners), 20")
+    ap.add_argument("--dsn", help="a PostgreSQL database to use (default: start a throwaway server)")
+    args = ap.parse_args()
+    server = None
+    if args.kind != "tamper" and not args.dsn:
+        from bench.pgserver import Postgres
+
+        server = Postgres()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.kind == "three-runners":
+                shared = args.dsn or (server.fresh_db() if server else None)
+                for dsn in (shared, None):
+                    print(json.dumps(three_runners(tempfile.mkdtemp(dir=tmp), dsn, args.videos or 10)))
+                return
+            for seed in args.seeds:
+                if args.kind == "pg-crash":
+                    dsn = args.dsn or server.fresh_db()  # type: ignore[union-attr]
+                    print(json.dumps(pg_crash(tmp, dsn, args.kills, seed, args.videos or 20)))
+                else:
+                    print(json.dumps(tamper(tmp, args.kills, seed, args.videos or 20)))
+    finally:
+        if server:
+            server.close()
+
+
+if __name__ == "__main__":
+    main()
