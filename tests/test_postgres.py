@@ -239,3 +239,13 @@ def test_slots_of_a_killed_runner_expire_by_themselves(pg):
         pass
     assert time.monotonic() - t0 < 10
     b.close()
+
+
+def test_plan_on_an_empty_database_warns_and_creates_nothing(pg, tmp_path, run):
+    import psycopg
+
+    manifest = write_named(str(tmp_path), "shop", 2)
+    result = run("plan", manifest, "--state", pg, env=ENV)
+    assert result.exit_code == 0 and "warning: no state at PostgreSQL state 'shop'" in result.stderr
+    with psycopg.connect(pg) as conn:
+        assert conn.execute("select to_regclass('jogg_flow_videos')").fetchone() == (None,)

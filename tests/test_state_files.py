@@ -198,3 +198,20 @@ def test_snapshot_tampering_campaign(tmp_path, seed):
 
     figures = tamper(str(tmp_path), kills=25, seed=seed, n=30)
     assert figures["duplicate_renders"] == 0 and figures["forgotten_urls"] == 0
+
+
+def test_a_refused_lock_names_the_ci_run_of_its_holder(tmp_path):
+    from jogg_flow.state import Lock
+
+    path = str(tmp_path / "s.json")
+    code = ("import time; from jogg_flow.state import Lock; "
+            f"l = Lock({path!r}); l.acquire(); print('locked', flush=True); time.sleep(60)")
+    env = {**os.environ, "GITHUB_RUN_ID": "4242", "GITHUB_REPOSITORY": "shop/videos"}
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StateError, match=r"pid \d+ on .*\(https://github.com/shop/videos/actions/runs/4242\)"):
+            Lock(path).acquire()
+    finally:
+        holder.kill()
+        holder.communicate()

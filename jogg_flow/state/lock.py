@@ -45,10 +45,8 @@ class Lock:
         previous = _holder(fd)
         if previous:
             self.stale = previous
-        me = {"pid": os.getpid(), "host": socket.gethostname(),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
+        os.pwrite(fd, json.dumps(holder_info()).encode(), 0)
         self._fd = fd
 
     def _lock_once(self) -> int:
@@ -95,11 +93,25 @@ def unlock(state_path: str) -> dict[str, Any] | None:
     return previous
 
 
-def describe(holder: dict[str, Any] | None) -> str:
-    """'pid 123 on host, started 2026-...' for messages."""
-    if not holder:
+def describe(holder: Any) -> str:
+    """'pid 123 on host, started 2026-... (CI run URL)' for messages."""
+    if not isinstance(holder, dict) or not holder:
         return "an unknown process"
-    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+    text = f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+    return text + (f" ({holder['ci']})" if holder.get("ci") else "")
+
+
+def holder_info() -> dict[str, Any]:
+    """Who takes a lock: host, pid, start time, and the CI run when the environment names it."""
+    info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(),
+                            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    env = os.environ
+    if env.get("GITHUB_RUN_ID"):
+        info["ci"] = (f"{env.get('GITHUB_SERVER_URL', 'https://github.com')}/"
+                      f"{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}")
+    elif env.get("CI_JOB_URL"):
+        info["ci"] = env["CI_JOB_URL"]
+    return info
 
 
 def _holder(fd: int) -> dict[str, Any] | None:

@@ -9,15 +9,14 @@ reconnects on its own). Requires psycopg 3 (`pip install 'jogg-flow[postgres]'`)
 from __future__ import annotations
 
 import copy
-import os
-import socket
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StateError
 from .dsn import describe as describe_dsn
 from .dsn import redact, split
+from .lock import describe as describe_holder
+from .lock import holder_info
 from .records import check_record
 
 if TYPE_CHECKING:
@@ -62,27 +61,6 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
         conn.execute(SCHEMA)
 
 
-def holder_info() -> dict[str, Any]:
-    """Who takes a lock: host, pid, start time, and the CI run when the environment names it."""
-    info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(),
-                            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    env = os.environ
-    if env.get("GITHUB_RUN_ID"):
-        info["ci"] = (f"{env.get('GITHUB_SERVER_URL', 'https://github.com')}/"
-                      f"{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}")
-    elif env.get("CI_JOB_URL"):
-        info["ci"] = env["CI_JOB_URL"]
-    return info
-
-
-def describe_holder(holder: Any) -> str:
-    """'pid 12 on host, started T (CI run URL)'."""
-    if not isinstance(holder, dict):
-        return "an unknown process"
-    text = f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
-    return text + (f" ({holder['ci']})" if holder.get("ci") else "")
-
-
 class PgStore:
     """Video records of one named state in a PostgreSQL database."""
 
@@ -105,10 +83,11 @@ class PgStore:
         store = cls(location, default_name)
         store._conn = connect(store.dsn, store.where)
         try:
-            store._run(ensure_schema, store._conn)
             if lock:
+                store._run(ensure_schema, store._conn)
                 store._run(store._lock)
-            store._run(store._read)
+            if lock or store._run(store._has_tables):  # reading creates nothing
+                store._run(store._read)
         except BaseException:
             store.close()
             raise
@@ -132,6 +111,10 @@ class PgStore:
                      "values (%s, gen_random_uuid()::text, %s) "
                      "on conflict (name) do update set holder = excluded.holder",
                      (self.name, Jsonb(holder_info())))
+
+    def _has_tables(self) -> bool:
+        row = self._require().execute("select to_regclass('jogg_flow_videos')").fetchone()
+        return bool(row and row[0])
 
     def _read(self) -> None:
         conn = self._require()
