@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from jogg_flow.errors import StateError
-from jogg_flow.state import State, file
+from jogg_flow.state import State, file, locked
 
 MANIFEST = "version: 1\nproducts:\n  - {key: a, url: 'https://x.example/a'}\n"
 
@@ -33,6 +33,11 @@ def test_a_missing_snapshot_is_recovered_from_the_journal(tmp_path):
     state = State.load(path)
     assert sorted(state.videos) == ["seed", "v0", "v1", "v2"]
     assert "recovered 4 videos" in state.notes[0]
+    assert not os.path.exists(path)  # reading alone writes nothing
+    with locked(path, "s") as held:
+        assert os.path.exists(path) and held.notes  # the run that locks it rewrites it
+    with open(path) as fh:
+        assert sorted(json.load(fh)["videos"]) == ["seed", "v0", "v1", "v2"]
 
 
 @pytest.mark.parametrize("tamper", ["lineage", "videos", "serial_back"])

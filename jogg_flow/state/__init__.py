@@ -55,6 +55,7 @@ def locked(location: str, name: str) -> Iterator[Store]:
         state = State.load(location)
         state.took_over = lock.stale
         try:
+            state.repair()  # a lost snapshot is back before anything else happens
             yield state
         finally:
             try:

@@ -222,6 +222,12 @@ class State:
             else:
                 self._identity_dirty = True  # written with the first record
 
+    def repair(self) -> None:
+        """Rewrite a snapshot that loading found lost or altered (only under the lock)."""
+        with self._mutex:
+            if self._repair:
+                self._journal_fd()
+
     def save(self) -> None:
         """Fold the journal into the snapshot, if anything was journaled."""
         with self._mutex:
