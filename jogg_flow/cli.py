@@ -304,7 +304,7 @@ def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: b
 @cli.command("catalog")
 @click.argument("kind", type=click.Choice(["avatars", "voices", "templates", "visual-styles", "music"]))
 @click.option("--manifest", "manifest_path", type=click.Path(), help="Take api.version and base_url from it.")
-@click.option("--api-version", type=click.Choice(["open", "v2"]),
+@click.option("--api-version", type=click.Choice(["open", "v1", "v2"]),
               help="API generation [the manifest's, else open].")
 @click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
 @sandbox_flag
