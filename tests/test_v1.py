@@ -281,3 +281,14 @@ def test_v1_resumes_after_a_killed_run(write, tmp_path):
     assert final.returncode == 0, final.stderr
     assert stats["renders_accepted"] == 3 and set(stats["renders_per_project"].values()) == {1}
     assert all(r["status"] == "succeeded" for r in State.load(state).videos.values())
+
+
+def test_init_names_the_generation_and_its_manifest_applies_on_v1(run, tmp_path):
+    path = str(tmp_path / "jf.yaml")
+    assert run("init", path).exit_code == 0
+    text = (tmp_path / "jf.yaml").read_text()
+    assert "version: v1" in text and "Start here" in text and "open " in text and "v2 " in text
+    assert load_manifest(path, environ={}).api_version == "v1"
+    applied = run("apply", path, "--sandbox", "--output", "json")
+    assert applied.exit_code == 0, applied.output
+    assert json.loads(applied.stdout.splitlines()[-1])["counts"] == {"succeeded": 1}
