@@ -173,6 +173,8 @@ class Executor:
             self.state.put(key, record)
         if steps.get("render") != "done":
             self._render(video, record)
+            if record.get("status") == "needs-check":
+                return
         if not self.options.wait:
             self._finish(key, Outcome(key, "submitted", record["project_id"],
                                       message="render submitted; a later apply collects it"))

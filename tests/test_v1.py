@@ -255,6 +255,7 @@ def test_a_lost_v1_render_answer_is_never_sent_again(run, write):
         second, _ = _apply(run, path, sb)
         stats = sb.stats()
     statuses = sorted(e["status"] for e in events if e["event"] == "video")
+    assert not [e for e in events if e["event"] == "retry" and "40000" in e.get("reason", "")]  # not polled
     assert first.exit_code == 1 and statuses == ["needs-check", "succeeded", "succeeded"]
     assert second.exit_code == 1  # still needs the user's check: nothing is re-sent
     assert stats["renders_accepted"] == 3 and set(stats["renders_per_project"].values()) == {1}
