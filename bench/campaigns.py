@@ -137,6 +137,7 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
     state = os.path.join(directory, f"crash{seed}-{version}.json")
     manifest = write_manifest(directory, n, version)
     lost_render = open_create = 0
+    lost_answers: set[tuple[str, Any]] = set()
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
         for _ in range(kills):
             proc = _start(sb.url, manifest, state)
@@ -146,15 +147,19 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
             time.sleep(0.05)  # let a request the victim had sent reach the sandbox
             records = State.load(state).videos  # parses after every kill
             stats = sb.stats()
-            lost_render += any(r["steps"].get("render") == "inflight" and _accepted(r, stats)
-                               for r in records.values())
+            # A needs-check record stays in flight until settled: it was counted when it landed.
+            lost = {(k, r.get("marker")) for k, r in records.items() if r["steps"].get("render") == "inflight"
+                    and r.get("status") != "needs-check" and _accepted(r, stats)}
+            lost_render += bool(lost)
+            lost_answers |= lost
             open_create += any(r["steps"].get("create") == "inflight" for r in records.values())
         needs_check = _finish(sb.url, manifest, state, sb.stats)
         stats = sb.stats()
     check_done(state, stats, n)
     return {"api": version, "seed": seed, "videos": n, "kills": kills,
             "kills_after_an_accepted_render_before_its_record": lost_render,
-            "kills_with_a_create_in_flight": open_create, "needs_check": needs_check,
+            "kills_with_a_create_in_flight": open_create, "lost_render_answers": len(lost_answers),
+            "needs_check": needs_check,
             "products_created": stats["products_created"], "renders": stats["renders_accepted"],
             "duplicate_renders": duplicates(stats)}
 
