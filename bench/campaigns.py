@@ -32,7 +32,7 @@ from click.testing import CliRunner
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jogg_flow.cli import cli  # noqa: E402
-from jogg_flow.sandbox import Config, Fault, Sandbox  # noqa: E402
+from jogg_flow.sandbox import Config, Fault, Sandbox, realistic  # noqa: E402
 from jogg_flow.state import State  # noqa: E402
 
 KEY = "jf-campaign-key-0c9d2e7f41"
@@ -126,7 +126,8 @@ def _start(url: str, manifest: str, state: str) -> subprocess.Popen[str]:
         env={**os.environ, "JOGG_API_KEY": KEY})
 
 
-def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "open") -> dict[str, Any]:
+def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "open",
+          real: bool = False) -> dict[str, Any]:
     """SIGKILL a real apply at random instants `kills` times, then let one finish.
 
     After each kill the state must parse; the figures count the kills that landed inside a
@@ -138,7 +139,8 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
     manifest = write_manifest(directory, n, version)
     lost_render = open_create = 0
     lost_answers: set[tuple[str, Any]] = set()
-    with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
+    config = Config(time_scale=60.0, render_seconds=60.0, latency=0.02)
+    with Sandbox(realistic(config) if real else config) as sb:
         for _ in range(kills):
             proc = _start(sb.url, manifest, state)
             time.sleep(rng.uniform(0.4, 1.2))
@@ -156,7 +158,7 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
         needs_check = _finish(sb.url, manifest, state, sb.stats)
         stats = sb.stats()
     check_done(state, stats, n)
-    return {"api": version, "seed": seed, "videos": n, "kills": kills,
+    return {"api": version, "realistic": real, "seed": seed, "videos": n, "kills": kills,
             "kills_after_an_accepted_render_before_its_record": lost_render,
             "kills_with_a_create_in_flight": open_create, "lost_render_answers": len(lost_answers),
             "needs_check": needs_check,
@@ -164,7 +166,7 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
             "duplicate_renders": duplicates(stats)}
 
 
-def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1,
+def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1, real: bool = False,
            version: str = "open") -> dict[str, Any]:
     """Apply under a seeded mix of every fault until it exits 0 (at most 15 runs)."""
     config = Config(time_scale=60.0, render_seconds=20.0, slow_seconds=0.6, fail_rate=fail_rate,
@@ -173,7 +175,7 @@ def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1,
     manifest = write_manifest(directory, n, version)
     codes = []
     needs_check = 0
-    with Sandbox(config) as sb:
+    with Sandbox(realistic(config) if real else config) as sb:
         for _ in range(15):
             result = CliRunner().invoke(cli, [
                 "apply", manifest, "--api-base", sb.url, "--state", state, *FAST,
@@ -190,7 +192,8 @@ def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1,
         stats = sb.stats()
     assert codes[-1] == 0, codes
     check_done(state, stats, n)
-    return {"api": version, "seed": seed, "videos": n, "runs": len(codes), "faults": stats["faults"],
+    return {"api": version, "realistic": real, "seed": seed, "videos": n, "runs": len(codes),
+            "faults": stats["faults"],
             "answers_dropped_after_commit": stats["faults"].get("drop_after_commit", 0),
             "needs_check": needs_check,
             "renders": stats["renders_accepted"], "products_created": stats["products_created"],
@@ -204,15 +207,17 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=50)
     ap.add_argument("--api", choices=[*GENERATIONS, "all"], default="open")
     ap.add_argument("--videos", type=int, default=None, help="default: 120 (crash), 20 (faults)")
+    ap.add_argument("--realistic", action="store_true",
+                    help="the sandbox's realistic mode: 429 without a hint, renders reading status 1 a while")
     args = ap.parse_args()
     versions = GENERATIONS if args.api == "all" else (args.api,)
     with tempfile.TemporaryDirectory() as tmp:
         for version in versions:
             for seed in args.seeds:
                 if args.kind == "crash":
-                    result = crash(tmp, args.kills, seed, args.videos or 120, version)
+                    result = crash(tmp, args.kills, seed, args.videos or 120, version, args.realistic)
                 else:
-                    result = faults(tmp, seed, args.videos or 20, version=version)
+                    result = faults(tmp, seed, args.videos or 20, version=version, real=args.realistic)
                 print(json.dumps(result), flush=True)
 
 
