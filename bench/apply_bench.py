@@ -2,6 +2,7 @@
 
     python bench/apply_bench.py                 # N = 10, 100, 1000; baseline at 10 and 100
     python bench/apply_bench.py --sizes 10 100 --baseline 10
+    python bench/apply_bench.py --sizes 10 100 --api all     # open, v1 and v2 in turn
 
 Every figure comes from one run on this machine; ratios compare figures of the same run.
 The sandbox runs `--scale` times faster than JoggAI (default 600: a minute is 0.1 s) with
@@ -47,10 +48,13 @@ def lower_bound(n: int, scale: float) -> float:
     return ((2 * n - 1) // LIMIT * WINDOW + RENDER) / scale
 
 
-def write_manifest(tmp: str, n: int) -> str:
-    path = os.path.join(tmp, f"m{n}.yaml")
+def write_manifest(tmp: str, n: int, version: str = "open") -> str:
+    path = os.path.join(tmp, f"m{n}-{version}.yaml")
+    text = manifest(n)
+    if version != "open":  # v1 and v2 have no AI template by name
+        text = text.replace("    template_name: Card Stacking\n", "")
     with open(path, "w") as fh:
-        fh.write(manifest(n))
+        fh.write(text.replace("\nvars:", f"\napi: {{version: {version}}}\nvars:", 1))
     return path
 
 
@@ -75,9 +79,9 @@ def stats(url: str) -> dict[str, Any]:
     return dict(requests.get(f"{url}/_sandbox/stats", timeout=10).json())
 
 
-def ours(tmp: str, n: int, scale: float) -> dict[str, Any]:
-    path = write_manifest(tmp, n)
-    state = os.path.join(tmp, f"s{n}.json")
+def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any]:
+    path = write_manifest(tmp, n, version)
+    state = os.path.join(tmp, f"s{n}-{version}.json")
     with sandbox_process(scale) as url:
         settings = runner.ApplySettings(state=state, api_base=url, parallelism=8,
                                         post_rate=(LIMIT, WINDOW / scale),
@@ -91,9 +95,12 @@ def ours(tmp: str, n: int, scale: float) -> dict[str, Any]:
         second = stats(url)["requests"] == first["requests"] and again.requests == 0
     stats_ = first
     req = stats_["requests"]
+
+    def per_video(method: str) -> float:
+        return sum(c for route, c in req.items() if route.startswith(method + " ")) / n
+
     return {"wall": wall, "bound": lower_bound(n, scale), "r429": stats_["rate_limited"],
-            "post": (req.get("POST /open/product", 0) + req.get("POST /open/project/render", 0)) / n,
-            "put": req.get("PUT /open/product", 0) / n, "get": req.get("GET /open/prj_info", 0) / n,
+            "post": per_video("POST"), "put": per_video("PUT"), "get": per_video("GET"),
             "second_apply_zero": second}
 
 
@@ -188,21 +195,25 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, nargs="*", default=[10, 100])
     ap.add_argument("--scale", type=float, default=600.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--api", choices=["open", "v1", "v2", "all"], default="open",
+                    help="API generation(s) for the makespan rows; the baseline speaks open")
     args = ap.parse_args()
+    versions = ("open", "v1", "v2") if args.api == "all" else (args.api,)
     report: dict[str, object] = {"scale": args.scale}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"makespan at 1 API minute = {60 / args.scale:.3f} s, render {RENDER / 60:.0f} min, "
               f"{LIMIT} POST / {WINDOW:.0f} s")
-        print(f"{'N':>5} {'ours':>8} {'bound':>8} {'ours/bound':>10} {'429s':>5} {'POST/v':>6} "
+        print(f"{'api':>4} {'N':>5} {'ours':>8} {'bound':>8} {'ours/bound':>10} {'429s':>5} {'POST/v':>6} "
               f"{'PUT/v':>5} {'GET/v':>5} {'2nd=0':>5} {'baseline':>9} {'speed-up':>8}")
-        for n in args.sizes:
-            r = ours(tmp, n, args.scale)
-            base = baseline(n, args.scale) if n in args.baseline else None
+        for version, n in [(v, n) for v in versions for n in args.sizes]:
+            r = ours(tmp, n, args.scale, version)
+            base = baseline(n, args.scale) if n in args.baseline and version == "open" else None
             speed = f"{base / r['wall']:.1f}x" if base else "-"
-            print(f"{n:>5} {r['wall']:>7.2f}s {r['bound']:>7.2f}s {r['wall'] / r['bound']:>10.3f} "
+            print(f"{version:>4} {n:>5} {r['wall']:>7.2f}s {r['bound']:>7.2f}s "
+                  f"{r['wall'] / r['bound']:>10.3f} "
                   f"{r['r429']:>5} {r['post']:>6.2f} {r['put']:>5.2f} {r['get']:>5.2f} "
                   f"{str(r['second_apply_zero']):>5} {(f'{base:.2f}s' if base else '-'):>9} {speed:>8}")
-            report[f"makespan_{n}"] = {**r, "baseline": base}
+            report[f"makespan_{n}" + ("" if version == "open" else f"_{version}")] = {**r, "baseline": base}
         print()
         for n in (10_000,):
             times = noop(tmp, n)

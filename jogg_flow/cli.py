@@ -334,7 +334,7 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
 @cli.command("catalog")
 @click.argument("kind", type=click.Choice(["avatars", "voices", "templates", "visual-styles", "music"]))
 @click.option("--manifest", "manifest_path", type=click.Path(), help="Take api.version and base_url from it.")
-@click.option("--api-version", type=click.Choice(["open", "v2"]),
+@click.option("--api-version", type=click.Choice(["open", "v1", "v2"]),
               help="API generation [the manifest's, else open].")
 @click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
 @sandbox_flag
@@ -421,16 +421,31 @@ def _fault_rate(text: str) -> Fault:
               help=f"Inject a fault; KIND is one of {', '.join(FAULT_KINDS)}.")
 @click.option("--fault-rate", "fault_rates", multiple=True, metavar="KIND[:ROUTE]=P",
               help="Inject a fault into each matching request with probability P (seeded).")
+@click.option("--realistic", is_flag=True,
+              help="JoggAI as it can really answer: --no-retry-hint, --html-404, --start-seconds 30.")
+@click.option("--no-retry-hint", is_flag=True, help="A 429 says nothing of when to retry.")
+@click.option("--html-404", is_flag=True, help="Unknown routes answer a bare HTML 404 page.")
+@click.option("--start-seconds", type=float, default=0.0,
+              help="API seconds an accepted render still reads status 1.")
+@click.option("--retire", multiple=True, type=click.Choice(["open", "v1", "v2"]),
+              help="Every route of this generation answers a bare HTML 404.")
 def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, post_limit: int,
                 post_window: float, latency: float, fail_rate: float, seed: int,
-                accept_key: tuple[str, ...], faults: tuple[str, ...], fault_rates: tuple[str, ...]) -> int:
+                accept_key: tuple[str, ...], faults: tuple[str, ...], fault_rates: tuple[str, ...],
+                realistic: bool, no_retry_hint: bool, html_404: bool, start_seconds: float,
+                retire: tuple[str, ...]) -> int:
     """Run the built-in JoggAI-compatible API until interrupted."""
     from .sandbox import Sandbox
+    from .sandbox import realistic as make_realistic
 
     config = Config(render_seconds=render_seconds, time_scale=time_scale, post_limit=post_limit,
                     post_window=post_window, latency=latency, fail_rate=fail_rate, seed=seed,
                     api_keys=frozenset(accept_key) or None,
-                    faults=[_fault(f) for f in faults] + [_fault_rate(f) for f in fault_rates])
+                    faults=[_fault(f) for f in faults] + [_fault_rate(f) for f in fault_rates],
+                    retry_hint=not no_retry_hint, html_404=html_404, start_seconds=start_seconds,
+                    retired=retire)
+    if realistic:
+        make_realistic(config)
     server = Sandbox(config, host, port)
     click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
     try:

@@ -173,6 +173,8 @@ class Executor:
             self.state.put(key, record)
         if steps.get("render") != "done":
             self._render(video, record)
+            if record.get("status") == "needs-check":
+                return
         if not self.options.wait:
             self._finish(key, Outcome(key, "submitted", record["project_id"],
                                       message="render submitted; a later apply collects it"))
@@ -207,6 +209,13 @@ class Executor:
         for _ in range(_POST_ATTEMPTS):
             if steps.get("render") == "inflight" and self._adopt(key, record):
                 return
+            if steps.get("render") == "inflight" and not getattr(self.client, "finds_lost_renders", True):
+                # v1 cannot show whether the lost render was accepted: sending it again could
+                # pay twice, so the user checks the dashboard. (Stop-gap until #12's needs-check.)
+                record["status"] = "needs-check"
+                self.state.put(key, record)
+                return self._finish(key, Outcome(key, "needs-check", message="a render was sent "
+                                                 "but its answer was lost; check the dashboard"))
             self._check_stop()
             steps["render"] = "inflight"
             # A name unique to this video, for finding the render again if its answer is

@@ -46,7 +46,7 @@ class Manifest:
 
     file: str
     name: str
-    api_version: str  # open | v2
+    api_version: str  # open | v1 | v2
     base_url: str | None
     post_rate: tuple[int, float] | None
     videos: list[Video]

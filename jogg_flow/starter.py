@@ -18,6 +18,15 @@ STARTER = """\
 #   JOGG_API_KEY=... jogg-flow apply {name}
 version: 1
 
+# Which JoggAI API generation to speak (each has its own ids: pick one and keep it):
+#   v1    https://api.jogg.ai/v1/... what JoggAI's own n8n node and the no-code
+#         integrations (Pipedream, Activepieces) call today. Start here.
+#   v2    https://api.jogg.ai/v2/... JoggAI's current documentation.
+#   open  https://api-services.jogg.ai/open/... the Nov-2024 flow jogg-flow began with,
+#         kept for existing manifests.
+api:
+  version: v1
+
 # Values for templates: "{{{{ vars.brand }}}}". A var may use env and earlier vars.
 vars:
   brand: Acme
@@ -31,10 +40,12 @@ defaults:
     aspect_ratio: "9:16"        # 9:16 | 16:9 | 1:1, portrait | landscape | square
     lang: english
     render_subtitle: true
-    avatar_id: 37               # an avatar id from your JoggAI dashboard
-    template_name: Card Stacking
+    avatar_id: 37               # `jogg-flow catalog avatars` lists them
+    avatar_type: public         # public (JoggAI's avatars) | custom (yours)
+    video_length: 30            # 15 | 30 | 60 seconds
     template_type: common       # common (JoggAI's library) | user (yours)
-    script_style: Discovery_stage
+    script_style: Discovery     # e.g. Soft Selling, Data, Top 3 reasons, Problem/Solution
+    # voice_id: en-US-ChristopherNeural   # `jogg-flow catalog voices`
 
 products:
   - key: first-product          # unique; [a-z0-9][a-z0-9._-]*

@@ -6,12 +6,12 @@ import signal
 
 import pytest
 
-from bench.campaigns import _start, check_done, crash, write_manifest
+from bench.campaigns import GENERATIONS, _start, check_done, crash, write_manifest
 from jogg_flow.sandbox import Config, Sandbox
 from jogg_flow.state import State
 
 
-@pytest.mark.parametrize("version", ["open", "v2"])
+@pytest.mark.parametrize("version", GENERATIONS)
 def test_sigkill_at_random_instants_never_renders_twice(tmp_path, version):
     figures = crash(str(tmp_path), kills=4, seed=7, n=40, version=version)
     assert figures["duplicate_renders"] == 0 and figures["renders"] == 40
@@ -19,7 +19,7 @@ def test_sigkill_at_random_instants_never_renders_twice(tmp_path, version):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("version", ["open", "v2"])
+@pytest.mark.parametrize("version", GENERATIONS)
 def test_sigkill_campaign(tmp_path, seed, version):
     assert crash(str(tmp_path), kills=25, seed=seed, n=120, version=version)["duplicate_renders"] == 0
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from .errors import ServerError
 from .http import HttpClient, ProjectInfo
+from .product import product_body
 
 DEFAULT_BASE_V2 = "https://api.jogg.ai"
 _ASPECT = {0: "portrait", 1: "landscape", 2: "square"}
 _STATUS = {"pending": "pending", "queued": "pending", "processing": "processing",
            "completed": "succeeded", "success": "succeeded", "succeeded": "succeeded",
            "failed": "failed", "error": "failed", "cancelled": "failed", "canceled": "failed"}
-_DETAILS = {"title": "name", "intro_text": "description", "target_audience": "target_audience"}
 _FIND_PAGES = 10  # how far back to look for a lost render: 1,000 videos
 CATALOG = {"avatars": ("/v2/avatars/public", "avatars"), "voices": ("/v2/voices", "voices"),
            "templates": ("/v2/templates", "templates"),
@@ -63,12 +63,7 @@ class V2Client(HttpClient):
 
     def update_product(self, product_id: Any, details: dict[str, Any]) -> None:
         """PUT /v2/product: name, description, target_audience, media."""
-        body: dict[str, Any] = {"product_id": product_id}
-        body.update({v2: details[ours] for ours, v2 in _DETAILS.items() if ours in details})
-        if "intro_medias" in details:
-            body["media"] = [{k: m[k] for k in ("type", "name", "url", "description") if k in m}
-                             for m in details["intro_medias"]]
-        self._call("PUT", "/v2/product", body=body)
+        self._call("PUT", "/v2/product", body=product_body(product_id, details))
 
     def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
         """POST /v2/create_video_from_product; the video id is what we poll."""

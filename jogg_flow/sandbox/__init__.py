@@ -1,4 +1,5 @@
-"""A JoggAI-compatible API on 127.0.0.1: both product flows (`/open/...` and `/v2/...`)
+"""A JoggAI-compatible API on 127.0.0.1: the product flows of three generations (`/open/...`,
+`/v1/...` and `/v2/...`)
 with JoggAI's envelope, codes, POST budget and render statuses, a scaled clock and
 injectable faults.
 
@@ -9,12 +10,12 @@ exactly-once behaviour; `POST /_sandbox/faults` adds faults at run time.
 
 from typing import TYPE_CHECKING, Any
 
-from .store import FAULT_KINDS, ApiFailure, Config, Fault, Store
+from .store import FAULT_KINDS, GENERATIONS, ApiFailure, Config, Fault, Store, realistic
 
 if TYPE_CHECKING:
     from .server import Sandbox
 
-__all__ = ["FAULT_KINDS", "ApiFailure", "Config", "Fault", "Sandbox", "Store"]
+__all__ = ["FAULT_KINDS", "GENERATIONS", "ApiFailure", "Config", "Fault", "Sandbox", "Store", "realistic"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,8 +14,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import media, v2
+from . import media, v1, v2
 from .store import _BEFORE, MESSAGES, ApiFailure, Config, Fault, Store, _is_code
+
+HTML_404 = (b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+            b"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            b"</body>\r\n</html>\r\n")
+# A gateway's refusals: JSON, but not JoggAI's envelope (no code, no rid).
+BARE = {"bare_401": (401, {"message": "Unauthorized"}), "bare_403": (403, {"message": "Forbidden"})}
+_ACCOUNT = ("GET /v1/whoami", "GET /v2/user/whoami", "GET /v2/user/remaining_quota")
+
+
+class _NotServed(Exception):
+    """No such route."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -108,6 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Every worker of a run may connect at once; the default backlog of 5 drops SYNs (#15).
+    request_queue_size = 128
     sandbox: Sandbox
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -176,22 +189,15 @@ class Sandbox:
             store.requests[route] += 1
         if cfg.latency:
             time.sleep(cfg.latency)
+        if path.split("/", 2)[1] in cfg.retired:
+            return h.send(404, HTML_404, "text/html")  # a retired generation: nothing answers
         fault = store.pick_fault(route)
         if fault in _BEFORE or (fault and _is_code(fault)):
             return self._fault_before(h, fault)
-        try:
-            key = h.headers.get("x-api-key") or ""
-            if not key or (cfg.api_keys is not None and key not in cfg.api_keys):
-                raise ApiFailure(10105, http=cfg.auth_http_status)
-            if method == "POST":
-                wait = store.admit_post(key)
-                if wait is not None:
-                    return h.send_json(429, _env(429, MESSAGES[429]),
-                                       {"Retry-After": f"{max(wait, 0.001):.3f}"})
-            data = self._dispatch(route, query, raw, h, fault)
-            body, status = _env(0, "Success" if path.startswith("/v2/") else "success", data), 200
-        except ApiFailure as err:
-            body, status = _env(err.code, err.msg), err.http
+        answer = self._answer(h, route, query, raw, fault)
+        if answer is None:
+            return
+        body, status = answer
         if fault == "drop_after_commit":
             return h.drop()
         if fault == "slow":
@@ -199,6 +205,29 @@ class Sandbox:
         if fault == "malformed":
             return h.send(200, b'{"rid": "x", "code": 0, "msg": "succ', "application/json")
         h.send_json(status, body)
+
+    def _answer(self, h: _Handler, route: str, query: dict[str, list[str]], raw: bytes,
+                fault: str | None) -> tuple[dict[str, Any], int] | None:
+        """(envelope, HTTP status) for the request, or None when already answered."""
+        cfg = self.config
+        try:
+            key = h.headers.get("x-api-key") or ""
+            if not key or (cfg.api_keys is not None and key not in cfg.api_keys):
+                raise ApiFailure(10105, http=cfg.auth_http_status)
+            if route.startswith("POST "):
+                wait = self.store.admit_post(key)
+                if wait is not None:
+                    self._rate_limited(h, wait)
+                    return None
+            data = self._dispatch(route, query, raw, h, fault)
+            return _env(0, "Success" if route.split(" ", 1)[1].startswith("/v2/") else "success", data), 200
+        except ApiFailure as err:
+            return _env(err.code, err.msg), err.http
+        except _NotServed:
+            if not cfg.html_404:
+                return _env(10104, "Not Found"), 404
+            h.send(404, HTML_404, "text/html")
+            return None
 
     def _dispatch(self, route: str, query: dict[str, list[str]], raw: bytes, h: _Handler,
                   fault: str | None) -> Any:
@@ -214,8 +243,12 @@ class Sandbox:
         method, path = route.split(" ", 1)
         if method == "GET" and (listed := v2.catalog(path)) is not None:
             return listed
+        if route in _ACCOUNT:
+            return v1.account(self.store, route)
         if path.startswith("/v2/"):
             return self._dispatch_v2(route, query, body, base, fault)
+        if path.startswith("/v1/"):
+            return self._dispatch_v1(route, query, body, base, fault)
         if route == "POST /open/product":
             return self.store.create_product(body, base)
         if route == "PUT /open/product":
@@ -224,7 +257,20 @@ class Sandbox:
             return self.store.render(body, fault)
         if route == "GET /open/prj_info":
             return self.store.project_info((query.get("project_id") or [""])[0], base)
-        raise ApiFailure(10104, "Not Found", http=404)
+        raise _NotServed
+
+    def _dispatch_v1(self, route: str, query: dict[str, list[str]], body: dict[str, Any], base: str,
+                     fault: str | None) -> Any:
+        store = self.store
+        if route == "POST /v1/product":  # v1 and v2 products are the same account's products
+            return v2.create_product(store, body)
+        if route == "PUT /v1/product":
+            return v2.update_product(store, body)
+        if route == "POST /v1/create_video_from_url":
+            return v1.create_video(store, body, fault)
+        if route == "GET /v1/project":
+            return v1.project(store, (query.get("project_id") or [""])[0], base)
+        raise _NotServed
 
     def _dispatch_v2(self, route: str, query: dict[str, list[str]], body: dict[str, Any], base: str,
                      fault: str | None) -> Any:
@@ -239,7 +285,12 @@ class Sandbox:
             return v2.product_videos(store, query, base)
         if route.startswith("GET /v2/product_video/"):
             return v2.product_video(store, route.rsplit("/", 1)[1], base)
-        raise ApiFailure(10104, "Not Found", http=404)
+        raise _NotServed
+
+    def _rate_limited(self, h: _Handler, wait: float) -> None:
+        """429 with JoggAI's documented body; realistic mode gives no hint of when to retry."""
+        hint = {"Retry-After": f"{max(wait, 0.001):.3f}"} if self.config.retry_hint else None
+        h.send_json(429, _env(429, MESSAGES[429]), hint)
 
     def _fault_before(self, h: _Handler, fault: str) -> None:
         if _is_code(fault):
@@ -248,10 +299,14 @@ class Sandbox:
         elif fault == "http_500":
             h.send_json(500, _env(50000, MESSAGES[50000]))
         elif fault == "rate_429":
-            retry = 5.0 / self.config.time_scale  # five API seconds
-            h.send_json(429, _env(429, MESSAGES[429]), {"Retry-After": f"{retry:.3f}"})
+            self._rate_limited(h, 5.0 / self.config.time_scale)  # five API seconds
         elif fault == "html_502":
             h.send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
+        elif fault == "html_404":
+            h.send(404, HTML_404, "text/html")
+        elif fault in BARE:
+            status, body = BARE[fault]
+            h.send_json(status, body)
         else:
             h.drop()
 

@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 FAULT_KINDS = ("http_500", "rate_429", "html_502", "reset_before", "slow",
-               "drop_after_commit", "malformed", "render_fail")
-_BEFORE = {"http_500", "rate_429", "html_502", "reset_before"}  # the request is not carried out
+               "drop_after_commit", "malformed", "render_fail", "html_404", "bare_401", "bare_403")
+# The request is not carried out. html_404 and bare_401/403 are a gateway's answers: no envelope.
+_BEFORE = {"http_500", "rate_429", "html_502", "reset_before", "html_404", "bare_401", "bare_403"}
+GENERATIONS = ("open", "v1", "v2")
 LANGS = {"english", "filipino", "french", "german", "hindi", "indonesian", "italian", "japanese",
          "korean", "malay", "portuguese", "russian", "spanish", "thai", "vietnamese", "arabic",
          "greek", "turkish", "slovenian", "croatian", "romanian", "chinese", "bengali", "urdu",
@@ -68,6 +70,25 @@ class Config:
     fail_rate: float = 0.0  # chance that a render fails remotely
     seed: int = 0
     faults: list[Fault] = field(default_factory=list)
+    # Realistic mode (`jogg-flow sandbox --realistic`); the defaults keep the friendly sandbox.
+    retry_hint: bool = True  # False: a 429 carries JoggAI's documented body and no Retry-After
+    html_404: bool = False  # unknown routes answer a bare HTML 404 page, not JoggAI's envelope
+    start_seconds: float = 0.0  # API seconds an accepted render still reads status 1 ("start")
+    retired: tuple[str, ...] = ()  # generations whose every route answers a bare HTML 404
+
+    def __post_init__(self) -> None:
+        unknown = set(self.retired) - set(GENERATIONS)
+        if unknown:
+            raise ValueError(f"unknown generation {sorted(unknown)[0]!r}; one of {', '.join(GENERATIONS)}")
+
+
+def realistic(config: Config | None = None, start_seconds: float = 30.0) -> Config:
+    """`config` with every realistic behaviour on that needs no choosing: no retry hint on a
+    429, HTML 404 pages for unknown routes, renders reading status 1 for a while."""
+    out = config or Config()
+    out.retry_hint, out.html_404 = False, True
+    out.start_seconds = out.start_seconds or start_seconds
+    return out
 
 
 class ApiFailure(Exception):
@@ -88,6 +109,8 @@ class Store:
         self.projects: dict[str, dict[str, Any]] = {}
         self.v2_products: dict[str, dict[str, Any]] = {}
         self.v2_videos: dict[str, dict[str, Any]] = {}
+        self.v1_projects: dict[str, dict[str, Any]] = {}
+        self.by_name: dict[str, list[str]] = {}  # v1/v2 video_name -> the renders it named
         self.per_product: Counter[str] = Counter()
         self.posts: dict[str, deque[float]] = {}
         self.faults = list(config.faults)
@@ -190,9 +213,15 @@ class Store:
                 self.credits -= 1
             project.update(rendered_at=self.now(), settings=dict(body),
                            fails=fault == "render_fail" or self.rng.random() < self.config.fail_rate)
-            self.renders[project_id] += 1
-            self.per_product[str(project["product_id"])] += 1
-            self.counters["renders_accepted"] += 1
+            self.count_render(project_id, str(project["product_id"]))
+
+    def count_render(self, render_id: str, product_id: str, name: str = "") -> None:
+        """Count an accepted render (the caller holds the lock)."""
+        self.renders[render_id] += 1
+        self.per_product[product_id] += 1
+        self.counters["renders_accepted"] += 1
+        if name:
+            self.by_name.setdefault(name, []).append(render_id)
 
     def project_info(self, project_id: str, base: str) -> dict[str, Any]:
         if not project_id:
@@ -202,7 +231,8 @@ class Store:
             if project is None:
                 raise ApiFailure(10104)
             product = self.products[project["product_id"]]
-        status, progress, err = _progress(project, self.now(), self.config.render_seconds)
+        status, progress, err = _progress(project, self.now(), self.config.render_seconds,
+                                          self.config.start_seconds)
         done = status == 4
         settings = project["settings"]
         return {
@@ -228,6 +258,7 @@ class Store:
                 "renders_accepted": self.counters["renders_accepted"],
                 "renders_per_project": dict(self.renders),
                 "renders_per_product": dict(self.per_product),
+                "renders_by_name": {k: list(v) for k, v in self.by_name.items()},
                 "requests": dict(self.requests),
                 "rate_limited": self.counters["rate_limited"],
                 "faults": {k[6:]: v for k, v in self.counters.items() if k.startswith("fault_")},
@@ -253,10 +284,14 @@ def _check_render(body: dict[str, Any]) -> None:
             raise ApiFailure(40000, f"Parameter error: {name} is invalid")
 
 
-def _progress(project: dict[str, Any], now: float, duration: float) -> tuple[int, int, str]:
+def _progress(project: dict[str, Any], now: float, duration: float,
+              start: float = 0.0) -> tuple[int, int, str]:
+    """(status 1-5, progress, error) of a render; it reads 1 for `start` seconds once accepted."""
     if project["rendered_at"] is None:
         return 1, 0, ""
-    elapsed = now - project["rendered_at"]
+    elapsed = now - project["rendered_at"] - start
+    if elapsed < 0:
+        return 1, 0, ""
     if elapsed < 0.1 * duration:
         return 2, 0, ""
     if elapsed < duration:

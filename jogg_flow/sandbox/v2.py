@@ -1,4 +1,4 @@
-"""The sandbox's v2 routes (`/v2/...`) and the catalog lists of both generations.
+"""The sandbox's v2 routes (`/v2/...`) and the catalog lists of every generation.
 
 Same store, clock, budget and faults as the `/open` routes; v2 answers say "Success",
 use string product and video ids and string statuses (pending, processing, completed,
@@ -89,9 +89,7 @@ def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[
             "product_id": product_id, "title": spec.get("name") or "", "rendered_at": store.now(),
             "created_at": int(time.time()), "settings": body,
             "fails": fault == "render_fail" or store.rng.random() < store.config.fail_rate}
-        store.renders[video_id] += 1
-        store.per_product[product_id] += 1
-        store.counters["renders_accepted"] += 1
+        store.count_render(video_id, product_id, str(spec.get("name") or ""))
     return {"video_id": video_id, "status": "processing"}
 
 
@@ -100,8 +98,8 @@ def product_video(store: Store, video_id: str, base: str) -> dict[str, Any]:
         video = store.v2_videos.get(video_id)
         if video is None:
             raise ApiFailure(10104)
-    code, _, err = _progress(video, store.now(), store.config.render_seconds)
-    status = {2: "pending", 3: "processing", 4: "completed", 5: "failed"}[code]
+    code, _, err = _progress(video, store.now(), store.config.render_seconds, store.config.start_seconds)
+    status = {1: "pending", 2: "pending", 3: "processing", 4: "completed", 5: "failed"}[code]
     out: dict[str, Any] = {"id": video_id, "video_id": video_id, "title": video["title"],
                            "status": status, "created_at": video["created_at"], "deducted_credit": 1.0}
     if status == "completed":
@@ -138,5 +136,13 @@ def catalog(path: str) -> Any:
         "/v2/visual_styles": {"visual_styles": VISUAL_STYLES},
         "/v2/musics": {"music": MUSIC, "pagination": {"page": 1, "page_size": 10, "total_items": 1,
                                                       "total_pages": 1}},
+        "/v1/avatars": {"avatars": [{"avatar_id": a["id"], **{k: v for k, v in a.items() if k != "id"}}
+                                    for a in AVATARS]},
+        "/v1/voices": {"total": len(VOICES), "voices": [
+            {"audition_url": v["audio_url"], **{k: x for k, x in v.items() if k != "audio_url"}}
+            for v in VOICES]},
+        "/v1/templates": {"templates": TEMPLATES},
+        "/v1/visual_styles": {"visual_styles": VISUAL_STYLES},
+        "/v1/musics": {"avatars": MUSIC},  # sic: v1's spec files its music list under "avatars"
     }
     return lists.get(path)
