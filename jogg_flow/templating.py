@@ -13,6 +13,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 SECRET_ENV = "JOGG_API_KEY"
+# Names that look like credentials never reach a template, even when a manifest declares them.
+CREDENTIAL = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH|PRIVATE|SESSION|COOKIE"
+                        r"|SIGNATURE|CERT|DSN|DATABASE_URL|CONNECTION_STRING"
+                        r"|^(AWS_|GITHUB_|ACTIONS_|RUNNER_|AZURE_|GOOGLE_|GCP_|NPM_|PYPI_|TWINE_|"
+                        r"DOCKER_|JOGG_API)", re.IGNORECASE)
 _SHARED = {"vars", "env"}
 _MAX_REPEAT = 100_000
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -20,6 +25,22 @@ _EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 class TemplateError(Exception):
     """A template that does not render; the message is user-facing."""
+
+
+class EnvView(dict[str, str]):
+    """`env` as templates see it: only the variables the manifest declares under `env:`."""
+
+    def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...]) -> None:
+        super().__init__((k, environ[k]) for k in declared if k in environ)
+        self.declared = declared
+
+    def missing(self, name: str) -> str:
+        """Why `env.NAME` is undefined, naming the declared variables."""
+        if name == SECRET_ENV:
+            return f"env.{SECRET_ENV} is not available to templates; the key stays out of manifests"
+        if name in self.declared:
+            return f"env.{name} is declared but not set in the environment"
+        return f"env.{name} is not declared in env: ({', '.join(self.declared) or 'none declared'})"
 
 
 class _Env(ImmutableSandboxedEnvironment):
@@ -37,6 +58,16 @@ class _Env(ImmutableSandboxedEnvironment):
                 raise SecurityError("repetition too large")
         return operator.mul(left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, EnvView) and attribute not in obj:
+            return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, EnvView) and isinstance(argument, str) and argument not in obj:
+            return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
+        return super().getitem(obj, argument)
+
 
 def is_template(value: str) -> bool:
     """Whether a string holds Jinja markup and so needs rendering."""
@@ -50,13 +81,11 @@ class Templater:
     product, so their output is cached: a shared default renders once, not once per video.
     """
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...] = ()) -> None:
         self.env = _Env(undefined=jinja2.StrictUndefined, autoescape=False,
                         keep_trailing_newline=True)
-        self.base: dict[str, Any] = {
-            "env": {k: v for k, v in environ.items() if k != SECRET_ENV},
-            "vars": {},
-        }
+        self.environ = environ
+        self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)), "vars": {}}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
         self._constant: dict[str, str] = {}
@@ -78,7 +107,7 @@ class Templater:
         except jinja2.TemplateSyntaxError as err:
             raise TemplateError(f"template syntax: {err.message}") from None
         except jinja2.UndefinedError as err:
-            raise TemplateError(f"template: {_undefined_message(err, source)}") from None
+            raise TemplateError(f"template: {err.message}") from None
         except (TypeError, ValueError, ArithmeticError, RecursionError,
                 jinja2.TemplateError) as err:
             raise TemplateError(f"template: {err}") from None
@@ -115,10 +144,20 @@ class Templater:
             self._constant[key] = out
         return out
 
+    def declare(self, names: tuple[str, ...]) -> None:
+        """Let templates see these environment variables (credential-like names stay hidden)."""
+        self.base["env"] = EnvView(self.environ, allowed(names))
+        self._constant.clear()
+
     def set_var(self, name: str, value: Any) -> None:
         """Make `vars.NAME` available to every later template; constant caches reset."""
         self.base["vars"][name] = value
         self._constant.clear()
+
+
+def allowed(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The declared names a template may read: never the key nor anything credential-like."""
+    return tuple(n for n in names if n != SECRET_ENV and not CREDENTIAL.search(n))
 
 
 def _split(source: str) -> list[str] | None:
@@ -136,10 +175,3 @@ def _split(source: str) -> list[str] | None:
                 return None
             parts[i] = part
     return parts
-
-
-def _undefined_message(err: jinja2.UndefinedError, source: str) -> str:
-    message = str(err.message)
-    if f"'{SECRET_ENV}'" in message and "env" in source:
-        return f"env.{SECRET_ENV} is not available to templates; the key stays out of manifests"
-    return message

@@ -17,6 +17,7 @@ def test_examples_validate(run):
 def test_defaults_merge_under_products_and_variants(write):
     path = write("m.yaml", """
         version: 1
+        env: [AUD]
         vars:
           brand: Acme
           full: "{{ vars.brand }} Inc."

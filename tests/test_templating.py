@@ -27,11 +27,18 @@ def test_quick_path_matches_jinja(source):
     assert templater.render(source, CTX) == expected
 
 
-def test_env_is_the_process_environment_without_the_key():
-    templater = Templater({"REGION": "eu", "JOGG_API_KEY": "secret-value-123"})
+def test_env_holds_only_the_declared_variables_never_the_key():
+    environ = {"REGION": "eu", "HOME": "/root", "JOGG_API_KEY": "secret-value-123", "MY_TOKEN": "t0k"}
+    templater = Templater(environ, ("REGION", "JOGG_API_KEY", "MY_TOKEN", "UNSET"))
     assert templater.render("{{ env.REGION }}") == "eu"
+    assert templater.render("{{ env }}") == "{'REGION': 'eu'}"
     with pytest.raises(TemplateError, match="not available to templates"):
         templater.render("{{ env.JOGG_API_KEY }}")
+    with pytest.raises(TemplateError, match=r"env.HOME is not declared in env: \(REGION, UNSET\)"):
+        templater.render("{{ env['HOME'] }}")
+    with pytest.raises(TemplateError, match="env.UNSET is declared but not set"):
+        templater.render("{{ env.UNSET }}")
+    assert templater.render("{{ env.HOME | default('x') }}") == "x"
 
 
 @pytest.mark.parametrize("source, reason", [
