@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .jinja_limits import MAX_CHARS, BoundedSandbox, refuse, size
 
 SECRET_ENV = "JOGG_API_KEY"
 # Names that look like credentials never reach a template, even when a manifest declares them.
@@ -19,7 +19,6 @@ CREDENTIAL = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH|PRIV
                         r"|^(AWS_|GITHUB_|ACTIONS_|RUNNER_|AZURE_|GOOGLE_|GCP_|NPM_|PYPI_|TWINE_|"
                         r"DOCKER_|JOGG_API)", re.IGNORECASE)
 _SHARED = {"vars", "env"}
-_MAX_REPEAT = 100_000
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
@@ -43,20 +42,8 @@ class EnvView(dict[str, str]):
         return f"env.{name} is not declared in env: ({', '.join(self.declared) or 'none declared'})"
 
 
-class _Env(ImmutableSandboxedEnvironment):
-    # The sandbox stops attribute escapes; '*' and '**' would still let a one-line
-    # template allocate gigabytes, so those operators are bounded too.
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, (int, float)) and abs(right) > 100:
-                raise SecurityError("exponent too large")
-            return operator.pow(left, right)
-        for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > _MAX_REPEAT:
-                raise SecurityError("repetition too large")
-        return operator.mul(left, right)
+class _Env(BoundedSandbox):
+    # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, EnvView) and attribute not in obj:
@@ -93,6 +80,7 @@ class Templater:
     def render(self, source: str, context: Mapping[str, Any] | None = None) -> str:
         """Render one string; raise TemplateError with a one-line reason."""
         ctx = {**self.base, **(context or {})}
+        self.env.budget.reset()
         try:
             parts = _split(source)
             if parts is not None:
@@ -111,6 +99,8 @@ class Templater:
         except (TypeError, ValueError, ArithmeticError, RecursionError,
                 jinja2.TemplateError) as err:
             raise TemplateError(f"template: {err}") from None
+        except MemoryError:  # a last line: the bounds above should refuse it sooner
+            raise TemplateError("template: out of memory") from None
 
     def _expression(self, expr: str, ctx: dict[str, Any]) -> str:
         # Manifests repeat the same few expressions ({{ vars.brand }}, {{ product.key }})
@@ -124,7 +114,10 @@ class Templater:
         fn, per_product = hit
         if not per_product and expr in self._constant:
             return self._constant[expr]
-        out = str(fn(**ctx))
+        value = fn(**ctx)
+        if size(value) > MAX_CHARS:
+            raise refuse("the output")
+        out = str(value)
         if not per_product:
             self._constant[expr] = out
         return out
@@ -139,7 +132,7 @@ class Templater:
         key = "\0" + source
         if not per_product and key in self._constant:
             return self._constant[key]
-        out = template.render(ctx)
+        out = _bounded_render(template, ctx)
         if not per_product:
             self._constant[key] = out
         return out
@@ -153,6 +146,17 @@ class Templater:
         """Make `vars.NAME` available to every later template; constant caches reset."""
         self.base["vars"][name] = value
         self._constant.clear()
+
+
+def _bounded_render(template: jinja2.Template, ctx: dict[str, Any]) -> str:
+    """Render chunk by chunk, stopping as soon as the output passes the cap."""
+    chunks, total = [], 0
+    for chunk in template.generate(ctx):
+        total += len(chunk)
+        if total > MAX_CHARS:
+            raise refuse("the output")
+        chunks.append(chunk)
+    return "".join(chunks)
 
 
 def allowed(names: tuple[str, ...]) -> tuple[str, ...]:

@@ -43,8 +43,8 @@ def test_env_holds_only_the_declared_variables_never_the_key():
 
 @pytest.mark.parametrize("source, reason", [
     ("{{ ''.__class__ }}", "sandbox"),
-    ("{{ 2 ** 1000 }}", "exponent too large"),
-    ("{{ [1] * 10**7 }}", "repetition too large"),
+    ("{{ 2 ** 100000 }}", "a power would exceed"),
+    ("{{ [1] * 10**7 }}", "would exceed 100000 items"),
     ("{{ nope }}", "'nope' is undefined"),
     ("{{ 1 / 0 }}", "division by zero"),
     ("{% if %}", "template syntax"),

@@ -1,0 +1,346 @@
+"""A Jinja sandbox bounded by what templates build, not by what they look like.
+
+Jinja's sandbox stops attribute escapes but lets a one-line template allocate gigabytes
+(`'x'.ljust(300000000)`, `'x' | center(...)`, `'%300000000s' % 'x'`, a string doubled in
+a loop) or spin for hours (`9**100**100**100`, loops of loops). Here every operation that
+can grow a value checks the size of its result before building it, and every loop
+iteration, call and filter spends from a per-render budget of steps and seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import re
+import time
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import str_join
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace, generate_lorem_ipsum
+
+MAX_CHARS = 64 * 1024  # a rendered value, and any string built on the way (API fields are short)
+MAX_ITEMS = 100_000  # a list or tuple built by + or * (as Jinja's own range cap)
+MAX_BITS = 12_000  # an integer (about 3,600 digits: still printable)
+MAX_STEPS = 1_000_000  # loop iterations, calls and filter items per render
+MAX_SECONDS = 2.0  # per render
+
+# Filters whose result is not text: they are bounded by their input, not checked for size.
+_COLLECTION_FILTERS = frozenset({
+    "abs", "attr", "batch", "bool", "count", "d", "default", "dictsort", "first", "float",
+    "groupby", "int", "items", "last", "length", "list", "map", "max", "min", "random",
+    "reject", "rejectattr", "reverse", "round", "select", "selectattr", "slice", "sort", "sum",
+    "unique"})
+# str methods that cannot grow a string by more than a small factor.
+_SAFE_STR_METHODS = frozenset({
+    "capitalize", "casefold", "count", "endswith", "find", "index", "isalnum", "isalpha",
+    "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable",
+    "isspace", "istitle", "isupper", "lower", "lstrip", "partition", "removeprefix",
+    "removesuffix", "rfind", "rindex", "rpartition", "rsplit", "rstrip", "split", "splitlines",
+    "startswith", "strip", "swapcase", "title", "upper", "encode"})
+_WIDTH = re.compile(r"\d+")
+
+
+def refuse(what: str) -> SecurityError:
+    """The one error for an over-large template result."""
+    return SecurityError(f"{what} would exceed {MAX_CHARS} characters")
+
+
+def size(value: Any, limit: int = MAX_CHARS) -> int:
+    """About len(str(value)), walking no further than needed to pass `limit`."""
+    if type(value) is str:  # the common case, on every rendered value
+        return len(value)
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, (bytes, bytearray)):
+            total += 4 * len(v) + 3
+        elif isinstance(v, bool) or v is None:
+            total += 5
+        elif isinstance(v, int):
+            total += v.bit_length() // 3 + 2
+        elif isinstance(v, Mapping):
+            total += 2 + 4 * len(v)
+            stack.extend(x for pair in v.items() for x in pair)
+        elif isinstance(v, Namespace):
+            stack.append(v._Namespace__attrs)  # its repr shows them
+        elif isinstance(v, (list, tuple, set, frozenset, KeysView, ValuesView, ItemsView)):
+            total += 2 + 2 * len(v)
+            stack.extend(v)
+        else:
+            total += 32  # floats, ranges, macros, cyclers: a short repr
+    return total
+
+
+def _ensure(value: Any, what: str) -> Any:
+    if size(value) > MAX_CHARS:
+        raise refuse(what)
+    return value
+
+
+class Budget:
+    """Steps and seconds one render may spend."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def reset(self) -> None:
+        """A fresh allowance, at the start of each render."""
+        self.steps = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def spend(self, n: int = 1) -> None:
+        """Count `n` steps; refuse the template past the step or time budget."""
+        before = self.steps
+        self.steps += n
+        if self.steps > MAX_STEPS:
+            raise SecurityError(f"the template does too much work (over {MAX_STEPS} steps)")
+        if (before >> 6) != (self.steps >> 6) and time.monotonic() > self.deadline:
+            raise SecurityError(f"the template takes too long (over {MAX_SECONDS:g} s)")
+
+    def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """What a `{% for %}` loops over, one step per iteration."""
+        for item in iterable:
+            self.spend()
+            yield item
+
+
+class _Generator(CodeGenerator):
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # `a ~ b` sizes its parts before joining them (a string doubled in a loop).
+        self.write("environment.jf_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with size, step and time bounds on everything a template does."""
+
+    code_generator_class = _Generator
+    intercepted_binops = frozenset(["+", "*", "**", "%"])
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(finalize=lambda value: _ensure(value, "the output"), **options)
+        self.budget = Budget()
+        self.filters = {name: _bounded_filter(self, name, fn) for name, fn in self.filters.items()}
+        self.globals["lipsum"] = _lipsum
+
+    def jf_steps(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """Loops go through here (see _parse)."""
+        return self.budget.iterate(iterable)
+
+    def jf_concat(self, parts: tuple[Any, ...]) -> str:
+        """`~`, bounded."""
+        if sum(size(p) for p in parts) > MAX_CHARS:
+            raise refuse("a joined string (~)")
+        return str_join(parts)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        # Every {% for %} iterates through the budget; an environment attribute cannot be
+        # shadowed by a template's own {% set %}.
+        for loop in list(tree.find_all(nodes.For)):
+            loop.iter = nodes.Call(nodes.EnvironmentAttribute("jf_steps"), [loop.iter], [], None, None,
+                                   lineno=loop.lineno)
+        return tree
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        self.budget.spend()
+        if operator_ == "**":
+            return _power(left, right)
+        if operator_ == "%":
+            if isinstance(left, str):
+                _check_percent(left, right)
+            return operator.mod(left, right)
+        if operator_ == "+":
+            _check_grow(left, right, add=True)
+            return operator.add(left, right)
+        _check_grow(left, right, add=False)
+        return operator.mul(left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        __self.budget.spend()
+        method = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
+        owner = getattr(method, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(owner, getattr(method, "__name__", ""), args, kwargs)
+        elif owner is not None and type(owner) in (int, float, bytes, list, tuple, dict, range):
+            _check_counts(args, kwargs)
+        out = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(out, (str, bytes)) and len(out) > MAX_CHARS:
+            raise refuse("a method's result")
+        return out
+
+
+def _power(left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        # 9**100**100: the exponent alone says little; the result's size is what matters.
+        if right * math.log2(abs(left)) > MAX_BITS:
+            raise SecurityError(f"a power would exceed {MAX_BITS} bits")
+    return operator.pow(left, right)
+
+
+def _check_grow(left: Any, right: Any, add: bool) -> None:
+    for a, b in ((left, right), (right, left)):
+        if isinstance(a, int) and isinstance(b, int) and not add:
+            if a.bit_length() + b.bit_length() > MAX_BITS:
+                raise SecurityError(f"a product would exceed {MAX_BITS} bits")
+            return
+        if not isinstance(a, (str, list, tuple)):
+            continue
+        cap = MAX_CHARS if isinstance(a, str) else MAX_ITEMS
+        if add and isinstance(b, (str, list, tuple)):
+            n = len(a) + len(b)
+        elif not add and isinstance(b, int):
+            n = len(a) * b
+        else:
+            continue
+        if n > cap:
+            raise SecurityError(f"a repetition or concatenation would exceed {cap} "
+                                f"{'characters' if cap == MAX_CHARS else 'items'}")
+
+
+def _check_counts(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CHARS:
+            raise refuse(f"a call with {value}")
+
+
+def _check_percent(template: str, args: Any) -> None:
+    values = args if isinstance(args, tuple) else (args,)
+    widths = [int(w) for w in _WIDTH.findall(template)] or [0]
+    if max(widths) > MAX_CHARS:
+        raise refuse("a %-format width")
+    if "*" in template:
+        _check_counts(values, {})
+    fields = template.count("%")
+    if len(template) + fields * (max(widths) + size(args)) > MAX_CHARS:
+        raise refuse("a %-formatted string")
+
+
+def _check_format(template: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    widths = [int(w) for w in _WIDTH.findall(template)] or [0]
+    _check_counts(args, kwargs)
+    biggest = max([size(v) for v in (*args, *kwargs.values())] or [0])
+    if max(widths) > MAX_CHARS or len(template) + template.count("{") * (biggest + max(widths)) > MAX_CHARS:
+        raise refuse("a formatted string")
+
+
+def _replace_size(s: str, old: Any, new: Any, count: Any = -1) -> int:
+    if not isinstance(old, str) or not isinstance(new, str):
+        return len(s)
+    hits = s.count(old) if old else len(s) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(s) + hits * max(0, len(new) - len(old))
+
+
+def _join_size(separator: str, items: Iterable[Any]) -> int:
+    total = 0
+    for n, item in enumerate(items):
+        total += size(item) + (len(separator) if n else 0)
+        if total > MAX_CHARS:
+            break
+    return total
+
+
+def _check_str_method(s: str, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    if name in _SAFE_STR_METHODS:
+        return
+    if name in ("ljust", "rjust", "center", "zfill"):
+        _check_counts(args, kwargs)
+    elif name == "expandtabs":
+        tab = (args or (kwargs.get("tabsize", 8),))[0]
+        if isinstance(tab, int) and len(s) + s.count("\t") * tab > MAX_CHARS:
+            raise refuse("expandtabs()")
+    elif name == "replace":
+        if _replace_size(s, *args, **kwargs) > MAX_CHARS:
+            raise refuse("replace()")
+    elif name == "join":
+        if args and _join_size(s, list(args[0]) if not isinstance(args[0], str) else args[0]) > MAX_CHARS:
+            raise refuse("join()")
+    elif name in ("format", "format_map"):
+        mapping = args[0] if name == "format_map" and args and isinstance(args[0], Mapping) else {}
+        _check_format(s, args if name == "format" else (), {**kwargs, **mapping})
+    elif name == "translate":
+        table = args[0] if args else {}
+        longest = max([size(v) for v in table.values()] or [1]) if isinstance(table, Mapping) else 1
+        if len(s) * longest > MAX_CHARS:
+            raise refuse("translate()")
+    else:
+        _check_counts(args, kwargs)
+
+
+def _filter_check(name: str, value: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a filter call whose result would be too large, before it is built."""
+    if name not in _COLLECTION_FILTERS and size(value) > MAX_CHARS:
+        raise refuse(f"the input of '{name}'")
+    if name in ("center", "batch", "slice", "truncate", "wordwrap", "filesizeformat", "round"):
+        _check_counts(args, kwargs)
+    text = value if isinstance(value, str) else ""
+    if name == "indent":
+        width = (args or (kwargs.get("width", 4),))[0]
+        pad = width if isinstance(width, int) else size(width)
+        if pad > MAX_CHARS or len(text) + (text.count("\n") + 1) * pad > MAX_CHARS:
+            raise refuse("indent")
+    elif name == "wordwrap":
+        wrap = (args[2:3] or (kwargs.get("wrapstring") or "\n",))[0]
+        if size(wrap) > 64:
+            raise refuse("wordwrap's wrapstring")
+    elif name == "replace" and _replace_size(text, *args[:3]) > MAX_CHARS:
+        raise refuse("replace")
+    elif name == "join" and _join_size(str(args[0]) if args else "", value) > MAX_CHARS:
+        raise refuse("join")
+    elif name == "format":
+        _check_percent(text, args or tuple(kwargs.values()))
+    elif name == "sum" and _items_in(value) > MAX_ITEMS:
+        raise SecurityError(f"a sum would exceed {MAX_ITEMS} items")
+    elif name == "tojson" and (args or (kwargs.get("indent"),))[0] not in (None, *range(65)):
+        raise refuse("tojson's indent")
+
+
+def _items_in(value: Any) -> int:
+    total = 0
+    for item in value if isinstance(value, (list, tuple)) else ():
+        total += len(item) if isinstance(item, (str, list, tuple)) else 0
+        if total > MAX_ITEMS:
+            break
+    return total
+
+
+def _bounded_filter(env: BoundedSandbox, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    passes = getattr(fn, "jinja_pass_arg", None) is not None
+
+    @functools.wraps(fn)  # keeps jinja_pass_arg, so Jinja still passes context or environment
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        rest = args[1:] if passes else args
+        value = rest[0] if rest else None
+        env.budget.spend(len(value) if isinstance(value, (str, list, tuple, dict, range)) else 1)
+        if isinstance(value, Iterator):
+            value = list(value)  # a generator from map/select: look at it once, pass it on
+            rest = (value, *rest[1:])
+            args = (*args[:1], *rest) if passes else rest
+            env.budget.spend(len(value))
+        _filter_check(name, value, rest[1:], kwargs)
+        out = fn(*args, **kwargs)
+        if isinstance(out, str) and len(out) > MAX_CHARS:
+            raise refuse(f"'{name}'")
+        return out
+
+    return bounded
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    if n > 20 or max > 200 or min > 200:
+        raise refuse("lipsum")
+    return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
