@@ -96,11 +96,10 @@ class Templater:
             raise TemplateError(f"template syntax: {err.message}") from None
         except jinja2.UndefinedError as err:
             raise TemplateError(f"template: {err.message}") from None
-        except (TypeError, ValueError, ArithmeticError, RecursionError,
-                jinja2.TemplateError) as err:
-            raise TemplateError(f"template: {err}") from None
-        except MemoryError:  # a last line: the bounds above should refuse it sooner
+        except MemoryError:  # a last line: the bounds should refuse it sooner
             raise TemplateError("template: out of memory") from None
+        except Exception as err:  # noqa: BLE001 - a filter's assert, a TypeError: the template's fault
+            raise TemplateError(f"template: {err or type(err).__name__}") from None
 
     def _expression(self, expr: str, ctx: dict[str, Any]) -> str:
         # Manifests repeat the same few expressions ({{ vars.brand }}, {{ product.key }})
