@@ -202,6 +202,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         reporter.close()
     if reporter.lost:
         _output_lost()
+    if reporter.failure:
+        click.echo(f"warning: {reporter.failure}", err=True)
     if result.stopped_by:
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
     if github.active(os.environ):

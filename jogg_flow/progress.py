@@ -52,6 +52,7 @@ class Reporter:
         self._closed = threading.Event()
         self.stop = stop
         self.lost = False
+        self.failure: str | None = None
         if self.live:
             # Polls can be two minutes apart: redraw each second so the clock keeps moving.
             threading.Thread(target=self._tick, name="jogg-progress", daemon=True).start()
@@ -64,6 +65,9 @@ class Reporter:
                 self._handle(event)
             except (OSError, ValueError):  # EPIPE, EIO, or a closed file
                 self._lose()
+            except Exception as err:  # noqa: BLE001 - emit runs on the workers and the poller:
+                # raising here would end that thread; the CLI reports the first such bug at the end.
+                self.failure = self.failure or f"cannot show a {event.get('event')} event: {err!r}"
 
     def _handle(self, event: dict[str, Any]) -> None:
         if self.output == "json":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import threading
 
 import jsonschema
 import pytest
@@ -154,3 +155,18 @@ def test_state_list_show_rm(apply, write, run, tmp_path):
     assert {i["key"]: i["action"] for i in json.loads(plan.stdout)["items"]} == {
         "blender": "up-to-date", "kettle": "create"}
     assert run("state", "rm", manifest, "nope", *state).exit_code == 3
+
+
+def test_the_reporter_never_raises_into_the_threads_that_emit():
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    stop = threading.Event()
+    reporter = Reporter("text", Closed(), verbose=1, stop=stop)
+    reporter({"event": "step", "key": "a", "step": "create"})
+    assert reporter.lost and stop.is_set()
+    reporter({"event": "video", "key": "a", "status": "succeeded"})  # silent from now on
+    healthy = Reporter("text", io.StringIO())
+    healthy({"event": "video", "key": "a"})  # malformed: no status
+    assert healthy.failure and "video" in healthy.failure
