@@ -11,6 +11,7 @@ import threading
 import jsonschema
 import pytest
 
+from jogg_flow.github import summary_markdown
 from jogg_flow.progress import Reporter
 from jogg_flow.sandbox import Fault, media
 from tests.conftest import FAKE_KEY, ROOT
@@ -170,3 +171,14 @@ def test_the_reporter_never_raises_into_the_threads_that_emit():
     healthy = Reporter("text", io.StringIO())
     healthy({"event": "video", "key": "a"})  # malformed: no status
     assert healthy.failure and "video" in healthy.failure
+
+
+def test_the_step_summary_keeps_each_row_in_its_cells():
+    text = summary_markdown("m", [
+        {"key": "a", "status": "succeeded", "video_url": "https://x.example/a.mp4"},
+        {"key": "b", "status": "succeeded", "video_url": "https://x.example/b.mp4\n| injected | row |"},
+        {"key": "c", "status": "succeeded", "video_url": ["https://x.example/c.mp4"]},
+        {"key": "d", "status": "succeeded", "video_url": "javascript:alert(1)"}])
+    rows = text.strip().splitlines()[4:]
+    assert rows[0] == "| `a` | succeeded | [video](https://x.example/a.mp4) |"
+    assert rows[1:] == ["| `b` | succeeded |  |", "| `c` | succeeded |  |", "| `d` | succeeded |  |"]
