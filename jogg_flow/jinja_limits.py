@@ -13,6 +13,7 @@ import functools
 import math
 import operator
 import re
+import string
 import time
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
@@ -43,7 +44,9 @@ _SAFE_STR_METHODS = frozenset({
     "isspace", "istitle", "isupper", "lower", "lstrip", "partition", "removeprefix",
     "removesuffix", "rfind", "rindex", "rpartition", "rsplit", "rstrip", "split", "splitlines",
     "startswith", "strip", "swapcase", "title", "upper", "encode"})
-_WIDTH = re.compile(r"\d+")
+# A %-conversion's width and precision (the literal text around it may hold any number).
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_DIGITS = re.compile(r"\d+")
 
 
 def refuse(what: str) -> SecurityError:
@@ -218,7 +221,7 @@ def _check_counts(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
 
 def _check_percent(template: str, args: Any) -> None:
     values = args if isinstance(args, tuple) else (args,)
-    widths = [int(w) for w in _WIDTH.findall(template)] or [0]
+    widths = [int(w) for m in _PERCENT.finditer(template) for w in m.groups() if w and w != "*"] or [0]
     if max(widths) > MAX_CHARS:
         raise refuse("a %-format width")
     if "*" in template:
@@ -229,7 +232,14 @@ def _check_percent(template: str, args: Any) -> None:
 
 
 def _check_format(template: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    widths = [int(w) for w in _WIDTH.findall(template)] or [0]
+    try:
+        specs = [spec for _, field, spec, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError:
+        return  # str.format refuses it too
+    widths = [int(w) for spec in specs for w in _DIGITS.findall(spec or "")] or [0]
+    if any("{" in (spec or "") for spec in specs):  # '{:{}}': a width may come from an argument
+        widths += [int(w) for v in (*args, *kwargs.values()) if isinstance(v, str)
+                   for w in _DIGITS.findall(v[:100])]
     _check_counts(args, kwargs)
     biggest = max([size(v) for v in (*args, *kwargs.values())] or [0])
     if max(widths) > MAX_CHARS or len(template) + template.count("{") * (biggest + max(widths)) > MAX_CHARS:

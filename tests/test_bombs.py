@@ -29,6 +29,8 @@ TEMPLATE_BOMBS = {
     "percent-star": "{{ '%*s' % (300000000, 'x') }}",
     "percent-many": "{{ ('%s' * 30000) % (('x' * 60000,) * 30000) }}",
     "format-width": "{{ '{:>300000000}'.format('x') }}",
+    "format-nested": "{{ '{:{}}'.format('x', '300000000') }}",
+    "percent-precision": "{{ '%.300000000f' % 1.0 }}",
     "format-filter": "{{ '%300000000s' | format('x') }}",
     "indent": "{{ 'x' | indent(300000000, true) }}",
     "indent-lines": "{{ ('x\\n' * 30000) | indent(60000) }}",

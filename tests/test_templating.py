@@ -63,3 +63,30 @@ def test_shared_results_are_cached_but_per_product_ones_are_not():
     assert templater.render("{{ product.key }}", {"product": {"key": "b"}}) == "b"
     templater.set_var("brand", "Other")  # a later var invalidates what earlier ones rendered
     assert templater.render("{{ vars.brand }}") == "Other"
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("{{ 'Item 1000000 %s' % 'x' }}", "Item 1000000 x"),
+    ("{{ 'Year 2026000 {}'.format('x') }}", "Year 2026000 x"),
+    ("{{ '%5.2f' % 3.14159 }}", " 3.14"),
+    ("{{ '{:>6}'.format('ab') }}", "    ab"),
+    ("{{ ('x' * 100) | length }}", "100"),
+    ("{{ range(1000) | join(',') | length }}", "3889"),
+    ("{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}ok", "ok"),
+    ("{{ 2 ** 64 }}", "18446744073709551616"),
+    ("{{ 'a b' | center(9) }}", "   a b   "),
+    ("{{ 'x' | indent(4, true) }}", "    x"),
+    ("{{ ['a', 'b'] | join('-') }}", "a-b"),
+    ("{{ 'abc'.replace('b', 'BB') }}", "aBBc"),
+])
+def test_ordinary_templates_are_within_the_bounds(source, expected):
+    assert Templater({}).render(source) == expected
+
+
+@pytest.mark.parametrize("source", [
+    "{{ 'x' * 70000 }}", "{{ 'x'.ljust(70000) }}", "{{ 'x' | center(70000) }}", "{{ '%70000s' % 'x' }}",
+    "{% for i in range(70000) %}x{% endfor %}", "{{ 9 ** 5000 }}",
+])
+def test_just_past_a_bound_is_refused(source):
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        Templater({}).render(source)
