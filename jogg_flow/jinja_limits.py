@@ -30,6 +30,7 @@ MAX_ITEMS = 100_000  # a list or tuple built by + or * (as Jinja's own range cap
 MAX_BITS = 12_000  # an integer (about 3,600 digits: still printable)
 MAX_STEPS = 1_000_000  # loop iterations, calls and filter items per render
 MAX_SECONDS = 2.0  # per render
+MAX_OUTPUT = 4 * MAX_CHARS  # all {{ }} output of a render, captured (macros, set blocks) or not
 
 # Filters whose result is not text: they are bounded by their input, not checked for size.
 _COLLECTION_FILTERS = frozenset({
@@ -82,23 +83,26 @@ def size(value: Any, limit: int = MAX_CHARS) -> int:
     return total
 
 
-def _ensure(value: Any, what: str) -> Any:
-    if size(value) > MAX_CHARS:
-        raise refuse(what)
-    return value
-
-
 class Budget:
     """Steps and seconds one render may spend."""
 
     def __init__(self) -> None:
-        self.steps = 0
-        self.deadline = time.monotonic() + MAX_SECONDS
+        self.reset()
 
     def reset(self) -> None:
         """A fresh allowance, at the start of each render."""
         self.steps = 0
+        self.output = 0
         self.deadline = time.monotonic() + MAX_SECONDS
+
+    def emit(self, value: Any) -> Any:
+        """Every {{ }} output passes here, also into a macro's or a {% set %} block's buffer."""
+        n = size(value)
+        self.output += n
+        if n > MAX_CHARS or self.output > MAX_OUTPUT:
+            raise refuse("the output")
+        self.spend()
+        return value
 
     def spend(self, n: int = 1) -> None:
         """Count `n` steps; refuse the template past the step or time budget."""
@@ -133,8 +137,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["+", "*", "**", "%"])
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(finalize=lambda value: _ensure(value, "the output"), **options)
-        self.budget = Budget()
+        budget = Budget()
+        super().__init__(finalize=budget.emit, **options)
+        self.budget = budget
+        self.concat = _bounded_concat  # type: ignore[method-assign]  # joins macro and block output
         self.filters = {name: _bounded_filter(self, name, fn) for name, fn in self.filters.items()}
         self.globals["lipsum"] = _lipsum
 
@@ -175,14 +181,24 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         __self.budget.spend()
         method = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
         owner = getattr(method, "__self__", None)
-        if isinstance(owner, str):
+        if isinstance(owner, (str, bytes)):
             _check_str_method(owner, getattr(method, "__name__", ""), args, kwargs)
-        elif owner is not None and type(owner) in (int, float, bytes, list, tuple, dict, range):
+        elif owner is not None and type(owner) in (int, float, list, tuple, dict, range):
             _check_counts(args, kwargs)
         out = super().call(__context, __obj, *args, **kwargs)
         if isinstance(out, (str, bytes)) and len(out) > MAX_CHARS:
             raise refuse("a method's result")
         return out
+
+
+def _bounded_concat(parts: Iterable[str]) -> str:
+    chunks, total = [], 0
+    for part in parts:
+        total += len(part)
+        if total > MAX_CHARS:
+            raise refuse("a macro's or block's output")
+        chunks.append(part)
+    return "".join(chunks)
 
 
 def _power(left: Any, right: Any) -> Any:
@@ -199,10 +215,10 @@ def _check_grow(left: Any, right: Any, add: bool) -> None:
             if a.bit_length() + b.bit_length() > MAX_BITS:
                 raise SecurityError(f"a product would exceed {MAX_BITS} bits")
             return
-        if not isinstance(a, (str, list, tuple)):
+        if not isinstance(a, (str, bytes, list, tuple)):
             continue
-        cap = MAX_CHARS if isinstance(a, str) else MAX_ITEMS
-        if add and isinstance(b, (str, list, tuple)):
+        cap = MAX_CHARS if isinstance(a, (str, bytes)) else MAX_ITEMS
+        if add and isinstance(b, (str, bytes, list, tuple)):
             n = len(a) + len(b)
         elif not add and isinstance(b, int):
             n = len(a) * b
@@ -246,16 +262,17 @@ def _check_format(template: str, args: tuple[Any, ...], kwargs: Mapping[str, Any
         raise refuse("a formatted string")
 
 
-def _replace_size(s: str, old: Any, new: Any, count: Any = -1) -> int:
-    if not isinstance(old, str) or not isinstance(new, str):
+def _replace_size(s: str | bytes, old: Any, new: Any, count: Any = -1) -> int:
+    if not isinstance(old, type(s)) or not isinstance(new, type(s)):
         return len(s)
-    hits = s.count(old) if old else len(s) + 1
+    text: Any = s  # str or bytes, with `old` of the same type (checked above)
+    hits = text.count(old) if old else len(s) + 1
     if isinstance(count, int) and count >= 0:
         hits = min(hits, count)
     return len(s) + hits * max(0, len(new) - len(old))
 
 
-def _join_size(separator: str, items: Iterable[Any]) -> int:
+def _join_size(separator: str | bytes, items: Iterable[Any]) -> int:
     total = 0
     for n, item in enumerate(items):
         total += size(item) + (len(separator) if n else 0)
@@ -264,14 +281,16 @@ def _join_size(separator: str, items: Iterable[Any]) -> int:
     return total
 
 
-def _check_str_method(s: str, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+def _check_str_method(s: str | bytes, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """str and bytes methods: refuse one whose result would pass the cap, before it runs."""
     if name in _SAFE_STR_METHODS:
         return
     if name in ("ljust", "rjust", "center", "zfill"):
         _check_counts(args, kwargs)
     elif name == "expandtabs":
         tab = (args or (kwargs.get("tabsize", 8),))[0]
-        if isinstance(tab, int) and len(s) + s.count("\t") * tab > MAX_CHARS:
+        tabs = s.count("\t") if isinstance(s, str) else s.count(b"\t")
+        if isinstance(tab, int) and len(s) + tabs * tab > MAX_CHARS:
             raise refuse("expandtabs()")
     elif name == "replace":
         if _replace_size(s, *args, **kwargs) > MAX_CHARS:
@@ -279,7 +298,7 @@ def _check_str_method(s: str, name: str, args: tuple[Any, ...], kwargs: Mapping[
     elif name == "join":
         if args and _join_size(s, list(args[0]) if not isinstance(args[0], str) else args[0]) > MAX_CHARS:
             raise refuse("join()")
-    elif name in ("format", "format_map"):
+    elif name in ("format", "format_map") and isinstance(s, str):
         mapping = args[0] if name == "format_map" and args and isinstance(args[0], Mapping) else {}
         _check_format(s, args if name == "format" else (), {**kwargs, **mapping})
     elif name == "translate":

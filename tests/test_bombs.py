@@ -64,6 +64,17 @@ TEMPLATE_BOMBS = {
     "to-bytes": "{{ (1).to_bytes(300000000, 'big') }}",
     "macro-recursion": "{% macro m(n) %}{% if n %}{{ m(n-1) }}{{ m(n-1) }}{% endif %}{% endmacro %}"
                        "{{ m(40) }}",
+    "macro-output": "{% macro m() %}{% for i in range(100000) %}{{ 'x' * 60000 ~ i }}{% endfor %}"
+                    "{% endmacro %}{{ m() | length }}",
+    "set-block": "{% set x %}{% for i in range(100000) %}{{ 'x' * 60000 ~ i }}{% endfor %}{% endset %}"
+                 "{{ x | length }}",
+    "filter-block": "{% filter upper %}{% for i in range(100000) %}{{ 'x' * 60000 }}{% endfor %}"
+                    "{% endfilter %}",
+    "macro-literal": "{% macro m() %}{% for i in range(100000) %}" + "y" * 1000 + "{% endfor %}"
+                     "{% endmacro %}{{ m() | length }}",
+    "bytes-repeat": "{{ 'x'.encode() * 300000000 }}",
+    "bytes-replace": "{{ ('x' * 60000).encode().replace('x'.encode(), ('y' * 60000).encode()) }}",
+    "bytes-join": "{{ ('x' * 60000).encode().join(['a'.encode()] * 60000) }}",
     "tojson-indent": "{{ {'a': 'x' * 60000} | tojson(300000000) }}",
 }
 
@@ -129,7 +140,8 @@ PROPERTY = textwrap.dedent('''
         "({a}) | replace('x', 'x' * ({n} % 70000))", "({a}) ~ ({a})", "({a}) + ({a})",
         "{n} ** ({n} % 300)", "({a}) | truncate({n})", "([{a}] * ({n} % 200000)) | join",
         "({a}).zfill({n})", "({a}).expandtabs({n} % 70000)", "({a}) | batch({n}) | list",
-        "({a}) | string", "({a}) | list", "({a}) | reverse", "(({a}) | string).replace('', '{a}')",
+        "({a}) | string", "({a}) | list", "({a}).encode() * {n}",
+        "(({a}) | string).encode().replace('x'.encode(), ('y' * ({n} % 70000)).encode())", "({a}) | reverse", "(({a}) | string).replace('', '{a}')",
         "[{a}] * ({n} % 200000)", "({a}) | format({a})", "'{{0}}{{0}}{{0}}'.format({a})",
     ]
     ATOMS = ["'x'", "'ab\\\\n'", "'\\\\t'", "'%s'", "'{{}}'", "range(10) | list", "[1, 2]", "9", "'x' * 60000"]
@@ -145,8 +157,12 @@ PROPERTY = textwrap.dedent('''
     @st.composite
     def template(draw):
         expr = draw(expression(3))
-        if draw(st.booleans()):
+        shape = draw(st.sampled_from(["expression", "loop", "macro"]))
+        if shape == "expression":
             return "{{ " + expr + " }}"
+        if shape == "macro":
+            return ("{% macro m() %}{% for i in range(" + str(draw(st.integers(1, 100000))) + ") %}"
+                    "{{ " + expr + " }}{% endfor %}{% endmacro %}{{ m() | length }}")
         op = draw(st.sampled_from(OPS)).format(a="ns.v", n=draw(SIZES))
         loops = draw(st.integers(1, 100000))
         return ("{% set ns = namespace(v=" + expr + ") %}{% for i in range(" + str(loops) + ") %}"
