@@ -31,6 +31,9 @@ MAX_BITS = 12_000  # an integer (about 3,600 digits: still printable)
 MAX_STEPS = 1_000_000  # loop iterations, calls and filter items per render
 MAX_SECONDS = 2.0  # per render
 MAX_OUTPUT = 4 * MAX_CHARS  # all {{ }} output of a render, captured (macros, set blocks) or not
+# Characters (and list slots) all operations of one render may build, kept or not: each one is
+# capped, but a loop could keep many (a list grown by +, `map('center', 60000) | list`).
+MAX_BUILT = 16 * 1024 * 1024
 
 # Filters whose result is not text: they are bounded by their input, not checked for size.
 _COLLECTION_FILTERS = frozenset({
@@ -93,7 +96,16 @@ class Budget:
         """A fresh allowance, at the start of each render."""
         self.steps = 0
         self.output = 0
+        self.built = 0
         self.deadline = time.monotonic() + MAX_SECONDS
+
+    def built_value(self, value: Any) -> Any:
+        """Count what an operation built; refuse past the render's allowance."""
+        if isinstance(value, (str, bytes, list, tuple)):
+            self.built += len(value)
+            if self.built > MAX_BUILT:
+                raise SecurityError(f"the template builds too much (over {MAX_BUILT} characters)")
+        return value
 
     def emit(self, value: Any) -> Any:
         """Every {{ }} output passes here, also into a macro's or a {% set %} block's buffer."""
@@ -140,7 +152,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         budget = Budget()
         super().__init__(finalize=budget.emit, **options)
         self.budget = budget
-        self.concat = _bounded_concat  # type: ignore[method-assign]  # joins macro and block output
+        # Joins macro and block output (the generated code reads environment.concat).
+        self.concat = lambda parts: str(budget.built_value(_bounded_concat(parts)))  # type: ignore[method-assign]
         self.filters = {name: _bounded_filter(self, name, fn) for name, fn in self.filters.items()}
         self.globals["lipsum"] = _lipsum
 
@@ -152,7 +165,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         """`~`, bounded."""
         if sum(size(p) for p in parts) > MAX_CHARS:
             raise refuse("a joined string (~)")
-        return str_join(parts)
+        return str(self.budget.built_value(str_join(parts)))
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -170,12 +183,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if operator_ == "%":
             if isinstance(left, str):
                 _check_percent(left, right)
-            return operator.mod(left, right)
-        if operator_ == "+":
-            _check_grow(left, right, add=True)
-            return operator.add(left, right)
-        _check_grow(left, right, add=False)
-        return operator.mul(left, right)
+            return self.budget.built_value(operator.mod(left, right))
+        _check_grow(left, right, add=operator_ == "+")
+        return self.budget.built_value((operator.add if operator_ == "+" else operator.mul)(left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         __self.budget.spend()
@@ -188,7 +198,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         out = super().call(__context, __obj, *args, **kwargs)
         if isinstance(out, (str, bytes)) and len(out) > MAX_CHARS:
             raise refuse("a method's result")
-        return out
+        return __self.budget.built_value(out)
 
 
 def _bounded_concat(parts: Iterable[str]) -> str:
@@ -364,7 +374,7 @@ def _bounded_filter(env: BoundedSandbox, name: str, fn: Callable[..., Any]) -> C
         out = fn(*args, **kwargs)
         if isinstance(out, str) and len(out) > MAX_CHARS:
             raise refuse(f"'{name}'")
-        return out
+        return env.budget.built_value(out)
 
     return bounded
 

@@ -72,6 +72,11 @@ TEMPLATE_BOMBS = {
                     "{% endfilter %}",
     "macro-literal": "{% macro m() %}{% for i in range(100000) %}" + "y" * 1000 + "{% endfor %}"
                      "{% endmacro %}{{ m() | length }}",
+    "map-center-list": "{{ range(100000) | map('string') | map('center', 60000) | list | length }}",
+    "list-of-distinct": "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
+                        "{% set ns.l = ns.l + ['x' * 60000 ~ i] %}{% endfor %}{{ ns.l | length }}",
+    "macro-calls-kept": "{% macro m(i) %}" + "z" * 1000 + "{{ i }}{% endmacro %}{% set ns = namespace(l=[]) %}"
+                        "{% for i in range(100000) %}{% set ns.l = ns.l + [m(i)] %}{% endfor %}{{ ns.l | length }}",
     "bytes-repeat": "{{ 'x'.encode() * 300000000 }}",
     "bytes-replace": "{{ ('x' * 60000).encode().replace('x'.encode(), ('y' * 60000).encode()) }}",
     "bytes-join": "{{ ('x' * 60000).encode().join(['a'.encode()] * 60000) }}",
