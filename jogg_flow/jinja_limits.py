@@ -30,6 +30,7 @@ MAX_ITEMS = 100_000  # a list or tuple built by + or * (as Jinja's own range cap
 MAX_BITS = 12_000  # an integer (about 3,600 digits: still printable)
 MAX_STEPS = 1_000_000  # loop iterations, calls and filter items per render
 MAX_SECONDS = 2.0  # per render
+MAX_TOTAL_SECONDS = 60.0  # all renders of one environment (one manifest): 10,000 slow ones add up
 MAX_OUTPUT = 4 * MAX_CHARS  # all {{ }} output of a render, captured (macros, set blocks) or not
 # Characters (and list slots) all operations of one render may build, kept or not: each one is
 # capped, but a loop could keep many (a list grown by +, `map('center', 60000) | list`).
@@ -87,9 +88,11 @@ def size(value: Any, limit: int = MAX_CHARS) -> int:
 
 
 class Budget:
-    """Steps and seconds one render may spend."""
+    """Steps and seconds one render may spend (and all renders of one manifest together)."""
 
-    def __init__(self) -> None:
+    def __init__(self, total_seconds: float = MAX_TOTAL_SECONDS) -> None:
+        self.total_seconds = total_seconds
+        self.last_call = time.monotonic() + total_seconds
         self.reset()
 
     def reset(self) -> None:
@@ -97,7 +100,7 @@ class Budget:
         self.steps = 0
         self.output = 0
         self.built = 0
-        self.deadline = time.monotonic() + MAX_SECONDS
+        self.deadline = min(time.monotonic() + MAX_SECONDS, self.last_call)
 
     def built_value(self, value: Any) -> Any:
         """Count what an operation built; refuse past the render's allowance."""
@@ -123,6 +126,9 @@ class Budget:
         if self.steps > MAX_STEPS:
             raise SecurityError(f"the template does too much work (over {MAX_STEPS} steps)")
         if (before >> 6) != (self.steps >> 6) and time.monotonic() > self.deadline:
+            if self.deadline == self.last_call:
+                raise SecurityError(f"this manifest's templates take too long (over "
+                                    f"{self.total_seconds:g} s in all)")
             raise SecurityError(f"the template takes too long (over {MAX_SECONDS:g} s)")
 
     def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:
@@ -148,8 +154,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _Generator
     intercepted_binops = frozenset(["+", "*", "**", "%"])
 
-    def __init__(self, **options: Any) -> None:
-        budget = Budget()
+    def __init__(self, total_seconds: float = MAX_TOTAL_SECONDS, **options: Any) -> None:
+        budget = Budget(total_seconds)
         super().__init__(finalize=budget.emit, **options)
         self.budget = budget
         # Joins macro and block output (the generated code reads environment.concat).

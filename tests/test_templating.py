@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from jinja2.exceptions import SecurityError
 
+from jogg_flow.jinja_limits import BoundedSandbox
 from jogg_flow.templating import TemplateError, Templater
 
 CTX = {"product": {"key": "lamp", "url": "https://x.example/lamp", "tags": ["a", "b"]}}
@@ -90,3 +92,16 @@ def test_ordinary_templates_are_within_the_bounds(source, expected):
 def test_just_past_a_bound_is_refused(source):
     with pytest.raises(TemplateError, match="refused by the sandbox"):
         Templater({}).render(source)
+
+
+def test_slow_templates_add_up_to_a_limit_per_manifest():
+    env = BoundedSandbox(total_seconds=0.3)
+    slow = env.from_string("{% for i in range(100000) %}{% for j in range(9) %}{% endfor %}{% endfor %}")
+    messages = []
+    for _ in range(4):
+        env.budget.reset()
+        try:
+            slow.render()
+        except SecurityError as err:
+            messages.append(str(err))
+    assert messages[-1] == "this manifest's templates take too long (over 0.3 s in all)"
