@@ -187,8 +187,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if operator_ == "**":
             return _power(left, right)
         if operator_ == "%":
-            if isinstance(left, str):
-                _check_percent(left, right)
+            if isinstance(left, (str, bytes)):
+                _check_percent(left if isinstance(left, str) else left.decode("latin-1"), right)
             return self.budget.built_value(operator.mod(left, right))
         _check_grow(left, right, add=operator_ == "+")
         return self.budget.built_value((operator.add if operator_ == "+" else operator.mul)(left, right))

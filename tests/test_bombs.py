@@ -79,6 +79,7 @@ TEMPLATE_BOMBS = {
                         "{% for i in range(100000) %}{% set ns.l = ns.l + [m(i)] %}{% endfor %}{{ ns.l | length }}",
     "bytes-repeat": "{{ 'x'.encode() * 300000000 }}",
     "bytes-replace": "{{ ('x' * 60000).encode().replace('x'.encode(), ('y' * 60000).encode()) }}",
+    "bytes-percent": "{{ '%300000000s'.encode() % 'x'.encode() }}",
     "bytes-join": "{{ ('x' * 60000).encode().join(['a'.encode()] * 60000) }}",
     "tojson-indent": "{{ {'a': 'x' * 60000} | tojson(300000000) }}",
 }
