@@ -182,3 +182,25 @@ def test_the_step_summary_keeps_each_row_in_its_cells():
     rows = text.strip().splitlines()[4:]
     assert rows[0] == "| `a` | succeeded | [video](https://x.example/a.mp4) |"
     assert rows[1:] == ["| `b` | succeeded |  |", "| `c` | succeeded |  |", "| `d` | succeeded |  |"]
+
+
+def test_download_never_follows_a_link_planted_in_the_directory(apply, write, tmp_path):
+    manifest = write("m.yaml", """
+        version: 1
+        products:
+          - key: lamp
+            url: https://shop.example/lamp
+            variants: [{name: tiktok}]
+          - key: kettle
+            url: https://shop.example/kettle
+        """)
+    out, elsewhere = tmp_path / "videos", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "lamp").symlink_to(elsewhere)  # lamp/tiktok.mp4 would land in `elsewhere`
+    (out / "kettle.mp4.part").symlink_to(elsewhere / "kettle.mp4")
+    result = apply(manifest, "--download", str(out))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "leads outside" in result.output and "kettle" in result.output
+    assert list(elsewhere.iterdir()) == []
+    assert (out / "kettle.cover.png").exists()  # the rest of the downloads went on
