@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -41,7 +42,33 @@ class _Cli(click.Group):
         except JoggFlowError as err:
             _show(err)
             sys.exit(err.exit_code)
+        except OSError as err:
+            if err.errno not in _LOST_OUTPUT:
+                raise
+            _output_lost()
         sys.exit(code if isinstance(code, int) else 0)
+
+
+# Writing to a pipe whose reader left (`| head -1`), a terminal gone, a closed descriptor.
+_LOST_OUTPUT = {errno.EPIPE, errno.EIO, errno.EBADF}
+OUTPUT_LOST = 141  # 128 + SIGPIPE, as a shell reports a process a closed pipe ended
+
+
+def _output_lost() -> None:
+    """Exit 141 quietly: stdout goes to /dev/null so Python's exit-time flush of what is
+    still buffered cannot fail again ("Exception ignored ... BrokenPipeError"; the Python
+    docs' advice for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    try:
+        click.echo("error: output closed; stopped and saved the state (rerun resumes)", err=True)
+    except (OSError, ValueError):
+        pass
+    sys.exit(OUTPUT_LOST)
 
 
 def _show(err: JoggFlowError) -> None:
@@ -175,6 +202,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet)
     try:
         with _stop_on_signals() as stop:
+            reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
             result = runner.apply(manifest, settings, emit=reporter, stop=stop)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
                    for k in dict.fromkeys(o.status for o in result.outcomes)}
@@ -183,6 +211,10 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
                   "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
     finally:
         reporter.close()
+    if reporter.lost:
+        _output_lost()
+    if reporter.failure:
+        click.echo(f"warning: {reporter.failure}", err=True)
     if result.stopped_by:
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
     if github.active(os.environ):

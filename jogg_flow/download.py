@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,9 @@ from .state import Store
 Emit = Callable[[dict[str, Any]], None]
 _DEFAULT_EXT = {"video": ".mp4", "cover": ".png"}
 _CHUNK = 1 << 16
+# A state is a file anyone may edit: a key becomes a path only when each part is a plain name.
+_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_EXT = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 
 class DownloadError(Exception):
@@ -36,13 +40,18 @@ def download_all(state: Store, keys: list[str], directory: str, emit: Emit,
         record = state.get(key)
         if not record or record.get("status") != "succeeded":
             continue
-        outputs = record.get("outputs") or {}
-        done = record.setdefault("downloads", {})
-        for kind, url in (("video", outputs.get("video_url")), ("cover", outputs.get("cover_url"))):
+        outputs = record.get("outputs")
+        outputs = outputs if isinstance(outputs, dict) else {}
+        if not isinstance(record.get("downloads"), dict):
+            record["downloads"] = {}
+        done = record["downloads"]
+        for kind in ("video", "cover"):
+            url = outputs.get(f"{kind}_url")
             if not url:
                 continue
-            dest = _destination(directory, key, kind, url)
+            dest = ""
             try:
+                dest = _destination(directory, key, kind, url)
                 status, size = _fetch_once(session, url, dest, done.get(kind), timeout)
             except (DownloadError, requests.RequestException, OSError) as err:
                 failed += 1
@@ -56,15 +65,30 @@ def download_all(state: Store, keys: list[str], directory: str, emit: Emit,
     return failed
 
 
-def _destination(directory: str, key: str, kind: str, url: str) -> str:
-    ext = posixpath.splitext(urlsplit(url).path)[1] or _DEFAULT_EXT[kind]
-    name = key + ("" if kind == "video" else ".cover") + ext
-    return os.path.join(directory, *name.split("/"))
+def _destination(directory: str, key: str, kind: str, url: Any) -> str:
+    """DIR/KEY.EXT, confined to DIR whatever the state says (a tampered key, a planted link)."""
+    if not isinstance(url, str):
+        raise DownloadError(f"the state's {kind}_url is a {type(url).__name__}, not a URL; "
+                            "`jogg-flow state rm` the video to make it anew")
+    parts = key.split("/") if isinstance(key, str) else []
+    if not parts or len(parts) > 2 or not all(_PART.fullmatch(p) for p in parts):
+        raise DownloadError(f"refusing to write {key!r}: not a video key that names a file in "
+                            f"{directory}")
+    ext = posixpath.splitext(urlsplit(url).path)[1]
+    ext = ext if _EXT.fullmatch(ext) else _DEFAULT_EXT[kind]
+    parts[-1] += ("" if kind == "video" else ".cover") + ext
+    dest = os.path.join(directory, *parts)
+    root = os.path.realpath(directory)
+    # A directory inside DIR that is a symlink to elsewhere would carry the file out of DIR.
+    if os.path.commonpath([root, os.path.realpath(os.path.dirname(dest))]) != root:
+        raise DownloadError(f"refusing to write {dest}: it leads outside {directory}")
+    return dest
 
 
-def _fetch_once(session: requests.Session, url: str, dest: str, known: dict[str, Any] | None,
+def _fetch_once(session: requests.Session, url: str, dest: str, known: Any,
                 timeout: float) -> tuple[str, int]:
-    if known and os.path.exists(dest) and os.path.getsize(dest) == known.get("bytes"):
+    if (isinstance(known, dict) and isinstance(known.get("bytes"), int) and not os.path.islink(dest)
+            and os.path.exists(dest) and os.path.getsize(dest) == known["bytes"]):
         return "skipped", int(known["bytes"])
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     part = dest + ".part"
@@ -79,7 +103,8 @@ def _fetch_once(session: requests.Session, url: str, dest: str, known: dict[str,
             total = int(length) if length and length.isdigit() else None
         else:
             raise DownloadError(f"HTTP {resp.status_code} for {urlsplit(url).path}")
-        with open(part, mode) as fh:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+        with os.fdopen(os.open(part, flags, 0o644), "wb") as fh:  # never through a planted link
             for chunk in resp.iter_content(_CHUNK):
                 fh.write(chunk)
     size = os.path.getsize(part)

@@ -42,12 +42,20 @@ def problem_annotations(problems: Iterable[Problem]) -> list[str]:
 
 def summary_markdown(name: str, rows: list[dict[str, Any]]) -> str:
     """The step summary: one row per video with its status and link."""
-    lines = [f"### jogg-flow: {name}", "", "| video | status | link |", "|---|---|---|"]
+    lines = [f"### jogg-flow: {_cell(name)}", "", "| video | status | link |", "|---|---|---|"]
     for row in rows:
         url = row.get("video_url")
-        link = f"[video]({url})" if url else ""
-        lines.append(f"| `{row['key']}` | {row['status']} | {link} |")
+        # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
+        plain = isinstance(url, str) and url.startswith(("https://", "http://")) and \
+            not any(c in url for c in "()[]|` \t\r\n")
+        link = f"[video]({url})" if plain else ""
+        lines.append(f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {link} |")
     return "\n".join(lines) + "\n\n"
+
+
+def _cell(text: str) -> str:
+    """Text that stays inside one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|").replace("`", "'")
 
 
 def output_lines(rows: list[dict[str, Any]]) -> str:

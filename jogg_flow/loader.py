@@ -8,6 +8,7 @@ reported, alias expansion capped relative to the file's size.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ _NATIVE = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"}
 _MERGE = "tag:yaml.org,2002:merge"
 MAX_BYTES = 64 * 1024 * 1024
+MAX_ALIAS_CHARS = 1024 * 1024  # scalar text aliases may add beyond 4x the file's own
+_ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
 
 Path = tuple[Any, ...]
 
@@ -62,9 +65,14 @@ def locate(root: Node, path: Path, *, at_key: bool = False) -> Node:
 
 
 class _Builder:
-    def __init__(self, file: str, budget: int) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
-        self.budget = budget
+        self.text = text
+        # Aliases may repeat a node, so both what is built and its text are budgeted:
+        # nodes (many short ones) and scalar characters (a few long ones, repeated).
+        self.budget = 4 * len(text) + 10_000
+        self.chars = 4 * len(text) + MAX_ALIAS_CHARS
+        self.path: list[Node] = []
         self.problems: list[Problem] = []
         self.scalars = SafeConstructor()
 
@@ -73,9 +81,17 @@ class _Builder:
 
     def build(self, node: Node) -> Any:
         self.budget -= 1
-        if self.budget < 0:
-            raise ManifestError([Problem(self.file, 1, 1, "aliases expand this document far "
-                                         "beyond its size (a YAML bomb?); refusing to expand it")])
+        if isinstance(node, ScalarNode):
+            self.chars -= len(node.value)
+        if self.budget < 0 or self.chars < 0:
+            raise ManifestError([self._bomb(node)])
+        self.path.append(node)
+        try:
+            return self._build(node)
+        finally:
+            self.path.pop()
+
+    def _build(self, node: Node) -> Any:
         if isinstance(node, ScalarNode):
             if node.tag == _STR:
                 return node.value
@@ -86,6 +102,19 @@ class _Builder:
             return [self.build(item) for item in node.value]
         assert isinstance(node, MappingNode)
         return self.mapping(node)
+
+    def _bomb(self, node: Node) -> Problem:
+        # Point at the innermost anchor being expanded (nodes keep no anchor names, so it
+        # is read back from the text at the node's start).
+        for candidate in reversed([*self.path, node]):
+            mark = candidate.start_mark
+            anchor = _ANCHOR.match(self.text, mark.index)
+            if anchor:
+                return Problem(self.file, mark.line + 1, mark.column + 1,
+                               f"aliases of &{anchor.group(1)} expand this document far beyond its "
+                               "size (a YAML bomb?); refusing to expand it")
+        return Problem(self.file, 1, 1, "aliases expand this document far beyond its size "
+                       "(a YAML bomb?); refusing to expand it")
 
     def mapping(self, node: MappingNode) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -122,7 +151,7 @@ def load(path: str) -> Document:
         raise ManifestError([Problem(path, 1, 1, f"YAML: {err}")]) from None
     if root is None:
         raise ManifestError([Problem(path, 1, 1, "the manifest is empty")])
-    builder = _Builder(path, budget=4 * len(text) + 10_000)
+    builder = _Builder(path, text)
     try:
         data = builder.build(root)
     except RecursionError:

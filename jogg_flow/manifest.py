@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from . import loader, schema
 from .errors import ManifestError, Problem
-from .templating import SECRET_ENV, TemplateError, Templater, is_template
+from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template
 
 Path = tuple[Any, ...]
 _MISSING: Any = object()
@@ -116,10 +116,12 @@ class _Build:
             except TemplateError as err:
                 self.fail(path, str(err))
                 return value
-            if self.secret and self.secret in out:  # e.g. through another env variable
+            # A second line behind the restricted `env`: the key, or a reversed or
+            # re-cased copy of it, in any rendered value is refused.
+            if self.secret and _holds(out, self.secret):
                 self.fail(path, schema.SECRET_HINT)
                 return value
-            self._recheck(out, path)
+            self._recheck(out, value, path)
             return out
         if isinstance(value, list):
             return [self.value(item, path + (i,), ctx) for i, item in enumerate(value)]
@@ -127,13 +129,15 @@ class _Build:
             return {k: self.value(v, path + (k,), ctx) for k, v in value.items()}
         return value
 
-    def _recheck(self, out: str, path: Path) -> None:
+    def _recheck(self, out: str, source: str, path: Path) -> None:
         shape = tuple(0 if isinstance(p, int) else p for p in path)
         if (shape, out) in self.checked:
             return
         self.checked.add((shape, out))
+        # The message quotes the template, never what it rendered to: a rendered value may
+        # hold environment data, and a message goes to logs and GitHub annotations.
         for where, message, at_key in schema.check_value(out, path):
-            self.fail(where, f"{message} (after templating: {out[:60]!r})", at_key)
+            self.fail(where, f"{message} (templated from {_clip(source)!r})", at_key)
 
     def merged(self, layers: list[tuple[Any, Path]], ctx: Mapping[str, Any]) -> Any:
         """Deep-merge mappings, the last layer winning, rendering each value at its origin."""
@@ -149,6 +153,7 @@ class _Build:
 
     def videos(self) -> list[Video]:
         data = self.doc.data
+        self._env(data.get("env"))
         self._vars(data.get("vars"))
         api = data.get("api")
         self.api = self.value(api, ("api",), {}) if isinstance(api, dict) else {}
@@ -168,6 +173,23 @@ class _Build:
             seen[key] = i
             out.extend(self._product(i, product, defaults))
         return out
+
+    def _env(self, names: Any) -> None:
+        if not isinstance(names, list):
+            return
+        declared = []
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                continue
+            found = CREDENTIAL.search(name)
+            if name == SECRET_ENV:
+                self.fail(("env", i), schema.SECRET_HINT)
+            elif found:
+                self.fail(("env", i), f"env: {name} looks like a credential ({found.group(0).upper()}); "
+                          "templates never see credentials")
+            else:
+                declared.append(name)
+        self.templater.declare(tuple(declared))
 
     def _vars(self, variables: Any) -> None:
         if not isinstance(variables, dict):
@@ -214,6 +236,15 @@ class _Build:
                 details=normalise_details(sections["details"]),
                 render=normalise_render(sections["render"]), index=i))
         return out
+
+
+def _holds(text: str, secret: str) -> bool:
+    low, key = text.lower(), secret.lower()
+    return key in low or key[::-1] in low
+
+
+def _clip(source: str) -> str:
+    return source if len(source) <= 80 else source[:77] + "..."
 
 
 def normalise_render(render: dict[str, Any]) -> dict[str, Any]:

@@ -26,11 +26,17 @@ def use_color(stream: IO[str], environ: Mapping[str, str]) -> bool:
 
 
 class Reporter:
-    """Callable sink for executor events; thread-safe."""
+    """Callable sink for executor events; thread-safe, and it never raises.
+
+    Output that cannot be written (a closed pipe: `apply ... | head -1`, a terminal gone)
+    sets `lost` and the `stop` event, so the run winds down as on Ctrl-C instead of a
+    worker or the poller dying on the write while the main thread waits for it.
+    """
 
     def __init__(self, output: str, stream: IO[str], *, verbose: int = 0, quiet: bool = False,
                  environ: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 stop: threading.Event | None = None) -> None:
         environ = os.environ if environ is None else environ
         self.output, self.stream, self.verbose, self.quiet = output, stream, verbose, quiet
         self.live = output == "text" and stream.isatty() and not quiet
@@ -44,35 +50,63 @@ class Reporter:
         self._drawn = 0
         self._last_draw = 0.0
         self._closed = threading.Event()
+        self.stop = stop
+        self.lost = False
+        self.failure: str | None = None
         if self.live:
             # Polls can be two minutes apart: redraw each second so the clock keeps moving.
             threading.Thread(target=self._tick, name="jogg-progress", daemon=True).start()
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self._lock:
-            if self.output == "json":
-                self._emit(json.dumps({"v": EVENTS_VERSION, "ts": round(time.time(), 3), **event},
-                                      sort_keys=True))
+            if self.lost:
                 return
-            self._track(event)
-            line = self._line(event)
-            if line is not None:
-                self._emit(line)
-            elif self.live:
-                self._draw(force=False)
+            try:
+                self._handle(event)
+            except (OSError, ValueError):  # EPIPE, EIO, or a closed file
+                self._lose()
+            except Exception as err:  # noqa: BLE001 - emit runs on the workers and the poller:
+                # raising here would end that thread; the CLI reports the first such bug at the end.
+                self.failure = self.failure or f"cannot show a {event.get('event')} event: {err!r}"
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        if self.output == "json":
+            self._emit(json.dumps({"v": EVENTS_VERSION, "ts": round(time.time(), 3), **event},
+                                  sort_keys=True))
+            return
+        self._track(event)
+        line = self._line(event)
+        if line is not None:
+            self._emit(line)
+        elif self.live:
+            self._draw(force=False)
 
     def close(self) -> None:
         """Clear the live block; the outcome lines above it stay."""
         self._closed.set()
         with self._lock:
-            if self.live:
-                self._erase()
+            if self.live and not self.lost:
+                try:
+                    self._erase()
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    self._lose()
+
+    def _lose(self) -> None:
+        self.lost = True
+        self._closed.set()
+        if self.stop is not None:
+            self.stop.set()
 
     def _tick(self) -> None:
         while not self._closed.wait(1.0):
             with self._lock:
-                if not self._closed.is_set():
+                if self._closed.is_set():
+                    return
+                try:
                     self._draw(force=True)
+                except Exception:  # noqa: BLE001 - a dead thread would go unnoticed: stop the run
+                    self._lose()
 
     # -- what to show ----------------------------------------------------------------------
 

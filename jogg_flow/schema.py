@@ -66,7 +66,7 @@ def check_value(value: Any, path: Path) -> Iterator[Finding]:
         return
     for error in validator.iter_errors(value):
         error.path.extendleft(reversed(path))
-        yield from _findings(error)
+        yield from _findings(error, echo=False)
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +95,8 @@ def _walk(schema: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any] | Non
     return _resolve(schema)
 
 
-def _findings(error: ValidationError) -> Iterator[Finding]:
+def _findings(error: ValidationError, echo: bool = True) -> Iterator[Finding]:
+    """`echo=False` for rendered values: the message names the place, never the value."""
     if error.validator == "additionalProperties":
         yield from _unknown_keys(error)
         return
@@ -107,13 +108,15 @@ def _findings(error: ValidationError) -> Iterator[Finding]:
     elif error.validator == "required":
         yield path, f"{name}: {error.message.replace('property', 'key')}", False
     elif error.context:
-        yield from _findings(best_match(error.context))
+        yield from _findings(best_match(error.context), echo)
     elif error.validator == "type":
-        yield path, f"{name}: expected {error.validator_value}, got {_short.repr(error.instance)}", False
+        got = _short.repr(error.instance) if echo else type(error.instance).__name__
+        yield path, f"{name}: expected {error.validator_value}, got {got}", False
     elif error.validator == "propertyNames":
         yield path, f"{name}: {error.message}", False
     else:
-        text = error.message.replace(repr(error.instance), _short.repr(error.instance))
+        shown = _short.repr(error.instance) if echo else "the rendered value"
+        text = error.message.replace(repr(error.instance), shown)
         yield path, f"{name}: {text}", False
 
 

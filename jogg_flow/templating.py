@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -10,11 +9,16 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .jinja_limits import MAX_CHARS, BoundedSandbox, refuse, size
 
 SECRET_ENV = "JOGG_API_KEY"
+# Names that look like credentials never reach a template, even when a manifest declares them.
+CREDENTIAL = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|KEY|CREDENTIAL|AUTH|PRIVATE|SESSION|COOKIE"
+                        r"|SIGNATURE|CERT|DSN|DATABASE_URL|CONNECTION_STRING"
+                        r"|^(AWS_|GITHUB_|ACTIONS_|RUNNER_|AZURE_|GOOGLE_|GCP_|NPM_|PYPI_|TWINE_|"
+                        r"DOCKER_|JOGG_API)", re.IGNORECASE)
 _SHARED = {"vars", "env"}
-_MAX_REPEAT = 100_000
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
@@ -22,20 +26,34 @@ class TemplateError(Exception):
     """A template that does not render; the message is user-facing."""
 
 
-class _Env(ImmutableSandboxedEnvironment):
-    # The sandbox stops attribute escapes; '*' and '**' would still let a one-line
-    # template allocate gigabytes, so those operators are bounded too.
-    intercepted_binops = frozenset(["*", "**"])
+class EnvView(dict[str, str]):
+    """`env` as templates see it: only the variables the manifest declares under `env:`."""
 
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, (int, float)) and abs(right) > 100:
-                raise SecurityError("exponent too large")
-            return operator.pow(left, right)
-        for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > _MAX_REPEAT:
-                raise SecurityError("repetition too large")
-        return operator.mul(left, right)
+    def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...]) -> None:
+        super().__init__((k, environ[k]) for k in declared if k in environ)
+        self.declared = declared
+
+    def missing(self, name: str) -> str:
+        """Why `env.NAME` is undefined, naming the declared variables."""
+        if name == SECRET_ENV:
+            return f"env.{SECRET_ENV} is not available to templates; the key stays out of manifests"
+        if name in self.declared:
+            return f"env.{name} is declared but not set in the environment"
+        return f"env.{name} is not declared in env: ({', '.join(self.declared) or 'none declared'})"
+
+
+class _Env(BoundedSandbox):
+    # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, EnvView) and attribute not in obj:
+            return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, EnvView) and isinstance(argument, str) and argument not in obj:
+            return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
+        return super().getitem(obj, argument)
 
 
 def is_template(value: str) -> bool:
@@ -50,13 +68,11 @@ class Templater:
     product, so their output is cached: a shared default renders once, not once per video.
     """
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...] = ()) -> None:
         self.env = _Env(undefined=jinja2.StrictUndefined, autoescape=False,
                         keep_trailing_newline=True)
-        self.base: dict[str, Any] = {
-            "env": {k: v for k, v in environ.items() if k != SECRET_ENV},
-            "vars": {},
-        }
+        self.environ = environ
+        self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)), "vars": {}}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
         self._constant: dict[str, str] = {}
@@ -64,6 +80,7 @@ class Templater:
     def render(self, source: str, context: Mapping[str, Any] | None = None) -> str:
         """Render one string; raise TemplateError with a one-line reason."""
         ctx = {**self.base, **(context or {})}
+        self.env.budget.reset()
         try:
             parts = _split(source)
             if parts is not None:
@@ -78,10 +95,11 @@ class Templater:
         except jinja2.TemplateSyntaxError as err:
             raise TemplateError(f"template syntax: {err.message}") from None
         except jinja2.UndefinedError as err:
-            raise TemplateError(f"template: {_undefined_message(err, source)}") from None
-        except (TypeError, ValueError, ArithmeticError, RecursionError,
-                jinja2.TemplateError) as err:
-            raise TemplateError(f"template: {err}") from None
+            raise TemplateError(f"template: {err.message}") from None
+        except MemoryError:  # a last line: the bounds should refuse it sooner
+            raise TemplateError("template: out of memory") from None
+        except Exception as err:  # noqa: BLE001 - a filter's assert, a TypeError: the template's fault
+            raise TemplateError(f"template: {err or type(err).__name__}") from None
 
     def _expression(self, expr: str, ctx: dict[str, Any]) -> str:
         # Manifests repeat the same few expressions ({{ vars.brand }}, {{ product.key }})
@@ -95,7 +113,10 @@ class Templater:
         fn, per_product = hit
         if not per_product and expr in self._constant:
             return self._constant[expr]
-        out = str(fn(**ctx))
+        value = fn(**ctx)
+        if size(value) > MAX_CHARS:
+            raise refuse("the output")
+        out = str(value)
         if not per_product:
             self._constant[expr] = out
         return out
@@ -110,15 +131,36 @@ class Templater:
         key = "\0" + source
         if not per_product and key in self._constant:
             return self._constant[key]
-        out = template.render(ctx)
+        out = _bounded_render(template, ctx)
         if not per_product:
             self._constant[key] = out
         return out
+
+    def declare(self, names: tuple[str, ...]) -> None:
+        """Let templates see these environment variables (credential-like names stay hidden)."""
+        self.base["env"] = EnvView(self.environ, allowed(names))
+        self._constant.clear()
 
     def set_var(self, name: str, value: Any) -> None:
         """Make `vars.NAME` available to every later template; constant caches reset."""
         self.base["vars"][name] = value
         self._constant.clear()
+
+
+def _bounded_render(template: jinja2.Template, ctx: dict[str, Any]) -> str:
+    """Render chunk by chunk, stopping as soon as the output passes the cap."""
+    chunks, total = [], 0
+    for chunk in template.generate(ctx):
+        total += len(chunk)
+        if total > MAX_CHARS:
+            raise refuse("the output")
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
+def allowed(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The declared names a template may read: never the key nor anything credential-like."""
+    return tuple(n for n in names if n != SECRET_ENV and not CREDENTIAL.search(n))
 
 
 def _split(source: str) -> list[str] | None:
@@ -136,10 +178,3 @@ def _split(source: str) -> list[str] | None:
                 return None
             parts[i] = part
     return parts
-
-
-def _undefined_message(err: jinja2.UndefinedError, source: str) -> str:
-    message = str(err.message)
-    if f"'{SECRET_ENV}'" in message and "env" in source:
-        return f"env.{SECRET_ENV} is not available to templates; the key stays out of manifests"
-    return message

@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import threading
 
 import jsonschema
 import pytest
 
+from jogg_flow.github import summary_markdown
 from jogg_flow.progress import Reporter
 from jogg_flow.sandbox import Fault, media
 from tests.conftest import FAKE_KEY, ROOT
@@ -154,3 +156,51 @@ def test_state_list_show_rm(apply, write, run, tmp_path, sandbox):
     assert {i["key"]: i["action"] for i in json.loads(plan.stdout)["items"]} == {
         "blender": "up-to-date", "kettle": "create"}
     assert run("state", "rm", manifest, "nope", *state).exit_code == 3
+
+
+def test_the_reporter_never_raises_into_the_threads_that_emit():
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    stop = threading.Event()
+    reporter = Reporter("text", Closed(), verbose=1, stop=stop)
+    reporter({"event": "step", "key": "a", "step": "create"})
+    assert reporter.lost and stop.is_set()
+    reporter({"event": "video", "key": "a", "status": "succeeded"})  # silent from now on
+    healthy = Reporter("text", io.StringIO())
+    healthy({"event": "video", "key": "a"})  # malformed: no status
+    assert healthy.failure and "video" in healthy.failure
+
+
+def test_the_step_summary_keeps_each_row_in_its_cells():
+    text = summary_markdown("m", [
+        {"key": "a", "status": "succeeded", "video_url": "https://x.example/a.mp4"},
+        {"key": "b", "status": "succeeded", "video_url": "https://x.example/b.mp4\n| injected | row |"},
+        {"key": "c", "status": "succeeded", "video_url": ["https://x.example/c.mp4"]},
+        {"key": "d", "status": "succeeded", "video_url": "javascript:alert(1)"}])
+    rows = text.strip().splitlines()[4:]
+    assert rows[0] == "| `a` | succeeded | [video](https://x.example/a.mp4) |"
+    assert rows[1:] == ["| `b` | succeeded |  |", "| `c` | succeeded |  |", "| `d` | succeeded |  |"]
+
+
+def test_download_never_follows_a_link_planted_in_the_directory(apply, write, tmp_path):
+    manifest = write("m.yaml", """
+        version: 1
+        products:
+          - key: lamp
+            url: https://shop.example/lamp
+            variants: [{name: tiktok}]
+          - key: kettle
+            url: https://shop.example/kettle
+        """)
+    out, elsewhere = tmp_path / "videos", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "lamp").symlink_to(elsewhere)  # lamp/tiktok.mp4 would land in `elsewhere`
+    (out / "kettle.mp4.part").symlink_to(elsewhere / "kettle.mp4")
+    result = apply(manifest, "--download", str(out))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "leads outside" in result.output and "kettle" in result.output
+    assert list(elsewhere.iterdir()) == []
+    assert (out / "kettle.cover.png").exists()  # the rest of the downloads went on

@@ -69,3 +69,43 @@ def test_only_succeeded_videos_are_fetched(tmp_path):
     assert download_all(state, ["a", "missing"], str(tmp_path), events.append,
                         session=requests.Session()) == 0
     assert events == []
+
+
+@pytest.mark.parametrize("key", ["../../../escaped", "/tmp/abs", "a/../../x", "a/b/c", "..", ".hidden", "a\n"])
+def test_a_tampered_key_never_writes_outside_the_directory(key, server, tmp_path):
+    out = tmp_path / "deep" / "out"
+    out.mkdir(parents=True)
+    state = State.load(str(tmp_path / "s.json"))
+    state.put(key, {"status": "succeeded", "outputs": {"video_url": f"{server}/v.mp4"}})
+    events = []
+    assert download_all(state, [key], str(out), events.append) == 1
+    assert events[-1]["status"] == "failed" and "refusing to write" in events[-1]["message"]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "s.json"
+               and not p.name.startswith("s.json")]
+    assert written == []
+
+
+def test_a_symlink_planted_in_the_directory_is_not_followed(server, tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "p").symlink_to(elsewhere)  # for the variant p/v
+    (out / "a.mp4.part").symlink_to(elsewhere / "victim")  # a partial file that is a link
+    state = State.load(str(tmp_path / "s.json"))
+    for key in ("p/v", "a"):
+        state.put(key, {"status": "succeeded", "outputs": {"video_url": f"{server}/v.mp4"}})
+    events = []
+    assert download_all(state, ["p/v", "a"], str(out), events.append) == 2
+    assert "leads outside" in events[0]["message"]
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("outputs", [{"video_url": ["http://x/a.mp4"]}, {"video_url": 7},
+                                     {"cover_url": {"u": 1}}, ["not", "a", "mapping"]])
+def test_a_tampered_url_is_a_per_video_error(outputs, tmp_path):
+    state = State.load(str(tmp_path / "s.json"))
+    state.put("a", {"status": "succeeded", "outputs": outputs, "downloads": "junk"})
+    events = []
+    failed = download_all(state, ["a"], str(tmp_path / "out"), events.append)
+    assert failed == (0 if isinstance(outputs, list) else 1)
+    assert all("not a URL" in e["message"] for e in events)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
+import pytest
+
+from jogg_flow import schema
 from jogg_flow.manifest import load_manifest
 from tests.conftest import ROOT
 
@@ -17,6 +21,7 @@ def test_examples_validate(run):
 def test_defaults_merge_under_products_and_variants(write):
     path = write("m.yaml", """
         version: 1
+        env: [AUD]
         vars:
           brand: Acme
           full: "{{ vars.brand }} Inc."
@@ -149,3 +154,24 @@ def test_plan_detailed_exitcode(run, tmp_path):
 def test_unknown_option_is_a_usage_error_exit_3(run):
     result = run("validate", "--bogus", "x.yaml")
     assert result.exit_code == 3
+
+
+@pytest.mark.parametrize("where, good", [
+    (("properties", "name"), "spring-launch"),
+    (("properties", "env", "items"), "REGION"),
+    (("properties", "vars", "propertyNames"), "brand"),
+    (("$defs", "http_url", "anyOf", 0), "https://x.example/a"),
+    (("$defs", "rate", "anyOf", 0), "20/60s"),
+    (("$defs", "product", "properties", "key"), "blender"),
+    (("$defs", "product", "properties", "tags", "items"), "spring"),
+    (("$defs", "variant", "properties", "name"), "tiktok"),
+])
+def test_name_patterns_refuse_a_trailing_newline(where, good):
+    # jsonschema applies `pattern` with re.search, where a bare `$` also matches before a
+    # final newline; the schema's `$(?!\n)` works there and in editors' ECMA regexes alike.
+    node = json.loads(schema.text())
+    for step in where:
+        node = node[step]
+    validator = jsonschema.Draft202012Validator({"type": "string", "pattern": node["pattern"]})
+    assert validator.is_valid(good)
+    assert not validator.is_valid(good + "\n")

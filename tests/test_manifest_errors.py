@@ -94,6 +94,7 @@ def test_the_key_cannot_arrive_through_another_env_variable(write):
     key = "jf-live-0123456789abcdef"
     path = write("k.yaml", """
         version: 1
+        env: [COPY]
         products:
           - key: a
             url: https://x.example/a

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from jinja2.exceptions import SecurityError
 
+from jogg_flow.jinja_limits import BoundedSandbox
 from jogg_flow.templating import TemplateError, Templater
 
 CTX = {"product": {"key": "lamp", "url": "https://x.example/lamp", "tags": ["a", "b"]}}
@@ -27,17 +29,24 @@ def test_quick_path_matches_jinja(source):
     assert templater.render(source, CTX) == expected
 
 
-def test_env_is_the_process_environment_without_the_key():
-    templater = Templater({"REGION": "eu", "JOGG_API_KEY": "secret-value-123"})
+def test_env_holds_only_the_declared_variables_never_the_key():
+    environ = {"REGION": "eu", "HOME": "/root", "JOGG_API_KEY": "secret-value-123", "MY_TOKEN": "t0k"}
+    templater = Templater(environ, ("REGION", "JOGG_API_KEY", "MY_TOKEN", "UNSET"))
     assert templater.render("{{ env.REGION }}") == "eu"
+    assert templater.render("{{ env }}") == "{'REGION': 'eu'}"
     with pytest.raises(TemplateError, match="not available to templates"):
         templater.render("{{ env.JOGG_API_KEY }}")
+    with pytest.raises(TemplateError, match=r"env.HOME is not declared in env: \(REGION, UNSET\)"):
+        templater.render("{{ env['HOME'] }}")
+    with pytest.raises(TemplateError, match="env.UNSET is declared but not set"):
+        templater.render("{{ env.UNSET }}")
+    assert templater.render("{{ env.HOME | default('x') }}") == "x"
 
 
 @pytest.mark.parametrize("source, reason", [
     ("{{ ''.__class__ }}", "sandbox"),
-    ("{{ 2 ** 1000 }}", "exponent too large"),
-    ("{{ [1] * 10**7 }}", "repetition too large"),
+    ("{{ 2 ** 100000 }}", "a power would exceed"),
+    ("{{ [1] * 10**7 }}", "would exceed 100000 items"),
     ("{{ nope }}", "'nope' is undefined"),
     ("{{ 1 / 0 }}", "division by zero"),
     ("{% if %}", "template syntax"),
@@ -56,3 +65,43 @@ def test_shared_results_are_cached_but_per_product_ones_are_not():
     assert templater.render("{{ product.key }}", {"product": {"key": "b"}}) == "b"
     templater.set_var("brand", "Other")  # a later var invalidates what earlier ones rendered
     assert templater.render("{{ vars.brand }}") == "Other"
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("{{ 'Item 1000000 %s' % 'x' }}", "Item 1000000 x"),
+    ("{{ 'Year 2026000 {}'.format('x') }}", "Year 2026000 x"),
+    ("{{ '%5.2f' % 3.14159 }}", " 3.14"),
+    ("{{ '{:>6}'.format('ab') }}", "    ab"),
+    ("{{ ('x' * 100) | length }}", "100"),
+    ("{{ range(1000) | join(',') | length }}", "3889"),
+    ("{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}ok", "ok"),
+    ("{{ 2 ** 64 }}", "18446744073709551616"),
+    ("{{ 'a b' | center(9) }}", "   a b   "),
+    ("{{ 'x' | indent(4, true) }}", "    x"),
+    ("{{ ['a', 'b'] | join('-') }}", "a-b"),
+    ("{{ 'abc'.replace('b', 'BB') }}", "aBBc"),
+])
+def test_ordinary_templates_are_within_the_bounds(source, expected):
+    assert Templater({}).render(source) == expected
+
+
+@pytest.mark.parametrize("source", [
+    "{{ 'x' * 70000 }}", "{{ 'x'.ljust(70000) }}", "{{ 'x' | center(70000) }}", "{{ '%70000s' % 'x' }}",
+    "{% for i in range(70000) %}x{% endfor %}", "{{ 9 ** 5000 }}",
+])
+def test_just_past_a_bound_is_refused(source):
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        Templater({}).render(source)
+
+
+def test_slow_templates_add_up_to_a_limit_per_manifest():
+    env = BoundedSandbox(total_seconds=0.3)
+    slow = env.from_string("{% for i in range(100000) %}{% for j in range(9) %}{% endfor %}{% endfor %}")
+    messages = []
+    for _ in range(4):
+        env.budget.reset()
+        try:
+            slow.render()
+        except SecurityError as err:
+            messages.append(str(err))
+    assert messages[-1] == "this manifest's templates take too long (over 0.3 s in all)"
