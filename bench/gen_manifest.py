@@ -11,6 +11,7 @@ import sys
 def manifest(n: int) -> str:
     head = f"""version: 1
 name: bench-{n}
+env: [TARGET_AUDIENCE]
 vars:
   brand: Acme
   audience: "{{{{ env.TARGET_AUDIENCE | default('busy parents') }}}}"

@@ -27,6 +27,10 @@ version: 1
 api:
   version: v1
 
+# Environment variables templates may read as {{{{ env.NAME }}}}; no other is visible, and
+# names that look like credentials (tokens, keys, passwords) are refused.
+env: [TARGET_AUDIENCE]
+
 # Values for templates: "{{{{ vars.brand }}}}". A var may use env and earlier vars.
 vars:
   brand: Acme
