@@ -11,7 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import planner
-from .api import PostBudget, client_class, resolve_base
+from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
+from .api.errors import InsufficientCredit
+from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, state_path_for
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
@@ -41,6 +43,7 @@ class Applied:
     exit_code: int
     requests: int = 0
     stopped_by: str = ""
+    preflight: Preflight | None = None  # the account and credits read before the first POST
 
 
 @dataclass
@@ -60,6 +63,8 @@ class ApplySettings:
     wait: bool = True
     sandbox: bool = False
     sandbox_config: Config | None = None
+    allow_http: bool = False  # send the key over plain http to a non-loopback host (a proxy)
+    allow_partial: bool = False  # start even when the credit left does not cover the plan
 
 
 def apply(path: str, settings: ApplySettings | None = None, *,
@@ -86,7 +91,8 @@ def apply(path: str, settings: ApplySettings | None = None, *,
                 outcomes = [settled(i, state.videos.get(i.key)) for i in items]
                 for outcome in outcomes:
                     emit({"event": "video", **outcome.as_dict()})
-                result = Applied(manifest, items, outcomes, 0)
+                result = Applied(manifest, items, outcomes,
+                                 0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
                 if cfg.download:
                     _download(result, state, cfg.download, emit)
         finally:
@@ -109,23 +115,57 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], state: State, cf
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
-        client = client_class(manifest.api_version)(
-            base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2,
-            timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
-            on_retry=lambda route, err, delay: emit(
-                {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
-        executor = Executor(client, state, options, emit, stop)
+        stop = stop if stop is not None else threading.Event()
+        client = make_client(manifest.api_version, base, key, cfg, rate, stop, emit)
         try:
+            found = _preflight(client, items, state, cfg, rate, emit)
+            executor = Executor(client, state, options, emit, stop)
             outcomes = executor.run(items)
         finally:
             client.close()
         if executor.state_error is not None:
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                         client.requests_made, str(executor.fatal or ""))
+                         client.requests_made, str(executor.fatal or ""), found)
         if cfg.download and not (stop and stop.is_set()):
             _download(result, state, cfg.download, emit)  # while the sandbox still serves files
         return result
+
+
+def make_client(version: str, base: str, key: str, cfg: ApplySettings, rate: tuple[int, float],
+                stop: threading.Event, emit: Emit) -> HttpClient:
+    """The run's client: its POST budget, its timeouts, waits that wake on `stop`."""
+    host = urlsplit(base).hostname or ""
+    documented = urlsplit(DEFAULT_BASES.get(version, "")).hostname
+    if host != documented and not is_loopback(host):
+        emit({"event": "warning", "message": f"the API key goes to {host}, not JoggAI's "
+              f"documented host for api.version {version} ({documented})"})
+    return client_class(version)(
+        base, key, budget=PostBudget(*rate), pool=cfg.parallelism + 2, stop=stop,
+        timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
+        on_retry=lambda route, err, delay: emit(
+            {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
+
+
+def _preflight(client: HttpClient, items: list[planner.PlanItem], state: State, cfg: ApplySettings,
+               rate: tuple[int, float], emit: Emit) -> Preflight | None:
+    """Free GETs before the first POST: a wrong key, a generation not served at this base
+    URL or too little credit stops the run before it spends anything."""
+    est = planner.estimate(items, state.videos, client.shares_products)
+    if not est.posts:
+        return None  # only status reads to make: they tell the same by themselves
+    found = client.preflight()
+    who = f"account {found.account}" if found.account else "key accepted"
+    left = "" if found.credits is None else f", {found.credits:g} credits left"
+    emit({"event": "preflight", "account": found.account, "credits": found.credits,
+          "renders": est.renders, "credits_needed": est.credits, "posts": est.posts,
+          "message": f"{who}{left}; this plan: {est.renders} renders (~{est.credits} credits), "
+                     f"{est.posts} POSTs (~{est.post_seconds(rate):g} s of POST budget)"})
+    if found.credits is not None and found.credits < est.credits and not cfg.allow_partial:
+        raise InsufficientCredit(f"{found.credits:g} credits left, this plan needs about "
+                                 f"{est.credits}: nothing was sent; top up, or pass "
+                                 "--allow-partial to spend what is left", code=18020)
+    return found
 
 
 def _download(result: Applied, state: State, directory: str, emit: Emit) -> None:

@@ -54,9 +54,32 @@ def video_body(product_id: str, s: dict[str, Any], name: str) -> dict[str, Any]:
 class V2Client(HttpClient):
     """The product flow on v2's endpoints."""
 
+    version = "v2"
+    shares_products = True
+
+    def __init__(self, base_url: str, api_key: str, **kw: Any) -> None:
+        # The documented host is https://api.jogg.ai with paths /v2/...; a base written
+        # with the /v2 suffix (as the README once said) must not give /v2/v2/...
+        super().__init__(base_url.rstrip("/").removesuffix("/v2"), api_key, **kw)
+
+    def whoami(self) -> str | None:
+        """GET /v2/user/whoami: the account's email (or user name)."""
+        data = self._call("GET", "/v2/user/whoami")
+        if not isinstance(data, dict):
+            return None
+        who = data.get("email") or data.get("username")
+        return str(who) if who else None
+
+    def credits(self) -> float | None:
+        """GET /v2/user/remaining_quota."""
+        data = self._call("GET", "/v2/user/remaining_quota")
+        left = data.get("remaining_quota") if isinstance(data, dict) else None
+        return float(left) if isinstance(left, (int, float)) and not isinstance(left, bool) else None
+
     def create_product(self, url: str) -> tuple[Any, str | None]:
         """POST /v2/product from a page URL; v2 has no project until a video is made."""
-        data = self._call("POST", "/v2/product", body={"url": url})
+        data = self._call("POST", "/v2/product", body={"url": url},
+                          read_timeout=self.product_timeout)
         if not isinstance(data, dict) or not data.get("product_id"):
             raise ServerError(f"POST /v2/product answered without product_id: {data!r:.80}")
         return str(data["product_id"]), None
