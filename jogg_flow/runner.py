@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from . import planner
 from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
-from .api.errors import InsufficientCredit
+from .api.errors import Cancelled, InsufficientCredit
 from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, state_path_for
 from .errors import UsageError
@@ -154,7 +154,10 @@ def _preflight(client: HttpClient, items: list[planner.PlanItem], state: State, 
     est = planner.estimate(items, state.videos, client.shares_products)
     if not est.posts:
         return None  # only status reads to make: they tell the same by themselves
-    found = client.preflight()
+    try:
+        found = client.preflight()
+    except Cancelled:
+        return None  # stopping already: the executor sends nothing and the run exits 130
     who = f"account {found.account}" if found.account else "key accepted"
     left = "" if found.credits is None else f", {found.credits:g} credits left"
     emit({"event": "preflight", "account": found.account, "credits": found.credits,
