@@ -26,28 +26,34 @@ CATALOG = {"avatars": ("/v2/avatars/public", "avatars"), "voices": ("/v2/voices"
 
 
 def video_body(product_id: str, s: dict[str, Any], name: str) -> dict[str, Any]:
-    """POST /v2/create_video_from_product from the manifest's render settings."""
-    spec: dict[str, Any] = {"length": s.get("video_length", "30"), "name": name}
-    if "aspect_ratio" in s:
-        spec["aspect_ratio"] = _ASPECT[s["aspect_ratio"]]
+    """POST /v2/create_video_from_product from the manifest's render settings.
+
+    `video_spec.aspect_ratio` and `avatar.type` are always sent (what the manifest says,
+    else JoggAI's documented defaults: landscape, public avatar), so nothing depends on a
+    server-side default. `voice` is sent only with an id: JoggAI's v2 OpenAPI
+    (api-reference/v2/openapi-v2.yaml) lists the voice among the optional settings, the
+    avatar's own voice is used without one, and an empty `voice: {}` says nothing.
+    `visual_style` is v2's own setting; G0's `template_name` is refused by validate, never
+    sent in its place.
+    """
+    spec: dict[str, Any] = {"length": s.get("video_length", "30"), "name": name,
+                            "aspect_ratio": _ASPECT[s.get("aspect_ratio", 1)]}
     if "render_subtitle" in s:
         spec["caption"] = bool(s["render_subtitle"])
-    avatar: dict[str, Any] = {}
+    avatar: dict[str, Any] = {"type": s.get("avatar_type", 0)}
     if "avatar_id" in s:
         avatar["id"] = s["avatar_id"]
-    if "avatar_type" in s:
-        avatar["type"] = s["avatar_type"]
     style = str(s.get("script_style", "Discovery")).removesuffix("_stage")
     body: dict[str, Any] = {
         "product_id": product_id, "video_spec": spec, "avatar": avatar,
-        "voice": {"id": s["voice_id"]} if "voice_id" in s else {},
         "audio": {"music_id": s["music_id"]} if "music_id" in s else {},
         "script": {"style": style, "language": s.get("lang", "english")},
     }
-    if "template_name" in s:
-        body["visual_style"] = s["template_name"]
-    if "override_script" in s:
-        body["override_script"] = s["override_script"]
+    if "voice_id" in s:
+        body["voice"] = {"id": s["voice_id"]}
+    for name_ in ("visual_style", "override_script"):
+        if name_ in s:
+            body[name_] = s[name_]
     return body
 
 
