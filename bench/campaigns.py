@@ -87,14 +87,19 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
             lost_render += any(r["steps"].get("render") == "inflight" and str(r.get("product_id")) in accepted
                                for r in records.values())
             open_create += any(r["steps"].get("create") == "inflight" for r in records.values())
-        final = _start(sb.url, manifest, state)
-        _, err = final.communicate(timeout=300)
+        settled = 0
+        for _ in range(3):  # a kill during a render POST leaves it to check, as a user would
+            final = _start(sb.url, manifest, state)
+            _, err = final.communicate(timeout=300)
+            if final.returncode == 0:
+                break
+            settled += _settle_as_the_dashboard_shows(state, sb)
         assert final.returncode == 0, err
         stats = sb.stats()
     check_done(state, stats, n)
     return {"api": version, "seed": seed, "videos": n, "kills": kills,
             "kills_after_an_accepted_render_before_its_record": lost_render,
-            "kills_with_a_create_in_flight": open_create,
+            "kills_with_a_create_in_flight": open_create, "needs_check_settled": settled,
             "products_created": stats["products_created"], "renders": stats["renders_accepted"],
             "duplicate_renders": sum(v - 1 for v in stats["renders_per_product"].values())}
 
@@ -129,11 +134,12 @@ def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1,
             "duplicate_renders": sum(v - 1 for v in stats["renders_per_product"].values())}
 
 
-def _settle_as_the_dashboard_shows(state: str, sb: Sandbox) -> None:
+def _settle_as_the_dashboard_shows(state: str, sb: Sandbox) -> int:
     """What a user does with a needs-check video: look in the dashboard (here, the
     sandbox's own records), then adopt the render found there or ask for a new one."""
     from jogg_flow.executor import settle
 
+    settled = 0
     for key, record in State.load(state).videos.items():
         if record.get("status") != "needs-check":
             continue
@@ -141,6 +147,8 @@ def _settle_as_the_dashboard_shows(state: str, sb: Sandbox) -> None:
         if record.get("project_id") in sb.stats()["renders_per_project"]:
             rendered.append(record["project_id"])
         settle(state, key, rendered[0] if rendered else None)
+        settled += 1
+    return settled
 
 
 def main() -> None:

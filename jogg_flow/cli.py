@@ -111,9 +111,11 @@ def validate(manifests: tuple[str, ...], output: str) -> int:
 @output_option
 @sandbox_flag
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--check", is_flag=True,
+              help="Also make apply's free reads: the key, the API generation, the credit left.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, detailed_exitcode: bool) -> int:
-    """Show what apply would do for every video. No API calls."""
+         sandbox: bool, detailed_exitcode: bool, check: bool) -> int:
+    """Show what apply would do for every video. No API calls (unless --check)."""
     loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox)
     records = State.load(core.state_path_for(loaded, state, sandbox)).videos
     # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
@@ -130,6 +132,17 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
         click.echo(report.plan_text(items, manifest))
         if est.renders:
             click.echo(report.estimate_text(est, rate))
+    if check:
+        from . import runner
+
+        found = runner.check(loaded, runner.ApplySettings(sandbox=sandbox))
+        left = "not reported" if found.credits is None else f"{found.credits:g}"
+        click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
+                   f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
+        if found.credits is not None and found.credits < est.credits:
+            click.echo(f"error: {found.credits:g} credits left, this plan needs about {est.credits}",
+                       err=True)
+            return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
 

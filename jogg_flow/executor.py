@@ -251,14 +251,9 @@ class Executor:
     def _render(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]
         if steps.get("render") == "inflight":
-            if record.get("render_unknown"):
-                # This run or an earlier one lost the answer of a POST that left: never
-                # send it again on our own; only the evidence decides.
-                return self._watch_unknown(key, record)
-            # A run killed around its render POST: it may never have left. One look,
-            # then send (a killed run leaves no sign that the POST went out).
-            if self._adopt(key, record):
-                return
+            # A POST that may have left (its answer lost, or the run killed while it was
+            # under way): never sent again on our own; only the evidence decides.
+            return self._watch_unknown(key, record)
         self._check_stop()
         steps["render"] = "inflight"
         # A name unique to this video, for finding the render again if its answer is
@@ -270,9 +265,13 @@ class Executor:
             project_id = self.client.submit_render(record, video.render)
         except OutcomeUnknown as err:
             self._retry_event(key, "render", err)
-            record["render_unknown"] = True
-            self.state.put(key, record)
             return self._watch_unknown(key, record)
+        except (Cancelled, TransportError):
+            # Certainly never sent (the run stopped while it queued for the budget, or
+            # no connection): not a render to watch for.
+            steps.pop("render", None)
+            self.state.put(key, record)
+            raise
         self._accepted(key, record, project_id)
 
     def _watch_unknown(self, key: str, record: Record) -> None:
@@ -463,7 +462,6 @@ def settle(state_path: str, key: str, project_id: str | None) -> Record:
                 raise UsageError(f"no video '{key}' in the state")
             if record.get("status") != NEEDS_CHECK:
                 raise UsageError(f"'{key}' is {record.get('status')}, not {NEEDS_CHECK}: nothing to settle")
-            record.pop("render_unknown", None)
             record.pop("error", None)
             if project_id:
                 record.update(project_id=project_id, status="rendering", adopted_by_user=_now())

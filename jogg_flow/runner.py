@@ -203,6 +203,18 @@ def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
     yield resolve_base(version, cfg.api_base, environ, manifest_base), key, 1.0
 
 
+def check(manifest: Manifest, cfg: ApplySettings, environ: Mapping[str, str] | None = None) -> Preflight:
+    """`plan --check`: the preflight's free GETs alone (key, generation, credits)."""
+    environ = os.environ if environ is None else environ
+    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, _):
+        client = make_client(manifest.api_version, base, key, cfg, (20, 60.0), threading.Event(),
+                             lambda e: None)
+        try:
+            return client.preflight()
+        finally:
+            client.close()
+
+
 def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
             manifest_base: str | None = None,
             environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:

@@ -127,3 +127,15 @@ def test_budget_interface_kept_for_other_stores():
         slot.sent = False
     budget.pause(0.0)
     assert (budget.limit, budget.window) == (2, 1.0)
+
+
+def test_plan_check_makes_the_free_reads(run, write, tmp_path):
+    manifest = write("m.yaml", variants("v2", 3))
+    with Scripted(V2Account(credits=2)) as api:
+        env = {"JOGG_API_KEY": FAKE_KEY, "JOGG_API_BASE": api.url}
+        result = run("plan", manifest, "--state", str(tmp_path / "s.json"), "--check", env=env)
+        assert result.exit_code == 1 and "account ops@shop.example" in result.stderr
+        assert "2 credits left, this plan needs about 3" in result.stderr
+        assert api.posts() == [] and {r.path for r in api.log} == {"/v2/user/whoami",
+                                                                    "/v2/user/remaining_quota"}
+    assert run("plan", manifest, "--state", str(tmp_path / "s.json"), "--check", "--sandbox").exit_code == 0

@@ -221,3 +221,24 @@ def test_sigterm_during_a_budget_wait_exits_promptly_with_130(write, tmp_path):
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         assert time.monotonic() - sent < 15 and "Traceback" not in err
+
+
+def test_a_server_echoing_the_key_never_gets_it_printed_or_stored(run, write, tmp_path):
+    def echo(r):
+        if r.path == "/open/avatar":
+            return envelope({"avatars": []})
+        if r.path == "/open/product":
+            return envelope({"id": 1, "prj_id": "P" * 32})
+        return envelope(None, code=40000, msg=f"Parameter error: key {r.headers['x-api-key']} has no avatar",
+                        status=400)
+
+    manifest = write("m.yaml", "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n")
+    state = tmp_path / "s.json"
+    with Scripted(echo) as server:
+        result = run("apply", manifest, "--api-base", server.url, "--state", str(state), "-v",
+                     env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 1 and "has no avatar" in result.stdout + result.stderr
+    for text in (result.stdout, result.stderr, state.read_text(),
+                 state.with_name(state.name + ".journal").read_text() if
+                 state.with_name(state.name + ".journal").exists() else ""):
+        assert FAKE_KEY not in text
