@@ -213,7 +213,7 @@ def _github_report(result: Any) -> None:
     manifest = result.manifest
     videos = {i.key: i.video for i in result.items}
     for o in result.outcomes:
-        if o.status in ("failed", "error", "running", "interrupted"):
+        if o.status in ("failed", "error", "running", "interrupted", planner.NEEDS_CHECK):
             video = videos.get(o.key)
             line = manifest.line_of(video) if video else None
             click.echo(github.annotation("error", f"{o.key}: {o.status}: {o.message}",

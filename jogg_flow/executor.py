@@ -41,6 +41,7 @@ Emit = Callable[[dict[str, Any]], None]
 # reaches here only after the client's retries: the API is out of reach. A Refused answer
 # is not JoggAI's: a gateway, a proxy or a retired path, the same for every call.)
 _FATAL = (InvalidKey, NoPermission, InsufficientCredit, TransportError, Refused)
+_POLL_FATAL = (InvalidKey, NoPermission, Refused)
 _POST_ATTEMPTS = 4
 
 
@@ -171,9 +172,7 @@ class Executor:
             self._finish(key, Outcome(key, "failed", message=str(err)))
         except ApiError as err:
             if isinstance(err, _FATAL):
-                self.fatal = self.fatal or err
-                self.stop.set()
-                self.client.budget.cancel()
+                self._stop_for(err)
             self._record_error(key, str(err))
             self._finish(key, Outcome(key, "error", message=str(err)))
 
@@ -307,6 +306,12 @@ class Executor:
         record.update(status="rendering", submitted_at=_now())
         self.state.put(key, record)
 
+    def _stop_for(self, err: ApiError) -> None:
+        """An error every later call would meet: stop the run, send nothing more."""
+        self.fatal = self.fatal or err
+        self.stop.set()
+        self.client.budget.cancel()
+
     def _check_stop(self) -> None:
         if self.stop.is_set():
             raise Stopped
@@ -382,6 +387,10 @@ class Executor:
         except NotFound as err:
             info = None
             message = str(err)
+        except _POLL_FATAL as err:
+            # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
+            self._stop_for(err)
+            return self._finish(key, Outcome(key, "error", record["project_id"], message=str(err)))
         except ApiError as err:
             self._retry_event(key, "poll", err)
             return self._reschedule(key, record, poll)

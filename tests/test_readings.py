@@ -137,3 +137,21 @@ def test_a_server_answering_html_404_everywhere_stops_apply_at_once(run, write, 
         assert len(api.posts()) <= 1  # the Bar; the preflight's free GET sends none
         assert "404" in result.stderr and f"api.version {version} is not served at {api.url}" in result.stderr
         assert time.monotonic() - started < 30
+
+
+def test_a_bare_404_on_status_reads_stops_the_run_instead_of_polling_to_the_timeout(run, write, tmp_path):
+    def handler(r):
+        if r.path == "/open/avatar":
+            return envelope({"avatars": []})
+        if r.path == "/open/product":
+            return envelope({"id": 1, "prj_id": "P" * 32})
+        if r.path == RENDER:
+            return envelope(None)
+        return Reply(404, b"<html>gone</html>", {"Content-Type": "text/html"})
+
+    with Scripted(handler) as api:
+        started = time.monotonic()
+        result, outcomes = _apply(run, write("m.yaml", MANIFEST), api.url, str(tmp_path / "s.json"),
+                                  "--timeout", "900")
+        assert (result.exit_code, outcomes) == (1, {"a": "error"})
+        assert "not served" in result.stderr and time.monotonic() - started < 60
