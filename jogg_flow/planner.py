@@ -85,6 +85,9 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
     steps = record.get("steps", {})
     if steps.get("render") == "done":
         return PlanItem(video.key, WAIT, video=video)
+    if steps.get("render") == "inflight":
+        return PlanItem(video.key, RESUME, video=video,
+                        detail="next: look for the render sent before; never sent twice")
     pending = [s for s in STEPS if steps.get(s) != "done" and (s != "update" or video.details)]
     return PlanItem(video.key, RESUME, video=video, detail="next: " + ", ".join(pending))
 
@@ -139,6 +142,8 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
             continue
         record = records.get(item.key) or {}
         steps = {} if item.action in FRESH else record.get("steps") or {}
+        if steps.get("render") == "inflight":
+            continue  # looked for, not sent again
         renders += 1
         if steps.get("create") == "done":
             continue

@@ -24,6 +24,8 @@ def record(v: Video, **kw):
     ({"status": "rendering", "steps": {"create": "done", "render": "done"}}, "wait", ""),
     ({"status": "new", "steps": {"create": "done"}}, "resume", "next: render"),
     ({"status": "new", "steps": {"create": "inflight"}}, "resume", "next: create, render"),
+    ({"status": "new", "steps": {"create": "done", "render": "inflight"}}, "resume",
+     "next: look for the render sent before; never sent twice"),
 ])
 def test_action_per_recorded_status(rec, action, detail):
     v = video()
