@@ -14,6 +14,7 @@ from jogg_flow.sandbox import Config, Fault, Sandbox
 from jogg_flow.state import State
 from tests.conftest import FAKE_KEY
 from tests.scripted import DROP, Reply, Scripted, envelope
+from tests.test_ci_output import EVENTS
 
 MANIFEST = "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n"
 FAST = ("--post-rate", "20/1s", "--poll-interval", "0.05", "--poll-max", "0.2", "--output", "json")
@@ -50,6 +51,8 @@ def _apply(run, manifest, url, state, *extra):
     result = run("apply", manifest, "--api-base", url, "--state", state, *FAST, *extra,
                  env={"JOGG_API_KEY": FAKE_KEY})
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    for event in events:  # needs-check, check retries and the preflight are documented events
+        EVENTS.validate(event)
     return result, {e["key"]: e["status"] for e in events if e["event"] == "video"}
 
 
