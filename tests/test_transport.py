@@ -242,3 +242,41 @@ def test_a_server_echoing_the_key_never_gets_it_printed_or_stored(run, write, tm
                  state.with_name(state.name + ".journal").read_text() if
                  state.with_name(state.name + ".journal").exists() else ""):
         assert FAKE_KEY not in text
+
+
+def test_headers_trickled_a_byte_a_second_are_cut_at_the_total_deadline():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(120):
+                    conn.sendall(b"a")
+                    time.sleep(1.0)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        c = client(url, timeout=(1.0, 2.0))
+        started = time.monotonic()
+        with pytest.raises(TransportError, match="within the request timeout"):
+            c.project_info("x")
+        with pytest.raises(OutcomeUnknown):
+            c.create_product("https://shop.example/p")
+        assert time.monotonic() - started < 40  # each read took 120 s without the deadline
+    finally:
+        listener.close()

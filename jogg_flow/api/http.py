@@ -27,6 +27,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 from .. import __version__
 from ..errors import UsageError
@@ -131,6 +134,9 @@ class HttpClient:
         self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool)
+        # Connections whose wait for the status line and headers ends at the request's
+        # deadline too (the body is read against it in `_read`).
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _SPool}
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
@@ -253,15 +259,20 @@ class HttpClient:
                   params: dict[str, Any] | None, timeout: tuple[float, float]) -> Any:
         route, url = f"{method} {path}", self.base_url + path
         lost = OutcomeUnknown if method == "POST" else TransportError
+        deadline = _DEADLINE.at = time.monotonic() + sum(timeout)
         try:
             resp = self.session.request(method, url, json=body, params=params, timeout=timeout,
                                         stream=True, allow_redirects=False)
         except requests.RequestException as err:
             if _not_sent(err):
                 raise _NotSent(f"{route}: cannot connect ({type(err).__name__})") from None
-            raise lost(f"{route}: no answer ({type(err).__name__})" + _MAYBE[method]) from None
+            what = "no answer within the request timeout" if time.monotonic() >= deadline else \
+                f"no answer ({type(err).__name__})"
+            raise lost(f"{route}: {what}" + _MAYBE[method]) from None
+        finally:
+            _DEADLINE.at = None
         try:
-            raw = self._read(resp, time.monotonic() + sum(timeout))
+            raw = self._read(resp, deadline)
         except _Cut as cut:
             raise lost(f"{route}: {cut}" + _MAYBE[method]) from None
         finally:
@@ -333,6 +344,56 @@ class HttpClient:
         kind = resp.headers.get("Content-Type", "?").split(";")[0]
         raise ServerError(f"{route}: HTTP {status}, not a JoggAI answer ({kind}): {text}",
                           http_status=status)
+
+
+_DEADLINE = threading.local()  # when the calling thread's request must have its answer
+
+
+def _cut_at_deadline(conn: HTTPConnection) -> threading.Timer | None:
+    """A timer that shuts the connection's socket at the calling thread's deadline: a
+    server trickling its headers a byte at a time never trips the per-read timeout."""
+    at, sock = getattr(_DEADLINE, "at", None), conn.sock
+    if at is None or sock is None:
+        return None
+    timer = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, (sock,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _shutdown(sock: Any) -> None:
+    try:
+        sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
+    except OSError:
+        pass
+
+
+class _Conn(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 itself
+        timer = _cut_at_deadline(self)
+        try:
+            return super().getresponse()
+        finally:
+            if timer:
+                timer.cancel()
+
+
+class _SConn(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 itself
+        timer = _cut_at_deadline(self)
+        try:
+            return super().getresponse()
+        finally:
+            if timer:
+                timer.cancel()
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Conn
+
+
+class _SPool(HTTPSConnectionPool):
+    ConnectionCls = _SConn
 
 
 _MAYBE = {"POST": "; it may or may not have been carried out", "GET": "", "PUT": ""}
