@@ -73,27 +73,25 @@ def duplicates(stats: dict[str, Any]) -> int:
     return sum(v - 1 for v in stats["renders_per_project"].values())
 
 
-def settle(state_path: str, stats: dict[str, Any]) -> int:
-    """Settle every `needs-check` video as a user would after checking the dashboard; return
-    how many there were."""
-    state = State.load(state_path)
+def settle(state_path: str, stats: dict[str, Any], name: str = "") -> int:
+    """Settle every `needs-check` video as a user would after checking the dashboard (here,
+    the sandbox's own records), through the same code as `state adopt` / `state rerender`;
+    return how many there were."""
+    from jogg_flow import state as stores
+    from jogg_flow.executor import settle as settle_video
+
     settled = 0
-    try:
-        for key in [k for k, r in state.videos.items() if r.get("status") == "needs-check"]:
-            record = state.get(key)
-            assert record is not None
-            accepted = stats["renders_by_name"].get(record.get("marker") or "", [])
-            if accepted:  # the dashboard shows it: adopt that render
-                record.update(project_id=accepted[-1], status="rendering")
-                record["steps"]["render"] = "done"
-            else:  # never accepted: let the next apply send it
-                record["steps"].pop("render", None)
-                record["status"] = "new"
-            state.put(key, record)
-            settled += 1
-        state.save()
-    finally:
-        state.close()
+    for key, record in stores.load(state_path, name).videos.items():
+        if record.get("status") != "needs-check":
+            continue
+        by_name = stats["renders_by_name"].get(record.get("marker") or "", [])
+        if by_name:  # v1, v2: the dashboard shows the video by the name we sent
+            settle_video(state_path, name, key, by_name[-1])
+        elif str(record.get("project_id")) in stats["renders_per_project"]:  # open: its project
+            settle_video(state_path, name, key, str(record["project_id"]))
+        else:  # never accepted: let the next apply send it
+            settle_video(state_path, name, key, None)
+        settled += 1
     return settled
 
 

@@ -105,6 +105,11 @@ api_base_option = click.option("--api-base", envvar="JOGG_API_BASE", metavar="UR
                                help="JoggAI API base URL (the state must have been made against it).")
 
 
+def _named_state(state: str | None) -> bool:
+    """Whether --state was given on the command line (not through JOGG_FLOW_STATE)."""
+    return state is not None and not os.environ.get("JOGG_FLOW_STATE")
+
+
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 select_option = click.option("--select", "select", multiple=True, metavar="GLOB",
@@ -148,17 +153,38 @@ def validate(manifests: tuple[str, ...], output: str) -> int:
 @sandbox_flag
 @api_base_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--check", is_flag=True,
+              help="Also make apply's free reads: the key, the API generation, the credit left.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, api_base: str | None, detailed_exitcode: bool) -> int:
-    """Show what apply would do for every video. No API calls."""
-    loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox,
-                              api_base=api_base, warn=_warn)
+         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool) -> int:
+    """Show what apply would do for every video. No API calls (unless --check)."""
+    loaded, items, records = core.plan_with_records(manifest, state=state, select=select,
+                                                    sandbox=sandbox, api_base=api_base, warn=_warn)
+    # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
+    est = planner.estimate(items, records, shares_products=loaded.api_version != "open")
+    rate = loaded.post_rate or (20, 60.0)
     if output == "json":
         click.echo(json.dumps({"manifest": loaded.file, "name": loaded.name,
                                "items": [i.as_dict() for i in items],
-                               "counts": planner.counts(items)}, indent=2))
+                               "counts": planner.counts(items),
+                               "estimate": {"renders": est.renders, "credits": est.credits,
+                                            "posts": est.posts,
+                                            "post_seconds": est.post_seconds(rate)}}, indent=2))
     else:
-        click.echo(report.plan_text(items))
+        click.echo(report.plan_text(items, manifest))
+        if est.renders:
+            click.echo(report.estimate_text(est, rate))
+    if check:
+        from . import runner
+
+        found = runner.check(loaded, runner.ApplySettings(sandbox=sandbox, api_base=api_base))
+        left = "not reported" if found.credits is None else f"{found.credits:g}"
+        click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
+                   f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
+        if found.credits is not None and found.credits < est.credits:
+            click.echo(f"error: {found.credits:g} credits left, this plan needs about {est.credits}",
+                       err=True)
+            return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
 
@@ -184,13 +210,17 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
 @click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
+@click.option("--allow-http", is_flag=True,
+              help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
+@click.option("--allow-partial", is_flag=True,
+              help="Start even when the credit left does not cover the whole plan.")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
-          request_timeout: float, download: str | None, no_wait: bool,
-          quiet: bool, verbose: int) -> int:
+          request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
+          allow_partial: bool, quiet: bool, verbose: int) -> int:
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
 
@@ -198,7 +228,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
-        download=download)
+        download=download, allow_http=allow_http, allow_partial=allow_partial)
     reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet)
     try:
         with _stop_on_signals() as stop:
@@ -217,6 +247,9 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         click.echo(f"warning: {reporter.failure}", err=True)
     if result.stopped_by:
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
+    for o in result.outcomes:
+        if o.status == planner.NEEDS_CHECK:
+            click.echo(report.settle_hint(manifest, o.key, _named_state(state)), err=True)
     if github.active(os.environ):
         _github_report(result)
     return result.exit_code
@@ -227,7 +260,7 @@ def _github_report(result: Any) -> None:
     manifest = result.manifest
     videos = {i.key: i.video for i in result.items}
     for o in result.outcomes:
-        if o.status in ("failed", "error", "running", "interrupted"):
+        if o.status in ("failed", "error", "running", "interrupted", planner.NEEDS_CHECK):
             video = videos.get(o.key)
             line = manifest.line_of(video) if video else None
             click.echo(github.annotation("error", f"{o.key}: {o.status}: {o.message}",
@@ -278,6 +311,9 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
     rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
                         warn=_warn)
     click.echo(report.format_rows(rows, fmt))
+    for row in rows:
+        if row["status"] == planner.NEEDS_CHECK and fmt == "table":
+            click.echo(report.settle_hint(manifest, row["key"], _named_state(state)), err=True)
     return 0
 
 
@@ -360,6 +396,35 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
     where = state_store.describe_location
     click.echo(f"copied {count} video{'' if count == 1 else 's'} from {where(source, name)} "
                f"to {where(dest, name)}")
+    return 0
+
+
+@state_group.command("adopt")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@click.argument("project_id")
+@state_option
+@sandbox_flag
+def state_adopt(manifest: str, key: str, project_id: str, state: str | None, sandbox: bool) -> int:
+    """Settle a needs-check video with the render you found at JoggAI: apply polls it."""
+    from .executor import settle
+
+    settle(*_state_for(manifest, state, sandbox), key, project_id)
+    click.echo(f"{key}: adopted {project_id}; the next apply collects it")
+    return 0
+
+
+@state_group.command("rerender")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@state_option
+@sandbox_flag
+def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
+    """Settle a needs-check video that never reached JoggAI: the next apply renders it."""
+    from .executor import settle
+
+    settle(*_state_for(manifest, state, sandbox), key, None)
+    click.echo(f"{key}: the next apply renders it again")
     return 0
 
 

@@ -67,8 +67,18 @@ def plan(path: str, *, state: str | None = None, select: Sequence[str] = (),
          api_base: str | None = None, warn: Warn | None = None,
          ) -> tuple[Manifest, list[planner.PlanItem]]:
     """Load a manifest and its state and say what `apply` would do. No API calls."""
+    manifest, items, _ = plan_with_records(path, state=state, select=select, sandbox=sandbox,
+                                           environ=environ, api_base=api_base, warn=warn)
+    return manifest, items
+
+
+def plan_with_records(path: str, *, state: str | None = None, select: Sequence[str] = (),
+                      sandbox: bool = False, environ: Mapping[str, str] | None = None,
+                      api_base: str | None = None, warn: Warn | None = None,
+                      ) -> tuple[Manifest, list[planner.PlanItem], Mapping[str, Any]]:
+    """`plan`, with the recorded videos it was made from (for estimates)."""
     manifest, records = _load(path, _Where(state, sandbox, api_base), select, environ, warn)
-    return manifest, planner.plan(manifest.videos, records, select)
+    return manifest, planner.plan(manifest.videos, records, select), records
 
 
 def outputs(path: str, *, state: str | None = None, select: Sequence[str] = (),

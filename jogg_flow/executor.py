@@ -26,18 +26,22 @@ from .api.errors import (
     NoPermission,
     NotFound,
     OutcomeUnknown,
+    Refused,
+    ServerError,
     TransportError,
 )
 from .api.http import HttpClient
-from .errors import StateError
+from .errors import StateError, UsageError
 from .manifest import Video
 from .planner import PlanItem
-from .state import Record, Store
+from .state import Record, Store, locked
 
 Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError
-# reaches here only after the client's retries: the API is out of reach.)
-_FATAL = (InvalidKey, NoPermission, InsufficientCredit, TransportError)
+# reaches here only after the client's retries: the API is out of reach. A Refused answer
+# is not JoggAI's: a gateway, a proxy or a retired path, the same for every call.)
+_FATAL = (InvalidKey, NoPermission, InsufficientCredit, TransportError, Refused)
+_POLL_FATAL = (InvalidKey, NoPermission, Refused)
 _POST_ATTEMPTS = 4
 
 
@@ -50,6 +54,9 @@ class Options:
     poll_max: float = 120.0
     timeout: float = 1800.0
     wait: bool = True
+    # Reads of the evidence after a lost render answer, `poll_interval` apart: about two
+    # minutes at JoggAI's pace, long enough for an accepted render to leave status 1.
+    check_reads: int = 8
 
 
 @dataclass
@@ -68,10 +75,17 @@ class Outcome:
 
 
 OK_STATUSES = ("succeeded", "up-to-date", "orphaned", "submitted")
+NEEDS_CHECK = planner.NEEDS_CHECK
+# Outcomes of videos that needed no work in this run.
+SETTLED = (planner.UP_TO_DATE, planner.ORPHANED, NEEDS_CHECK)
 
 
 class Stopped(Exception):
     """A worker noticed the run is stopping."""
+
+
+class NeedsCheck(Exception):
+    """A lost render answer whose evidence stayed ambiguous: the user settles it."""
 
 
 class Executor:
@@ -91,18 +105,22 @@ class Executor:
         self._polls: dict[str, dict[str, Any]] = {}
         self._seq = 0
         self._open = 0
+        self._counted: set[str] = set()  # keys opened in this run (each ends with one outcome)
+        self._product_locks: dict[str, threading.Lock] = {}
 
     def run(self, items: list[PlanItem]) -> list[Outcome]:
         """Carry out every item; return one outcome per item, in plan order."""
         work = []
         for item in items:
-            if item.action in (planner.UP_TO_DATE, planner.ORPHANED):
+            if item.action in SETTLED:
                 self._finish(item.key, settled(item, self.state.videos.get(item.key)))
             elif item.action == planner.WAIT:
                 self._open += 1
+                self._counted.add(item.key)
                 self._watch(item.key)
             else:
                 self._open += 1
+                self._counted.add(item.key)
                 work.append(item)
         poller = threading.Thread(target=self._poll_loop, name="jogg-poller", daemon=True)
         poller.start()
@@ -145,15 +163,16 @@ class Executor:
         except (Stopped, Cancelled):
             self._finish(key, Outcome(key, "interrupted", message="stopped before finishing; "
                                       "the next apply resumes"))
+        except NeedsCheck as err:
+            self._finish(key, Outcome(key, NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
+                                      message=str(err)))
         except NotFound as err:
             # The product or project is gone at JoggAI: only a fresh one can help.
             self._record_error(key, str(err), failed=True)
             self._finish(key, Outcome(key, "failed", message=str(err)))
         except ApiError as err:
             if isinstance(err, _FATAL):
-                self.fatal = self.fatal or err
-                self.stop.set()
-                self.client.budget.cancel()
+                self._stop_for(err)
             self._record_error(key, str(err))
             self._finish(key, Outcome(key, "error", message=str(err)))
 
@@ -161,9 +180,28 @@ class Executor:
         key = video.key
         record = self.state.get(key)
         if item.action in planner.FRESH or record is None:
-            record = _fresh(video, record, item.action)
+            old, record = record, _fresh(video, record, item.action)
+            if self.client.shares_products and old is not None and _same_product(old, video):
+                _carry_product(old, record)  # a render-only change keeps its product
             self.state.put(key, record)
-        steps = record["steps"]
+        if self.client.shares_products:
+            # One variant creates the product; the others wait here, then reuse it.
+            with self._product_lock(video.product):
+                self._product_steps(video, record)
+        else:
+            self._product_steps(video, record)
+        if record["steps"].get("render") != "done":
+            self._render(video, record)
+        if not self.options.wait:
+            self._finish(key, Outcome(key, "submitted", record["project_id"],
+                                      message="render submitted; a later apply collects it"))
+            return
+        self._watch(key)
+
+    def _product_steps(self, video: Video, record: Record) -> None:
+        key, steps = video.key, record["steps"]
+        if steps.get("create") != "done" and self.client.shares_products:
+            self._share(video, record)
         if steps.get("create") != "done":
             self._create(video, record)
         if video.details and steps.get("update") != "done":
@@ -171,15 +209,20 @@ class Executor:
             self.client.update_product(record["product_id"], video.details)
             steps["update"] = "done"
             self.state.put(key, record)
-        if steps.get("render") != "done":
-            self._render(video, record)
-            if record.get("status") == "needs-check":
+
+    def _share(self, video: Video, record: Record) -> None:
+        """Reuse a sibling variant's product when its url and details are the same."""
+        for other_key, other in dict(self.state.videos).items():
+            if (other_key != video.key and other_key.split("/", 1)[0] == video.product
+                    and _same_product(other, video)):
+                _carry_product(other, record)
+                record["shared_from"] = other_key
+                self.state.put(video.key, record)
                 return
-        if not self.options.wait:
-            self._finish(key, Outcome(key, "submitted", record["project_id"],
-                                      message="render submitted; a later apply collects it"))
-            return
-        self._watch(key)
+
+    def _product_lock(self, product: str) -> threading.Lock:
+        with self._lock:
+            return self._product_locks.setdefault(product, threading.Lock())
 
     def _create(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]
@@ -206,31 +249,46 @@ class Executor:
 
     def _render(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]
-        for _ in range(_POST_ATTEMPTS):
-            if steps.get("render") == "inflight" and self._adopt(key, record):
-                return
-            if steps.get("render") == "inflight" and not getattr(self.client, "finds_lost_renders", True):
-                # v1 cannot show whether the lost render was accepted: sending it again could
-                # pay twice, so the user checks the dashboard. (Stop-gap until #12's needs-check.)
-                record["status"] = "needs-check"
-                self.state.put(key, record)
-                return self._finish(key, Outcome(key, "needs-check", message="a render was sent "
-                                                 "but its answer was lost; check the dashboard"))
-            self._check_stop()
-            steps["render"] = "inflight"
-            # A name unique to this video, for finding the render again if its answer is
-            # lost where the API has no other handle on it (v2).
-            record.setdefault("marker", f"{key} [jf-{uuid.uuid4().hex[:12]}]")
+        if steps.get("render") == "inflight":
+            # A POST that may have left (its answer lost, or the run killed while it was
+            # under way): never sent again on our own; only the evidence decides.
+            return self._watch_unknown(key, record)
+        self._check_stop()
+        steps["render"] = "inflight"
+        # A name unique to this video, for finding the render again if its answer is
+        # lost where the API has no other handle on it (v2).
+        record.setdefault("marker", f"{key} [jf-{uuid.uuid4().hex[:12]}]")
+        self.state.put(key, record)
+        self._step(key, "render")
+        try:
+            project_id = self.client.submit_render(record, video.render)
+        except OutcomeUnknown as err:
+            self._retry_event(key, "render", err)
+            return self._watch_unknown(key, record)
+        except (Cancelled, TransportError):
+            # Certainly never sent (the run stopped while it queued for the budget, or
+            # no connection): not a render to watch for.
+            steps.pop("render", None)
             self.state.put(key, record)
-            self._step(key, "render")
+            raise
+        self._accepted(key, record, project_id)
+
+    def _watch_unknown(self, key: str, record: Record) -> None:
+        """Read the evidence for a render whose answer was lost, over a bounded window
+        (`check_reads` reads, `poll_interval` apart): accepted -> adopt; still ambiguous
+        (G0/v1 status 1, a v2 name not found) -> needs-check, left to the user."""
+        for n in range(max(1, self.options.check_reads)):
+            if n and self.stop.wait(self.options.poll_interval):
+                raise Stopped
             try:
-                project_id = self.client.submit_render(record, video.render)
-            except OutcomeUnknown as err:
-                self._retry_event(key, "render", err)
-                continue
-            self._accepted(key, record, project_id)
-            return
-        raise ApiError(f"render submitted {_POST_ATTEMPTS} times with no answer")
+                if self._adopt(key, record):
+                    return
+            except (TransportError, ServerError) as err:
+                self._retry_event(key, "check", err)
+        record.update(status=NEEDS_CHECK, error="a render was sent but its answer was lost, "
+                      "and JoggAI shows no sign of it yet")
+        self.state.put(key, record)
+        raise NeedsCheck(record["error"])
 
     def _adopt(self, key: str, record: Record) -> bool:
         """After an unknown outcome: if JoggAI shows the render, it was accepted."""
@@ -247,6 +305,12 @@ class Executor:
         record["steps"]["render"] = "done"
         record.update(status="rendering", submitted_at=_now())
         self.state.put(key, record)
+
+    def _stop_for(self, err: ApiError) -> None:
+        """An error every later call would meet: stop the run, send nothing more."""
+        self.fatal = self.fatal or err
+        self.stop.set()
+        self.client.budget.cancel()
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -323,6 +387,10 @@ class Executor:
         except NotFound as err:
             info = None
             message = str(err)
+        except _POLL_FATAL as err:
+            # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
+            self._stop_for(err)
+            return self._finish(key, Outcome(key, "error", record["project_id"], message=str(err)))
         except ApiError as err:
             self._retry_event(key, "poll", err)
             return self._reschedule(key, record, poll)
@@ -361,11 +429,10 @@ class Executor:
 
     def _finish(self, key: str, outcome: Outcome) -> None:
         with self._lock:
-            counted = outcome.status not in ("up-to-date", "orphaned")
             if key in self.outcomes:
                 return
             self.outcomes[key] = outcome
-            if counted:
+            if key in self._counted:
                 self._open -= 1
             self._lock.notify_all()
         self.emit({"event": "video", **outcome.as_dict()})
@@ -390,6 +457,43 @@ def _fresh(video: Video, old: Record | None, action: str) -> Record:
     return {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
             "product_id": None, "project_id": None, "steps": {}, "status": "new",
             "history": history}
+
+
+def settle(location: str, name: str, key: str, project_id: str | None) -> Record:
+    """Settle a needs-check video: with `project_id`, adopt the render the user saw in
+    JoggAI's dashboard (the next apply polls it); without, the user says it never reached
+    JoggAI and the next apply renders it again."""
+    with locked(location, name) as store:
+        record = store.get(key)
+        if record is None:
+            raise UsageError(f"no video '{key}' in the state")
+        if record.get("status") != NEEDS_CHECK:
+            raise UsageError(f"'{key}' is {record.get('status')}, not {NEEDS_CHECK}: nothing to settle")
+        record.pop("error", None)
+        if project_id:
+            record.update(project_id=project_id, status="rendering", adopted_by_user=_now())
+            record["steps"]["render"] = "done"
+        else:
+            record.pop("marker", None)  # a fresh name, so a v2 lookup cannot mix the two
+            record["status"] = "new"
+            record["steps"].pop("render", None)
+        store.put(key, record)
+    return record
+
+
+def _same_product(record: Record, video: Video) -> bool:
+    """Whether `record` holds a live remote product made from `video`'s url and details."""
+    inputs = record.get("inputs") or {}
+    return (record.get("steps", {}).get("create") == "done" and bool(record.get("product_id"))
+            and record.get("status") != "failed" and inputs.get("url") == video.url
+            and inputs.get("details") == video.details)
+
+
+def _carry_product(source: Record, record: Record) -> None:
+    record["product_id"] = source["product_id"]
+    record["steps"]["create"] = "done"
+    if source.get("steps", {}).get("update") == "done":
+        record["steps"]["update"] = "done"
 
 
 def _now() -> str:

@@ -104,6 +104,12 @@ class _Build:
     def fail(self, path: Path, message: str, at_key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, at_key=at_key))
 
+    def fail_once(self, path: Path, message: str) -> None:
+        """A problem of a merged setting: said once, at the line that set it."""
+        problem = self.doc.problem(path, message)
+        if problem not in self.problems:
+            self.problems.append(problem)
+
     def value(self, value: Any, path: Path, ctx: Mapping[str, Any]) -> Any:
         """`value` with every string rendered; templated results are schema-checked again."""
         if isinstance(value, str):
@@ -229,12 +235,15 @@ class _Build:
                 layers = [(layer.get(section, _MISSING), path + (section,)) for layer, path in layers_of]
                 merged = self.merged(layers, vctx)
                 sections[section] = merged if isinstance(merged, dict) else {}
+            version = str(self.api.get("version", "open"))
+            for name, message in render_problems(version, sections["render"]):
+                self.fail_once(_origin(layers_of, name), message)
             out.append(Video(
                 key=f"{product['key']}/{name}" if name else product["key"],
                 product=product["key"], variant=name, url=url if isinstance(url, str) else "",
                 tags=tuple(t for t in tags if isinstance(t, str)),
                 details=normalise_details(sections["details"]),
-                render=normalise_render(sections["render"]), index=i))
+                render=normalise_render(sections["render"], version), index=i))
         return out
 
 
@@ -247,10 +256,56 @@ def _clip(source: str) -> str:
     return source if len(source) <= 80 else source[:77] + "..."
 
 
-def normalise_render(render: dict[str, Any]) -> dict[str, Any]:
-    """Friendly forms to the API's: aspect ratio 0|1|2, subtitles 0|1, ids as ints."""
+# Script styles each generation lists (JoggAI's docs; compared case-insensitively, with
+# G0's internal "_stage" suffix allowed).
+SCRIPT_STYLES = {
+    "v2": ("Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons", "Light marketing"),
+    "v1": ("Don't Worry", "Discovery", "Data", "Top 3 reasons", "Soft Selling", "Humor & Meme",
+           "Feature Explainer", "Soft Storytelling with Twist", "Expert Advice", "Unboxing & Review",
+           "Challenge", "Problem/Solution", "Comparison", "Creative/Innovative", "Emotional Appeal",
+           "Immersive Storytelling"),
+}
+_TEMPLATE_TYPE_V1 = {"common": "public", "user": "custom"}
+
+
+def render_problems(version: str, render: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a generation cannot render, once defaults are merged: (setting, message).
+
+    v1 and v2 bodies need an avatar id: refused here rather than by a 40000 after the
+    product was created (and paid for with a crawl)."""
+    out = []
+    if version in ("v1", "v2") and "avatar_id" not in render:
+        out.append(("avatar_id", f"render.avatar_id is required for api.version {version} "
+                    "(set it under defaults.render; `jogg-flow catalog avatars` lists them)"))
+    styles = SCRIPT_STYLES.get(version)
+    style = render.get("script_style")
+    if styles and isinstance(style, str):
+        known = {s.lower() for s in styles}
+        if style.lower().removesuffix("_stage") not in known:
+            out.append(("script_style", f"script_style '{style}' is not one of api.version "
+                        f"{version}'s: {', '.join(styles)}"))
+    return out
+
+
+def _origin(layers: list[tuple[Any, Path]], name: str) -> Path:
+    """The place that set render.`name` last, else the video's own product or variant."""
+    for layer, path in reversed(layers):
+        render = layer.get("render") if isinstance(layer, dict) else None
+        if isinstance(render, dict) and name in render:
+            return (*path, "render", name)
+    video: Path = layers[-1][1]
+    return video
+
+
+def normalise_render(render: dict[str, Any], version: str = "open") -> dict[str, Any]:
+    """Friendly forms to the API's: aspect ratio 0|1|2, subtitles 0|1, ids as ints; v1's
+    template_type as public|custom."""
     out = dict(render)
     try:
+        if version == "v1" and out.get("template_type") in _TEMPLATE_TYPE_V1:
+            out["template_type"] = _TEMPLATE_TYPE_V1[out["template_type"]]
+        if "template_id" in out:
+            out["template_id"] = int(out["template_id"])
         if "aspect_ratio" in out:
             value = out["aspect_ratio"]
             out["aspect_ratio"] = value if isinstance(value, int) else _ASPECT[str(value)]

@@ -9,9 +9,9 @@ from typing import Any
 
 from .manifest import Video
 
-CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED = (
-    "create", "replace", "resume", "retry", "wait", "up-to-date", "orphaned")
-ACTIONS = (CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED)
+CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED, NEEDS_CHECK = (
+    "create", "replace", "resume", "retry", "wait", "up-to-date", "orphaned", "needs-check")
+ACTIONS = (CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED, NEEDS_CHECK)
 # Actions that start over from a fresh product and project (never render a project twice).
 FRESH = (CREATE, REPLACE, RETRY)
 # Actions that mean `apply` has something to do.
@@ -68,6 +68,11 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
     """The action one video needs, given its record (or None)."""
     if record is None:
         return PlanItem(video.key, CREATE, video=video)
+    if record.get("status") == NEEDS_CHECK:
+        # A render that may have been paid for: never sent again (not even for a changed
+        # manifest) until the user settles it.
+        return PlanItem(video.key, NEEDS_CHECK, video=video,
+                        detail=str(record.get("error") or "a render's answer was lost"))
     changes = changed_fields(record.get("inputs", {}), video.inputs())
     if changes:
         return PlanItem(video.key, REPLACE, changes, video)
@@ -80,6 +85,9 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
     steps = record.get("steps", {})
     if steps.get("render") == "done":
         return PlanItem(video.key, WAIT, video=video)
+    if steps.get("render") == "inflight":
+        return PlanItem(video.key, RESUME, video=video,
+                        detail="next: look for the render sent before; never sent twice")
     pending = [s for s in STEPS if steps.get(s) != "done" and (s != "update" or video.details)]
     return PlanItem(video.key, RESUME, video=video, detail="next: " + ", ".join(pending))
 
@@ -104,3 +112,51 @@ def counts(items: Iterable[PlanItem]) -> dict[str, int]:
     for item in items:
         out[item.action] += 1
     return {k: v for k, v in out.items() if v}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a plan will spend: renders, credits and POSTs."""
+
+    renders: int
+    credits: int
+    posts: int
+
+    def post_seconds(self, rate: tuple[int, float]) -> float:
+        """The time the POST budget implies: one window per `limit` POSTs begun."""
+        limit, window = rate
+        return -(-self.posts // limit) * window
+
+
+def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]],
+             shares_products: bool) -> Estimate:
+    """Renders, credits (JoggAI: 1 credit per 2 minutes of video, at least 1, so 1 per
+    15/30/60 s render) and POSTs: a product create and a render per video, the create
+    shared by a product's variants with equal url and details where the API allows it."""
+    renders = posts = 0
+    products: set[tuple[str, str]] = set()
+    done = {_product_of(k, r) for k, r in records.items()
+            if (r.get("steps") or {}).get("create") == "done" and r.get("status") != "failed"}
+    for item in items:
+        if item.video is None or item.action not in (CREATE, REPLACE, RETRY, RESUME):
+            continue
+        record = records.get(item.key) or {}
+        steps = {} if item.action in FRESH else record.get("steps") or {}
+        if steps.get("render") == "inflight":
+            continue  # looked for, not sent again
+        renders += 1
+        if steps.get("create") == "done":
+            continue
+        product = _product_of(item.key, {"inputs": item.video.inputs()})
+        if not shares_products:
+            posts += 1
+        elif product not in products and product not in done:
+            products.add(product)
+            posts += 1
+    return Estimate(renders, renders, posts + renders)
+
+
+def _product_of(key: str, record: Mapping[str, Any]) -> tuple[str, str]:
+    """What decides whether two videos can share one remote product."""
+    inputs = record.get("inputs") or {}
+    return key.split("/", 1)[0], repr((inputs.get("url"), inputs.get("details")))

@@ -11,7 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import planner
-from .api import ApiError, PostBudget, client_class, resolve_base
+from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
+from .api.errors import Cancelled, InsufficientCredit
+from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, state_name, state_path_for, target_identity
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
@@ -43,6 +45,7 @@ class Applied:
     exit_code: int
     requests: int = 0
     stopped_by: str = ""
+    preflight: Preflight | None = None  # the account and credits read before the first POST
 
 
 @dataclass
@@ -62,6 +65,8 @@ class ApplySettings:
     wait: bool = True
     sandbox: bool = False
     sandbox_config: Config | None = None
+    allow_http: bool = False  # send the key over plain http to a non-loopback host (a proxy)
+    allow_partial: bool = False  # start even when the credit left does not cover the plan
 
 
 def apply(path: str, settings: ApplySettings | None = None, *,
@@ -87,7 +92,8 @@ def apply(path: str, settings: ApplySettings | None = None, *,
         outcomes = [settled(i, state.videos.get(i.key)) for i in items]
         for outcome in outcomes:
             emit({"event": "video", **outcome.as_dict()})
-        result = Applied(manifest, items, outcomes, 0)
+        result = Applied(manifest, items, outcomes,
+                         0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
         if cfg.download:
             _download(result, state, cfg.download, emit)
     return result
@@ -130,15 +136,13 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, c
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
+        stop = stop if stop is not None else threading.Event()
         budget = _budget(bound, key, rate, cfg.request_timeout)
-        client = client_class(manifest.api_version)(
-            base, key, budget=budget, pool=cfg.parallelism + 2,
-            timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout),
-            on_retry=lambda route, err, delay: emit(
-                {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
-        executor = Executor(client, state, options, emit, stop)
+        client = make_client(manifest.api_version, base, key, cfg, budget, stop, emit)
         try:
-            _check_account(client, bound)
+            found = _preflight(client, items, state, cfg, emit)
+            _record_account(found, bound)
+            executor = Executor(client, state, options, emit, stop)
             outcomes = executor.run(items)
         finally:
             client.close()
@@ -147,7 +151,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, c
         if executor.state_error is not None:
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                         client.requests_made, str(executor.fatal or ""))
+                         client.requests_made, str(executor.fatal or ""), found)
         if cfg.download and not (stop and stop.is_set()):
             _download(result, state, cfg.download, emit)  # while the sandbox still serves files
         return result
@@ -166,17 +170,52 @@ def _budget(bound: _Bound, key: str, rate: tuple[int, float], request_timeout: f
                         where=f"the POST budget in {bound.where}")
 
 
-def _check_account(client: Any, bound: _Bound) -> None:
-    """Record the account the key belongs to, where the API names it for free."""
-    whoami = getattr(client, "whoami", None)
-    if whoami is None:
-        return
+def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: Any,
+                stop: threading.Event, emit: Emit) -> HttpClient:
+    """The run's client: its POST budget, its timeouts, waits that wake on `stop`."""
+    host = urlsplit(base).hostname or ""
+    documented = urlsplit(DEFAULT_BASES.get(version, "")).hostname
+    if host != documented and not is_loopback(host):
+        emit({"event": "warning", "message": f"the API key goes to {host}, not JoggAI's "
+              f"documented host for api.version {version} ({documented})"})
+    return client_class(version)(
+        base, key, budget=budget, pool=cfg.parallelism + 2, stop=stop,
+        timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
+        on_retry=lambda route, err, delay: emit(
+            {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
+
+
+def _preflight(client: HttpClient, items: list[planner.PlanItem], state: Store, cfg: ApplySettings,
+               emit: Emit) -> Preflight | None:
+    """Free GETs before the first POST: a wrong key, a generation not served at this base
+    URL or too little credit stops the run before it spends anything."""
+    est = planner.estimate(items, state.videos, client.shares_products)
+    if not est.posts:
+        return None  # only status reads to make: they tell the same by themselves
     try:
-        account = whoami()
-    except ApiError:
-        return  # the run itself reports an API that does not answer
-    if account:
-        target = {**bound.target, "account": account}
+        found = client.preflight()
+    except Cancelled:
+        return None  # stopping already: the executor sends nothing and the run exits 130
+    budget = client.budget
+    who = f"account {found.account}" if found.account else "key accepted"
+    left = "" if found.credits is None else f", {found.credits:g} credits left"
+    emit({"event": "preflight", "account": found.account, "credits": found.credits,
+          "renders": est.renders, "credits_needed": est.credits, "posts": est.posts,
+          "message": f"{who}{left}; this plan: {est.renders} renders (~{est.credits} credits), "
+                     f"{est.posts} POSTs (~{est.post_seconds((budget.limit, budget.window)):g} s "
+                     "of POST budget)"})
+    if found.credits is not None and found.credits < est.credits and not cfg.allow_partial:
+        raise InsufficientCredit(f"{found.credits:g} credits left, this plan needs about "
+                                 f"{est.credits}: nothing was sent; top up, or pass "
+                                 "--allow-partial to spend what is left", code=18020)
+    return found
+
+
+def _record_account(found: Preflight | None, bound: _Bound) -> None:
+    """Record the account the key belongs to, where the API named it (for free) in the
+    preflight: a state of another account is refused, a rotated key of the same one is not."""
+    if found is not None and found.account:
+        target = {**bound.target, "account": found.account}
         bound.store.set_identity(identity.check(bound.store.identity, target, bound.where))
 
 
@@ -210,6 +249,18 @@ def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
         raise UsageError(f"{SECRET_ENV} is not set: export your JoggAI API key, or try "
                          "`--sandbox` to run against the built-in sandbox")
     yield resolve_base(version, cfg.api_base, environ, manifest_base), key, 1.0
+
+
+def check(manifest: Manifest, cfg: ApplySettings, environ: Mapping[str, str] | None = None) -> Preflight:
+    """`plan --check`: the preflight's free GETs alone (key, generation, credits)."""
+    environ = os.environ if environ is None else environ
+    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, _):
+        client = make_client(manifest.api_version, base, key, cfg, PostBudget(20, 60.0),
+                             threading.Event(), lambda e: None)
+        try:
+            return client.preflight()
+        finally:
+            client.close()
 
 
 def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,

@@ -136,3 +136,18 @@ def test_posts_that_never_left_do_not_spend_the_budget():
     with pytest.raises(TransportError):
         c.create_product("https://shop.example/p/1")  # four attempts through a budget of one
     assert budget._expiries == [] and budget._inflight == 0
+
+
+def test_a_retry_wait_wakes_when_the_run_stops():
+    import time
+
+    from jogg_flow.api.errors import Cancelled
+
+    stop = threading.Event()
+    with Sandbox(Config(faults=[Fault("http_500", "GET *", times=0)])) as sb:
+        c = Client(sb.url, KEY, retries=5, backoff=(20.0, 60.0), stop=stop)
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(Cancelled):
+            c.project_info("x")
+        assert time.monotonic() - started < 10  # before: slept out a 10-20 s backoff

@@ -24,6 +24,8 @@ def record(v: Video, **kw):
     ({"status": "rendering", "steps": {"create": "done", "render": "done"}}, "wait", ""),
     ({"status": "new", "steps": {"create": "done"}}, "resume", "next: render"),
     ({"status": "new", "steps": {"create": "inflight"}}, "resume", "next: create, render"),
+    ({"status": "new", "steps": {"create": "done", "render": "inflight"}}, "resume",
+     "next: look for the render sent before; never sent twice"),
 ])
 def test_action_per_recorded_status(rec, action, detail):
     v = video()
@@ -68,3 +70,29 @@ def test_changed_fields_on_whole_sections():
     assert changed_fields({"details": {}}, {"details": {"title": "x"}}) == ("details.title",)
     assert changed_fields({}, {"url": "u"}) == ("url",)
     assert changed_fields({"render": {"a": 1}}, {"render": {"a": 1}}) == ()
+
+
+def test_needs_check_wins_over_a_changed_manifest():
+    v = video()
+    rec = record(v, status="needs-check", error="lost", steps={"create": "done", "render": "inflight"})
+    changed = video(render={"lang": "german"})
+    (item,) = plan([changed], {"a": rec})
+    assert (item.action, item.detail) == ("needs-check", "lost")
+    assert counts([item]) == {"needs-check": 1}
+
+
+def test_estimate_counts_shared_products_once():
+    from jogg_flow.planner import estimate
+
+    variants = [Video(key=f"m/{n}", product="m", variant=n, url="https://x.example/m", tags=(),
+                      details={"title": "M"}, render={"lang": lang}, index=0)
+                for n, lang in (("a", "english"), ("b", "german"), ("c", "french"))]
+    items = plan(variants, {})
+    assert estimate(items, {}, shares_products=True).posts == 4
+    assert estimate(items, {}, shares_products=False).posts == 6
+    # One variant done already: the others reuse its product.
+    done = {"m/a": {**record(variants[0]), "status": "succeeded", "product_id": "P",
+                    "steps": {"create": "done", "render": "done"}}}
+    est = estimate(plan(variants, done), done, shares_products=True)
+    assert (est.renders, est.credits, est.posts) == (2, 2, 2)
+    assert est.post_seconds((20, 60.0)) == 60.0

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from bench.campaigns import KEY
+from bench.campaigns import KEY, settle
 from bench.state_campaigns import pg_crash, start, three_runners, write_named
 from jogg_flow import state as stores
 from jogg_flow.api.errors import Cancelled
@@ -131,6 +131,11 @@ def test_sigkill_of_the_holder_frees_the_lock_within_seconds(pg, tmp_path):
                 break
             assert time.monotonic() - killed_at < 10, err
             time.sleep(0.2)
+        if nxt.returncode == 1 and settle(pg, sb.stats(), "shop"):
+            # Killed around a render POST: the evidence could not tell, so the video waits
+            # for the user's word (given here from the sandbox's records), never re-sent.
+            nxt = start(sb.url, manifest, pg, *FAST[:2])
+            _, err = nxt.communicate(timeout=120)
         assert nxt.returncode == 0, err
         stats = sb.stats()
     assert set(stats["renders_per_product"].values()) == {1}
@@ -152,6 +157,9 @@ def test_postgres_stopped_mid_run_is_exit_4_and_the_next_run_resumes(pg, postgre
         _no_secret(postgres_server, err)
         final = start(sb.url, manifest, pg, *FAST[:2])
         _, err = final.communicate(timeout=120)
+        if final.returncode == 1 and settle(pg, sb.stats(), "shop"):
+            final = start(sb.url, manifest, pg, *FAST[:2])  # a render the stop left unclear
+            _, err = final.communicate(timeout=120)
         assert final.returncode == 0, err
         stats = sb.stats()
     assert set(stats["renders_per_product"].values()) == {1}

@@ -58,7 +58,7 @@ def test_manifest_settings_map_to_v2_nested_body(write):
           - key: a
             url: https://shop.example/a
             render: {aspect_ratio: "1:1", render_subtitle: true, lang: german, avatar_id: "52",
-                     avatar_type: custom, script_style: Data_stage, template_name: Dynamic Showcase,
+                     avatar_type: custom, script_style: Data_stage, visual_style: Dynamic Showcase,
                      video_length: 60, voice_id: de-DE-KatjaNeural, music_id: 7,
                      override_script: Hallo}
         """)
@@ -138,3 +138,109 @@ def test_a_lost_render_is_found_beyond_the_first_page():
             client.submit_render({"product_id": product_id, "marker": f"other {i}"}, {"avatar_id": 37})
         assert client.find_render(ours) == mine
         assert client.find_render({"marker": "never sent"}) is None
+
+
+def _problems(run, write, text):
+    result = run("validate", write("m.yaml", text))
+    return result.exit_code, result.stderr
+
+
+def test_v2_without_an_avatar_id_is_refused_at_the_products_line(run, write):
+    code, err = _problems(run, write, """
+        version: 1
+        api: {version: v2}
+        products:
+          - key: a
+            url: https://shop.example/a
+          - key: b
+            url: https://shop.example/b
+            render: {avatar_id: 7}
+        """)
+    assert code == 3 and "m.yaml:4:5: render.avatar_id is required for api.version v2" in err
+    assert "products[1]" not in err
+    code, _ = _problems(run, write, """
+        version: 1
+        api: {version: v2}
+        defaults: {render: {avatar_id: 37}}
+        products: [{key: a, url: "https://shop.example/a"}]
+        """)
+    assert code == 0
+
+
+def test_v2_script_style_outside_its_list_is_refused_at_its_line(run, write):
+    code, err = _problems(run, write, """
+        version: 1
+        api: {version: v2}
+        defaults: {render: {avatar_id: 37, script_style: Soft Selling}}
+        products:
+          - {key: a, url: "https://shop.example/a"}
+          - {key: b, url: "https://shop.example/b"}
+          - {key: c, url: "https://shop.example/c", render: {script_style: top 3 Reasons}}
+          - {key: d, url: "https://shop.example/d", render: {script_style: Data_stage}}
+        """)
+    assert code == 3
+    assert err.count("script_style 'Soft Selling' is not one of api.version v2's") == 1  # once, at defaults
+    assert "m.yaml:3:" in err and "Light marketing" in err
+
+
+@pytest.mark.parametrize("field", ["template_name: Card Stacking", "template_type: common",
+                                   "index_template_name: Spring"])
+def test_open_only_fields_are_refused_under_v2_with_the_hint(run, write, field):
+    code, err = _problems(run, write, f"""
+        version: 1
+        api: {{version: v2}}
+        defaults: {{render: {{avatar_id: 37}}}}
+        products:
+          - key: a
+            url: https://shop.example/a
+            render: {{{field}}}
+        """)
+    assert code == 3 and "m.yaml:7:" in err and "visual_style" in err
+
+
+def test_v1_only_and_v2_fields_are_refused_for_open(run, write):
+    code, err = _problems(run, write, """
+        version: 1
+        products:
+          - key: a
+            url: https://shop.example/a
+            render: {visual_style: Dynamic Showcase, template_id: 4}
+        """)
+    assert code == 3
+    assert "visual_style: is a v1/v2 setting" in err and "template_id: is a v1 setting" in err
+
+
+def test_v1_render_rules_in_the_schema():
+    from jogg_flow import schema
+
+    doc = {"version": 1, "api": {"version": "v1"}, "products": [{"key": "a", "url": "https://s.example/a",
+           "render": {"visual_style": "FullScreen", "template_id": 3, "template_type": "public",
+                      "voice_id": "v", "template_name": "Card Stacking"}}]}
+    messages = [m for _, m, _ in schema.check(doc) if "render" in m]
+    assert messages == ["products[0].render.template_name: is an open-API setting (api.version: open); "
+                        "v1 and v2 take visual_style instead"]
+    from jogg_flow.manifest import normalise_render, render_problems
+
+    assert normalise_render({"template_type": "user"}, "v1") == {"template_type": "custom"}
+    assert normalise_render({"template_type": "user"}) == {"template_type": "user"}
+    assert render_problems("v1", {"avatar_id": 1, "script_style": "humor & meme"}) == []
+
+
+def test_v2_body_always_names_aspect_and_avatar_type_and_sends_no_empty_voice(write):
+    path = write("m.yaml", """
+        version: 1
+        api: {version: v2}
+        products: [{key: a, url: "https://shop.example/a", render: {avatar_id: 37}}]
+        """)
+    (video,) = load_manifest(path, environ={}).videos
+    body = video_body("P1", video.render, "a [jf-1]")
+    assert body["video_spec"]["aspect_ratio"] == "landscape"  # JoggAI's documented default
+    assert body["avatar"] == {"id": 37, "type": 0}
+    assert "voice" not in body and "visual_style" not in body
+
+
+def test_readme_names_the_v2_host_without_the_path():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert "https://api.jogg.ai/v2`" not in readme and "`https://api.jogg.ai`" in readme

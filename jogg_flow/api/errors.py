@@ -89,3 +89,16 @@ _BY_CODE: dict[int, type[ApiError]] = {
     10104: NotFound, 10105: InvalidKey, 18020: InsufficientCredit, 18025: NoPermission,
     40000: ParameterError, 50000: ServerError, 429: RateLimited,
 }
+
+
+class Refused(ApiError):
+    """A 4xx (or 3xx) that is not JoggAI's envelope: a gateway, a proxy or a retired path
+    answered. Nothing was carried out, and every later call would meet the same answer."""
+
+
+class NotServed(Refused):
+    """A bare 404: this API generation is not served at this base URL."""
+
+
+class Redirected(Refused):
+    """A 3xx: never followed, so the key never goes to another host."""

@@ -4,30 +4,54 @@ Every response is read through JoggAI's `{rid, code, msg, data}` envelope whatev
 status. POSTs draw from a shared budget; GET and PUT are retried when the failure is
 transient. A POST whose outcome is unknown is never retried here: `OutcomeUnknown` lets
 the executor look at the project before it spends a second render.
+
+The key goes only where it should: https (or loopback, or an explicit `allow_http`), no
+redirect ever followed, every server text redacted of it. Every answer is read against a
+total deadline and a size cap, and every wait wakes when the run stops.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import random
+import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 from .. import __version__
+from ..errors import UsageError
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
     ApiError,
+    Cancelled,
     InvalidKey,
+    NotFound,
+    NotServed,
     OutcomeUnknown,
     RateLimited,
+    Redirected,
+    Refused,
     ServerError,
     TransportError,
 )
+
+MAX_BODY = 4 * 2**20  # JoggAI's largest answers (catalog pages) are tens of KB
+_SNIPPET = 120
+_REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -51,24 +75,68 @@ class ProjectInfo:
                    err_msg=str(err_msg) if err_msg else None)
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """What the free GETs before the first POST learnt: the account and its credits."""
+
+    account: str | None = None
+    credits: float | None = None
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a key sent there never leaves the machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base(url: str, allow_http: bool = False) -> str:
+    """The base URL, refused when the key would travel in clear text to another machine."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise UsageError(f"API base {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not allow_http and not is_loopback(host):
+        raise UsageError(f"API base {url} is plain http: the key would cross the network "
+                         f"unencrypted to {host}; use https, or --allow-http for a proxy you trust")
+    return url.rstrip("/")
+
+
 class HttpClient:
     """Base of every generation's client. Thread-safe; one Session, one POST budget."""
+
+    version = "?"  # the `api.version` this client speaks, for messages
+    # Whether one remote product can carry several videos (variants share it).
+    shares_products = False
 
     def __init__(self, base_url: str, api_key: str, *, budget: PostBudget | None = None,
                  timeout: tuple[float, float] = (5.0, 30.0), retries: int = 5,
                  backoff: tuple[float, float] = (0.5, 30.0), pool: int = 10,
-                 sleep: Callable[[float], None] = time.sleep,
+                 sleep: Callable[[float], None] | None = None,
                  rng: random.Random | None = None,
-                 on_retry: Callable[[str, ApiError, float], None] | None = None) -> None:
+                 on_retry: Callable[[str, ApiError, float], None] | None = None,
+                 stop: threading.Event | None = None, allow_http: bool = False,
+                 max_body: int = MAX_BODY) -> None:
         if not api_key:
             raise InvalidKey("JOGG_API_KEY is not set", code=10105)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base(base_url, allow_http)
         self.budget = budget or PostBudget()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self.sleep, self.rng = sleep, rng or random.Random()
-        self.on_retry = on_retry
+        # A product is made by crawling its page while the request waits: give it longer.
+        self.product_timeout = 4 * timeout[1]
+        self.stop = stop or threading.Event()
+        self.sleep = sleep or self._sleep_unless_stopped
+        self.rng = rng or random.Random()
+        self.on_retry, self.max_body = on_retry, max_body
+        self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool)
+        # Connections whose wait for the status line and headers ends at the request's
+        # deadline too (the body is read against it in `_read`).
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _SPool}
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
@@ -97,7 +165,8 @@ class HttpClient:
         raise NotImplementedError
 
     def find_render(self, record: dict[str, Any]) -> str | None:
-        """After a render POST with no answer: the id of the render JoggAI accepted, if any."""
+        """After a render POST with no answer: the id of the render JoggAI accepted, or None
+        when it cannot tell (yet)."""
         raise NotImplementedError
 
     def project_info(self, project_id: str) -> ProjectInfo:
@@ -108,18 +177,44 @@ class HttpClient:
         """The choices the API offers for a setting."""
         raise NotImplementedError
 
+    def whoami(self) -> str | None:
+        """The account the key belongs to, where the API says; None elsewhere."""
+        return None
+
+    def credits(self) -> float | None:
+        """The credit left, where the API reports it; None elsewhere."""
+        return None
+
+    def preflight(self) -> Preflight:
+        """Free GETs before the first POST: the key works and this generation answers here
+        (a bare 404 raises NotServed), and what the account has left to spend.
+
+        A JoggAI envelope saying 10104 means the host speaks JoggAI but lacks that read
+        (an older deployment, the sandbox): not a reason to stop."""
+        try:
+            account = self.whoami()
+        except NotFound:
+            account = None
+        try:
+            left = self.credits()
+        except NotFound:
+            left = None
+        return Preflight(account, left)
+
     # -- transport ----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None) -> Any:
+              params: dict[str, Any] | None = None, read_timeout: float | None = None) -> Any:
         route = f"{method} {path}"
         attempt = 0
         while True:
             try:
-                return self._once(method, path, body, params)
+                return self._once(method, path, body, params, read_timeout)
             except RateLimited as err:
-                # Not carried out, so safe to send again for every method.
-                delay = err.retry_after if err.retry_after is not None else self._delay(attempt)
+                # Not carried out, so safe to send again for every method. Without a hint,
+                # JoggAI's window is the only safe wait; the pause holds every worker.
+                hint = err.retry_after
+                delay = self.budget.window if hint is None else min(hint, 2 * self.budget.window)
                 self.budget.pause(delay)
                 error: ApiError = err
             except ApiError as err:
@@ -138,69 +233,216 @@ class HttpClient:
             if not (isinstance(error, RateLimited) and method == "POST"):
                 self.sleep(delay)  # a POST waits on the paused budget instead
 
+    def _sleep_unless_stopped(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise Cancelled("stopping: not retrying")
+
     def _delay(self, attempt: int) -> float:
         base, cap = self.backoff
         return float(min(cap, base * 2.0 ** attempt) * self.rng.uniform(0.5, 1.0))
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None,
-              params: dict[str, Any] | None) -> Any:
-        url = self.base_url + path
+              params: dict[str, Any] | None, read_timeout: float | None) -> Any:
+        timeout = (self.timeout[0], read_timeout or self.timeout[1])
+        if method != "POST":
+            self.requests_made += 1
+            return self._exchange(method, path, body, params, timeout)
+        with self.budget.slot() as slot:
+            self.requests_made += 1
+            try:
+                return self._exchange(method, path, body, params, timeout)
+            except _NotSent:
+                slot.sent = False
+                raise
+
+    def _exchange(self, method: str, path: str, body: dict[str, Any] | None,
+                  params: dict[str, Any] | None, timeout: tuple[float, float]) -> Any:
+        route, url = f"{method} {path}", self.base_url + path
+        lost = OutcomeUnknown if method == "POST" else TransportError
+        deadline = _DEADLINE.at = time.monotonic() + sum(timeout)
         try:
-            if method == "POST":
-                with self.budget.slot() as slot:
-                    self.requests_made += 1
-                    try:
-                        resp = self.session.request(method, url, json=body, params=params,
-                                                    timeout=self.timeout)
-                    except requests.RequestException as err:
-                        slot.sent = not _not_sent(err)
-                        raise
-            else:
-                self.requests_made += 1
-                resp = self.session.request(method, url, json=body, params=params,
-                                            timeout=self.timeout)
+            resp = self.session.request(method, url, json=body, params=params, timeout=timeout,
+                                        stream=True, allow_redirects=False)
         except requests.RequestException as err:
             if _not_sent(err):
-                raise TransportError(f"{method} {path}: cannot connect ({type(err).__name__})") from None
-            if method == "POST":
-                raise OutcomeUnknown(f"{method} {path}: no answer ({type(err).__name__}); it may "
-                                     "or may not have been carried out") from None
-            raise TransportError(f"{method} {path}: no answer ({type(err).__name__})") from None
-        return _envelope(resp, f"{method} {path}")
+                raise _NotSent(f"{route}: cannot connect ({type(err).__name__})") from None
+            what = "no answer within the request timeout" if time.monotonic() >= deadline else \
+                f"no answer ({type(err).__name__})"
+            raise lost(f"{route}: {what}" + _MAYBE[method]) from None
+        finally:
+            _DEADLINE.at = None
+        try:
+            raw = self._read(resp, deadline)
+        except _Cut as cut:
+            raise lost(f"{route}: {cut}" + _MAYBE[method]) from None
+        finally:
+            resp.close()
+        return self._envelope(resp, self._redact(raw), route)
 
+    def _read(self, resp: requests.Response, deadline: float) -> bytes:
+        """The whole body, or _Cut past the deadline or the size cap (a trickling or
+        endless answer must not hold the run)."""
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise _Cut(f"answer of {declared} bytes is over the {self.max_body}-byte limit")
+        raw, size = resp.raw, 0
+        chunks: list[bytes] = []
+        read = getattr(raw, "read1", None) or raw.read
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise _Cut("no complete answer within the request timeout")
+                chunk = read(65536, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _Cut(f"answer over the {self.max_body}-byte limit")
+                chunks.append(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            raise _Cut(f"answer cut short ({type(err).__name__})") from None
 
-def _envelope(resp: requests.Response, route: str) -> Any:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("code"), int):
-        if resp.status_code == 429:
+    def _redact(self, raw: bytes) -> bytes:
+        for secret in self._secrets:
+            raw = raw.replace(secret, _REDACTED.encode())
+        return raw
+
+    def _envelope(self, resp: requests.Response, raw: bytes, route: str) -> Any:
+        status = resp.status_code
+        if 300 <= status < 400:
+            target = urlsplit(urljoin(self.base_url, resp.headers.get("Location", ""))).hostname
+            raise Redirected(f"{route}: HTTP {status} redirect to {target or '?'} not followed "
+                             "(the key is never sent on); set api.base_url to the final address",
+                             http_status=status)
+        body = _json(raw)
+        if body is None:
+            return self._bare(resp, raw, route)
+        code, rid = body["code"], body.get("rid") or None
+        msg = str(body.get("msg") or body.get("message") or "")
+        if code == 0 and status < 400:
+            return body.get("data")
+        if code == 0:
+            raise ServerError(f"{route}: HTTP {status}", rid=rid, http_status=status)
+        cls = _BY_CODE.get(code, ServerError if status >= 500 else ApiError)
+        if cls is RateLimited:
+            raise RateLimited(msg, code=code, rid=rid, http_status=status,
+                              retry_after=_retry_after(resp, body))
+        raise cls(msg, code=code, rid=rid, http_status=status)
+
+    def _bare(self, resp: requests.Response, raw: bytes, route: str) -> Any:
+        """An answer without JoggAI's envelope: a gateway's, a proxy's, a retired path's."""
+        status, text = resp.status_code, snippet(raw)
+        if status == 429:
             raise RateLimited(f"{route}: HTTP 429", code=429, http_status=429,
                               retry_after=_retry_after(resp, {}))
+        if status == 404:
+            err: ApiError = NotServed(f"{route}: HTTP 404: {text}", http_status=404)
+            err.hint = f"api.version {self.version} is not served at {self.base_url}?"
+            raise err
+        if 400 <= status < 500:
+            raise Refused(f"{route}: HTTP {status}: {text}", http_status=status)
         kind = resp.headers.get("Content-Type", "?").split(";")[0]
-        raise ServerError(f"{route}: HTTP {resp.status_code}, not a JoggAI answer ({kind})",
-                          http_status=resp.status_code)
-    code, msg, rid = body["code"], str(body.get("msg", "")), body.get("rid") or None
-    if code == 0 and resp.status_code < 400:
-        return body.get("data")
-    if code == 0:
-        raise ServerError(f"{route}: HTTP {resp.status_code}", rid=rid, http_status=resp.status_code)
-    cls = _BY_CODE.get(code, ServerError if resp.status_code >= 500 else ApiError)
-    if cls is RateLimited:
-        raise RateLimited(msg, code=code, rid=rid, http_status=resp.status_code,
-                          retry_after=_retry_after(resp, body))
-    raise cls(msg, code=code, rid=rid, http_status=resp.status_code)
+        raise ServerError(f"{route}: HTTP {status}, not a JoggAI answer ({kind}): {text}",
+                          http_status=status)
+
+
+_DEADLINE = threading.local()  # when the calling thread's request must have its answer
+
+
+def _cut_at_deadline(conn: HTTPConnection) -> threading.Timer | None:
+    """A timer that shuts the connection's socket at the calling thread's deadline: a
+    server trickling its headers a byte at a time never trips the per-read timeout."""
+    at, sock = getattr(_DEADLINE, "at", None), conn.sock
+    if at is None or sock is None:
+        return None
+    timer = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, (sock,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _shutdown(sock: Any) -> None:
+    try:
+        sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
+    except OSError:
+        pass
+
+
+class _Conn(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 itself
+        timer = _cut_at_deadline(self)
+        try:
+            return super().getresponse()
+        finally:
+            if timer:
+                timer.cancel()
+
+
+class _SConn(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 itself
+        timer = _cut_at_deadline(self)
+        try:
+            return super().getresponse()
+        finally:
+            if timer:
+                timer.cancel()
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Conn
+
+
+class _SPool(HTTPSConnectionPool):
+    ConnectionCls = _SConn
+
+
+_MAYBE = {"POST": "; it may or may not have been carried out", "GET": "", "PUT": ""}
+
+
+class _NotSent(TransportError):
+    """The request certainly never reached the server."""
+
+
+class _Cut(Exception):
+    """An answer not read whole: past its deadline, too large, or broken off."""
+
+
+def _json(raw: bytes) -> dict[str, Any] | None:
+    """JoggAI's envelope, or None when the body is not one."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and isinstance(body.get("code"), int) else None
+
+
+def snippet(raw: bytes) -> str:
+    """The start of a body for a message: tags dropped, one line, short."""
+    text = raw[:4096].decode("utf-8", "replace")
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return (text[:_SNIPPET] + "…" if len(text) > _SNIPPET else text) or "(empty body)"
 
 
 def _retry_after(resp: requests.Response, body: dict[str, Any]) -> float | None:
+    """Seconds to wait: `Retry-After` (seconds or an HTTP date), or a `retryAfter` field."""
+    data = body.get("data")
     for value in (resp.headers.get("Retry-After"), body.get("retryAfter"),
-                  (body.get("data") or {}).get("retryAfter") if isinstance(body.get("data"), dict) else None):
-        try:
-            if value is not None:
-                return max(0.0, float(value))
-        except (TypeError, ValueError):
+                  data.get("retryAfter") if isinstance(data, dict) else None):
+        if value is None:
             continue
+        try:
+            return max(0.0, float(value))
+        except (TypeError, ValueError):
+            pass
+        try:
+            when = parsedate_to_datetime(str(value))
+        except (TypeError, ValueError, IndexError):
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
     return None
 
 

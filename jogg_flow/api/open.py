@@ -16,11 +16,14 @@ _CATALOG_OPEN = {"avatars": ("/open/avatar", "avatars"), "voices": ("/open/timbr
 class OpenClient(HttpClient):
     """The four calls of the seed's product flow."""
 
+    version = "open"
+
     # -- the product flow -------------------------------------------------------------
 
     def create_product(self, url: str) -> tuple[Any, str | None]:
         """POST /open/product: a product (and its project) from a page URL."""
-        data = self._call("POST", "/open/product", body={"url": url})
+        data = self._call("POST", "/open/product", body={"url": url},
+                          read_timeout=self.product_timeout)
         try:
             return int(data["id"]), str(data["prj_id"])
         except (TypeError, KeyError, ValueError):
@@ -48,6 +51,12 @@ class OpenClient(HttpClient):
         """
         project_id = str(record["project_id"])
         return None if self.project_info(project_id).status == "idle" else project_id
+
+    def whoami(self) -> str | None:
+        """G0 has no account read: the avatar list (free, keyed, under /open) proves both
+        the key and the path, which is what the preflight needs."""
+        self._call("GET", "/open/avatar", params={"aspect_ratio": 0})
+        return None
 
     def project_info(self, project_id: str) -> ProjectInfo:
         """GET /open/prj_info: the project's render status and, when done, its outputs."""

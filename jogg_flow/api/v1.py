@@ -69,8 +69,8 @@ def video_body(product_id: Any, s: dict[str, Any], name: str) -> dict[str, Any]:
 class V1Client(HttpClient):
     """The product flow on v1's endpoints."""
 
+    version = "v1"
     shares_products = True  # one product, many videos: variants reuse it
-    finds_lost_renders = False  # see find_render
 
     def __init__(self, base_url: str, api_key: str, **kw: Any) -> None:
         super().__init__(base_url, api_key, **kw)
@@ -79,7 +79,8 @@ class V1Client(HttpClient):
 
     def create_product(self, url: str) -> tuple[Any, str | None]:
         """POST /v1/product from a page URL; v1 has no project until a video is asked for."""
-        data = self._call("POST", "/v1/product", body={"url": url})
+        data = self._call("POST", "/v1/product", body={"url": url},
+                          read_timeout=self.product_timeout)
         if not isinstance(data, dict) or not data.get("product_id"):
             raise ServerError(f"POST /v1/product answered without product_id: {data!r:.80}")
         return str(data["product_id"]), None

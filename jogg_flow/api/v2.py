@@ -26,37 +26,66 @@ CATALOG = {"avatars": ("/v2/avatars/public", "avatars"), "voices": ("/v2/voices"
 
 
 def video_body(product_id: str, s: dict[str, Any], name: str) -> dict[str, Any]:
-    """POST /v2/create_video_from_product from the manifest's render settings."""
-    spec: dict[str, Any] = {"length": s.get("video_length", "30"), "name": name}
-    if "aspect_ratio" in s:
-        spec["aspect_ratio"] = _ASPECT[s["aspect_ratio"]]
+    """POST /v2/create_video_from_product from the manifest's render settings.
+
+    `video_spec.aspect_ratio` and `avatar.type` are always sent (what the manifest says,
+    else JoggAI's documented defaults: landscape, public avatar), so nothing depends on a
+    server-side default. `voice` is sent only with an id: JoggAI's v2 OpenAPI
+    (api-reference/v2/openapi-v2.yaml) lists the voice among the optional settings, the
+    avatar's own voice is used without one, and an empty `voice: {}` says nothing.
+    `visual_style` is v2's own setting; G0's `template_name` is refused by validate, never
+    sent in its place.
+    """
+    spec: dict[str, Any] = {"length": s.get("video_length", "30"), "name": name,
+                            "aspect_ratio": _ASPECT[s.get("aspect_ratio", 1)]}
     if "render_subtitle" in s:
         spec["caption"] = bool(s["render_subtitle"])
-    avatar: dict[str, Any] = {}
+    avatar: dict[str, Any] = {"type": s.get("avatar_type", 0)}
     if "avatar_id" in s:
         avatar["id"] = s["avatar_id"]
-    if "avatar_type" in s:
-        avatar["type"] = s["avatar_type"]
     style = str(s.get("script_style", "Discovery")).removesuffix("_stage")
     body: dict[str, Any] = {
         "product_id": product_id, "video_spec": spec, "avatar": avatar,
-        "voice": {"id": s["voice_id"]} if "voice_id" in s else {},
         "audio": {"music_id": s["music_id"]} if "music_id" in s else {},
         "script": {"style": style, "language": s.get("lang", "english")},
     }
-    if "template_name" in s:
-        body["visual_style"] = s["template_name"]
-    if "override_script" in s:
-        body["override_script"] = s["override_script"]
+    if "voice_id" in s:
+        body["voice"] = {"id": s["voice_id"]}
+    for name_ in ("visual_style", "override_script"):
+        if name_ in s:
+            body[name_] = s[name_]
     return body
 
 
 class V2Client(HttpClient):
     """The product flow on v2's endpoints."""
 
+    version = "v2"
+    shares_products = True
+
+    def __init__(self, base_url: str, api_key: str, **kw: Any) -> None:
+        # The documented host is https://api.jogg.ai with paths /v2/...; a base written
+        # with the /v2 suffix (as the README once said) must not give /v2/v2/...
+        super().__init__(base_url.rstrip("/").removesuffix("/v2"), api_key, **kw)
+
+    def whoami(self) -> str | None:
+        """GET /v2/user/whoami: the account's email (or user name)."""
+        data = self._call("GET", "/v2/user/whoami")
+        if not isinstance(data, dict):
+            return None
+        who = data.get("email") or data.get("username")
+        return str(who) if who else None
+
+    def credits(self) -> float | None:
+        """GET /v2/user/remaining_quota."""
+        data = self._call("GET", "/v2/user/remaining_quota")
+        left = data.get("remaining_quota") if isinstance(data, dict) else None
+        return float(left) if isinstance(left, (int, float)) and not isinstance(left, bool) else None
+
     def create_product(self, url: str) -> tuple[Any, str | None]:
         """POST /v2/product from a page URL; v2 has no project until a video is made."""
-        data = self._call("POST", "/v2/product", body={"url": url})
+        data = self._call("POST", "/v2/product", body={"url": url},
+                          read_timeout=self.product_timeout)
         if not isinstance(data, dict) or not data.get("product_id"):
             raise ServerError(f"POST /v2/product answered without product_id: {data!r:.80}")
         return str(data["product_id"]), None

@@ -70,7 +70,7 @@ def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[
         raise _bad("video_spec.aspect_ratio is invalid")
     if not isinstance(avatar, dict) or not isinstance(avatar.get("id"), int):
         raise _bad("avatar.id is required")
-    if not isinstance(body.get("voice"), dict) or not isinstance(body.get("audio"), dict):
+    if not isinstance(body.get("voice", {}), dict) or not isinstance(body.get("audio"), dict):
         raise _bad("voice and audio are required")
     if not isinstance(script, dict) or str(script.get("style", "")).lower() not in STYLES_V2:
         raise _bad("script.style is invalid")
