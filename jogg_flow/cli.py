@@ -129,16 +129,21 @@ def cli() -> None:
 @cli.command()
 @click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @output_option
-def validate(manifests: tuple[str, ...], output: str) -> int:
+@click.option("--offline", is_flag=True, help="Do not fetch URL feeds (their products are not checked).")
+def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
     """Parse, schema-check and render MANIFESTS; print every problem as FILE:LINE:COL."""
-    results = core.validate(manifests)
+    results = core.validate(manifests, offline=offline)
     if output == "json":
         click.echo(json.dumps([{"file": r.file, "ok": not r.problems,
                                 "videos": len(r.manifest.videos) if r.manifest else 0,
+                                "feeds": [f.__dict__ for f in r.manifest.feeds] if r.manifest else [],
                                 "problems": [p.__dict__ for p in r.problems]} for r in results],
                               indent=2))
     for r in results:
         _problems(r.problems)
+        for feed in r.manifest.feeds if r.manifest else ():
+            if feed.note:
+                click.echo(f"note: {feed.source}: {feed.note}", err=True)
         if output == "text" and r.manifest:
             n = len(r.manifest.videos)
             click.echo(f"{r.file}: ok ({n} video{'' if n == 1 else 's'})")
@@ -320,9 +325,16 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
 @cli.command("init")
 @click.argument("path", default="jogg-flow.yaml", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init_cmd(path: str, force: bool) -> int:
+@click.option("--from", "feed", type=click.Path(dir_okay=False),
+              help="A catalogue feed (CSV, TSV, Shopify export, JSON, JSON Lines, Merchant XML) to map.")
+def init_cmd(path: str, force: bool, feed: str | None) -> int:
     """Write a commented starter manifest to PATH (default jogg-flow.yaml)."""
-    write_starter(path, force)
+    if feed:
+        from .feeds.starter import write_from_feed
+
+        write_from_feed(path, feed, force)
+    else:
+        write_starter(path, force)
     click.echo(f"wrote {path}; next: jogg-flow validate {path}")
     return 0
 

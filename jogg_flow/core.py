@@ -29,12 +29,14 @@ class Checked:
     problems: tuple[Problem, ...] = ()
 
 
-def validate(paths: Sequence[str], environ: Mapping[str, str] | None = None) -> list[Checked]:
-    """Validate every file, collecting all problems instead of stopping at the first."""
+def validate(paths: Sequence[str], environ: Mapping[str, str] | None = None, *,
+             offline: bool = False) -> list[Checked]:
+    """Validate every file, collecting all problems instead of stopping at the first;
+    `offline` leaves URL feeds unfetched."""
     out = []
     for path in paths:
         try:
-            out.append(Checked(path, load_manifest(path, environ)))
+            out.append(Checked(path, load_manifest(path, environ, offline=offline)))
         except ManifestError as err:
             out.append(Checked(path, None, tuple(err.problems)))
     return out

@@ -51,10 +51,12 @@ class Manifest:
     post_rate: tuple[int, float] | None
     videos: list[Video]
     doc: loader.Document = field(repr=False)
+    feeds: tuple[Any, ...] = ()  # feeds.products.FeedInfo, one per `products_from` entry read
 
     def line_of(self, video: Video) -> int:
-        """The line of the product that declares `video`."""
-        return loader.locate(self.doc.root, ("products", video.index)).start_mark.line + 1
+        """The line of the product (or of the `products_from` feed) that declares `video`."""
+        where = ("products", video.index) if video.index >= 0 else ("products_from", -1 - video.index)
+        return loader.locate(self.doc.root, where).start_mark.line + 1
 
 
 def parse_rate(text: str) -> tuple[int, float]:
@@ -65,11 +67,14 @@ def parse_rate(text: str) -> tuple[int, float]:
     return int(match.group(1)), float(match.group(2))
 
 
-def load_manifest(path: str, environ: Mapping[str, str] | None = None) -> Manifest:
-    """Load, render and validate `path`; raise ManifestError listing every problem."""
+def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
+                  offline: bool = False) -> Manifest:
+    """Load, render and validate `path`; raise ManifestError listing every problem.
+    `offline`: URL feeds are not fetched (their products are left out)."""
     environ = os.environ if environ is None else environ
     doc = loader.load(path)
     build = _Build(doc, environ)
+    build.offline = offline
     for where, message, at_key in schema.check(doc.data):
         build.problems.append(doc.problem(where, message, at_key=at_key))
     videos = build.videos() if isinstance(doc.data, dict) else []
@@ -86,6 +91,7 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None) -> Manife
         post_rate=parse_rate(api["post_rate"]) if "post_rate" in api else None,
         videos=videos,
         doc=doc,
+        feeds=tuple(build.feeds),
     )
 
 
@@ -100,6 +106,8 @@ class _Build:
         self.secret = secret if len(secret) >= 8 else None
         self.checked: set[tuple[Path, str]] = set()
         self.api: dict[str, Any] = {}
+        self.offline = False
+        self.feeds: list[Any] = []
 
     def fail(self, path: Path, message: str, at_key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, at_key=at_key))
@@ -178,6 +186,10 @@ class _Build:
                 continue
             seen[key] = i
             out.extend(self._product(i, product, defaults))
+        if data.get("products_from"):
+            from .feeds.products import feed_videos  # only manifests with feeds load it
+
+            out.extend(feed_videos(self, data["products_from"], defaults, seen))
         return out
 
     def _env(self, names: Any) -> None:
@@ -205,11 +217,14 @@ class _Build:
                 self.fail(("vars", name), schema.SECRET_HINT, at_key=True)
             self.templater.set_var(name, self.value(value, ("vars", name), {}))
 
-    def _product(self, i: int, product: dict[str, Any], defaults: dict[str, Any]) -> list[Video]:
-        base: Path = ("products", i)
-        url = self.value(product.get("url", ""), base + ("url",), {})
+    def _product(self, i: int, product: dict[str, Any], defaults: dict[str, Any],
+                 base: Path | None = None, row: Mapping[str, Any] | None = None) -> list[Video]:
+        # A feed's product (i < 0) has its template's place as `base` and sees its `row`.
+        base = base or ("products", i)
+        extra = {} if row is None else {"row": row}
+        url = self.value(product.get("url", ""), base + ("url",), extra)
         tags = product.get("tags") or []
-        ctx: dict[str, Any] = {"product": {"key": product["key"], "url": url, "tags": tags}}
+        ctx: dict[str, Any] = {**extra, "product": {"key": product["key"], "url": url, "tags": tags}}
         variants = product.get("variants")
         if not isinstance(variants, list):
             variants = [None]

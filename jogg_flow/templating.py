@@ -42,16 +42,24 @@ class EnvView(dict[str, str]):
         return f"env.{name} is not declared in env: ({', '.join(self.declared) or 'none declared'})"
 
 
+class Hinted(dict[str, Any]):
+    """A mapping whose missing names explain themselves (a feed row names its columns)."""
+
+    def missing(self, name: str) -> str:
+        """Why `NAME` is undefined."""
+        return f"'{name}' is undefined"
+
+
 class _Env(BoundedSandbox):
     # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, EnvView) and attribute not in obj:
+        if isinstance(obj, EnvView | Hinted) and attribute not in obj:
             return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, EnvView) and isinstance(argument, str) and argument not in obj:
+        if isinstance(obj, EnvView | Hinted) and isinstance(argument, str) and argument not in obj:
             return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
         return super().getitem(obj, argument)
 

@@ -1,0 +1,97 @@
+"""Products from catalogue feeds: CSV/TSV, Shopify export, JSON/JSON Lines, Merchant XML.
+
+`read_feed` opens one feed (a file beside the manifest, or an https URL) and yields its
+rows; `products.feed_videos` turns them into videos through the manifest's own path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from .base import FeedError, Item, Row, Source
+from .csv_feed import read_csv, read_shopify
+from .fetch import FetchError, fetch
+from .json_feed import read_json, read_jsonl
+from .merchant_xml import read_merchant_xml
+
+__all__ = ["FORMATS", "FeedError", "FetchError", "Hashing", "Row", "Source", "format_of", "open_feed",
+           "read"]
+
+Reader = Callable[[Source], Iterator[Item]]
+FORMATS: dict[str, Reader] = {
+    "csv": read_csv,
+    "tsv": lambda source: read_csv(source, "\t"),
+    "merchant-tsv": lambda source: read_csv(source, "\t"),
+    "shopify": read_shopify,
+    "json": read_json,
+    "jsonl": read_jsonl,
+    "merchant-xml": read_merchant_xml,
+}
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".json": "json",
+               ".jsonl": "jsonl", ".ndjson": "jsonl", ".xml": "merchant-xml",
+               ".rss": "merchant-xml", ".atom": "merchant-xml"}
+
+
+def format_of(name: str, given: str | None) -> str | None:
+    """The feed's format: as given, else from its extension (None when neither says)."""
+    if given:
+        return given
+    path = name.split("?", 1)[0].split("#", 1)[0]
+    return _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+
+
+class Hashing:
+    """A feed's bytes, hashed as they are read (by lines or by chunks) and on close."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.hash = hashlib.sha256()
+        self.digest: str | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.stream.read(size)
+        self.hash.update(data)
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.stream:
+            self.hash.update(line)
+            yield line
+
+    def close(self) -> None:
+        """Hash what a reader left unread (it stopped at an error), then close."""
+        if self.digest is None:
+            for block in iter(lambda: self.stream.read(1 << 20), b""):
+                self.hash.update(block)
+            self.digest = "sha256:" + self.hash.hexdigest()
+        self.stream.close()
+
+
+def open_feed(name: str, path: str | None, url: str | None, *, loopback_http: bool = False,
+              ) -> tuple[Source, Hashing]:
+    """An opened feed, and its stream, whose `digest` is set once `read` has ended."""
+    stream: BinaryIO
+    if url is not None:
+        stream = io.BytesIO(fetch(url, loopback_http=loopback_http))
+    else:
+        assert path is not None
+        if os.path.isdir(path):
+            raise FeedError(1, "is a directory, not a feed file")
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed when `read` ends
+        except OSError as err:
+            raise FeedError(1, f"cannot read: {err.strerror}") from None
+    hashing = Hashing(stream)
+    return Source(name, hashing), hashing
+
+
+def read(source: Source, fmt: str, stream: Hashing) -> Iterator[Item]:
+    """The feed's rows (and bad rows as FeedError); a FeedError raised ends the feed."""
+    try:
+        yield from FORMATS[fmt](source)
+    finally:
+        stream.close()
