@@ -12,9 +12,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from . import fetch as fetching
 from .base import FeedError, Item, Row, Source
 from .csv_feed import read_csv, read_shopify
-from .fetch import FetchError, fetch
+from .fetch import FetchError
 from .json_feed import read_json, read_jsonl
 from .merchant_xml import read_merchant_xml
 
@@ -76,7 +77,7 @@ def open_feed(name: str, path: str | None, url: str | None, *, loopback_http: bo
     """An opened feed, and its stream, whose `digest` is set once `read` has ended."""
     stream: BinaryIO
     if url is not None:
-        stream = io.BytesIO(fetch(url, loopback_http=loopback_http))
+        stream = io.BytesIO(fetching.fetch(url, loopback_http=loopback_http))
     else:
         assert path is not None
         if os.path.isdir(path):

@@ -35,7 +35,7 @@ def fetch(url: str, *, loopback_http: bool = False) -> bytes:
             for chunk in answer.iter_content(64 * 1024):
                 body += chunk
                 if len(body) > MAX_BYTES:
-                    raise FetchError(f"{url}: larger than {MAX_BYTES // (1024 * 1024)} MiB")
+                    raise FetchError(f"{url}: larger than {MAX_BYTES:,} bytes")
     except requests.Timeout:
         raise FetchError(f"{url}: no answer within {TIMEOUT[1]:.0f} s") from None
     except requests.RequestException as err:

@@ -20,7 +20,8 @@ def read_jsonl(source: Source) -> Iterator[Item]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as err:
-            yield FeedError(number, f"is not valid JSON: {err.msg}", col=err.colno)
+            col = err.colno if err.lineno == 1 else len(line.rstrip("\r\n")) + 1  # at the line's end
+            yield FeedError(number, f"is not valid JSON: {err.msg}", col=col)
             continue
         yield _row(number, item)
 

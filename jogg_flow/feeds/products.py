@@ -161,7 +161,8 @@ class _Feed:
             return None
         if not out.strip():
             column = _COLUMN.fullmatch(source.strip())
-            what = f"column '{column.group(1) or column.group(3)}'" if column else f"{field} ({source!r})"
+            noun = "column" if row.columns is not None else "field"
+            what = f"{noun} '{column.group(1) or column.group(3)}'" if column else f"{field} ({source!r})"
             self.build.problems.append(Problem(self.name, row.line, 1, f"{what} is empty"))
             return None
         if is_template(out):  # feed data is never rendered again as a template
@@ -247,7 +248,8 @@ class _Feed:
             if problem.file == self.name or self.name in problem.message:
                 kept.append(problem)
             elif problem in self.repeats:
-                self.repeats[problem].append(line)
+                if self.repeats[problem][-1] != line:  # once per row, not per variant
+                    self.repeats[problem].append(line)
             else:
                 self.repeats[problem] = [line]
                 kept.append(problem)

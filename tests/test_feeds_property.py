@@ -1,0 +1,95 @@
+"""Rows mutated at random (fields blanked, dropped, added, rows duplicated, stray quotes and
+bytes): a feed either gives exactly its rows as products or fails with problems placed on
+real lines of the feed or the manifest; never anything else."""
+
+from __future__ import annotations
+
+import csv
+import io
+import pathlib
+import tempfile
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jogg_flow.errors import ManifestError
+from jogg_flow.manifest import load_manifest
+
+MANIFEST = """\
+version: 1
+products_from:
+  - file: feed.csv
+    product:
+      key: "{{ row.handle }}"
+      url: "{{ row.link }}"
+      details: {title: "{{ row.title }}"}
+"""
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+MUTATION = st.one_of(
+    st.tuples(st.just("blank"), st.integers(0, 30), st.sampled_from([0, 1, 2])),
+    st.tuples(st.just("drop"), st.integers(0, 30), st.sampled_from([0, 1, 2])),
+    st.tuples(st.just("add"), st.integers(0, 30), TEXT),
+    st.tuples(st.just("title"), st.integers(0, 30), TEXT),
+    st.tuples(st.just("duplicate"), st.integers(0, 30), st.just(0)),
+    st.tuples(st.just("raw"), st.integers(0, 30), st.sampled_from([b'"', b"\xff", b"\r", b","])),
+)
+
+
+def rows(n: int) -> list[list[str]]:
+    return [[f"p-{i}", f"https://shop.example.com/p/{i}", f"Product {i}"] for i in range(n)]
+
+
+def mutate(table: list[list[str]], mutations: list[tuple]) -> tuple[bytes, bool]:
+    """The feed's bytes, and whether it is still a valid feed by construction."""
+    raw: list[tuple[int, bytes]] = []
+    for kind, at, arg in mutations:
+        i = at % len(table)
+        if kind == "blank":
+            table[i][arg] = ""
+        elif kind == "drop":
+            del table[i][arg:arg + 1]
+        elif kind == "add":
+            table[i].append(arg)
+        elif kind == "title":
+            table[i][2:3] = [arg]
+        elif kind == "duplicate":
+            table.append(list(table[i]))
+        else:
+            raw.append((i, arg))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["handle", "link", "title"])
+    writer.writerows(table)
+    data = out.getvalue().encode()
+    for i, byte in raw:  # a stray byte at the end of a line
+        lines = data.split(b"\n")
+        lines[1 + i % (len(lines) - 2)] += byte
+        data = b"\n".join(lines)
+    keys = [r[0] for r in table]
+    valid = (not raw and all(len(r) == 3 and r[0] and r[1] and r[2].strip() == r[2] and r[2]
+                             and not set(r[2]) & set("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+                             for r in table) and len(set(keys)) == len(keys))
+    return data, valid
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 8), st.lists(MUTATION, max_size=4))
+def test_mutated_rows_give_their_products_or_problems_on_real_lines(n, mutations):
+    table = rows(n)
+    data, valid = mutate(table, mutations)
+    with tempfile.TemporaryDirectory() as tmp:
+        feed = pathlib.Path(tmp) / "feed.csv"
+        feed.write_bytes(data)
+        manifest = pathlib.Path(tmp) / "shop.yaml"
+        manifest.write_text(MANIFEST)
+        try:
+            loaded = load_manifest(str(manifest))
+        except ManifestError as err:
+            assert not valid, err
+            lines = {str(feed): data.count(b"\n") + 1, str(manifest): MANIFEST.count("\n")}
+            for problem in err.problems:
+                assert problem.file in lines and 1 <= problem.line <= lines[problem.file], problem
+            return
+    if valid:
+        assert [v.key for v in loaded.videos] == [r[0] for r in table]
+        assert [v.details["title"] for v in loaded.videos] == [r[2] for r in table]
