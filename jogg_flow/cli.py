@@ -345,7 +345,7 @@ def state_group() -> None:
 
 
 def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
-    loaded = load_manifest(manifest)
+    loaded = load_manifest(manifest, offline=True)  # only its name is needed: no URL feed fetched
     return core.state_path_for(loaded, state, sandbox), core.state_name(loaded, sandbox)
 
 
@@ -402,7 +402,7 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
     """Move a state between a file and PostgreSQL (either way), unchanged; both are locked."""
     from .state.migrate import migrate
 
-    loaded = load_manifest(manifest)
+    loaded = load_manifest(manifest, offline=True)
     name = core.state_name(loaded, sandbox)
     count = migrate(source, dest, name, force=force)
     where = state_store.describe_location
@@ -453,7 +453,7 @@ def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, a
     """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
     from . import runner
 
-    loaded = load_manifest(manifest_path) if manifest_path else None
+    loaded = load_manifest(manifest_path, offline=True) if manifest_path else None
     version = api_version or (loaded.api_version if loaded else "open")
     items = runner.catalog(kind, version, runner.ApplySettings(api_base=api_base, sandbox=sandbox),
                            manifest_base=loaded.base_url if loaded else None)

@@ -4,6 +4,7 @@ https only (plain http on loopback only through the tests' own switch)."""
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -23,12 +24,16 @@ class _Feed(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
-        body = BODY * (2_000_000 if self.path == "/huge.csv" else 1)
+        body = BODY * (5000 if self.path == "/huge.csv" else 1)
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) * (20 if self.path == "/drip.csv" else 1)))
         self.end_headers()
         try:
-            self.wfile.write(body)
+            for _ in range(20 if self.path == "/drip.csv" else 1):
+                self.wfile.write(body)
+                self.wfile.flush()
+                if self.path == "/drip.csv":
+                    time.sleep(0.05)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -61,11 +66,16 @@ def test_plain_http_is_refused_without_the_test_switch(server):
 
 
 def test_a_feed_over_the_size_limit_is_refused(server, monkeypatch):
-    monkeypatch.setattr(fetch_module, "MAX_BYTES", 1_000_000)
-    with pytest.raises(FetchError, match=r"huge.csv: larger than 1,000,000 bytes"):
+    monkeypatch.setattr(fetch_module, "MAX_BYTES", 100_000)
+    with pytest.raises(FetchError, match=r"huge.csv: larger than 100,000 bytes"):
         fetch(f"{server}/huge.csv", loopback_http=True)
 
 
 def test_an_http_error_is_one_line(server):
     with pytest.raises(FetchError, match=r"missing.csv: HTTP 404"):
         fetch(f"{server}/missing.csv", loopback_http=True)
+
+
+def test_a_feed_that_drips_is_given_up_at_the_deadline(server):
+    with pytest.raises(FetchError, match=r"drip.csv: not complete after 0.3 s"):
+        fetch(f"{server}/drip.csv", loopback_http=True, deadline=0.3)

@@ -225,3 +225,33 @@ class _Plain:
 
     def close(self) -> None:
         self.fh.close()
+
+
+def test_a_missing_feed_file_is_placed_on_its_manifest_line(shop, run):
+    (shop / "catalog.csv").unlink()
+    result = run("validate", str(shop / "shop.yaml"))
+    assert result.exit_code == 3
+    assert result.stderr.strip() == (f"{shop / 'shop.yaml'}:10:11: {shop / 'catalog.csv'}: cannot read "
+                                     "(No such file or directory)")
+
+
+def test_init_from_a_broken_feed_is_a_one_line_usage_error(tmp_path, run):
+    result = run("init", str(tmp_path / "new.yaml"), "--from", str(FIX / "csv-utf16.csv"))
+    assert result.exit_code == 3 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: {FIX / 'csv-utf16.csv'}:1: is UTF-16; save it as UTF-8 "
+                                     "(with or without BOM)")
+    assert not (tmp_path / "new.yaml").exists()
+
+
+def test_init_from_json_lines_maps_its_fields(tmp_path, run):
+    target = str(tmp_path / "new.yaml")
+    assert run("init", target, "--from", str(FIX / "jsonl-good.jsonl")).exit_code == 0
+    assert [v.key for v in load_manifest(target).videos] == ["a-1", "b-2"]
+
+
+def test_state_commands_never_fetch_a_url_feed(tmp_path, run):
+    path = tmp_path / "remote.yaml"
+    path.write_text("version: 1\nproducts_from:\n  - url: https://127.0.0.1:9/feed.csv\n"
+                    "    product: {key: '{{ row.handle }}', url: '{{ row.link }}'}\n")
+    assert run("state", "list", str(path)).exit_code == 0
+    assert run("unlock", str(path)).exit_code == 0

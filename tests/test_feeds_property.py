@@ -45,7 +45,7 @@ def mutate(table: list[list[str]], mutations: list[tuple]) -> tuple[bytes, bool]
     for kind, at, arg in mutations:
         i = at % len(table)
         if kind == "blank":
-            table[i][arg] = ""
+            table[i][arg:arg + 1] = [""] if arg < len(table[i]) else []
         elif kind == "drop":
             del table[i][arg:arg + 1]
         elif kind == "add":
@@ -65,10 +65,11 @@ def mutate(table: list[list[str]], mutations: list[tuple]) -> tuple[bytes, bool]
         lines = data.split(b"\n")
         lines[1 + i % (len(lines) - 2)] += byte
         data = b"\n".join(lines)
-    keys = [r[0] for r in table]
-    valid = (not raw and all(len(r) == 3 and r[0] and r[1] and r[2].strip() == r[2] and r[2]
-                             and not set(r[2]) & set("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-                             for r in table) and len(set(keys)) == len(keys))
+    whole = all(len(r) == 3 and r[0].startswith("p-") and r[1].startswith("https://shop.example.com/p/")
+                and r[2].strip() == r[2] and r[2]
+                and not set(r[2]) & set("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") for r in table)
+    keys = [r[0] for r in table] if whole else []
+    valid = not raw and whole and len(set(keys)) == len(keys)
     return data, valid
 
 

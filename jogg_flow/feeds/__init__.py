@@ -80,12 +80,13 @@ def open_feed(name: str, path: str | None, url: str | None, *, loopback_http: bo
         stream = io.BytesIO(fetching.fetch(url, loopback_http=loopback_http))
     else:
         assert path is not None
+        # Placed on the manifest's `file:` line, like a URL that cannot be fetched.
         if os.path.isdir(path):
-            raise FeedError(1, "is a directory, not a feed file")
+            raise FetchError(f"{path}: is a directory, not a feed file")
         try:
             stream = open(path, "rb")  # noqa: SIM115 - closed when `read` ends
         except OSError as err:
-            raise FeedError(1, f"cannot read: {err.strerror}") from None
+            raise FetchError(f"{path}: cannot read ({err.strerror})") from None
     hashing = Hashing(stream)
     return Source(name, hashing), hashing
 

@@ -11,7 +11,6 @@ from .base import FeedError, Item, Row, Source, split_list, utf8_lines
 
 # Merchant Center's field for extra images: a comma list, or the column repeated.
 LIST_COLUMNS = ("additional_image_link",)
-csv.field_size_limit(1024 * 1024)  # one field of a feed is never a megabyte of text
 
 
 def read_csv(source: Source, delimiter: str = ",") -> Iterator[Item]:

@@ -96,9 +96,6 @@ class _Feed:
         except FetchError as err:
             self.build.fail(where, str(err))
             return []
-        except FeedError as err:
-            self._at(err)
-            return []
         out: list[Video] = []
         try:
             for item in read(source, fmt, stream):
@@ -113,8 +110,8 @@ class _Feed:
         self.build.feeds.append(FeedInfo(self.name, fmt, len({v.product for v in out}), stream.digest))
         return out
 
-    def _at(self, err: FeedError, line: int | None = None) -> None:
-        self.build.problems.append(Problem(self.name, line or err.line, err.col, err.message))
+    def _at(self, err: FeedError) -> None:
+        self.build.problems.append(Problem(self.name, err.line, err.col, err.message))
 
     def _row(self, row: RowView) -> list[Video]:
         before = len(self.build.problems)

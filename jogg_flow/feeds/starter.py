@@ -67,9 +67,10 @@ def _sample(feed: str) -> tuple[str, Row, tuple[str, ...]]:
             if isinstance(item, Row):
                 return fmt, item, source.columns or tuple(item.values)
             raise FeedError(item.line, item.message)
-    except (FeedError, FetchError) as err:
-        line = getattr(err, "line", 1)
-        raise UsageError(f"{feed}:{line}: {err}") from None
+    except FeedError as err:
+        raise UsageError(f"{feed}:{err.line}: {err}") from None
+    except FetchError as err:
+        raise UsageError(str(err)) from None
     raise UsageError(f"{feed}: has no rows to learn the columns from")
 
 
