@@ -54,6 +54,8 @@ class _Env(BoundedSandbox):
     # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Hinted) and attribute in obj:
+            return obj[attribute]  # a feed column named 'items' or 'values' is the column
         if isinstance(obj, EnvView | Hinted) and attribute not in obj:
             return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
         return super().getattr(obj, attribute)

@@ -255,3 +255,12 @@ def test_state_commands_never_fetch_a_url_feed(tmp_path, run):
                     "    product: {key: '{{ row.handle }}', url: '{{ row.link }}'}\n")
     assert run("state", "list", str(path)).exit_code == 0
     assert run("unlock", str(path)).exit_code == 0
+
+
+def test_a_column_named_like_a_mapping_method_is_the_column(tmp_path):
+    (tmp_path / "feed.csv").write_text("keys,items,link\na-1,Three items,https://shop.example.com/a\n")
+    (tmp_path / "m.yaml").write_text("version: 1\nproducts_from:\n  - file: feed.csv\n    product:\n"
+                                     "      key: '{{ row.keys }}'\n      url: '{{ row.link }}'\n"
+                                     "      details: {title: '{{ row.items }}'}\n")
+    (video,) = load_manifest(str(tmp_path / "m.yaml")).videos
+    assert (video.key, video.details["title"]) == ("a-1", "Three items")
