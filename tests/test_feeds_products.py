@@ -264,3 +264,11 @@ def test_a_column_named_like_a_mapping_method_is_the_column(tmp_path):
                                      "      details: {title: '{{ row.items }}'}\n")
     (video,) = load_manifest(str(tmp_path / "m.yaml")).videos
     assert (video.key, video.details["title"]) == ("a-1", "Three items")
+
+
+def test_apply_with_a_broken_feed_exits_3_and_leaves_no_state(shop, run):
+    (shop / "catalog.csv").write_text(CATALOG + ",https://shop.example.com/x,X,A,a,in stock\n")
+    result = run("apply", str(shop / "shop.yaml"), "--sandbox")
+    assert result.exit_code == 3 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"{shop / 'catalog.csv'}:5:1: column 'handle' is empty"
+    assert not (shop / ".jogg-flow").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import pathlib
 import tempfile
 
@@ -94,3 +95,27 @@ def test_mutated_rows_give_their_products_or_problems_on_real_lines(n, mutations
     if valid:
         assert [v.key for v in loaded.videos] == [r[0] for r in table]
         assert [v.details["title"] for v in loaded.videos] == [r[2] for r in table]
+
+
+VALUE = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+                min_size=1, max_size=20).filter(lambda t: t.strip() == t)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(VALUE, min_size=1, max_size=6), st.sampled_from(["jsonl", "xml"]))
+def test_any_text_survives_json_lines_and_merchant_xml_unchanged(titles, fmt):
+    from xml.sax.saxutils import escape
+
+    items = [(f"p-{i}", f"https://shop.example.com/p/{i}", t) for i, t in enumerate(titles)]
+    if fmt == "jsonl":
+        data = "".join(json.dumps({"handle": h, "link": u, "title": t}) + "\n" for h, u, t in items)
+    else:
+        data = ('<rss xmlns:g="http://base.google.com/ns/1.0"><channel>\n' + "".join(
+            f"<item><g:handle>{h}</g:handle><link>{u}</link><g:title>{escape(t)}</g:title></item>\n"
+            for h, u, t in items) + "</channel></rss>\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        (pathlib.Path(tmp) / f"feed.{fmt}").write_text(data, encoding="utf-8")
+        manifest = pathlib.Path(tmp) / "shop.yaml"
+        manifest.write_text(MANIFEST.replace("feed.csv", f"feed.{fmt}"))
+        videos = load_manifest(str(manifest)).videos
+    assert [(v.key, v.url, v.details["title"]) for v in videos] == items
