@@ -349,7 +349,7 @@ class HttpClient:
 _DEADLINE = threading.local()  # when the calling thread's request must have its answer
 
 
-def _cut_at_deadline(conn: HTTPConnection) -> threading.Timer | None:
+def _cut_at_deadline(conn: Any) -> threading.Timer | None:
     """A timer that shuts the connection's socket at the calling thread's deadline: a
     server trickling its headers a byte at a time never trips the per-read timeout."""
     at, sock = getattr(_DEADLINE, "at", None), conn.sock
@@ -368,24 +368,24 @@ def _shutdown(sock: Any) -> None:
         pass
 
 
-class _Conn(HTTPConnection):
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 itself
+class _CutAtDeadline:
+    """Mixed into urllib3's connections: the status line and headers obey the deadline too."""
+
+    def getresponse(self) -> HTTPResponse:
         timer = _cut_at_deadline(self)
         try:
-            return super().getresponse()
+            return super().getresponse()  # type: ignore[misc, no-any-return]
         finally:
             if timer:
                 timer.cancel()
 
 
-class _SConn(HTTPSConnection):
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 itself
-        timer = _cut_at_deadline(self)
-        try:
-            return super().getresponse()
-        finally:
-            if timer:
-                timer.cancel()
+class _Conn(_CutAtDeadline, HTTPConnection):  # type: ignore[misc]
+    pass
+
+
+class _SConn(_CutAtDeadline, HTTPSConnection):  # type: ignore[misc]
+    pass
 
 
 class _Pool(HTTPConnectionPool):

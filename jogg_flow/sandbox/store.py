@@ -207,13 +207,18 @@ class Store:
             project = self.projects.get(project_id)
             if project is None:
                 raise ApiFailure(10104)
-            if self.credits is not None:
-                if self.credits <= 0:
-                    raise ApiFailure(18020)
-                self.credits -= 1
+            self.charge()
             project.update(rendered_at=self.now(), settings=dict(body),
                            fails=fault == "render_fail" or self.rng.random() < self.config.fail_rate)
             self.count_render(project_id, str(project["product_id"]))
+
+    def charge(self) -> None:
+        """Take one render's credit, or refuse with 18020 (the caller holds the lock):
+        JoggAI deducts credits when it accepts a render."""
+        if self.credits is not None:
+            if self.credits <= 0:
+                raise ApiFailure(18020)
+            self.credits -= 1
 
     def count_render(self, render_id: str, product_id: str, name: str = "") -> None:
         """Count an accepted render (the caller holds the lock)."""

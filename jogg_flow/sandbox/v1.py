@@ -66,10 +66,7 @@ def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[
         product_id = body["product_id"]
         if product_id not in store.v2_products:
             raise ApiFailure(10104)
-        if store.credits is not None:
-            if store.credits <= 0:
-                raise ApiFailure(18020)
-            store.credits -= 1
+        store.charge()
         project_id = uuid.uuid4().hex
         name = body.get("video_name") or ""
         store.v1_projects[project_id] = {

@@ -80,10 +80,7 @@ def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[
         product_id = str(body.get("product_id"))
         if product_id not in store.v2_products:
             raise ApiFailure(10104)
-        if store.credits is not None:
-            if store.credits <= 0:
-                raise ApiFailure(18020)
-            store.credits -= 1
+        store.charge()
         video_id = uuid.uuid4().hex
         store.v2_videos[video_id] = {
             "product_id": product_id, "title": spec.get("name") or "", "rendered_at": store.now(),
