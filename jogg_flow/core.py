@@ -118,10 +118,29 @@ def _load(path: str, where: _Where, select: Sequence[str], environ: Mapping[str,
     if warn:
         for note in store.notes:
             warn(note)
+        for note in feed_changes(manifest, store.identity):
+            warn(note)
         if not store.existed and (where.state or environ.get("CI")):
             warn(f"no state at {label}: every video is planned as new. If a state should be there "
                  "(a CI cache that was not restored?), restore it before applying")
     return manifest, store.videos
+
+
+def feed_digests(manifest: Manifest) -> dict[str, str]:
+    """Each read feed's content hash, by its place relative to the manifest (or its URL), so
+    a state restored on another machine or checkout still recognises it."""
+    here = os.path.dirname(os.path.abspath(manifest.file))
+    return {(f.source if "://" in f.source else os.path.relpath(f.source, here)): f.digest
+            for f in manifest.feeds if f.digest}
+
+
+def feed_changes(manifest: Manifest, recorded: Mapping[str, Any] | None) -> list[str]:
+    """A line per feed whose content differs from what the last apply read."""
+    before = (recorded or {}).get("feeds") or {}
+    return [f"feed {name} changed since the last apply ({before[name][:19]}… -> {digest[:19]}…): "
+            "changed rows are planned as replace, removed ones as orphaned"
+            for name, digest in feed_digests(manifest).items()
+            if name in before and before[name] != digest]
 
 
 def check_selection(manifest: Manifest, select: Sequence[str]) -> None:

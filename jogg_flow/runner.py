@@ -14,7 +14,7 @@ from . import planner
 from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
 from .api.errors import Cancelled, InsufficientCredit
 from .api.http import HttpClient, Preflight, is_loopback
-from .core import check_selection, state_name, state_path_for, target_identity
+from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
 from .manifest import Manifest, load_manifest
@@ -87,16 +87,27 @@ def apply(path: str, settings: ApplySettings | None = None, *,
             emit({"event": "plan", **item.as_dict()})
         if any(i.action in planner.CHANGES for i in items):
             bound = _Bound(state, location, describe_location(location, name), checked)
-            return _execute(manifest, items, bound, cfg, environ, emit, stop)
-        state.set_identity(checked)
-        outcomes = [settled(i, state.videos.get(i.key)) for i in items]
-        for outcome in outcomes:
-            emit({"event": "video", **outcome.as_dict()})
-        result = Applied(manifest, items, outcomes,
-                         0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
-        if cfg.download:
-            _download(result, state, cfg.download, emit)
+            result = _execute(manifest, items, bound, cfg, environ, emit, stop)
+        else:
+            state.set_identity(checked)
+            outcomes = [settled(i, state.videos.get(i.key)) for i in items]
+            for outcome in outcomes:
+                emit({"event": "video", **outcome.as_dict()})
+            result = Applied(manifest, items, outcomes,
+                             0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
+            if cfg.download:
+                _download(result, state, cfg.download, emit)
+        if not cfg.select and result.exit_code != 130:
+            _record_feeds(state, manifest)
     return result
+
+
+def _record_feeds(state: Store, manifest: Manifest) -> None:
+    """Remember each feed's content hash as this run applied it, so `plan` can say when a
+    feed changed since (kept beside the state's API identity)."""
+    digests = feed_digests(manifest)
+    if state.identity is not None and digests and state.identity.get("feeds") != digests:
+        state.set_identity({**state.identity, "feeds": digests})
 
 
 def _open_checks(state: Store, target: dict[str, Any], where: str, emit: Emit) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Which API a state describes: generation, normalised base URL and, once known, account.
+"""Which API a state describes: generation, normalised base URL and, once known, account
+(and, under `feeds`, the content hash of each catalogue feed as the last apply read it).
 
 A state made against one API must never make another API's videos look finished, so
 every run and plan compares the identity it targets with the one the state recorded.
@@ -80,4 +81,8 @@ def check_shape(value: Any, where: str) -> dict[str, Any] | None:
             value.get("account"), (str, type(None))):
         raise StateError(f"{where}: 'identity' must be an object with string 'generation' "
                          "and 'base' and an optional string 'account'")
+    feeds = value.get("feeds")
+    if feeds is not None and not (isinstance(feeds, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in feeds.items())):
+        raise StateError(f"{where}: 'identity.feeds' must map each feed to its content hash")
     return value
