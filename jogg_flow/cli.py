@@ -184,12 +184,14 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
 @click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
-@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome.")
+@click.option("--heartbeat", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              metavar="SECONDS", help="Without a terminal: a progress line this often (0: none).")
+@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
-          request_timeout: float, download: str | None, no_wait: bool,
+          request_timeout: float, download: str | None, no_wait: bool, heartbeat: float,
           quiet: bool, verbose: int) -> int:
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
@@ -199,9 +201,11 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
         download=download)
-    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet)
+    budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
+    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+                                 heartbeat=heartbeat, post_rate=budget)
     try:
-        with _stop_on_signals() as stop:
+        with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
             result = runner.apply(manifest, settings, emit=reporter, stop=stop)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
@@ -244,6 +248,9 @@ def _github_report(result: Any) -> None:
 class _stop_on_signals:
     """SIGINT/SIGTERM set an event the executor watches; a second SIGINT aborts."""
 
+    def __init__(self, reporter: progress.Reporter) -> None:
+        self.reporter = reporter
+
     def __enter__(self) -> threading.Event:
         self.stop = threading.Event()
         self.saved: dict[int, Any] = {}
@@ -255,8 +262,9 @@ class _stop_on_signals:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        click.echo("stopping: finishing calls under way and saving state "
-                   "(Ctrl-C again to abort)", err=True)
+        # Through the reporter: on a terminal the live view's next redraw would erase it.
+        self.reporter.notice("stopping: finishing calls under way and saving state "
+                             "(Ctrl-C again to abort)", sys.stderr)
         self.stop.set()
 
     def __exit__(self, *exc: object) -> None:
