@@ -28,6 +28,7 @@ class _Cli(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         kwargs.setdefault("prog_name", "jogg-flow")
+        _json_errors(False)
         try:
             code = super().main(*args, **kwargs)
         except click.UsageError as err:
@@ -71,8 +72,18 @@ def _output_lost() -> None:
     sys.exit(OUTPUT_LOST)
 
 
+_JSON_ERRORS = [False]
+
+
+def _json_errors(on: bool) -> None:
+    """The running command prints JSON: a manifest's problems go to stdout as JSON too."""
+    _JSON_ERRORS[0] = on
+
+
 def _show(err: JoggFlowError) -> None:
     if isinstance(err, ManifestError):
+        if _JSON_ERRORS[0]:
+            click.echo(json.dumps({"ok": False, "problems": [p.__dict__ for p in err.problems]}, indent=2))
         _problems(err.problems)
     else:
         click.echo(f"error: {err}", err=True)
@@ -103,6 +114,14 @@ state_option = click.option("--state", "state", metavar="PATH|URL", envvar="JOGG
                             ".jogg-flow/NAME.state.json beside the manifest).")
 api_base_option = click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL",
                                help="JoggAI API base URL (the state must have been made against it).")
+
+
+def _sandbox_or_base(sandbox: bool, api_base: str | None) -> None:
+    """`--sandbox` runs the built-in API: a `--api-base` given with it would be ignored silently."""
+    source = click.get_current_context().get_parameter_source("api_base")
+    if sandbox and api_base and source == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"--sandbox and --api-base {api_base} cannot be used together: "
+                               "--sandbox runs the built-in API, --api-base names another one")
 
 
 def _warn(message: str) -> None:
@@ -151,6 +170,8 @@ def validate(manifests: tuple[str, ...], output: str) -> int:
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
          sandbox: bool, api_base: str | None, detailed_exitcode: bool) -> int:
     """Show what apply would do for every video. No API calls."""
+    _sandbox_or_base(sandbox, api_base)
+    _json_errors(output == "json")
     loaded, items = core.plan(manifest, state=state, select=select, sandbox=sandbox,
                               api_base=api_base, warn=_warn)
     if output == "json":
@@ -196,6 +217,11 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
 
+    _sandbox_or_base(sandbox, api_base)
+    _json_errors(output == "json")
+    if sandbox and not download:
+        # The in-process sandbox's URLs die with it: keep its media where the user can open it.
+        download = sandbox_media_dir(manifest)
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
@@ -223,7 +249,20 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
     if github.active(os.environ):
         _github_report(result)
+    if sandbox and output == "text" and download and not result.stopped_by:
+        click.echo(f"videos in {_shown_path(download)}/; to look at them: jogg-flow outputs "
+                   f"{manifest} --sandbox --output html --out gallery.html")
     return result.exit_code
+
+
+def sandbox_media_dir(manifest: str) -> str:
+    """Where `--sandbox` keeps its videos and covers: `.jogg-flow/sandbox-media` beside the manifest."""
+    return os.path.join(os.path.dirname(manifest) or ".", ".jogg-flow", "sandbox-media")
+
+
+def _shown_path(path: str) -> str:
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
 
 
 def _github_report(result: Any) -> None:
@@ -278,15 +317,46 @@ class _stop_on_signals:
 @select_option
 @sandbox_flag
 @api_base_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+@click.option("--output", "output", type=click.Choice(["text", "json", "csv", "html"]), default=None,
+              help="text (a table), json, csv, or html: a page with every video to watch [text].")
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "csv", "html"]), default=None,
+              hidden=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write to FILE instead of stdout (for html: the page, e.g. gallery.html).")
+@click.option("--media", "media", type=click.Path(file_okay=False), metavar="DIR",
+              help="The --download DIR of apply: the page plays those files [with --sandbox: "
+              ".jogg-flow/sandbox-media].")
 def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,
-            api_base: str | None, fmt: str) -> int:
-    """Per video: key, project id, status, video URL, cover URL, duration."""
-    rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
-                        warn=_warn)
-    click.echo(report.format_rows(rows, fmt))
+            api_base: str | None, output: str | None, fmt: str | None, out: str | None,
+            media: str | None) -> int:
+    """Per video: key, project id, status, video URL, cover URL, duration; or a gallery page."""
+    _sandbox_or_base(sandbox, api_base)
+    chosen = output or {"table": "text"}.get(fmt or "", fmt) or "text"
+    _json_errors(chosen == "json")
+    if chosen == "html":
+        text = _gallery(manifest, state, select, sandbox, api_base, out, media)
+    else:
+        rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
+                            warn=_warn)
+        text = report.format_rows(rows, "table" if chosen == "text" else chosen)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
     return 0
+
+
+def _gallery(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,
+             api_base: str | None, out: str | None, media: str | None) -> str:
+    from . import gallery
+
+    loaded, keys, records = core.gallery_records(manifest, state=state, select=select, sandbox=sandbox,
+                                                 api_base=api_base, warn=_warn)
+    media = media or (sandbox_media_dir(manifest) if sandbox else None)
+    page_dir = os.path.dirname(os.path.abspath(out)) if out else os.getcwd()
+    return gallery.page(loaded.name, gallery.cards(loaded, keys, records, media, page_dir))
 
 
 @cli.command("init")
@@ -384,6 +454,7 @@ def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, a
     """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
     from . import runner
 
+    _sandbox_or_base(sandbox, api_base)
     loaded = load_manifest(manifest_path) if manifest_path else None
     version = api_version or (loaded.api_version if loaded else "open")
     items = runner.catalog(kind, version, runner.ApplySettings(api_base=api_base, sandbox=sandbox),
