@@ -379,13 +379,22 @@ def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, st
     return core.state_path_for(loaded, state, sandbox), core.state_name(loaded, sandbox)
 
 
+state_output = click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
+                            show_default=True)
+
+
 @state_group.command("list")
 @click.argument("manifest", type=click.Path())
 @state_option
 @sandbox_flag
-def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
+@state_output
+def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> int:
     """One line per recorded video: key, status, project id."""
     records = state_store.load(*_state_for(manifest, state, sandbox)).videos
+    if output == "json":
+        click.echo(json.dumps([{"key": key, "status": r.get("status"), "project_id": r.get("project_id")}
+                               for key, r in sorted(records.items())], indent=2))
+        return 0
     for key, record in sorted(records.items()):
         click.echo(f"{key}\t{record.get('status')}\t{record.get('project_id') or '-'}")
     return 0
@@ -396,8 +405,9 @@ def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
 @click.argument("key")
 @state_option
 @sandbox_flag
-def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
-    """The whole record of one video, as JSON."""
+@state_output
+def state_show(manifest: str, key: str, state: str | None, sandbox: bool, output: str) -> int:
+    """The whole record of one video, as JSON (the same with --output json)."""
     record = state_store.load(*_state_for(manifest, state, sandbox)).videos.get(key)
     if record is None:
         raise click.UsageError(f"no video '{key}' in the state")
@@ -411,14 +421,70 @@ def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int
 @state_option
 @sandbox_flag
 def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: bool) -> int:
-    """Forget videos: the next apply makes them anew. Nothing is deleted at JoggAI."""
+    """Forget videos (KEY or a glob: 'blender/*'): the next apply makes them anew.
+    Nothing is deleted at JoggAI."""
+    from .state.surgery import matching
+
     with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
-        missing = [k for k in keys if k not in store.videos]
-        if missing:
-            raise click.UsageError(f"not in the state: {', '.join(missing)}")
-        for key in keys:
+        found = matching(store, keys)
+        for key in found:
             store.put(key, None)
-    click.echo(f"forgot {', '.join(keys)}")
+    click.echo(f"forgot {len(found)} video{'' if len(found) == 1 else 's'}: {', '.join(found)}")
+    return 0
+
+
+@state_group.command("mv")
+@click.argument("manifest", type=click.Path())
+@click.argument("old")
+@click.argument("new")
+@state_option
+@sandbox_flag
+def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool) -> int:
+    """Rename a video's record (after renaming its key in the manifest): no new render, no cost."""
+    from .state.surgery import move
+
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        move(store, old, new)
+    click.echo(f"moved {old} to {new}")
+    return 0
+
+
+@state_group.command("import")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@click.argument("project_id")
+@state_option
+@api_base_option
+def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
+    """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
+    from .api import client_class, resolve_base
+    from .state.surgery import adopted
+    from .templating import SECRET_ENV
+
+    loaded = load_manifest(manifest)
+    video = next((v for v in loaded.videos if v.key == key), None)
+    if video is None:
+        raise click.UsageError(f"no video '{key}' in {manifest}: add it to the manifest first")
+    api_key = os.environ.get(SECRET_ENV, "")
+    if not api_key:
+        raise click.UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
+    base = resolve_base(loaded.api_version, api_base, os.environ, loaded.base_url)
+    client = client_class(loaded.api_version)(base, api_key, retries=2)
+    try:
+        info = client.project_info(project_id)
+    finally:
+        client.close()
+    record = adopted(key, video.tags, video.inputs(), project_id, info)
+    location, name = core.state_path_for(loaded, state), core.state_name(loaded)
+    target = core.target_identity(loaded, api_base, os.environ, False)
+    with state_store.locked(location, name) as store:
+        where = state_store.describe_location(location, name)
+        checked = state_store.identity.check(store.identity, target, where)
+        if key in store.videos:
+            raise click.UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
+        store.set_identity(checked)
+        store.put(key, record)
+    click.echo(f"imported {key}: project {project_id}, {record['status']}")
     return 0
 
 
