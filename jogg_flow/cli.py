@@ -15,7 +15,7 @@ import click
 
 from . import __version__, core, github, planner, progress, report, schema
 from . import state as state_store
-from .errors import JoggFlowError, ManifestError, Problem
+from .errors import JoggFlowError, ManifestError, Problem, UsageError
 from .manifest import load_manifest, parse_rate
 from .sandbox import FAULT_KINDS, Config, Fault
 from .starter import write_starter
@@ -277,7 +277,9 @@ def _github_report(result: Any) -> None:
                                          manifest.file, line, title="jogg-flow"))
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
              "video_url": o.video_url} for o in result.outcomes]
-    for variable, text in (("GITHUB_STEP_SUMMARY", github.summary_markdown(manifest.name, rows)),
+    summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
+                                      os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""))
+    for variable, text in (("GITHUB_STEP_SUMMARY", summary),
                            ("GITHUB_OUTPUT", github.output_lines(rows))):
         problem = github.append(os.environ.get(variable), text)
         if problem:
@@ -623,7 +625,12 @@ def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, 
                     retired=retire)
     if realistic:
         make_realistic(config)
-    server = Sandbox(config, host, port)
+    try:
+        server = Sandbox(config, host, port)
+    except OSError as err:  # a busy port, a host that is not ours: one line, no traceback
+        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}"
+                               + (" (is another sandbox running? try --port 0 for any free port)"
+                                  if err.errno == errno.EADDRINUSE else "")) from None
     click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
     try:
         server.serve_forever()
