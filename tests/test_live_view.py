@@ -34,7 +34,8 @@ products:
 """ + "".join(f"  - key: p{i}\n    url: https://shop.example/p{i}\n" for i in range(3))
 
 
-def _run_on_terminal(tmp_path, columns: int, *, interrupt: bool = False) -> tuple[list[str], int]:
+def _run_on_terminal(tmp_path, columns: int, *, interrupt: bool = False,
+                     resize_to: int | None = None) -> tuple[list[str], int]:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST)
     env = {**os.environ, "JOGG_API_KEY": FAKE_KEY, "PYTHONPATH": str(ROOT), "TERM": "xterm",
@@ -63,8 +64,12 @@ def _run_on_terminal(tmp_path, columns: int, *, interrupt: bool = False) -> tupl
                     break
                 seen += chunk
                 stream.feed(chunk)
-            if interrupt and not sent and b"0/4 done" in seen:  # the live view is up
-                proc.send_signal(signal.SIGINT)
+            if not sent and b"0/4 done" in seen:  # the live view is up
+                if interrupt:
+                    proc.send_signal(signal.SIGINT)
+                if resize_to:  # as a user dragging the window narrower: the next draw must fit
+                    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, resize_to, 0, 0))
+                    screen.resize(30, resize_to)
                 sent = True
             if proc.poll() is not None and not ready:
                 break
@@ -87,6 +92,14 @@ def test_the_last_frame_is_clean_at_any_width(tmp_path, columns):
     outcomes = [line for line in shown if line.startswith("succeeded")]
     # the 64-character key's outcome wraps (it scrolls, it is not redrawn): 4 outcomes start a line
     assert len(outcomes) == 4, shown
+    assert shown[-1].startswith("4 succeeded in "), shown
+
+
+def test_a_resize_is_followed(tmp_path):
+    lines, code = _run_on_terminal(tmp_path, 80, resize_to=40)
+    shown = _shown(lines)
+    assert code == 0, shown
+    assert not any(line.startswith("[0:") or "queued" in line for line in shown), shown
     assert shown[-1].startswith("4 succeeded in "), shown
 
 
