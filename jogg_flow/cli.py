@@ -205,14 +205,14 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
 @click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
-@click.option("--heartbeat", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              metavar="SECONDS", help="Without a terminal: a progress line this often (0: none).")
+@click.option("--heartbeat", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
-          request_timeout: float, download: str | None, no_wait: bool, heartbeat: float,
+          request_timeout: float, download: str | None, no_wait: bool, heartbeat: float | None,
           quiet: bool, verbose: int) -> int:
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
@@ -229,7 +229,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         download=download)
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
     reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
-                                 heartbeat=heartbeat, post_rate=budget)
+                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
+                                 post_rate=budget)
     try:
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
@@ -516,9 +517,11 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
               help="API generation [the manifest's, else open].")
 @click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
 @sandbox_flag
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "output", type=click.Choice(["text", "json"]), default=None,
+              help="text (a table) or json [text].")
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default=None, hidden=True)
 def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, api_base: str | None,
-                sandbox: bool, fmt: str) -> int:
+                sandbox: bool, output: str | None, fmt: str | None) -> int:
     """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
     from . import runner
 
@@ -527,7 +530,7 @@ def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, a
     version = api_version or (loaded.api_version if loaded else "open")
     items = runner.catalog(kind, version, runner.ApplySettings(api_base=api_base, sandbox=sandbox),
                            manifest_base=loaded.base_url if loaded else None)
-    if fmt == "json":
+    if (output or fmt) == "json":
         click.echo(json.dumps(items, indent=2))
         return 0
     columns = [c for c in ("id", "avatar_id", "voice_id", "lang_id", "name", "language", "gender",

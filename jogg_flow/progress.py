@@ -19,7 +19,7 @@ EVENTS_VERSION = 1
 _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}
 _GOOD, _BAD = {"succeeded", "up-to-date", "submitted"}, {"failed", "error", "running", "interrupted"}
 _LIVE_ROWS = 8
-_POSTS_PER_VIDEO = 3  # create, update, render: what a video still to submit costs of the budget
+_POSTS_PER_VIDEO = 2  # create and render (an update only with details): a video still to submit
 
 
 def use_color(stream: IO[str], environ: Mapping[str, str]) -> bool:

@@ -67,5 +67,5 @@ def test_eta_from_render_progress_and_from_the_post_budget():
     assert eta.remaining({"a": "processing 25%", "b": "queued"}) is None  # no render finished yet
     now[0] = 120.0
     eta.track({"event": "video", "key": "a", "status": "succeeded"})
-    # one video still to submit: 3 POSTs at 20 a minute (9 s), then a 120-second render
-    assert eta.remaining({"b": "queued"}) == 129.0
+    # one video still to submit: 2 POSTs at 20 a minute (6 s), then a 120-second render
+    assert eta.remaining({"b": "queued"}) == 126.0

@@ -96,3 +96,10 @@ def test_the_pre_commit_hook_matches_only_manifests():
     for path in (".github/workflows/ci.yml", "docker-compose.yaml", ".pre-commit-config.yaml",
                  "jogg-flow/config.yaml"):
         assert not pattern.search(path), path
+
+
+def test_catalog_takes_output_and_keeps_format_as_an_alias(run):
+    as_output = run("catalog", "avatars", "--sandbox", "--output", "json")
+    assert as_output.exit_code == 0 and json.loads(as_output.stdout)
+    assert run("catalog", "avatars", "--sandbox", "--format", "json").stdout == as_output.stdout
+    assert run("catalog", "avatars", "--sandbox").stdout.startswith("ID")
