@@ -83,7 +83,8 @@ def _json_errors(on: bool) -> None:
 def _show(err: JoggFlowError) -> None:
     if isinstance(err, ManifestError):
         if _JSON_ERRORS[0]:
-            click.echo(json.dumps({"ok": False, "problems": [p.__dict__ for p in err.problems]}, indent=2))
+            # One line: apply's JSON output is one object per line.
+            click.echo(json.dumps({"ok": False, "problems": [p.__dict__ for p in err.problems]}))
         _problems(err.problems)
     else:
         click.echo(f"error: {err}", err=True)

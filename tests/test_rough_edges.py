@@ -46,6 +46,7 @@ def test_an_invalid_manifest_prints_a_json_error_in_json_mode(run, write, comman
     manifest = write("bad.yaml", BAD)
     result = run(command, manifest, "--output", "json", env={"JOGG_API_KEY": FAKE_KEY})
     assert result.exit_code == 3
+    assert len(result.stdout.splitlines()) == 1  # one line: apply's JSON is one object per line
     body = json.loads(result.stdout)
     assert body["ok"] is False and body["problems"][0]["line"] == 4
     assert "url" in body["problems"][0]["message"]
@@ -103,3 +104,19 @@ def test_catalog_takes_output_and_keeps_format_as_an_alias(run):
     assert as_output.exit_code == 0 and json.loads(as_output.stdout)
     assert run("catalog", "avatars", "--sandbox", "--format", "json").stdout == as_output.stdout
     assert run("catalog", "avatars", "--sandbox").stdout.startswith("ID")
+
+
+def test_a_piped_sandbox_apply_writes_lines_throughout_the_run(tmp_path):
+    """The issue's bar, through `--sandbox` and its default heartbeat (5 s)."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\nproducts:\n" + "".join(
+        f"  - key: p{i}\n    url: https://shop.example/p{i}\n" for i in range(8)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    env.pop("GITHUB_ACTIONS", None)
+    proc = subprocess.run([sys.executable, "-m", "jogg_flow", "apply", str(manifest), "--sandbox",
+                           "--post-rate", "6/4s"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    summary = next(i for i, line in enumerate(lines) if " succeeded in " in line)
+    assert any(line[9:].startswith("… ") for line in lines[:summary]), lines
+    assert lines[-1].startswith("videos in ") and "--output html" in lines[-1]
