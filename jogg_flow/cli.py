@@ -220,9 +220,6 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
 
     _sandbox_or_base(sandbox, api_base)
     _json_errors(output == "json")
-    if sandbox and not download:
-        # The in-process sandbox's URLs die with it: keep its media where the user can open it.
-        download = sandbox_media_dir(manifest)
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
@@ -251,10 +248,20 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
     if github.active(os.environ):
         _github_report(result)
-    if sandbox and output == "text" and download and not result.stopped_by:
-        click.echo(f"videos in {_shown_path(download)}/; to look at them: jogg-flow outputs "
-                   f"{manifest} --sandbox --output html --out gallery.html")
+    if sandbox and not download and not result.stopped_by:
+        _keep_sandbox_media(manifest, result, output)
     return result.exit_code
+
+
+def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
+    """The in-process sandbox's URLs die with it: keep its videos where the user can open them."""
+    from .sandbox.media import keep
+
+    folder = sandbox_media_dir(manifest)
+    keep(folder, [o.key for o in result.outcomes if o.status in ("succeeded", "up-to-date")])
+    if output == "text":
+        click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "
+                   f"{manifest} --sandbox --output html --out gallery.html")
 
 
 def sandbox_media_dir(manifest: str) -> str:

@@ -42,8 +42,10 @@ def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[st
         record = records.get(key) or {}
         outputs = _dict(record.get("outputs"))
         downloads = _dict(record.get("downloads"))
+        # The file the downloads record names, else the name `--download` gives it.
         local = {kind: _local(media_dir, _dict(downloads.get(kind)).get("file"), page_dir)
-                 for kind in ("video", "cover")}
+                 or _local(media_dir, f"{key}{suffix}", page_dir)
+                 for kind, suffix in (("video", ".mp4"), ("cover", ".cover.png"))}
         remote_video = safe_url(outputs.get("video_url"))
         out.append(Card(
             key=str(key), status=str(record.get("status", "absent")), tags=tuple(tags.get(key, ())),

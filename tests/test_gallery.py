@@ -178,6 +178,10 @@ def test_sandbox_apply_keeps_its_media_and_says_where(run, write, tmp_path):
     assert (folder / "kettle.cover.png").read_bytes() == media.png()
     assert result.stdout.splitlines()[-1].startswith("videos in ")
     assert "--output html" in result.stdout.splitlines()[-1]
+    shutil.rmtree(folder)  # a rerun with nothing to do (its API gone long ago) puts them back
+    again = run("apply", manifest, "--sandbox", "-q")
+    assert again.exit_code == 0, again.output
+    assert (folder / "kettle.mp4").read_bytes() == media.mp4()
     page = tmp_path / "gallery.html"
     assert run("outputs", manifest, "--sandbox", "--output", "html", "--out", str(page)).exit_code == 0
     dom = _Dom()

@@ -13,6 +13,7 @@ The cover is a 320x568 PNG (a gradient with soft diagonal bands) written with zl
 from __future__ import annotations
 
 import functools
+import os
 import struct
 import zlib
 from importlib import resources
@@ -48,3 +49,25 @@ def png(width: int = COVER_SIZE[0], height: int = COVER_SIZE[1]) -> bytes:
 def _chunk(kind: bytes, data: bytes) -> bytes:
     crc = zlib.crc32(kind + data) & 0xFFFFFFFF
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def keep(directory: str, keys: list[str]) -> int:
+    """Write each video's sandbox media to DIR/KEY.mp4 and DIR/KEY.cover.png (the names
+    `--download` uses), so a `--sandbox` run leaves videos to open after its API is gone.
+    No network: every sandbox render is this same video. Returns how many files were written."""
+    written = 0
+    root = os.path.realpath(directory)
+    for key in keys:
+        base = os.path.join(directory, *key.split("/"))
+        for path, payload in ((base + ".mp4", mp4()), (base + ".cover.png", png())):
+            if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == len(payload):
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Confined to DIR, never through a planted link (keys come from a state file).
+            if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
+                continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+            written += 1
+    return written
