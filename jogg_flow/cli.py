@@ -15,7 +15,7 @@ import click
 
 from . import __version__, core, github, planner, progress, report, schema
 from . import state as state_store
-from .errors import JoggFlowError, ManifestError, Problem
+from .errors import JoggFlowError, ManifestError, Problem, UsageError
 from .manifest import load_manifest, parse_rate
 from .sandbox import FAULT_KINDS, Config, Fault
 from .starter import write_starter
@@ -28,6 +28,7 @@ class _Cli(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         kwargs.setdefault("prog_name", "jogg-flow")
+        _json_errors(False)
         try:
             code = super().main(*args, **kwargs)
         except click.UsageError as err:
@@ -71,8 +72,19 @@ def _output_lost() -> None:
     sys.exit(OUTPUT_LOST)
 
 
+_JSON_ERRORS = [False]
+
+
+def _json_errors(on: bool) -> None:
+    """The running command prints JSON: a manifest's problems go to stdout as JSON too."""
+    _JSON_ERRORS[0] = on
+
+
 def _show(err: JoggFlowError) -> None:
     if isinstance(err, ManifestError):
+        if _JSON_ERRORS[0]:
+            # One line: apply's JSON output is one object per line.
+            click.echo(json.dumps({"ok": False, "problems": [p.__dict__ for p in err.problems]}))
         _problems(err.problems)
     else:
         click.echo(f"error: {err}", err=True)
@@ -108,6 +120,14 @@ api_base_option = click.option("--api-base", envvar="JOGG_API_BASE", metavar="UR
 def _named_state(state: str | None) -> bool:
     """Whether --state was given on the command line (not through JOGG_FLOW_STATE)."""
     return state is not None and not os.environ.get("JOGG_FLOW_STATE")
+
+
+def _sandbox_or_base(sandbox: bool, api_base: str | None) -> None:
+    """`--sandbox` runs the built-in API: a `--api-base` given with it would be ignored silently."""
+    source = click.get_current_context().get_parameter_source("api_base")
+    if sandbox and api_base and source == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"--sandbox and --api-base {api_base} cannot be used together: "
+                               "--sandbox runs the built-in API, --api-base names another one")
 
 
 def _warn(message: str) -> None:
@@ -163,6 +183,8 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
          sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool) -> int:
     """Show what apply would do for every video. No API calls (unless --check)."""
+    _sandbox_or_base(sandbox, api_base)
+    _json_errors(output == "json")
     loaded, items, records = core.plan_with_records(manifest, state=state, select=select,
                                                     sandbox=sandbox, api_base=api_base, warn=_warn)
     # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
@@ -219,24 +241,31 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
               help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
 @click.option("--allow-partial", is_flag=True,
               help="Start even when the credit left does not cover the whole plan.")
-@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome.")
+@click.option("--heartbeat", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
+@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
-          allow_partial: bool, quiet: bool, verbose: int) -> int:
+          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int) -> int:
     """Create, update and render every video that needs it; resume anything unfinished."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
 
+    _sandbox_or_base(sandbox, api_base)
+    _json_errors(output == "json")
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
         download=download, allow_http=allow_http, allow_partial=allow_partial)
-    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet)
+    budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
+    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
+                                 post_rate=budget)
     try:
-        with _stop_on_signals() as stop:
+        with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
             result = runner.apply(manifest, settings, emit=reporter, stop=stop)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
@@ -257,7 +286,30 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
             click.echo(report.settle_hint(manifest, o.key, _named_state(state)), err=True)
     if github.active(os.environ):
         _github_report(result)
+    if sandbox and not download and not result.stopped_by:
+        _keep_sandbox_media(manifest, result, output)
     return result.exit_code
+
+
+def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
+    """The in-process sandbox's URLs die with it: keep its videos where the user can open them."""
+    from .sandbox.media import keep
+
+    folder = sandbox_media_dir(manifest)
+    keep(folder, [o.key for o in result.outcomes if o.status in ("succeeded", "up-to-date")])
+    if output == "text":
+        click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "
+                   f"{manifest} --sandbox --output html --out gallery.html")
+
+
+def sandbox_media_dir(manifest: str) -> str:
+    """Where `--sandbox` keeps its videos and covers: `.jogg-flow/sandbox-media` beside the manifest."""
+    return os.path.join(os.path.dirname(manifest) or ".", ".jogg-flow", "sandbox-media")
+
+
+def _shown_path(path: str) -> str:
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
 
 
 def _github_report(result: Any) -> None:
@@ -272,7 +324,9 @@ def _github_report(result: Any) -> None:
                                          manifest.file, line, title="jogg-flow"))
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
              "video_url": o.video_url} for o in result.outcomes]
-    for variable, text in (("GITHUB_STEP_SUMMARY", github.summary_markdown(manifest.name, rows)),
+    summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
+                                      os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""))
+    for variable, text in (("GITHUB_STEP_SUMMARY", summary),
                            ("GITHUB_OUTPUT", github.output_lines(rows))):
         problem = github.append(os.environ.get(variable), text)
         if problem:
@@ -281,6 +335,9 @@ def _github_report(result: Any) -> None:
 
 class _stop_on_signals:
     """SIGINT/SIGTERM set an event the executor watches; a second SIGINT aborts."""
+
+    def __init__(self, reporter: progress.Reporter) -> None:
+        self.reporter = reporter
 
     def __enter__(self) -> threading.Event:
         self.stop = threading.Event()
@@ -293,8 +350,9 @@ class _stop_on_signals:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        click.echo("stopping: finishing calls under way and saving state "
-                   "(Ctrl-C again to abort)", err=True)
+        # Through the reporter: on a terminal the live view's next redraw would erase it.
+        self.reporter.notice("stopping: finishing calls under way and saving state "
+                             "(Ctrl-C again to abort)", sys.stderr)
         self.stop.set()
 
     def __exit__(self, *exc: object) -> None:
@@ -308,18 +366,50 @@ class _stop_on_signals:
 @select_option
 @sandbox_flag
 @api_base_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+@click.option("--output", "output", type=click.Choice(["text", "json", "csv", "html"]), default=None,
+              help="text (a table), json, csv, or html: a page with every video to watch [text].")
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "csv", "html"]), default=None,
+              hidden=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write to FILE instead of stdout (for html: the page, e.g. gallery.html).")
+@click.option("--media", "media", type=click.Path(file_okay=False), metavar="DIR",
+              help="The --download DIR of apply: the page plays those files [with --sandbox: "
+              ".jogg-flow/sandbox-media].")
 def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,
-            api_base: str | None, fmt: str) -> int:
-    """Per video: key, project id, status, video URL, cover URL, duration."""
-    rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
-                        warn=_warn)
-    click.echo(report.format_rows(rows, fmt))
+            api_base: str | None, output: str | None, fmt: str | None, out: str | None,
+            media: str | None) -> int:
+    """Per video: key, project id, status, video URL, cover URL, duration; or a gallery page."""
+    _sandbox_or_base(sandbox, api_base)
+    chosen = output or {"table": "text"}.get(fmt or "", fmt) or "text"
+    _json_errors(chosen == "json")
+    rows: list[dict[str, Any]] = []
+    if chosen == "html":
+        text = _gallery(manifest, state, select, sandbox, api_base, out, media)
+    else:
+        rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
+                            warn=_warn)
+        text = report.format_rows(rows, "table" if chosen == "text" else chosen)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text.rstrip("\n"))
     for row in rows:
-        if row["status"] == planner.NEEDS_CHECK and fmt == "table":
+        if row["status"] == planner.NEEDS_CHECK and chosen == "text":
             click.echo(report.settle_hint(manifest, row["key"], _named_state(state)), err=True)
     return 0
+
+
+def _gallery(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,
+             api_base: str | None, out: str | None, media: str | None) -> str:
+    from . import gallery
+
+    loaded, keys, records = core.gallery_records(manifest, state=state, select=select, sandbox=sandbox,
+                                                 api_base=api_base, warn=_warn)
+    media = media or (sandbox_media_dir(manifest) if sandbox else None)
+    page_dir = os.path.dirname(os.path.abspath(out)) if out else os.getcwd()
+    return gallery.page(loaded.name, gallery.cards(loaded, keys, records, media, page_dir))
 
 
 @cli.command("init")
@@ -349,13 +439,22 @@ def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, st
     return core.state_path_for(loaded, state, sandbox), core.state_name(loaded, sandbox)
 
 
+state_output = click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
+                            show_default=True)
+
+
 @state_group.command("list")
 @click.argument("manifest", type=click.Path())
 @state_option
 @sandbox_flag
-def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
+@state_output
+def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> int:
     """One line per recorded video: key, status, project id."""
     records = state_store.load(*_state_for(manifest, state, sandbox)).videos
+    if output == "json":
+        click.echo(json.dumps([{"key": key, "status": r.get("status"), "project_id": r.get("project_id")}
+                               for key, r in sorted(records.items())], indent=2))
+        return 0
     for key, record in sorted(records.items()):
         click.echo(f"{key}\t{record.get('status')}\t{record.get('project_id') or '-'}")
     return 0
@@ -366,8 +465,9 @@ def state_list(manifest: str, state: str | None, sandbox: bool) -> int:
 @click.argument("key")
 @state_option
 @sandbox_flag
-def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
-    """The whole record of one video, as JSON."""
+@state_output
+def state_show(manifest: str, key: str, state: str | None, sandbox: bool, output: str) -> int:
+    """The whole record of one video, as JSON (the same with --output json)."""
     record = state_store.load(*_state_for(manifest, state, sandbox)).videos.get(key)
     if record is None:
         raise click.UsageError(f"no video '{key}' in the state")
@@ -381,14 +481,70 @@ def state_show(manifest: str, key: str, state: str | None, sandbox: bool) -> int
 @state_option
 @sandbox_flag
 def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: bool) -> int:
-    """Forget videos: the next apply makes them anew. Nothing is deleted at JoggAI."""
+    """Forget videos (KEY or a glob: 'blender/*'): the next apply makes them anew.
+    Nothing is deleted at JoggAI."""
+    from .state.surgery import matching
+
     with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
-        missing = [k for k in keys if k not in store.videos]
-        if missing:
-            raise click.UsageError(f"not in the state: {', '.join(missing)}")
-        for key in keys:
+        found = matching(store, keys)
+        for key in found:
             store.put(key, None)
-    click.echo(f"forgot {', '.join(keys)}")
+    click.echo(f"forgot {len(found)} video{'' if len(found) == 1 else 's'}: {', '.join(found)}")
+    return 0
+
+
+@state_group.command("mv")
+@click.argument("manifest", type=click.Path())
+@click.argument("old")
+@click.argument("new")
+@state_option
+@sandbox_flag
+def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool) -> int:
+    """Rename a video's record (after renaming its key in the manifest): no new render, no cost."""
+    from .state.surgery import move
+
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        move(store, old, new)
+    click.echo(f"moved {old} to {new}")
+    return 0
+
+
+@state_group.command("import")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@click.argument("project_id")
+@state_option
+@api_base_option
+def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
+    """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
+    from .api import client_class, resolve_base
+    from .state.surgery import adopted
+    from .templating import SECRET_ENV
+
+    loaded = load_manifest(manifest)
+    video = next((v for v in loaded.videos if v.key == key), None)
+    if video is None:
+        raise click.UsageError(f"no video '{key}' in {manifest}: add it to the manifest first")
+    api_key = os.environ.get(SECRET_ENV, "")
+    if not api_key:
+        raise click.UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
+    base = resolve_base(loaded.api_version, api_base, os.environ, loaded.base_url)
+    client = client_class(loaded.api_version)(base, api_key, retries=2)
+    try:
+        info = client.project_info(project_id)
+    finally:
+        client.close()
+    record = adopted(key, video.tags, video.inputs(), project_id, info)
+    location, name = core.state_path_for(loaded, state), core.state_name(loaded)
+    target = core.target_identity(loaded, api_base, os.environ, False)
+    with state_store.locked(location, name) as store:
+        where = state_store.describe_location(location, name)
+        checked = state_store.identity.check(store.identity, target, where)
+        if key in store.videos:
+            raise click.UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
+        store.set_identity(checked)
+        store.put(key, record)
+    click.echo(f"imported {key}: project {project_id}, {record['status']}")
     return 0
 
 
@@ -447,17 +603,20 @@ def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) ->
               help="API generation [the manifest's, else open].")
 @click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
 @sandbox_flag
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "output", type=click.Choice(["text", "json"]), default=None,
+              help="text (a table) or json [text].")
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default=None, hidden=True)
 def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, api_base: str | None,
-                sandbox: bool, fmt: str) -> int:
+                sandbox: bool, output: str | None, fmt: str | None) -> int:
     """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
     from . import runner
 
+    _sandbox_or_base(sandbox, api_base)
     loaded = load_manifest(manifest_path, offline=True) if manifest_path else None
     version = api_version or (loaded.api_version if loaded else "open")
     items = runner.catalog(kind, version, runner.ApplySettings(api_base=api_base, sandbox=sandbox),
                            manifest_base=loaded.base_url if loaded else None)
-    if fmt == "json":
+    if (output or fmt) == "json":
         click.echo(json.dumps(items, indent=2))
         return 0
     columns = [c for c in ("id", "avatar_id", "voice_id", "lang_id", "name", "language", "gender",
@@ -555,7 +714,12 @@ def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, 
                     retired=retire)
     if realistic:
         make_realistic(config)
-    server = Sandbox(config, host, port)
+    try:
+        server = Sandbox(config, host, port)
+    except OSError as err:  # a busy port, a host that is not ours: one line, no traceback
+        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}"
+                               + (" (is another sandbox running? try --port 0 for any free port)"
+                                  if err.errno == errno.EADDRINUSE else "")) from None
     click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
     try:
         server.serve_forever()

@@ -93,6 +93,15 @@ def outputs(path: str, *, state: str | None = None, select: Sequence[str] = (),
     return report.outputs_rows(keys, records)
 
 
+def gallery_records(path: str, *, state: str | None = None, select: Sequence[str] = (),
+                    sandbox: bool = False, environ: Mapping[str, str] | None = None,
+                    api_base: str | None = None, warn: Warn | None = None,
+                    ) -> tuple[Manifest, list[str], dict[str, dict[str, Any]]]:
+    """What `outputs --output html` shows: the manifest, the selected keys in plan order, the records."""
+    manifest, records = _load(path, _Where(state, sandbox, api_base), select, environ, warn)
+    return manifest, [item.key for item in planner.plan(manifest.videos, records, select)], records
+
+
 @dataclass(frozen=True)
 class _Where:
     state: str | None

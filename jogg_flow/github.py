@@ -40,17 +40,39 @@ def problem_annotations(problems: Iterable[Problem]) -> list[str]:
     return [annotation("error", p.message, p.file, p.line, p.col, "jogg-flow") for p in problems]
 
 
-def summary_markdown(name: str, rows: list[dict[str, Any]]) -> str:
-    """The step summary: one row per video with its status and link."""
-    lines = [f"### jogg-flow: {_cell(name)}", "", "| video | status | link |", "|---|---|---|"]
+def gallery_link(environ: Mapping[str, str]) -> str | None:
+    """Where the gallery will be, when the workflow says it uploads one as an artifact
+    (`JOGG_FLOW_GALLERY_ARTIFACT=NAME`): the run's page, whose Artifacts list holds it.
+    An artifact's own URL needs its id, which exists only after the upload step."""
+    artifact = environ.get("JOGG_FLOW_GALLERY_ARTIFACT", "").strip()
+    server, repo, run = (environ.get(k, "") for k in
+                         ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    if not (artifact and server.startswith("https://") and repo and run.isdigit()):
+        return None
+    return f"{server}/{repo}/actions/runs/{run}#artifacts"
+
+
+def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None = None,
+                     artifact: str = "") -> str:
+    """The step summary: one row per video with its status and link, and the gallery's
+    artifact when there is one."""
+    lines = [f"### jogg-flow: {_cell(name)}", ""]
+    if gallery and _plain(gallery):
+        lines += [f"Watch the videos: download the **{_cell(artifact)}** artifact from "
+                  f"[this run's artifacts]({gallery}) and open its `index.html`.", ""]
+    lines += ["| video | status | link |", "|---|---|---|"]
     for row in rows:
         url = row.get("video_url")
         # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
-        plain = isinstance(url, str) and url.startswith(("https://", "http://")) and \
-            not any(c in url for c in "()[]|` \t\r\n")
-        link = f"[video]({url})" if plain else ""
+        link = f"[video]({url})" if _plain(url) else ""
         lines.append(f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {link} |")
     return "\n".join(lines) + "\n\n"
+
+
+def _plain(url: Any) -> bool:
+    """A URL from the API or a state file becomes a link only when it is a plain http(s) one."""
+    return isinstance(url, str) and url.startswith(("https://", "http://")) and \
+        not any(c in url for c in "()[]|`<> \t\r\n")
 
 
 def _cell(text: str) -> str:

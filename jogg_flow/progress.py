@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ EVENTS_VERSION = 1
 _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}
 _GOOD, _BAD = {"succeeded", "up-to-date", "submitted"}, {"failed", "error", "running", "interrupted"}
 _LIVE_ROWS = 8
+_POSTS_PER_VIDEO = 2  # create and render (an update only with details): a video still to submit
 
 
 def use_color(stream: IO[str], environ: Mapping[str, str]) -> bool:
@@ -36,7 +38,8 @@ class Reporter:
     def __init__(self, output: str, stream: IO[str], *, verbose: int = 0, quiet: bool = False,
                  environ: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, heartbeat: float = 30.0,
+                 post_rate: tuple[int, float] | None = None) -> None:
         environ = os.environ if environ is None else environ
         self.output, self.stream, self.verbose, self.quiet = output, stream, verbose, quiet
         self.live = output == "text" and stream.isatty() and not quiet
@@ -45,6 +48,9 @@ class Reporter:
         self.clock = clock
         self._start = clock()
         self._active: dict[str, str] = {}
+        self._eta = Eta(clock, post_rate)
+        self._notices: list[str] = []
+        self._notice_stream: IO[str] = stream
         self._counts: dict[str, int] = {}
         self._queued = 0
         self._drawn = 0
@@ -56,6 +62,10 @@ class Reporter:
         if self.live:
             # Polls can be two minutes apart: redraw each second so the clock keeps moving.
             threading.Thread(target=self._tick, name="jogg-progress", daemon=True).start()
+        elif output == "text" and not quiet and heartbeat > 0:
+            # A CI log shows nothing between outcomes otherwise: renders take minutes.
+            threading.Thread(target=self._beat, args=(heartbeat,), name="jogg-heartbeat",
+                             daemon=True).start()
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -87,7 +97,8 @@ class Reporter:
         with self._lock:
             if self.live and not self.lost:
                 try:
-                    self._erase()
+                    self._erase()  # the last frame: outcomes, notices (stopping…) and the summary
+                    self._flush_notices()
                     self.stream.flush()
                 except (OSError, ValueError):
                     self._lose()
@@ -98,15 +109,48 @@ class Reporter:
         if self.stop is not None:
             self.stop.set()
 
+    def notice(self, text: str, stream: IO[str]) -> None:
+        """A message for another stream (stderr) that must survive the live view: on a
+        terminal it is written above the block at the next redraw, never erased. Safe to
+        call from a signal handler (it takes no lock)."""
+        if self.live and not self.lost:
+            self._notices.append(text)
+            self._notice_stream = stream
+        else:
+            stream.write(text + "\n")
+            stream.flush()
+
     def _tick(self) -> None:
         while not self._closed.wait(1.0):
-            with self._lock:
-                if self._closed.is_set():
-                    return
-                try:
-                    self._draw(force=True)
-                except Exception:  # noqa: BLE001 - a dead thread would go unnoticed: stop the run
-                    self._lose()
+            self._locked(lambda: self._draw(force=True))
+
+    def _beat(self, every: float) -> None:
+        while not self._closed.wait(every):
+            self._locked(lambda: self._emit(self._heartbeat()))
+
+    def _locked(self, action: Callable[[], None]) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            try:
+                action()
+            except (OSError, ValueError):
+                self._lose()
+            except Exception as err:  # noqa: BLE001 - a dead thread would go unnoticed
+                self.failure = self.failure or f"cannot show progress: {err!r}"
+
+    def _heartbeat(self) -> str:
+        """One line for logs: outcomes per status, videos per phase, and an ETA."""
+        done = sum(self._counts.values())
+        parts = [f"{done}/{self._queued} done" + (f" ({_join(self._counts)})" if self._counts else "")]
+        phases: dict[str, int] = {}
+        for phase in self._active.values():
+            name = _phase_group(phase)
+            phases[name] = phases.get(name, 0) + 1
+        parts += [f"{n} {name}" for name, n in phases.items()]
+        eta = self._eta.remaining(self._active)
+        parts.append(f"ETA {_clock(eta)}" if eta is not None else "ETA unknown")
+        return "… " + ", ".join(parts)
 
     # -- what to show ----------------------------------------------------------------------
 
@@ -139,6 +183,7 @@ class Reporter:
 
     def _track(self, e: dict[str, Any]) -> None:
         kind, key = e.get("event"), e.get("key", "")
+        self._eta.track(e)
         if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "wait"):
             self._queued += 1
             self._active[key] = "waiting" if e["action"] == "wait" else "queued"
@@ -179,6 +224,7 @@ class Reporter:
             return
         self._last_draw = now
         self._erase()
+        self._flush_notices()
         done = sum(self._counts.values())
         elapsed = int(now - self._start)
         counts = "  ".join(f"{n} {k}" for k, n in self._counts.items())
@@ -187,6 +233,86 @@ class Reporter:
         rows += [f"  {key:<30} {phase}" for key, phase in active[:_LIVE_ROWS]]
         if len(active) > _LIVE_ROWS:
             rows.append(f"  … and {len(active) - _LIVE_ROWS} more")
-        self.stream.write("\n".join(rows) + "\n")
+        # Each row must stay one line on the screen, or moving up by `_drawn` lines leaves
+        # stale frames behind: crop to the width as it is now (the terminal may have been resized).
+        width = self._width()
+        self.stream.write("\n".join(_crop(row, width) for row in rows) + "\n")
         self._drawn = len(rows)
         self.stream.flush()
+
+    def _flush_notices(self) -> None:
+        while self._notices:
+            text = self._notices.pop(0)
+            self.stream.flush()
+            self._notice_stream.write(text + "\n")
+            self._notice_stream.flush()
+
+    def _width(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size().columns
+
+
+def _crop(row: str, width: int) -> str:
+    # One column spare: writing the last column leaves some terminals waiting to wrap.
+    limit = max(width - 1, 1)
+    return row if len(row) <= limit else row[:limit - 1] + "…"
+
+
+def _join(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in counts.items())
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _phase_group(phase: str) -> str:
+    """The live view's detailed phase as a heartbeat counts it."""
+    if phase in ("queued", "create", "update", "render"):
+        return "queued" if phase == "queued" else "submitting"
+    return "rendering"
+
+
+class Eta:
+    """Time left, from the POST budget (videos still to submit) and render progress
+    (renders in flight, extrapolated from their elapsed time and JoggAI's percentage)."""
+
+    def __init__(self, clock: Callable[[], float], post_rate: tuple[int, float] | None) -> None:
+        self.clock, self.post_rate = clock, post_rate
+        self.rendering_since: dict[str, float] = {}
+        self.progress: dict[str, int] = {}
+        self.render_times: list[float] = []
+
+    def track(self, e: dict[str, Any]) -> None:
+        """Note when renders start, how far they are, and how long finished ones took."""
+        kind, key = e.get("event"), e.get("key", "")
+        if kind == "step" and e.get("step") == "render":
+            self.rendering_since[key] = self.clock()
+        elif kind == "poll":
+            self.rendering_since.setdefault(key, self.clock())
+            self.progress[key] = int(e.get("progress") or 0)
+        elif kind == "video":
+            started = self.rendering_since.pop(key, None)
+            self.progress.pop(key, None)
+            if started is not None and e.get("status") == "succeeded":
+                self.render_times.append(self.clock() - started)
+
+    def remaining(self, active: Mapping[str, str]) -> float | None:
+        """Seconds until every active video is done, or None when nothing is known yet."""
+        now = self.clock()
+        guesses = []
+        for key, pct in self.progress.items():
+            if 0 < pct < 100 and key in self.rendering_since:
+                spent = now - self.rendering_since[key]
+                guesses.append(spent * (100 - pct) / pct)
+        to_submit = sum(1 for phase in active.values() if _phase_group(phase) != "rendering")
+        typical = sum(self.render_times) / len(self.render_times) if self.render_times else None
+        if to_submit and self.post_rate and typical is not None:
+            n, window = self.post_rate
+            guesses.append(to_submit * _POSTS_PER_VIDEO / max(n, 1) * window + typical)
+        elif to_submit:
+            return None  # videos still to submit, and no render has finished to say how long one takes
+        return max(guesses) if guesses else None

@@ -90,7 +90,7 @@ def test_download_resumes_a_partial_file_and_skips_finished_ones(apply, write, s
     out = tmp_path / "videos"
     assert apply(manifest, "--select", "kettle").exit_code == 0
     out.mkdir()
-    full = media.mp4(30)
+    full = media.mp4()
     (out / "kettle.mp4.part").write_bytes(full[:50])
     result = apply(manifest, "--select", "kettle", "--download", str(out), "--output", "json")
     assert result.exit_code == 0, result.stderr

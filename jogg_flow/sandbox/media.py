@@ -1,31 +1,73 @@
-"""Tiny, valid media files the sandbox serves as rendered videos and covers."""
+"""Real media the sandbox serves as rendered videos and covers, so a trial run can be watched.
+
+The video is a 3-second, 320x568 H.264 (baseline) MP4 made once with ffmpeg and shipped as
+package data (`assets/sandbox.mp4`, about 16 KB); it was made with:
+
+    ffmpeg -f lavfi -i testsrc=size=320x568:rate=15 -t 3 -pix_fmt yuv420p -c:v libx264 \\
+        -profile:v baseline -crf 30 -movflags +faststart -map_metadata -1 -fflags +bitexact \\
+        jogg_flow/sandbox/assets/sandbox.mp4
+
+The cover is a 320x568 PNG (a gradient with soft diagonal bands) written with zlib here.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import struct
 import zlib
+from importlib import resources
+
+COVER_SIZE = (320, 568)  # 9:16, like the video
+VIDEO_SECONDS = 3
 
 
-def _box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(payload)) + kind + payload
+@functools.lru_cache(maxsize=1)
+def mp4() -> bytes:
+    """The shipped sample video (a playable H.264 MP4 with its index at the front)."""
+    return resources.files(__package__).joinpath("assets", "sandbox.mp4").read_bytes()
 
 
-def mp4(duration_s: int) -> bytes:
-    """An ISO-BMFF file (ftyp + moov/mvhd) whose header states `duration_s`."""
-    ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2mp41")
-    mvhd = _box(b"mvhd", struct.pack(">B3xIIII", 0, 0, 0, 1000, duration_s * 1000)
-                + struct.pack(">IH10x", 0x00010000, 0x0100)
-                + struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
-                + b"\0" * 24 + struct.pack(">I", 2))
-    return ftyp + _box(b"moov", mvhd) + _box(b"free", b"jogg-flow sandbox")
-
-
-def png(width: int = 16, height: int = 9, rgb: tuple[int, int, int] = (40, 90, 200)) -> bytes:
-    """A solid-colour PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    row = b"\0" + bytes(rgb) * width
+@functools.lru_cache(maxsize=4)
+def png(width: int = COVER_SIZE[0], height: int = COVER_SIZE[1]) -> bytes:
+    """A cover: a violet-to-amber gradient with soft diagonal bands."""
+    top, bottom = (58, 28, 113), (255, 153, 102)
+    rows = []
+    for y in range(height):
+        t = y / max(height - 1, 1)
+        base = [round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)]
+        row = bytearray(b"\0")  # filter type 0 for this scanline
+        for x in range(width):
+            lift = 18 if (x + y) // 24 % 2 else 0
+            row += bytes(min(255, c + lift) for c in base)
+        rows.append(bytes(row))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + _chunk(b"IEND", b""))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def keep(directory: str, keys: list[str]) -> int:
+    """Write each video's sandbox media to DIR/KEY.mp4 and DIR/KEY.cover.png (the names
+    `--download` uses), so a `--sandbox` run leaves videos to open after its API is gone.
+    No network: every sandbox render is this same video. Returns how many files were written."""
+    written = 0
+    root = os.path.realpath(directory)
+    for key in keys:
+        base = os.path.join(directory, *key.split("/"))
+        for path, payload in ((base + ".mp4", mp4()), (base + ".cover.png", png())):
+            if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == len(payload):
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Confined to DIR, never through a planted link (keys come from a state file).
+            if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
+                continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+            written += 1
+    return written

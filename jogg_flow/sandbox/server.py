@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _file(self, name: str) -> None:
         """Rendered files, with Range support so downloads can resume."""
         if name.endswith(".mp4"):
-            payload, ctype = media.mp4(30), "video/mp4"
+            payload, ctype = media.mp4(), "video/mp4"
         elif name.endswith(".png"):
             payload, ctype = media.png(), "image/png"
         else:

@@ -1,0 +1,67 @@
+"""State surgery that saves paying again: rename a video's record, forget by glob, adopt a
+video made outside jogg-flow. Works on any store (file or PostgreSQL) through `Store`."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import UsageError
+from .base import Record, Store
+from .records import KEY_RE
+
+
+def move(store: Store, old: str, new: str) -> None:
+    """Give OLD's record to NEW (the render, outputs and history with it); OLD is forgotten.
+    NEW is written before OLD goes, so a crash in between leaves both, never neither."""
+    if not KEY_RE.match(new):
+        raise UsageError(f"'{new}' is not a video key (KEY or KEY/VARIANT of letters, digits, '.', '_', '-')")
+    record = store.get(old)
+    if record is None:
+        raise UsageError(f"no video '{old}' in the state: nothing to move")
+    if new in store.videos:
+        raise UsageError(f"'{new}' is already in the state; `jogg-flow state rm` it first if it should go")
+    record["key"] = new
+    history = record.get("history")
+    history = list(history) if isinstance(history, list) else []
+    record["history"] = [*history, {"renamed_from": old, "renamed_at": _now()}]
+    store.put(new, record)
+    store.put(old, None)
+
+
+def matching(store: Store, patterns: Sequence[str]) -> list[str]:
+    """The recorded keys the patterns (exact keys or globs) name; a pattern naming none is refused."""
+    keys = sorted(store.videos)
+    found: list[str] = []
+    for pattern in patterns:
+        hits = [k for k in keys if k == pattern or fnmatch.fnmatchcase(k, pattern)]
+        if not hits:
+            raise UsageError(f"'{pattern}' matches no video in the state; nothing was forgotten")
+        found += [k for k in hits if k not in found]
+    return found
+
+
+def adopted(key: str, tags: Sequence[str], inputs: dict[str, Any], project_id: str,
+            info: Any) -> Record:
+    """The record of a video rendered elsewhere, as read at the API (a ProjectInfo): done,
+    or still rendering (the next apply collects it without paying)."""
+    if info.status == "failed":
+        raise UsageError(f"project {project_id} failed at JoggAI ({info.err_msg or 'no reason given'}); "
+                         "nothing imported")
+    record: Record = {"key": key, "tags": list(tags), "inputs": inputs, "product_id": None,
+                      "project_id": project_id, "steps": {"create": "done", "render": "done"},
+                      "history": [{"imported_at": _now(), "project_id": project_id}],
+                      "submitted_at": _now()}
+    if info.status == "succeeded":
+        record.update(status="succeeded", finished_at=_now(), remote={"status": "succeeded"},
+                      outputs={"video_url": info.video_url, "cover_url": info.cover_url,
+                               "duration": info.duration})
+    else:
+        record["status"] = "rendering"
+    return record
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

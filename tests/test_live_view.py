@@ -1,0 +1,112 @@
+"""The live view on a real pseudo-terminal, read back through a terminal emulator (pyte).
+
+At 40 and 80 columns with a 64-character key, every redraw must stay one screen line per
+row (else moving up by the rows drawn leaves stale frames), and the last screen holds the
+outcomes and the summary, with no header left over; on Ctrl-C the "stopping" line stays.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from jogg_flow.sandbox import Config, Sandbox
+from tests.conftest import FAKE_KEY, ROOT
+
+pyte = pytest.importorskip("pyte", reason="the live-view tests need pyte (pip install -e '.[test]')")
+
+LONG = "k" * 60 + "-abc"  # 64 characters
+MANIFEST = f"""
+version: 1
+products:
+  - key: {LONG}
+    url: https://shop.example/long
+""" + "".join(f"  - key: p{i}\n    url: https://shop.example/p{i}\n" for i in range(3))
+
+
+def _run_on_terminal(tmp_path, columns: int, *, interrupt: bool = False,
+                     resize_to: int | None = None) -> tuple[list[str], int]:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST)
+    env = {**os.environ, "JOGG_API_KEY": FAKE_KEY, "PYTHONPATH": str(ROOT), "TERM": "xterm",
+           "NO_COLOR": "1", "COLUMNS": str(columns), "LINES": "30"}
+    env.pop("GITHUB_ACTIONS", None)
+    screen = pyte.Screen(columns, 30)
+    stream = pyte.ByteStream(screen)
+    with Sandbox(Config(time_scale=60.0, render_seconds=240.0 if interrupt else 120.0)) as sb:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jogg_flow", "apply", str(manifest), "--api-base", sb.url,
+             "--state", str(tmp_path / "s.json"), "--poll-interval", "0.2", "--poll-max", "0.3"],
+            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        seen, sent = b"", False
+        deadline = time.monotonic() + 90  # a guard against a hang, not a timing assertion
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the process closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                stream.feed(chunk)
+            if not sent and b"0/4 done" in seen:  # the live view is up
+                if interrupt:
+                    proc.send_signal(signal.SIGINT)
+                if resize_to:  # as a user dragging the window narrower: the next draw must fit
+                    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, resize_to, 0, 0))
+                    screen.resize(30, resize_to)
+                sent = True
+            if proc.poll() is not None and not ready:
+                break
+        proc.wait(timeout=30)
+        os.close(master)
+    return [line.rstrip() for line in screen.display], proc.returncode
+
+
+def _shown(lines: list[str]) -> list[str]:
+    return [line for line in lines if line]
+
+
+@pytest.mark.parametrize("columns", [40, 80])
+def test_the_last_frame_is_clean_at_any_width(tmp_path, columns):
+    lines, code = _run_on_terminal(tmp_path, columns)
+    assert code == 0, lines
+    shown = _shown(lines)
+    assert not any(line.startswith("[0:") for line in shown), shown  # no stale header
+    # no stale rows (a live row is indented; the preflight line also says "renders")
+    assert not any(line.startswith("  ") and ("queued" in line or "render" in line) for line in shown), shown
+    outcomes = [line for line in shown if line.startswith("succeeded")]
+    # the 64-character key's outcome wraps (it scrolls, it is not redrawn): 4 outcomes start a line
+    assert len(outcomes) == 4, shown
+    assert shown[-1].startswith("4 succeeded in "), shown
+
+
+def test_a_resize_is_followed(tmp_path):
+    lines, code = _run_on_terminal(tmp_path, 80, resize_to=40)
+    shown = _shown(lines)
+    assert code == 0, shown
+    assert not any(line.startswith("[0:") or "queued" in line for line in shown), shown
+    assert shown[-1].startswith("4 succeeded in "), shown
+
+
+def test_ctrl_c_keeps_the_stopping_line_and_leaves_no_header(tmp_path):
+    lines, code = _run_on_terminal(tmp_path, 80, interrupt=True)
+    shown = _shown(lines)
+    assert code == 130, shown
+    assert any(line.startswith("stopping: finishing calls under way") for line in shown), shown
+    assert not any(line.startswith("[0:") for line in shown), shown
