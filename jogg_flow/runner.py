@@ -184,16 +184,17 @@ def _budget(bound: _Bound, key: str, rate: tuple[int, float], request_timeout: f
 def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: Any,
                 stop: threading.Event, emit: Emit) -> HttpClient:
     """The run's client: its POST budget, its timeouts, waits that wake on `stop`."""
+    client = client_class(version)(  # refuses a base that is not an http(s) URL, before any warning
+        base, key, budget=budget, pool=cfg.parallelism + 2, stop=stop,
+        timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
+        on_retry=lambda route, err, delay: emit(
+            {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
     host = urlsplit(base).hostname or ""
     documented = urlsplit(DEFAULT_BASES.get(version, "")).hostname
     if host != documented and not is_loopback(host):
         emit({"event": "warning", "message": f"the API key goes to {host}, not JoggAI's "
               f"documented host for api.version {version} ({documented})"})
-    return client_class(version)(
-        base, key, budget=budget, pool=cfg.parallelism + 2, stop=stop,
-        timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
-        on_retry=lambda route, err, delay: emit(
-            {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
+    return client
 
 
 def _preflight(client: HttpClient, items: list[planner.PlanItem], state: Store, cfg: ApplySettings,

@@ -265,7 +265,8 @@ class HttpClient:
                                         stream=True, allow_redirects=False)
         except requests.RequestException as err:
             if _not_sent(err):
-                raise _NotSent(f"{route}: cannot connect ({type(err).__name__})") from None
+                raise _NotSent(f"{route}: cannot connect to {self.base_url} "
+                               f"({type(err).__name__})") from None
             what = "no answer within the request timeout" if time.monotonic() >= deadline else \
                 f"no answer ({type(err).__name__})"
             raise lost(f"{route}: {what}" + _MAYBE[method]) from None
