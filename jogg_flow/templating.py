@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import meta
-from jinja2.exceptions import SecurityError
-
-from .jinja_limits import MAX_CHARS, BoundedSandbox, refuse, size
+if TYPE_CHECKING:  # Jinja (and its bounds) load only when a value holds a template
+    import jinja2
 
 SECRET_ENV = "JOGG_API_KEY"
 # Names that look like credentials never reach a template, even when a manifest declares them.
@@ -42,18 +40,24 @@ class EnvView(dict[str, str]):
         return f"env.{name} is not declared in env: ({', '.join(self.declared) or 'none declared'})"
 
 
-class _Env(BoundedSandbox):
-    # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
+@cache
+def _env_class() -> Any:
+    from .jinja_limits import BoundedSandbox
 
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, EnvView) and attribute not in obj:
-            return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
+    class _Env(BoundedSandbox):
+        # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
 
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, EnvView) and isinstance(argument, str) and argument not in obj:
-            return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
-        return super().getitem(obj, argument)
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            if isinstance(obj, EnvView) and attribute not in obj:
+                return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
+            return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            if isinstance(obj, EnvView) and isinstance(argument, str) and argument not in obj:
+                return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
+            return super().getitem(obj, argument)
+
+    return _Env
 
 
 def is_template(value: str) -> bool:
@@ -69,16 +73,28 @@ class Templater:
     """
 
     def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...] = ()) -> None:
-        self.env = _Env(undefined=jinja2.StrictUndefined, autoescape=False,
-                        keep_trailing_newline=True)
+        self._env: Any = None
         self.environ = environ
         self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)), "vars": {}}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
         self._constant: dict[str, str] = {}
 
+    @property
+    def env(self) -> Any:
+        """The bounded Jinja sandbox, made on the first template (Jinja costs 50-90 ms to import)."""
+        if self._env is None:
+            import jinja2
+
+            self._env = _env_class()(undefined=jinja2.StrictUndefined, autoescape=False,
+                                     keep_trailing_newline=True)
+        return self._env
+
     def render(self, source: str, context: Mapping[str, Any] | None = None) -> str:
         """Render one string; raise TemplateError with a one-line reason."""
+        import jinja2
+        from jinja2.exceptions import SecurityError
+
         ctx = {**self.base, **(context or {})}
         self.env.budget.reset()
         try:
@@ -107,6 +123,8 @@ class Templater:
         # each string, is what keeps 10,000 products well under a second.
         hit = self._exprs.get(expr)
         if hit is None:
+            from jinja2 import meta
+
             names = meta.find_undeclared_variables(self.env.parse(f"{{{{ {expr} }}}}"))
             hit = (self.env.compile_expression(expr, undefined_to_none=False), bool(names - _SHARED))
             self._exprs[expr] = hit
@@ -114,6 +132,8 @@ class Templater:
         if not per_product and expr in self._constant:
             return self._constant[expr]
         value = fn(**ctx)
+        from .jinja_limits import MAX_CHARS, refuse, size
+
         if size(value) > MAX_CHARS:
             raise refuse("the output")
         out = str(value)
@@ -124,6 +144,8 @@ class Templater:
     def _template(self, source: str, ctx: dict[str, Any]) -> str:
         hit = self._compiled.get(source)
         if hit is None:
+            from jinja2 import meta
+
             names = meta.find_undeclared_variables(self.env.parse(source))
             hit = (self.env.from_string(source), bool(names - _SHARED))
             self._compiled[source] = hit
@@ -149,6 +171,8 @@ class Templater:
 
 def _bounded_render(template: jinja2.Template, ctx: dict[str, Any]) -> str:
     """Render chunk by chunk, stopping as soon as the output passes the cap."""
+    from .jinja_limits import MAX_CHARS, refuse
+
     chunks, total = [], 0
     for chunk in template.generate(ctx):
         total += len(chunk)
