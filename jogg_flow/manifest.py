@@ -54,7 +54,7 @@ class Manifest:
 
     def line_of(self, video: Video) -> int:
         """The line of the product that declares `video`."""
-        return loader.locate(self.doc.root, ("products", video.index)).start_mark.line + 1
+        return self.doc.product_line(video.index)
 
 
 def parse_rate(text: str) -> tuple[int, float]:

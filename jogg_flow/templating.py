@@ -92,20 +92,18 @@ class Templater:
 
     def render(self, source: str, context: Mapping[str, Any] | None = None) -> str:
         """Render one string; raise TemplateError with a one-line reason."""
+        # A string naming nothing per product (a shared default, merged into every video)
+        # renders once: later calls cost a lookup, not a context and a pass through Jinja.
+        done = self._constant.get("\1" + source)
+        if done is not None:
+            return done
         import jinja2
         from jinja2.exceptions import SecurityError
 
         ctx = {**self.base, **(context or {})}
         self.env.budget.reset()
         try:
-            parts = _split(source)
-            if parts is not None:
-                try:
-                    return "".join(p if i % 2 == 0 else self._expression(p, ctx)
-                                   for i, p in enumerate(parts))
-                except jinja2.TemplateSyntaxError:
-                    pass  # the quick split was wrong (e.g. '}}' inside a string): parse it whole
-            return self._template(source, ctx)
+            out, per_product = self._render(source, ctx)
         except SecurityError as err:
             raise TemplateError(f"template refused by the sandbox: {err}") from None
         except jinja2.TemplateSyntaxError as err:
@@ -116,6 +114,23 @@ class Templater:
             raise TemplateError("template: out of memory") from None
         except Exception as err:  # noqa: BLE001 - a filter's assert, a TypeError: the template's fault
             raise TemplateError(f"template: {err or type(err).__name__}") from None
+        if not per_product:
+            self._constant["\1" + source] = out
+        return out
+
+    def _render(self, source: str, ctx: dict[str, Any]) -> tuple[str, bool]:
+        """The output, and whether it depends on the product or variant."""
+        import jinja2
+
+        parts = _split(source)
+        if parts is not None:
+            try:
+                out = "".join(p if i % 2 == 0 else self._expression(p, ctx) for i, p in enumerate(parts))
+                return out, any(self._exprs[p][1] for p in parts[1::2])
+            except jinja2.TemplateSyntaxError:
+                pass  # the quick split was wrong (e.g. '}}' inside a string): parse it whole
+        out = self._template(source, ctx)
+        return out, self._compiled[source][1]
 
     def _expression(self, expr: str, ctx: dict[str, Any]) -> str:
         # Manifests repeat the same few expressions ({{ vars.brand }}, {{ product.key }})

@@ -63,3 +63,18 @@ def test_apply_collects_again_for_its_run(tmp_path):
     code, seen = _probe("apply", path, "--sandbox", "--poll-interval", "0.05", tmp_path=tmp_path)
     assert code == 0
     assert seen["gc"] is True
+
+
+def test_a_loaded_manifest_keeps_product_lines_not_the_node_tree(tmp_path):
+    import yaml
+
+    from jogg_flow.manifest import load_manifest
+
+    path = _manifest(tmp_path, "".join(f"  # product {i}\n  - key: p{i}\n    url: https://shop.example/{i}\n"
+                                       for i in range(5)))
+    manifest = load_manifest(path, environ={})
+    assert [manifest.line_of(v) for v in manifest.videos] == [4, 7, 10, 13, 16]
+    # The nodes (five times the size of the values) are gone once the values are built.
+    assert not any(isinstance(v, yaml.Node) for v in vars(manifest.doc).values())
+    # An error found later is still placed: the text is composed again for it.
+    assert manifest.doc.problem(("products", 3, "url"), "x").line == 14
