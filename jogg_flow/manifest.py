@@ -55,8 +55,9 @@ class Manifest:
 
     def line_of(self, video: Video) -> int:
         """The line of the product (or of the `products_from` feed) that declares `video`."""
-        where = ("products", video.index) if video.index >= 0 else ("products_from", -1 - video.index)
-        return loader.locate(self.doc.root, where).start_mark.line + 1
+        if video.index >= 0:
+            return self.doc.product_line(video.index)
+        return loader.locate(self.doc.root, ("products_from", -1 - video.index)).start_mark.line + 1
 
 
 def parse_rate(text: str) -> tuple[int, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -133,6 +134,7 @@ class _Bound:
 
 def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, cfg: ApplySettings,
              environ: Mapping[str, str], emit: Emit, stop: threading.Event | None) -> Applied:
+    gc.enable()  # cli.main paused the collector for the load; a run of minutes needs it
     state = bound.store
     with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, scale):
         state.set_identity(bound.target)

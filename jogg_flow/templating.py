@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import meta
-from jinja2.exceptions import SecurityError
-
-from .jinja_limits import MAX_CHARS, BoundedSandbox, refuse, size
+if TYPE_CHECKING:  # Jinja (and its bounds) load only when a value holds a template
+    import jinja2
 
 SECRET_ENV = "JOGG_API_KEY"
 # Names that look like credentials never reach a template, even when a manifest declares them.
@@ -50,20 +48,26 @@ class Hinted(dict[str, Any]):
         return f"'{name}' is undefined"
 
 
-class _Env(BoundedSandbox):
-    # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
+@cache
+def _env_class() -> Any:
+    from .jinja_limits import BoundedSandbox
 
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Hinted) and attribute in obj:
-            return obj[attribute]  # a feed column named 'items' or 'values' is the column
-        if isinstance(obj, EnvView | Hinted) and attribute not in obj:
-            return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
+    class _Env(BoundedSandbox):
+        # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
 
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, EnvView | Hinted) and isinstance(argument, str) and argument not in obj:
-            return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
-        return super().getitem(obj, argument)
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            if isinstance(obj, Hinted) and attribute in obj:
+                return obj[attribute]  # a feed column named 'items' or 'values' is the column
+            if isinstance(obj, EnvView | Hinted) and attribute not in obj:
+                return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
+            return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            if isinstance(obj, EnvView | Hinted) and isinstance(argument, str) and argument not in obj:
+                return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
+            return super().getitem(obj, argument)
+
+    return _Env
 
 
 def is_template(value: str) -> bool:
@@ -79,27 +83,37 @@ class Templater:
     """
 
     def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...] = ()) -> None:
-        self.env = _Env(undefined=jinja2.StrictUndefined, autoescape=False,
-                        keep_trailing_newline=True)
+        self._env: Any = None
         self.environ = environ
         self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)), "vars": {}}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
         self._constant: dict[str, str] = {}
 
+    @property
+    def env(self) -> Any:
+        """The bounded Jinja sandbox, made on the first template (Jinja costs 50-90 ms to import)."""
+        if self._env is None:
+            import jinja2
+
+            self._env = _env_class()(undefined=jinja2.StrictUndefined, autoescape=False,
+                                     keep_trailing_newline=True)
+        return self._env
+
     def render(self, source: str, context: Mapping[str, Any] | None = None) -> str:
         """Render one string; raise TemplateError with a one-line reason."""
+        # A string naming nothing per product (a shared default, merged into every video)
+        # renders once: later calls cost a lookup, not a context and a pass through Jinja.
+        done = self._constant.get("\1" + source)
+        if done is not None:
+            return done
+        import jinja2
+        from jinja2.exceptions import SecurityError
+
         ctx = {**self.base, **(context or {})}
         self.env.budget.reset()
         try:
-            parts = _split(source)
-            if parts is not None:
-                try:
-                    return "".join(p if i % 2 == 0 else self._expression(p, ctx)
-                                   for i, p in enumerate(parts))
-                except jinja2.TemplateSyntaxError:
-                    pass  # the quick split was wrong (e.g. '}}' inside a string): parse it whole
-            return self._template(source, ctx)
+            out, per_product = self._render(source, ctx)
         except SecurityError as err:
             raise TemplateError(f"template refused by the sandbox: {err}") from None
         except jinja2.TemplateSyntaxError as err:
@@ -110,6 +124,23 @@ class Templater:
             raise TemplateError("template: out of memory") from None
         except Exception as err:  # noqa: BLE001 - a filter's assert, a TypeError: the template's fault
             raise TemplateError(f"template: {err or type(err).__name__}") from None
+        if not per_product:
+            self._constant["\1" + source] = out
+        return out
+
+    def _render(self, source: str, ctx: dict[str, Any]) -> tuple[str, bool]:
+        """The output, and whether it depends on the product or variant."""
+        import jinja2
+
+        parts = _split(source)
+        if parts is not None:
+            try:
+                out = "".join(p if i % 2 == 0 else self._expression(p, ctx) for i, p in enumerate(parts))
+                return out, any(self._exprs[p][1] for p in parts[1::2])
+            except jinja2.TemplateSyntaxError:
+                pass  # the quick split was wrong (e.g. '}}' inside a string): parse it whole
+        out = self._template(source, ctx)
+        return out, self._compiled[source][1]
 
     def _expression(self, expr: str, ctx: dict[str, Any]) -> str:
         # Manifests repeat the same few expressions ({{ vars.brand }}, {{ product.key }})
@@ -117,6 +148,8 @@ class Templater:
         # each string, is what keeps 10,000 products well under a second.
         hit = self._exprs.get(expr)
         if hit is None:
+            from jinja2 import meta
+
             names = meta.find_undeclared_variables(self.env.parse(f"{{{{ {expr} }}}}"))
             hit = (self.env.compile_expression(expr, undefined_to_none=False), bool(names - _SHARED))
             self._exprs[expr] = hit
@@ -124,6 +157,8 @@ class Templater:
         if not per_product and expr in self._constant:
             return self._constant[expr]
         value = fn(**ctx)
+        from .jinja_limits import MAX_CHARS, refuse, size
+
         if size(value) > MAX_CHARS:
             raise refuse("the output")
         out = str(value)
@@ -134,6 +169,8 @@ class Templater:
     def _template(self, source: str, ctx: dict[str, Any]) -> str:
         hit = self._compiled.get(source)
         if hit is None:
+            from jinja2 import meta
+
             names = meta.find_undeclared_variables(self.env.parse(source))
             hit = (self.env.from_string(source), bool(names - _SHARED))
             self._compiled[source] = hit
@@ -159,6 +196,8 @@ class Templater:
 
 def _bounded_render(template: jinja2.Template, ctx: dict[str, Any]) -> str:
     """Render chunk by chunk, stopping as soon as the output passes the cap."""
+    from .jinja_limits import MAX_CHARS, refuse
+
     chunks, total = [], 0
     for chunk in template.generate(ctx):
         total += len(chunk)

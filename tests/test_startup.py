@@ -1,0 +1,80 @@
+"""What a command pays for: the collector paused while a manifest loads and on again for a run,
+and libraries imported only on the path that needs them. Real processes, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import FAKE_KEY, ROOT
+
+# Runs the console entry point and reports, at exit, the collector's state and what was imported.
+PROBE = """
+import atexit, gc, json, sys
+from jogg_flow.cli import main
+atexit.register(lambda: print(json.dumps({"gc": gc.isenabled(), "frozen": gc.get_freeze_count(),
+    "modules": sorted(m for m in ("jsonschema", "jinja2", "requests", "fastjsonschema") if m in sys.modules)}),
+    file=sys.stderr))
+main(sys.argv[1:])
+"""
+
+
+def _probe(*args: str, tmp_path) -> tuple[int, dict]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JOGG_API_KEY": FAKE_KEY}
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    return proc.returncode, json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+def _manifest(tmp_path, body: str) -> str:
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\nproducts:\n" + body)
+    return str(path)
+
+
+def test_validate_loads_with_the_collector_paused_and_imports_frozen(tmp_path):
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
+    code, seen = _probe("validate", path, tmp_path=tmp_path)
+    assert code == 0
+    assert seen["gc"] is False and seen["frozen"] > 1000
+    # A valid manifest without templates needs neither jsonschema, Jinja nor an HTTP stack.
+    assert seen["modules"] == ["fastjsonschema"]
+
+
+def test_an_invalid_manifest_brings_jsonschema_for_its_messages(tmp_path):
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n    kee: 1\n")
+    code, seen = _probe("validate", path, tmp_path=tmp_path)
+    assert code == 3
+    assert "jsonschema" in seen["modules"] and "jinja2" not in seen["modules"]
+
+
+def test_a_templated_value_brings_jinja(tmp_path):
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n"
+                               "    details: {title: '{{ product.key }}'}\n")
+    code, seen = _probe("validate", path, tmp_path=tmp_path)
+    assert code == 0
+    assert "jinja2" in seen["modules"] and "jsonschema" not in seen["modules"]
+
+
+def test_apply_collects_again_for_its_run(tmp_path):
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
+    code, seen = _probe("apply", path, "--sandbox", "--poll-interval", "0.05", tmp_path=tmp_path)
+    assert code == 0
+    assert seen["gc"] is True
+
+
+def test_a_loaded_manifest_keeps_product_lines_not_the_node_tree(tmp_path):
+    import yaml
+
+    from jogg_flow.manifest import load_manifest
+
+    path = _manifest(tmp_path, "".join(f"  # product {i}\n  - key: p{i}\n    url: https://shop.example/{i}\n"
+                                       for i in range(5)))
+    manifest = load_manifest(path, environ={})
+    assert [manifest.line_of(v) for v in manifest.videos] == [4, 7, 10, 13, 16]
+    # The nodes (five times the size of the values) are gone once the values are built.
+    assert not any(isinstance(v, yaml.Node) for v in vars(manifest.doc).values())
+    # An error found later is still placed: the text is composed again for it.
+    assert manifest.doc.problem(("products", 3, "url"), "x").line == 14
