@@ -171,7 +171,7 @@ def test_sandbox_v1_routes_shapes_and_parameter_errors():
         assert len(project_id) == 32 and int(project_id, 16) >= 0
         got = requests.get(f"{sb.url}/v1/project", headers=H, params={"project_id": project_id},
                            timeout=5).json()["data"]
-        assert (got["status_code"], got["status_desc"], got["video_duration"]) == (4, "success", 30)
+        assert (got["status_code"], got["status_desc"], got["video_duration"]) == (4, "success", 3)
         who = requests.get(f"{sb.url}/v1/whoami", headers=H, timeout=5).json()
         assert who["data"] == {"username": "sandbox", "email": "sandbox@example.com"}
         stats = sb.stats()

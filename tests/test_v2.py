@@ -36,7 +36,7 @@ def test_sandbox_v2_product_and_video_shapes():
         assert made["data"]["status"] == "processing"
         video = requests.get(f"{sb.url}/v2/product_video/{made['data']['video_id']}", headers=H,
                              timeout=5).json()["data"]
-        assert video["status"] == "completed" and video["duration"] == video["video_duration"] == 30.0
+        assert video["status"] == "completed" and video["duration"] == video["video_duration"] == 3.0
         listed = requests.get(f"{sb.url}/v2/product_videos", headers=H, timeout=5,
                               params={"page": 1, "page_size": 10}).json()["data"]
         assert set(listed) == {"videos", "total", "page", "page_size"} and listed["total"] == 1

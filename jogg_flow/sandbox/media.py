@@ -16,7 +16,6 @@ import functools
 import os
 import struct
 import zlib
-from importlib import resources
 
 COVER_SIZE = (320, 568)  # 9:16, like the video
 VIDEO_SECONDS = 3
@@ -25,6 +24,8 @@ VIDEO_SECONDS = 3
 @functools.lru_cache(maxsize=1)
 def mp4() -> bytes:
     """The shipped sample video (a playable H.264 MP4 with its index at the front)."""
+    from importlib import resources  # only when a video is served: the CLI starts without it
+
     return resources.files(__package__).joinpath("assets", "sandbox.mp4").read_bytes()
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import media
+
 FAULT_KINDS = ("http_500", "rate_429", "html_502", "reset_before", "slow",
                "drop_after_commit", "malformed", "render_fail", "html_404", "bare_401", "bare_403")
 # The request is not carried out. html_404 and bare_401/403 are a gateway's answers: no envelope.
@@ -245,7 +247,7 @@ class Store:
             "progress_desc": {1: "", 2: "waiting", 3: "rendering", 4: "success", 5: "failed"}[status],
             "aspect_ratio": settings.get("aspect_ratio", 0), "step": status, "status": status,
             "err_msg": err, "video_path": f"project/{project_id}/video.mp4" if done else "",
-            "video_duration": 30 if done else 0,
+            "video_duration": media.VIDEO_SECONDS if done else 0,
             "video_url": f"{base}/files/{project_id}.mp4" if done else "",
             "cover_path": f"project/{project_id}/cover.png" if done else "",
             "cover_url": f"{base}/files/{project_id}.png" if done else "",

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from . import media
 from .store import LANGS, ApiFailure, Store, _progress
 
 ACCOUNT = {"username": "sandbox", "email": "sandbox@example.com"}
@@ -91,7 +92,7 @@ def project(store: Store, project_id: str, base: str) -> dict[str, Any]:
                            "video_url": "", "cover_url": "", "video_duration": 0}
     if code == 4:
         out.update(video_url=f"{base}/files/{project_id}.mp4", cover_url=f"{base}/files/{project_id}.png",
-                   video_duration=30)
+                   video_duration=media.VIDEO_SECONDS)
     if code == 5:
         out["err_msg"] = err
     return out

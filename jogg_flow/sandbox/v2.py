@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from . import media
 from .store import LANGS, ApiFailure, Store, _progress
 
 STYLES_V2 = {"don't worry", "storytime", "discovery", "data", "top 3 reasons", "light marketing"}
@@ -101,7 +102,7 @@ def product_video(store: Store, video_id: str, base: str) -> dict[str, Any]:
                            "status": status, "created_at": video["created_at"], "deducted_credit": 1.0}
     if status == "completed":
         out.update(video_url=f"{base}/files/{video_id}.mp4", cover_url=f"{base}/files/{video_id}.png",
-                   duration=30.0, video_duration=30.0)
+                   duration=float(media.VIDEO_SECONDS), video_duration=float(media.VIDEO_SECONDS))
     if status == "failed":
         out["error"] = {"code": 50000, "message": err}
     return out
