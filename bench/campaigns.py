@@ -42,12 +42,14 @@ FAST = ("--post-rate", "20/1s", "--poll-interval", "0.05", "--poll-max", "0.2")
 GENERATIONS = ("open", "v1", "v2")
 
 
-def write_manifest(directory: str, n: int, version: str = "open") -> str:
-    path = os.path.join(directory, f"campaign-{version}.yaml")
+def write_manifest(directory: str, n: int, version: str = "open", name: str = "") -> str:
+    """A manifest (its state named `name`, default campaign-VERSION) of n products of its own."""
+    name = name or f"campaign-{version}"
+    path = os.path.join(directory, f"{name}.yaml")
     with open(path, "w") as fh:
         fh.write(f"version: 1\napi: {{version: {version}}}\n"
                  "defaults: {render: {avatar_id: 37}}\nproducts:\n" + "".join(
-            f"  - key: p{i}\n    url: https://shop.example/p/{i}\n    details: {{title: P{i}}}\n"
+            f"  - key: p{i}\n    url: https://shop.example/{name}/{i}\n    details: {{title: P{i}}}\n"
             for i in range(n)))
     return path
 

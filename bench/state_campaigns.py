@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.campaigns import KEY, settle  # noqa: E402
+from bench.campaigns import KEY, settle, write_manifest  # noqa: E402
 from jogg_flow import state as stores  # noqa: E402
 from jogg_flow.sandbox import Config, Sandbox  # noqa: E402
 
@@ -33,13 +33,7 @@ POLL = ("--poll-interval", "0.05", "--poll-max", "0.2")
 
 def write_named(directory: str, tag: str, n: int, version: str = "open") -> str:
     """A manifest named `tag` with n products of its own."""
-    path = os.path.join(directory, f"{tag}.yaml")
-    with open(path, "w") as fh:
-        fh.write(f"version: 1\napi: {{version: {version}}}\n"
-                 "defaults: {render: {avatar_id: 37}}\nproducts:\n" + "".join(
-                     f"  - key: p{i}\n    url: https://shop.example/{tag}/{i}\n    details: {{title: P{i}}}\n"
-                     for i in range(n)))
-    return path
+    return write_manifest(directory, n, version, name=tag)
 
 
 def start(url: str, manifest: str, state: str, *extra: str) -> subprocess.Popen[str]:
@@ -100,16 +94,21 @@ def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> di
     manifest = write_named(directory, f"crash{seed}", n)
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
         for _ in range(kills):
-            proc = start(sb.url, manifest, dsn, "--post-rate", "20/1s", "--parallelism", "3")
-            time.sleep(rng.uniform(0.4, 1.2))
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate()
+            _kill_one(sb, manifest, dsn, rng)
         needs_check = finish(sb, manifest, dsn, f"crash{seed}")
         stats = sb.stats()
     records = stores.load(dsn, f"crash{seed}").videos
     return {"store": "postgresql", "seed": seed, "videos": n, "kills": kills,
             "needs_check_settled": needs_check, "renders": stats["renders_accepted"],
             **check(records, stats, n)}
+
+
+def _kill_one(sb: Sandbox, manifest: str, location: str, rng: random.Random) -> None:
+    """Start a real apply and SIGKILL it at a random instant."""
+    proc = start(sb.url, manifest, location, "--post-rate", "20/1s", "--parallelism", "3")
+    time.sleep(rng.uniform(0.4, 1.2))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
 
 
 def finish(sb: Sandbox, manifest: str, location: str, name: str) -> int:
@@ -160,10 +159,7 @@ def tamper(directory: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]
     done: dict[str, int] = {}
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
         for _ in range(kills):
-            proc = start(sb.url, manifest, state, "--post-rate", "20/1s", "--parallelism", "3")
-            time.sleep(rng.uniform(0.4, 1.2))
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate()
+            _kill_one(sb, manifest, state, rng)
             how = _tamper(state, rng)
             done[how] = done.get(how, 0) + 1
         needs_check = finish(sb, manifest, state, f"tamper{seed}")
