@@ -297,8 +297,9 @@ def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
     from .sandbox.media import keep
 
     folder = sandbox_media_dir(manifest)
-    keep(folder, [o.key for o in result.outcomes if o.status in ("succeeded", "up-to-date")])
-    if output == "text":
+    finished = [o.key for o in result.outcomes if o.status in ("succeeded", "up-to-date")]
+    keep(folder, finished)
+    if output == "text" and finished:  # a --no-wait run has nothing to look at yet
         click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "
                    f"{manifest} --sandbox --output html --out gallery.html")
 

@@ -20,6 +20,7 @@ from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
+from .sandbox import memory as sandbox_memory
 from .state import Store, describe, describe_location, identity, is_postgres
 from .state import locked as locked_state
 from .state.dsn import split as split_dsn
@@ -136,7 +137,8 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, c
              environ: Mapping[str, str], emit: Emit, stop: threading.Event | None) -> Applied:
     gc.enable()  # cli.main paused the collector for the load; a run of minutes needs it
     state = bound.store
-    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, scale):
+    memory = sandbox_memory.path_for(manifest.file, manifest.name)
+    with _api(manifest.api_version, manifest.base_url, cfg, environ, memory) as (base, key, scale):
         state.set_identity(bound.target)
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
@@ -250,13 +252,21 @@ def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Even
 
 @contextlib.contextmanager
 def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
-         environ: Mapping[str, str]) -> Iterator[tuple[str, str, float]]:
-    """(base URL, key, time scale): the in-process sandbox, or JoggAI itself."""
+         environ: Mapping[str, str], memory: str | None = None) -> Iterator[tuple[str, str, float]]:
+    """(base URL, key, time scale): the in-process sandbox, or JoggAI itself. `memory`: the
+    file where the friendly sandbox (no `sandbox_config`) keeps its records between runs."""
     if cfg.sandbox:
         config = cfg.sandbox_config or Config(time_scale=SANDBOX_SCALE)
         with Sandbox(config) as sandbox:
-            # Never the user's real key, not even to localhost.
-            yield sandbox.url, "sandbox-key", config.time_scale
+            kept = memory if cfg.sandbox_config is None else None
+            if kept:
+                sandbox_memory.recall(sandbox.store, kept)
+            try:
+                # Never the user's real key, not even to localhost.
+                yield sandbox.url, "sandbox-key", config.time_scale
+            finally:
+                if kept:
+                    sandbox_memory.remember(sandbox.store, kept)
         return
     key = environ.get(SECRET_ENV, "")
     if not key:

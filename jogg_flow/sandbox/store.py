@@ -107,6 +107,7 @@ class Store:
         self.lock = threading.Lock()
         self.rng = random.Random(config.seed)
         self.t0 = time.monotonic()
+        self.t_offset = 0.0  # API seconds a restored sandbox had already run (see `restore`)
         self.products: dict[int, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
         self.v2_products: dict[str, dict[str, Any]] = {}
@@ -124,7 +125,31 @@ class Store:
 
     def now(self) -> float:
         """API time in seconds since start."""
-        return (time.monotonic() - self.t0) * self.config.time_scale
+        return self.t_offset + (time.monotonic() - self.t0) * self.config.time_scale
+
+    # What a later sandbox needs to answer for this one's products and renders.
+    _KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The remote records as plain data, with the API time and the wall time they were
+        taken at, so a restored sandbox's clock goes on (a render keeps rendering while no
+        sandbox runs, as it would at JoggAI)."""
+        with self.lock:
+            out: dict[str, Any] = {"version": 1, "api_now": self.now(), "wall": time.time()}
+            for name in self._KEPT:
+                out[name] = list(getattr(self, name).items())  # pairs keep int keys ints
+            return out
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take over a snapshot's records and clock (before serving any request)."""
+        if data.get("version") != 1:
+            raise ValueError("not a sandbox snapshot of version 1")
+        with self.lock:
+            for name in self._KEPT:
+                getattr(self, name).update({k: v for k, v in data[name]})
+            away = max(0.0, time.time() - float(data["wall"]))
+            self.t_offset = float(data["api_now"]) + away * self.config.time_scale
+            self.t0 = time.monotonic()
 
     def pick_fault(self, route: str) -> str | None:
         """The fault for this request, if any: every fault counts every request it matches."""
