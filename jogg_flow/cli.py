@@ -190,10 +190,10 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
                                                     sandbox=sandbox, api_base=api_base, warn=_warn)
     # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
     est = planner.estimate(items, records, shares_products=loaded.api_version != "open")
-    rate = loaded.post_rate or (20, 60.0)
+    rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
     if output == "json":
         click.echo(json.dumps({"manifest": loaded.file, "name": loaded.name,
-                               "items": [i.as_dict() for i in items],
+                               "items": [i.as_dict(values=True) for i in items],
                                "counts": planner.counts(items),
                                "estimate": {"renders": est.renders, "credits": est.credits,
                                             "posts": est.posts,
@@ -201,7 +201,7 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     else:
         click.echo(report.plan_text(items, manifest))
         if est.renders:
-            click.echo(report.estimate_text(est, rate))
+            click.echo(report.estimate_text(est, rate, sandbox))
     if check:
         from . import runner
 

@@ -26,8 +26,7 @@ from .state.dsn import split as split_dsn
 from .templating import SECRET_ENV
 
 Emit = Callable[[dict[str, Any]], None]
-# The in-process sandbox runs 60 times faster than JoggAI: a 3-minute render takes 3 s.
-SANDBOX_SCALE = 60.0
+SANDBOX_SCALE = planner.SANDBOX_SCALE  # the in-process sandbox: a 3-minute render takes 3 s
 MIN_POLL = 5.0  # JoggAI: "never poll faster than every 5 seconds"
 
 
