@@ -246,12 +246,15 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
               help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
+@click.option("--yes", "--auto-approve", "yes", is_flag=True,
+              help="Do not ask on a terminal before spending (without a terminal it never asks).")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
-          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int) -> int:
-    """Create, update and render every video that needs it; resume anything unfinished."""
+          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
+    """Create, update and render every video that needs it; resume anything unfinished.
+    On a terminal it shows the plan and asks first (--yes skips that)."""
     from . import runner  # requests and the executor load only for apply (~50 ms)
 
     _sandbox_or_base(sandbox, api_base)
@@ -262,18 +265,25 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
         download=download, allow_http=allow_http, allow_partial=allow_partial)
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
-    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+
+    def make() -> progress.Reporter:
+        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
                                  post_rate=budget)
+
+    reporter, confirm = _approval(make, manifest, sandbox, output == "text" and not yes)
     try:
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
-            result = runner.apply(manifest, settings, emit=reporter, stop=stop)
+            result = runner.apply(manifest, settings, emit=reporter, stop=stop, confirm=confirm)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
                    for k in dict.fromkeys(o.status for o in result.outcomes)}
         reporter({"event": "summary", "counts": summary, "requests": result.requests,
                   "exit_code": result.exit_code,
                   "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+    except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
+        click.echo(str(err), err=True)
+        return err.exit_code
     finally:
         reporter.close()
     if reporter.lost:
@@ -290,6 +300,17 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     if sandbox and not download and not result.stopped_by:
         _keep_sandbox_media(manifest, result, output)
     return result.exit_code
+
+
+def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[Any, Any]:
+    """(the run's reporter, runner.apply's `confirm`): on a terminal, a reporter that starts
+    once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
+    from . import approval
+
+    if may_ask and approval.on_terminal(sys.stdin, sys.stdout):
+        deferred = approval.Deferred(make, sys.stderr)
+        return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, sys.stdout)
+    return make(), None
 
 
 def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
@@ -337,7 +358,7 @@ def _github_report(result: Any) -> None:
 class _stop_on_signals:
     """SIGINT/SIGTERM set an event the executor watches; a second SIGINT aborts."""
 
-    def __init__(self, reporter: progress.Reporter) -> None:
+    def __init__(self, reporter: Any) -> None:  # a progress.Reporter, or approval.Deferred
         self.reporter = reporter
 
     def __enter__(self) -> threading.Event:
