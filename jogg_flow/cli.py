@@ -181,8 +181,12 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--check", is_flag=True,
               help="Also make apply's free reads: the key, the API generation, the credit left.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also save the plan to FILE: `apply FILE` runs exactly it, or refuses if the "
+              "manifest or the state moved since.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool) -> int:
+         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool,
+         out: str | None) -> int:
     """Show what apply would do for every video. No API calls (unless --check)."""
     _sandbox_or_base(sandbox, api_base)
     _json_errors(output == "json")
@@ -202,6 +206,8 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
         click.echo(report.plan_text(items, manifest))
         if est.renders:
             click.echo(report.estimate_text(est, rate, sandbox))
+    if out:
+        _save_plan(out, manifest, loaded, items, select, sandbox, state, api_base, est, rate)
     if check:
         from . import runner
 
@@ -215,6 +221,19 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
             return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
+
+
+def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], select: tuple[str, ...],
+               sandbox: bool, state: str | None, api_base: str | None, est: planner.Estimate,
+               rate: tuple[int, float]) -> None:
+    from . import saved_plan
+
+    saved_plan.write(out, saved_plan.Planned(
+        manifest, loaded, items, select, sandbox, core.state_path_for(loaded, state, sandbox),
+        core.state_name(loaded, sandbox), core.target_identity(loaded, api_base, os.environ, sandbox),
+        est, rate))
+    click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
+               "(refused if the manifest or the state moves meanwhile)", err=True)
 
 
 @cli.command()
@@ -254,11 +273,16 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
           request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
           allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
-    On a terminal it shows the plan and asks first (--yes skips that)."""
-    from . import runner  # requests and the executor load only for apply (~50 ms)
+    On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
+    plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
+    from . import runner, saved_plan  # requests and the executor load only for apply (~50 ms)
 
     _sandbox_or_base(sandbox, api_base)
     _json_errors(output == "json")
+    saved = saved_plan.read(manifest)
+    if saved is not None:
+        saved_plan.conflicts(saved, select, sandbox, state)
+        manifest, select, sandbox, yes = saved.manifest, saved.select, saved.sandbox, True
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
@@ -272,6 +296,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
                                  post_rate=budget)
 
     reporter, confirm = _approval(make, manifest, sandbox, output == "text" and not yes)
+    if saved is not None:
+        confirm = saved_plan.checker(saved)
     try:
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C

@@ -60,6 +60,7 @@ class Proposal:
     records: Mapping[str, Mapping[str, Any]]  # the state as read under the lock
     identity: Mapping[str, Any] | None  # the API the state records
     target: Mapping[str, Any]  # the API this run talks to
+    where: str  # the state's location as messages name it (no password)
 
     @property
     def spends(self) -> bool:
@@ -118,7 +119,8 @@ def apply(path: str, settings: ApplySettings | None = None, *,
         items = planner.plan(manifest.videos, state.videos, cfg.select)
         for item in items:
             emit({"event": "plan", **item.as_dict()})
-        if confirm is not None and not confirm(_proposal(manifest, items, state, target, cfg)):
+        if confirm is not None and not confirm(
+                _proposal(manifest, items, state, target, cfg, describe_location(location, name))):
             raise NotApproved()
         if any(i.action in planner.CHANGES for i in items):
             bound = _Bound(state, location, describe_location(location, name), checked)
@@ -138,11 +140,11 @@ def apply(path: str, settings: ApplySettings | None = None, *,
 
 
 def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, target: dict[str, Any],
-              cfg: ApplySettings) -> Proposal:
+              cfg: ApplySettings, where: str) -> Proposal:
     scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if cfg.sandbox else 1.0
     est = planner.estimate(items, state.videos, client_class(manifest.api_version).shares_products)
     return Proposal(manifest, items, est, planner.post_rate(cfg.post_rate, manifest.post_rate, scale),
-                    state.videos, state.identity, target)
+                    state.videos, state.identity, target, where)
 
 
 def _record_feeds(state: Store, manifest: Manifest) -> None:
