@@ -33,30 +33,25 @@ def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout
     nothing (waits, reads, up-to-date videos) is not asked about."""
     if not proposal.spends:
         return True
-    stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
-    stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
-    stdout.flush()
-    answer = _read_line(stdin, stdout)
-    if not answer.endswith("\n"):  # EOF (Ctrl-D): the terminal echoed no newline
-        stdout.write("\n")
-        stdout.flush()
-    return answer.strip() == "yes"
-
-
-def _read_line(stdin: IO[str], stdout: IO[str]) -> str:
-    """One line; Ctrl-C raises NotApproved(130) at once (apply's own handler only asks
-    the run to stop, which would leave the question waiting)."""
+    # Ctrl-C from the moment the question may be seen ends the run at once: apply's own
+    # handler only asks the run to stop, which would leave the question waiting.
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    answer = ""
     try:
-        return stdin.readline()
-    except KeyboardInterrupt:
-        stdout.write("\n")
+        stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
+        stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
         stdout.flush()
+        answer = stdin.readline()
+    except KeyboardInterrupt:
         raise NotApproved(130) from None
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
+        if not answer.endswith("\n"):  # Ctrl-C or EOF (Ctrl-D): the terminal echoed no newline
+            stdout.write("\n")
+            stdout.flush()
+    return answer.strip() == "yes"
 
 
 class Deferred:
@@ -118,6 +113,8 @@ def asker(reporter: Deferred, manifest: str, sandbox: bool, stdin: IO[str],
           stdout: IO[str]) -> Callable[[Proposal], bool]:
     """The `confirm` hook for runner.apply: ask, and start the live view once approved."""
     def confirm(proposal: Proposal) -> bool:
+        if reporter.stop is not None and reporter.stop.is_set():
+            raise NotApproved(130)  # Ctrl-C while planning: no question left to ask
         if not ask(proposal, manifest, sandbox, stdin, stdout):
             return False
         reporter.start()
