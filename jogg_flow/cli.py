@@ -333,7 +333,9 @@ def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[A
     once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
     from . import approval
 
-    if may_ask and approval.on_terminal(sys.stdin, sys.stdout):
+    # Without a key (and no sandbox) the run stops before planning is useful: no question first.
+    has_key = sandbox or bool(os.environ.get("JOGG_API_KEY"))
+    if may_ask and has_key and approval.on_terminal(sys.stdin, sys.stdout):
         deferred = approval.Deferred(make, sys.stderr)
         return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, sys.stdout)
     return make(), None

@@ -262,3 +262,10 @@ def test_a_plan_that_sends_nothing_is_not_asked_about(live, sandbox, run):
     out, code = on_terminal(args, answer=b"no\n")
     assert code == 0 and QUESTION not in out, out
     assert "2 up-to-date" in out
+
+
+def test_without_a_key_there_is_no_question_only_the_error(live, sandbox):
+    manifest, args, state = live
+    out, code = on_terminal(args, env_extra={"JOGG_API_KEY": ""})
+    assert code == 3 and QUESTION not in out, out
+    assert "JOGG_API_KEY is not set" in out and posts(sandbox) == {}
