@@ -181,8 +181,12 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--check", is_flag=True,
               help="Also make apply's free reads: the key, the API generation, the credit left.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also save the plan to FILE: `apply FILE` runs exactly it, or refuses if the "
+              "manifest or the state moved since.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool) -> int:
+         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool,
+         out: str | None) -> int:
     """Show what apply would do for every video. No API calls (unless --check)."""
     _sandbox_or_base(sandbox, api_base)
     _json_errors(output == "json")
@@ -190,10 +194,10 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
                                                     sandbox=sandbox, api_base=api_base, warn=_warn)
     # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
     est = planner.estimate(items, records, shares_products=loaded.api_version != "open")
-    rate = loaded.post_rate or (20, 60.0)
+    rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
     if output == "json":
         click.echo(json.dumps({"manifest": loaded.file, "name": loaded.name,
-                               "items": [i.as_dict() for i in items],
+                               "items": [i.as_dict(values=True) for i in items],
                                "counts": planner.counts(items),
                                "estimate": {"renders": est.renders, "credits": est.credits,
                                             "posts": est.posts,
@@ -201,7 +205,9 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     else:
         click.echo(report.plan_text(items, manifest))
         if est.renders:
-            click.echo(report.estimate_text(est, rate))
+            click.echo(report.estimate_text(est, rate, sandbox))
+    if out:
+        _save_plan(out, manifest, loaded, items, select, sandbox, state, api_base, est, rate)
     if check:
         from . import runner
 
@@ -215,6 +221,19 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
             return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
+
+
+def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], select: tuple[str, ...],
+               sandbox: bool, state: str | None, api_base: str | None, est: planner.Estimate,
+               rate: tuple[int, float]) -> None:
+    from . import saved_plan
+
+    saved_plan.write(out, saved_plan.Planned(
+        manifest, loaded, items, select, sandbox, core.state_path_for(loaded, state, sandbox),
+        core.state_name(loaded, sandbox), core.target_identity(loaded, api_base, os.environ, sandbox),
+        est, rate))
+    click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
+               "(refused if the manifest or the state moves meanwhile)", err=True)
 
 
 @cli.command()
@@ -246,34 +265,51 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
               help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
+@click.option("--yes", "--auto-approve", "yes", is_flag=True,
+              help="Do not ask on a terminal before spending (without a terminal it never asks).")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
-          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int) -> int:
-    """Create, update and render every video that needs it; resume anything unfinished."""
-    from . import runner  # requests and the executor load only for apply (~50 ms)
+          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
+    """Create, update and render every video that needs it; resume anything unfinished.
+    On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
+    plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
+    from . import runner, saved_plan  # requests and the executor load only for apply (~50 ms)
 
     _sandbox_or_base(sandbox, api_base)
     _json_errors(output == "json")
+    saved = saved_plan.read(manifest)
+    if saved is not None:
+        saved_plan.conflicts(saved, select, sandbox, state)
+        manifest, select, sandbox, yes = saved.manifest, saved.select, saved.sandbox, True
     settings = runner.ApplySettings(
         state=state, select=select, api_base=api_base, post_rate=post_rate,
         parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
         download=download, allow_http=allow_http, allow_partial=allow_partial)
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
-    reporter = progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+
+    def make() -> progress.Reporter:
+        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
                                  post_rate=budget)
+
+    reporter, confirm = _approval(make, manifest, sandbox, output == "text" and not yes)
+    if saved is not None:
+        confirm = saved_plan.checker(saved)
     try:
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
-            result = runner.apply(manifest, settings, emit=reporter, stop=stop)
+            result = runner.apply(manifest, settings, emit=reporter, stop=stop, confirm=confirm)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
                    for k in dict.fromkeys(o.status for o in result.outcomes)}
         reporter({"event": "summary", "counts": summary, "requests": result.requests,
                   "exit_code": result.exit_code,
                   "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+    except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
+        click.echo(str(err), err=True)
+        return err.exit_code
     finally:
         reporter.close()
     if reporter.lost:
@@ -290,6 +326,19 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     if sandbox and not download and not result.stopped_by:
         _keep_sandbox_media(manifest, result, output)
     return result.exit_code
+
+
+def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[Any, Any]:
+    """(the run's reporter, runner.apply's `confirm`): on a terminal, a reporter that starts
+    once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
+    from . import approval
+
+    # Without a key (and no sandbox) the run stops before planning is useful: no question first.
+    has_key = sandbox or bool(os.environ.get("JOGG_API_KEY"))
+    if may_ask and has_key and approval.on_terminal(sys.stdin, sys.stdout):
+        deferred = approval.Deferred(make, sys.stderr)
+        return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, sys.stdout)
+    return make(), None
 
 
 def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
@@ -338,7 +387,7 @@ def _github_report(result: Any) -> None:
 class _stop_on_signals:
     """SIGINT/SIGTERM set an event the executor watches; a second SIGINT aborts."""
 
-    def __init__(self, reporter: progress.Reporter) -> None:
+    def __init__(self, reporter: Any) -> None:  # a progress.Reporter, or approval.Deferred
         self.reporter = reporter
 
     def __enter__(self) -> threading.Event:

@@ -17,6 +17,23 @@ FRESH = (CREATE, REPLACE, RETRY)
 # Actions that mean `apply` has something to do.
 CHANGES = (CREATE, REPLACE, RESUME, RETRY, WAIT)
 STEPS = ("create", "update", "render")
+# The in-process sandbox runs 60 times faster than JoggAI (a 3-minute render takes 3 s), its
+# POST budget included; `runner.SANDBOX_SCALE` is this value.
+SANDBOX_SCALE = 60.0
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed input field: its dotted name, the recorded value and the manifest's
+    (None where the field is absent on that side)."""
+
+    field: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """The change as plain data, full values, for JSON output."""
+        return {"field": self.field, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True)
@@ -28,12 +45,16 @@ class PlanItem:
     changes: tuple[str, ...] = ()
     video: Video | None = field(default=None, compare=False)
     detail: str = ""
+    # Old and new value per name in `changes` (values may be lists or mappings: not hashed).
+    diff: tuple[Change, ...] = field(default=(), compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The item as plain data, for JSON output."""
+    def as_dict(self, values: bool = False) -> dict[str, Any]:
+        """The item as plain data, for JSON output; `values` adds each change's old and new value."""
         out: dict[str, Any] = {"key": self.key, "action": self.action}
         if self.changes:
             out["changes"] = list(self.changes)
+            if values:
+                out["diff"] = [c.as_dict() for c in self.diff]
         if self.detail:
             out["detail"] = self.detail
         return out
@@ -73,9 +94,9 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
         # manifest) until the user settles it.
         return PlanItem(video.key, NEEDS_CHECK, video=video,
                         detail=str(record.get("error") or "a render's answer was lost"))
-    changes = changed_fields(record.get("inputs", {}), video.inputs())
-    if changes:
-        return PlanItem(video.key, REPLACE, changes, video)
+    diff = changed_values(record.get("inputs", {}), video.inputs())
+    if diff:
+        return PlanItem(video.key, REPLACE, tuple(c.field for c in diff), video, diff=diff)
     status = record.get("status")
     if status == "succeeded":
         return PlanItem(video.key, UP_TO_DATE, video=video)
@@ -94,15 +115,21 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
     """Dotted names of the input fields that differ: ('url', 'render.lang', ...)."""
+    return tuple(c.field for c in changed_values(old, new))
+
+
+def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:
+    """The input fields that differ, each with its old and new value, in name order."""
     out = []
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section), new.get(section)
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
-            out += [f"{section}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            out += [Change(f"{section}.{k}", a.get(k), b.get(k))
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         else:
-            out.append(section)
+            out.append(Change(section, a, b))
     return tuple(out)
 
 
@@ -154,6 +181,16 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
             products.add(product)
             posts += 1
     return Estimate(renders, renders, posts + renders)
+
+
+def post_rate(option: tuple[int, float] | None, manifest: tuple[int, float] | None,
+              scale: float = 1.0) -> tuple[int, float]:
+    """The POST budget a run keeps: `--post-rate` as given, else the manifest's or JoggAI's
+    20 a minute, its window shortened by the sandbox's time scale."""
+    if option:
+        return option
+    limit, window = manifest or (20, 60.0)
+    return limit, window / scale
 
 
 def _product_of(key: str, record: Mapping[str, Any]) -> tuple[str, str]:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .planner import Estimate, PlanItem, counts
+from .planner import CHANGES, Estimate, PlanItem, counts
 
 _MARK = {"create": "+", "replace": "~", "resume": ">", "retry": "!", "wait": "…",
          "up-to-date": "=", "orphaned": "?", "needs-check": "‽"}
@@ -23,16 +23,23 @@ def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
             f"`jogg-flow state rerender {manifest} {key}`{tail}")
 
 
-def plan_text(items: list[PlanItem], manifest: str = "MANIFEST") -> str:
-    """The plan as a human reads it: one line per video, then the counts."""
+def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: bool = False) -> str:
+    """The plan as a human reads it: one line per video (a replace's changed fields below it,
+    old → new), then the counts. `changes_only` leaves out the videos apply would not touch."""
     lines = []
     for item in items:
+        if changes_only and item.action not in CHANGES:
+            continue
         extra = ""
-        if item.changes:
+        if item.changes and not item.diff:
             extra = "  (" + ", ".join(item.changes) + ")"
         elif item.detail:
             extra = f"  ({item.detail})"
         lines.append(f"{_MARK.get(item.action, ' ')} {item.action:<10} {item.key}{extra}")
+        lines += [f"      {c.field}: {shorten(c.old)} → {shorten(c.new)}{_list_note(c.old, c.new)}"
+                  for c in item.diff]
+        if item.action in _COST:
+            lines.append("      " + _COST[item.action])
         if item.action == "needs-check":
             lines.append("    " + settle_hint(manifest, item.key))
     summary = ", ".join(f"{n} {action}" for action, n in counts(items).items())
@@ -40,13 +47,44 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST") -> str:
     return "\n".join(lines)
 
 
-def estimate_text(est: Estimate, rate: tuple[int, float]) -> str:
-    """What the plan will spend, in credits and in POST-budget time."""
+# Said under the actions that pay for a render again, so a reviewer sees what a change costs.
+_COST = {"replace": "a new render that costs credits; the previous video stays in the state's history",
+         "retry": "a new render that costs credits; the failed one stays in the state's history"}
+_SHORT = 40
+
+
+def shorten(value: Any) -> str:
+    """A value in a few characters: strings quoted and cut to ~40 characters with …, lists
+    and mappings by their size, an absent field as (none)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return f"{len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, dict):
+        return f"{len(value)} field{'' if len(value) == 1 else 's'}"
+    if isinstance(value, str):
+        text = value if len(value) <= _SHORT else value[:_SHORT - 1] + "…"
+        return json.dumps(text, ensure_ascii=False)
+    return json.dumps(value)
+
+
+def _list_note(old: Any, new: Any) -> str:
+    """Two lists of one size say nothing by their sizes: count the items that differ."""
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        differ = sum(1 for a, b in zip(old, new, strict=True) if a != b)
+        return f" ({differ} changed)"
+    return ""
+
+
+def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False) -> str:
+    """What the plan will spend, in credits and in POST-budget time (the sandbox's own,
+    faster budget with `sandbox`)."""
     seconds = est.post_seconds(rate)
     span = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    where = " (the sandbox's budget: it runs faster than JoggAI)" if sandbox else ""
     return (f"Estimate: {est.renders} render{'s' if est.renders != 1 else ''} ≈ {est.credits} "
             f"credit{'s' if est.credits != 1 else ''} (1 per video up to 2 minutes); {est.posts} POSTs "
-            f"≈ {span} at {rate[0]}/{rate[1]:g}s.")
+            f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
 OUTPUT_FIELDS = ("key", "project_id", "status", "video_url", "cover_url", "duration")

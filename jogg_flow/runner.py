@@ -16,7 +16,7 @@ from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
 from .api.errors import Cancelled, InsufficientCredit
 from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
-from .errors import UsageError
+from .errors import JoggFlowError, UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
@@ -27,8 +27,7 @@ from .state.dsn import split as split_dsn
 from .templating import SECRET_ENV
 
 Emit = Callable[[dict[str, Any]], None]
-# The in-process sandbox runs 60 times faster than JoggAI: a 3-minute render takes 3 s.
-SANDBOX_SCALE = 60.0
+SANDBOX_SCALE = planner.SANDBOX_SCALE  # the in-process sandbox: a 3-minute render takes 3 s
 MIN_POLL = 5.0  # JoggAI: "never poll faster than every 5 seconds"
 
 
@@ -48,6 +47,38 @@ class Applied:
     requests: int = 0
     stopped_by: str = ""
     preflight: Preflight | None = None  # the account and credits read before the first POST
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a run is about to do, as planned under the state's lock: handed to `confirm`
+    before anything is sent, so the plan approved is the plan run."""
+
+    manifest: Manifest
+    items: list[planner.PlanItem]
+    estimate: planner.Estimate
+    rate: tuple[int, float]  # the POST budget the run will keep
+    records: Mapping[str, Mapping[str, Any]]  # the state as read under the lock
+    identity: Mapping[str, Any] | None  # the API the state records
+    target: Mapping[str, Any]  # the API this run talks to
+    where: str  # the state's location as messages name it (no password)
+
+    @property
+    def spends(self) -> bool:
+        """Whether the run would POST (create, update or render) anything."""
+        return self.estimate.posts > 0
+
+
+# Approve a proposal (True) or not; it may raise a JoggFlowError of its own.
+Confirm = Callable[[Proposal], bool]
+
+
+class NotApproved(JoggFlowError):
+    """The plan was not approved: nothing was sent (exit 1, or 130 for Ctrl-C)."""
+
+    def __init__(self, exit_code: int = 1) -> None:
+        super().__init__("Apply cancelled; nothing was sent.")
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -73,8 +104,10 @@ class ApplySettings:
 
 def apply(path: str, settings: ApplySettings | None = None, *,
           environ: Mapping[str, str] | None = None, emit: Emit = lambda e: None,
-          stop: threading.Event | None = None) -> Applied:
-    """Bring every selected video to its manifest's settings, resuming unfinished work."""
+          stop: threading.Event | None = None, confirm: Confirm | None = None) -> Applied:
+    """Bring every selected video to its manifest's settings, resuming unfinished work.
+    `confirm` sees the plan made under the lock before anything is sent; if it says no,
+    NotApproved is raised and the state is left as it was."""
     cfg = settings or ApplySettings()
     environ = os.environ if environ is None else environ
     manifest = load_manifest(path, environ)
@@ -87,6 +120,9 @@ def apply(path: str, settings: ApplySettings | None = None, *,
         items = planner.plan(manifest.videos, state.videos, cfg.select)
         for item in items:
             emit({"event": "plan", **item.as_dict()})
+        if confirm is not None and not confirm(
+                _proposal(manifest, items, state, target, cfg, describe_location(location, name))):
+            raise NotApproved()
         if any(i.action in planner.CHANGES for i in items):
             bound = _Bound(state, location, describe_location(location, name), checked)
             result = _execute(manifest, items, bound, cfg, environ, emit, stop)
@@ -102,6 +138,14 @@ def apply(path: str, settings: ApplySettings | None = None, *,
         if not cfg.select and result.exit_code != 130:
             _record_feeds(state, manifest)
     return result
+
+
+def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, target: dict[str, Any],
+              cfg: ApplySettings, where: str) -> Proposal:
+    scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if cfg.sandbox else 1.0
+    est = planner.estimate(items, state.videos, client_class(manifest.api_version).shares_products)
+    return Proposal(manifest, items, est, planner.post_rate(cfg.post_rate, manifest.post_rate, scale),
+                    state.videos, state.identity, target, where)
 
 
 def _record_feeds(state: Store, manifest: Manifest) -> None:

@@ -109,7 +109,9 @@ def test_plan_replaces_a_changed_row_orphans_a_removed_one_and_selects_feed_tags
     (shop / "catalog.csv").write_text(changed)
     items = {i["key"]: i for i in json.loads(run("plan", manifest, "--sandbox", "--output", "json").stdout)["items"]}
     assert items["blender/tiktok"] == {"key": "blender/tiktok", "action": "replace",
-                                       "changes": ["details.title"]}
+                                       "changes": ["details.title"],
+                                       "diff": [{"field": "details.title", "old": "Acme PowerBlend",
+                                                 "new": "Acme PowerBlend 2"}]}
     assert items["lamp/wide"]["action"] == "orphaned"
     assert items["hand-made"]["action"] == "up-to-date"
 

@@ -48,7 +48,7 @@ def _run_on_terminal(tmp_path, columns: int, *, interrupt: bool = False,
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
         proc = subprocess.Popen(
             [sys.executable, "-m", "jogg_flow", "apply", str(manifest), "--api-base", sb.url,
-             "--state", str(tmp_path / "s.json"), "--poll-interval", "0.2", "--poll-max", "0.3"],
+             "--state", str(tmp_path / "s.json"), "--poll-interval", "0.2", "--poll-max", "0.3", "--yes"],
             env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         seen, sent = b"", False

@@ -25,7 +25,7 @@ products:
 
 def _command(manifest: str, state: str, url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "jogg_flow", "apply", manifest, "--api-base", url, "--state", state,
-            "--poll-interval", "0.05", "--poll-max", "0.1", *extra]
+            "--poll-interval", "0.05", "--poll-max", "0.1", "--yes", *extra]
 
 
 def _env() -> dict[str, str]:

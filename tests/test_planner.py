@@ -96,3 +96,14 @@ def test_estimate_counts_shared_products_once():
     est = estimate(plan(variants, done), done, shares_products=True)
     assert (est.renders, est.credits, est.posts) == (2, 2, 2)
     assert est.post_seconds((20, 60.0)) == 60.0
+
+
+def test_a_replace_carries_old_and_new_values_absent_as_none():
+    old = video(render={"lang": "english"}, details={"title": "A", "intro_text": "I"})
+    new = video(render={"lang": "german", "aspect_ratio": 0}, details={"title": "A"})
+    (item,) = plan([new], {"a": record(old, status="succeeded")})
+    assert [(c.field, c.old, c.new) for c in item.diff] == [
+        ("details.intro_text", "I", None), ("render.aspect_ratio", None, 0), ("render.lang", "english", "german")]
+    assert item.changes == tuple(c.field for c in item.diff)
+    assert item.as_dict()["changes"] == list(item.changes) and "diff" not in item.as_dict()
+    assert item.as_dict(values=True)["diff"][2] == {"field": "render.lang", "old": "english", "new": "german"}

@@ -1,0 +1,271 @@
+"""A plan a person can approve: old → new values, what a replace costs, the estimate's
+footer, and the question `apply` asks on a terminal before it spends."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from jogg_flow.approval import QUESTION
+from jogg_flow.sandbox import Fault
+from tests.conftest import FAKE_KEY, ROOT
+
+FAST = ("--poll-interval", "0.05", "--poll-max", "0.2")
+IMAGES = [f"https://shop.example/img/lamp-{n}-view-large.jpg" for n in ("front", "side", "back")]
+MANIFEST = """
+version: 1
+products:
+  - key: lamp
+    url: https://shop.example/lamp
+    details:
+      title: {title}
+      intro_medias: [{images}]
+    render: {{lang: {lang}}}
+  - key: kettle
+    url: https://shop.example/kettle
+"""
+
+
+def lamp(write, title="Arc Lamp", lang="english", images=2):
+    return write("m.yaml", MANIFEST.format(title=title, lang=lang, images=", ".join(IMAGES[:images])))
+
+
+def applied(run, manifest, *extra):
+    result = run("apply", manifest, "--sandbox", "-q", *FAST, *extra)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+LONG = "Arc Lamp, now with a dimmer that remembers your evening settings"
+
+
+def test_plan_text_shows_old_and_new_values_shortened(write, run):
+    manifest = lamp(write)
+    applied(run, manifest)
+    lamp(write, title=LONG, lang="german", images=3)
+    out = run("plan", manifest, "--sandbox").stdout
+    lines = out.splitlines()
+    start = lines.index("~ replace    lamp")
+    assert lines[start + 1:start + 5] == [
+        "      details.intro_medias: 2 items → 3 items",
+        '      details.title: "Arc Lamp" → "Arc Lamp, now with a dimmer that rememb…"',
+        '      render.lang: "english" → "german"',
+        "      a new render that costs credits; the previous video stays in the state's history"]
+    assert "= up-to-date kettle" in lines
+
+
+def test_plan_json_carries_full_old_and_new_values(write, run):
+    manifest = lamp(write)
+    applied(run, manifest)
+    lamp(write, title=LONG, lang="german", images=3)
+    items = {i["key"]: i for i in json.loads(run("plan", manifest, "--sandbox", "--output", "json").stdout)["items"]}
+    item = items["lamp"]
+    assert item["changes"] == ["details.intro_medias", "details.title", "render.lang"]
+    diff = {d["field"]: (d["old"], d["new"]) for d in item["diff"]}
+    assert diff["details.title"] == ("Arc Lamp", LONG)
+    assert diff["render.lang"] == ("english", "german")
+    old, new = diff["details.intro_medias"]
+    assert [m["url"] for m in old] == IMAGES[:2] and [m["url"] for m in new] == IMAGES
+    assert "diff" not in items["kettle"]
+
+
+def test_an_added_or_removed_field_shows_none_and_lists_of_one_size_count_what_changed(write, run):
+    manifest = lamp(write)
+    applied(run, manifest)
+    write("m.yaml", MANIFEST.format(title="Arc Lamp", lang="english", images=", ".join(IMAGES[1:]))
+          .replace("    render: {lang: english}\n", "    render: {lang: english, aspect_ratio: portrait}\n")
+          .replace("      title: Arc Lamp\n", ""))
+    out = run("plan", manifest, "--sandbox").stdout
+    assert "      details.intro_medias: 2 items → 2 items (2 changed)" in out
+    assert '      details.title: "Arc Lamp" → (none)' in out
+    assert "      render.aspect_ratio: (none) → " in out
+
+
+def test_a_retry_says_it_is_a_new_paid_render(write, run, sandbox, tmp_path):
+    manifest = write("m.yaml", "version: 1\nproducts:\n  - key: lamp\n    url: https://shop.example/lamp\n")
+    state = str(tmp_path / "s.json")
+    env = {"JOGG_API_KEY": FAKE_KEY}
+    sandbox.add_fault(Fault("render_fail", "POST /open/project/render"))
+    result = run("apply", manifest, "--api-base", sandbox.url, "--state", state, "-q", *FAST, env=env)
+    assert result.exit_code == 1, result.stderr
+    out = run("plan", manifest, "--api-base", sandbox.url, "--state", state, env=env).stdout
+    assert "! retry      lamp" in out
+    assert "      a new render that costs credits; the failed one stays in the state's history" in out
+
+
+def test_the_sandbox_footer_uses_the_sandbox_budget(write, run):
+    manifest = lamp(write)
+    real = run("plan", manifest).stdout
+    trial = run("plan", manifest, "--sandbox").stdout
+    assert "Estimate: 2 renders ≈ 2 credits" in real and "≈ 1 min at 20/60s." in real
+    assert "≈ 1 s at 20/1s (the sandbox's budget" in trial
+    estimate = json.loads(run("plan", manifest, "--sandbox", "--output", "json").stdout)["estimate"]
+    assert estimate["post_seconds"] == 1.0
+
+
+def test_plan_output_never_holds_the_api_key(write, run):
+    env = {"JOGG_API_KEY": FAKE_KEY}
+    sneaky = write("sneaky.yaml", """
+        version: 1
+        env: [JOGG_API_KEY]
+        products:
+          - key: lamp
+            url: https://shop.example/lamp
+            details: {title: "{{ env.JOGG_API_KEY }}"}
+        """)
+    for output in ("text", "json"):
+        result = run("plan", sneaky, "--sandbox", "--output", output, env=env)
+        assert result.exit_code == 3
+        assert FAKE_KEY not in result.stdout + result.stderr
+    manifest = lamp(write)
+    applied(run, manifest)
+    lamp(write, title="Arc Lamp 2")
+    for output in ("text", "json"):
+        result = run("plan", manifest, "--sandbox", "--output", output, env=env)
+        assert result.exit_code == 0 and "Arc Lamp 2" in result.stdout
+        assert FAKE_KEY not in result.stdout + result.stderr
+
+
+# -- the question on a terminal -------------------------------------------------------------
+
+SIMPLE = "version: 1\nproducts:\n" + "".join(
+    f"  - key: p{i}\n    url: https://shop.example/p{i}\n" for i in range(2))
+
+
+def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt=False,
+                stdin_tty=True):
+    """Run `jogg-flow ARGS` with stdout (and stdin unless `stdin_tty` is False) on a
+    pseudo-terminal; answer the question when it shows. Returns (output, exit code)."""
+    env = {**os.environ, "JOGG_API_KEY": FAKE_KEY, "PYTHONPATH": str(ROOT), "TERM": "xterm",
+           "NO_COLOR": "1", **(env_extra or {})}
+    env.pop("GITHUB_ACTIONS", None)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", *args], env=env,
+                            stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 120  # a guard against a hang, not a timing assertion
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not answered and QUESTION.encode() in seen:
+            answered = True
+            if interrupt:
+                proc.send_signal(signal.SIGINT)
+            elif answer is None:
+                os.write(master, b"\x04")  # Ctrl-D: end of input
+            else:
+                os.write(master, answer)
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return seen.decode(errors="replace").replace("\r\n", "\n"), proc.returncode
+
+
+@pytest.fixture
+def live(write, tmp_path, sandbox):
+    """(manifest, args for apply against the sandbox with its own state, state path)."""
+    manifest = write("m.yaml", SIMPLE)
+    state = tmp_path / "s.json"
+    return manifest, ["apply", manifest, "--api-base", sandbox.url, "--state", str(state), *FAST], state
+
+
+def posts(sandbox):
+    return {route: n for route, n in sandbox.stats()["requests"].items() if route.startswith("POST")}
+
+
+def test_yes_at_the_question_makes_the_videos(live, sandbox):
+    manifest, args, state = live
+    out, code = on_terminal(args)
+    assert code == 0, out
+    head = out[:out.index(QUESTION)]
+    assert "+ create     p0" in head and "+ create     p1" in head and "Plan: 2 create." in head
+    assert "Estimate: 2 renders ≈ 2 credits" in head
+    assert sandbox.stats()["renders_accepted"] == 2
+    assert {r["status"] for r in json.loads(state.read_text())["videos"].values()} == {"succeeded"}
+
+
+@pytest.mark.parametrize("answer", [b"no\n", b"y\n", b"YES please\n", None])
+def test_anything_but_yes_sends_nothing_and_leaves_the_state(live, sandbox, answer):
+    manifest, args, state = live
+    out, code = on_terminal(args, answer=answer)
+    assert code == 1, out
+    assert "Apply cancelled; nothing was sent." in out and "Traceback" not in out
+    assert posts(sandbox) == {} and not state.exists()
+
+
+def test_ctrl_c_at_the_question_is_exit_130_and_sends_nothing(live, sandbox, run):
+    manifest, args, state = live
+    out, code = on_terminal(args, interrupt=True)
+    assert code == 130, out
+    assert "Apply cancelled; nothing was sent." in out and "Traceback" not in out
+    assert posts(sandbox) == {}
+    # The lock went with it: the next run goes ahead.
+    again = run("apply", *args[1:], "-q", env={"JOGG_API_KEY": FAKE_KEY})
+    assert again.exit_code == 0, again.stderr
+
+
+def test_the_question_shows_changes_only_and_a_state_left_as_it_was(live, sandbox, write, run):
+    manifest, args, state = live
+    first = run(*args, "-q", env={"JOGG_API_KEY": FAKE_KEY})
+    assert first.exit_code == 0, first.stderr
+    before = json.loads(state.read_text())["videos"]
+    write("m.yaml", SIMPLE.replace("shop.example/p1", "shop.example/p1-v2"))
+    out, code = on_terminal(args, answer=b"no\n")
+    assert code == 1
+    head = out[:out.index(QUESTION)]
+    assert "~ replace    p1" in head and '      url: "https://shop.example/p1" → "https://shop.example/p1-v2"' in head
+    assert "a new render that costs credits" in head
+    assert "p0" not in head and "Plan: 1 replace, 1 up-to-date." in head
+    assert json.loads(state.read_text())["videos"] == before
+    assert sandbox.stats()["renders_accepted"] == 2
+
+
+@pytest.mark.parametrize("flag", ["--yes", "--auto-approve"])
+def test_yes_flag_on_a_terminal_does_not_ask(live, sandbox, flag):
+    manifest, args, state = live
+    out, code = on_terminal([*args, flag], answer=b"no\n")
+    assert code == 0, out
+    assert QUESTION not in out and sandbox.stats()["renders_accepted"] == 2
+
+
+def test_no_question_without_a_terminal_for_input_or_in_json(live, sandbox):
+    manifest, args, state = live
+    out, code = on_terminal(args, stdin_tty=False)
+    assert code == 0 and QUESTION not in out, out
+    out, code = on_terminal([*args, "--output", "json"])
+    assert code == 0 and QUESTION not in out, out
+    assert sandbox.stats()["renders_accepted"] == 2
+
+
+def test_a_plan_that_sends_nothing_is_not_asked_about(live, sandbox, run):
+    manifest, args, state = live
+    first = run(*args, "-q", env={"JOGG_API_KEY": FAKE_KEY})
+    assert first.exit_code == 0, first.stderr
+    out, code = on_terminal(args, answer=b"no\n")
+    assert code == 0 and QUESTION not in out, out
+    assert "2 up-to-date" in out
+
+
+def test_without_a_key_there_is_no_question_only_the_error(live, sandbox):
+    manifest, args, state = live
+    out, code = on_terminal(args, env_extra={"JOGG_API_KEY": ""})
+    assert code == 3 and QUESTION not in out, out
+    assert "JOGG_API_KEY is not set" in out and posts(sandbox) == {}
