@@ -43,8 +43,8 @@ class _Cli(click.Group):
             _json_error(err.exit_code, err.format_message())
             sys.exit(err.exit_code)
         except click.Abort:
-            click.echo("interrupted", err=True)
-            _json_error(130, "interrupted")
+            click.echo("error: aborted; the next apply resumes from the state", err=True)
+            _json_error(130, "aborted; the next apply resumes from the state")
             sys.exit(130)
         except JoggFlowError as err:
             _show(err)

@@ -484,7 +484,7 @@ def settle(location: str, name: str, key: str, project_id: str | None) -> Record
         if record is None:
             raise UsageError(f"no video '{key}' in the state")
         if record.get("status") != NEEDS_CHECK:
-            raise UsageError(f"'{key}' is {record.get('status')}, not {NEEDS_CHECK}: nothing to settle")
+            raise UsageError(f"'{key}' is {status.of_record(record)}, not {NEEDS_CHECK}: nothing to settle")
         record.pop("error", None)
         if project_id:
             record.update(project_id=project_id, status="rendering", adopted_by_user=_now())

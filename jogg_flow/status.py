@@ -23,7 +23,7 @@ STATUSES = (PENDING, QUEUED, SUBMITTING, RENDERING, SUCCEEDED, FAILED, NEEDS_CHE
 
 # Words earlier versions wrote into states or printed, read as today's word.
 _OLDER = {"new": PENDING, "absent": PENDING, "submitted": RENDERING, "running": RENDERING,
-          "waiting": RENDERING, "interrupted": PENDING}
+          "waiting": RENDERING}
 
 
 def of_record(record: Mapping[str, Any] | None) -> str:

@@ -3,17 +3,21 @@ through real processes against a sandbox on 127.0.0.1."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 
 import jsonschema
 import pytest
 
 from jogg_flow import status
+from jogg_flow.progress import Reporter
 from jogg_flow.sandbox import Config, Fault, Sandbox
 from jogg_flow.state import State
 from tests.conftest import FAKE_KEY, ROOT
@@ -214,3 +218,32 @@ def test_api_errors_say_each_thing_once_naming_the_video_and_the_host(paths):
             for line in (result.stdout + result.stderr).splitlines():
                 assert line.count("may or may not") <= 1, line
                 assert not re.search(r"(POST /\S+: ).*\1", line), line  # no route said twice
+
+
+def test_heartbeat_and_live_view_speak_the_vocabulary():
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    events = [{"event": "plan", "key": "old", "action": "wait"},
+              {"event": "plan", "key": "new", "action": "create"},
+              {"event": "plan", "key": "next", "action": "create"},
+              {"event": "step", "key": "new", "step": "create"}]
+    log, screen = io.StringIO(), Tty()
+    beating = Reporter("text", log, heartbeat=0.05, environ={})
+    ticks = itertools.count()  # a second between two events: every one redraws the block
+    live = Reporter("text", screen, environ={"NO_COLOR": "1"}, clock=lambda: float(next(ticks)))
+    for event in events:
+        beating(event)
+        live(event)
+    deadline = time.monotonic() + 30
+    while "… " not in log.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    live({"event": "poll", "key": "old", "remote_status": "pending", "progress": 0})
+    beating.close()
+    live.close()
+    assert "… 0/3 done, 1 rendering, 1 submitting, 1 queued, ETA unknown" in log.getvalue()
+    assert re.search(r"old +rendering 0%", screen.getvalue()), screen.getvalue()
+    assert re.search(r"new +submitting: create", screen.getvalue()), screen.getvalue()
+    assert re.search(r"next +queued", screen.getvalue()), screen.getvalue()
+    _no_retired_words(log.getvalue(), screen.getvalue())
