@@ -173,7 +173,10 @@ class Reporter:
         if kind == "plan":
             return f"{e['action']:<11} {key}"
         if kind == "retry":
-            return self._paint("retry", "warn") + f" {key or e.get('route', '')}: {e.get('reason', '')}"
+            reason, route = str(e.get("reason", "")), str(e.get("route", ""))
+            # The client's reasons start with their route already: said once.
+            where = key or ("" if reason.startswith(route) else route)
+            return self._paint("retry", "warn") + (f" {where}: " if where else " ") + reason
         if kind == "download":
             status = e["status"]
             tail = e.get("message") or f"{e['file']} ({e['bytes']} bytes)"

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -217,7 +218,20 @@ def test_api_errors_say_each_thing_once_naming_the_video_and_the_host(paths):
                 assert f"[API {sb.url}]" in line and line.count(sb.url) == 1, line
             for line in (result.stdout + result.stderr).splitlines():
                 assert line.count("may or may not") <= 1, line
-                assert not re.search(r"(POST /\S+: ).*\1", line), line  # no route said twice
+                assert not re.search(r"((?:GET|POST) /\S+: ).*\1", line), line  # no route said twice
+
+
+def test_a_closed_port_is_named_once_per_line(paths):
+    manifest, state = paths
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening: refused
+        result = jf("apply", manifest, "--api-base", closed, "--state", state, "--heartbeat", "0")
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).splitlines()
+    assert lines[-1] == f"error: GET /open/avatar: cannot connect to {closed} (ConnectionError)", lines
+    for line in lines:  # the retries of the free read before any POST: no video yet
+        assert line.count(closed) == 1 and line.count("GET /open/avatar") == 1, line
 
 
 def test_heartbeat_and_live_view_speak_the_vocabulary():
