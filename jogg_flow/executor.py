@@ -402,7 +402,7 @@ class Executor:
             info = self.client.project_info(record["project_id"])
         except NotFound as err:
             info = None
-            message = str(err)
+            message = self.describe(err)
         except _POLL_FATAL as err:
             # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
             self._stop_for(err)

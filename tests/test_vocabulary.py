@@ -201,11 +201,12 @@ def test_the_schema_names_exactly_the_vocabulary_for_video_events():
 
 
 def test_api_errors_say_each_thing_once_naming_the_video_and_the_host(paths):
-    """A refused key, a 5xx storm, answers lost on a closed connection: one line per video
-    with its key and the API host, no phrase said twice."""
+    """A refused key, a 5xx storm, answers lost on a closed connection, a gateway's 401, a
+    render gone: one line per video with its key and the API host, no phrase said twice."""
     manifest, state = paths
     faults = (Fault("code_10105", "POST *", times=99), Fault("http_500", "POST *", times=999),
-              Fault("reset_before", "POST *", times=99), Fault("bare_401", "POST *", times=99))
+              Fault("reset_before", "POST *", times=99), Fault("bare_401", "POST *", times=99),
+              Fault("code_10104", "GET /open/prj_info", times=99))  # a render gone while polled
     for n, fault in enumerate(faults):
         with Sandbox(Config(time_scale=60.0, faults=[fault])) as sb:
             result = jf("apply", manifest, "--api-base", sb.url, "--state", f"{state}.{n}", *FAST,
