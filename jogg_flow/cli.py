@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from .manifest import load_manifest, parse_rate
 from .sandbox import FAULT_KINDS, Config, Fault
 from .starter import write_starter
 from .state import unlock
+from .status import of_record as shown_status
 
 
 class _Cli(click.Group):
@@ -34,12 +36,15 @@ class _Cli(click.Group):
             code = super().main(*args, **kwargs)
         except click.UsageError as err:
             err.show()
+            _json_error(3, err.format_message())
             sys.exit(3)
         except click.ClickException as err:
             err.show()
+            _json_error(err.exit_code, err.format_message())
             sys.exit(err.exit_code)
         except click.Abort:
-            click.echo("interrupted", err=True)
+            click.echo("error: aborted; the next apply resumes from the state", err=True)
+            _json_error(130, "aborted; the next apply resumes from the state")
             sys.exit(130)
         except JoggFlowError as err:
             _show(err)
@@ -73,21 +78,42 @@ def _output_lost() -> None:
     sys.exit(OUTPUT_LOST)
 
 
-_JSON_ERRORS = [False]
+_JSON_ERRORS: list[str | None] = [None]  # None, "object" or "event" (apply's lines)
 
 
-def _json_errors(on: bool) -> None:
-    """The running command prints JSON: a manifest's problems go to stdout as JSON too."""
-    _JSON_ERRORS[0] = on
+def _json_errors(on: bool, events: bool = False) -> None:
+    """The running command prints JSON: its errors go to stdout as one JSON object too;
+    `events` (apply): as an `error` event, so every line fits the events schema."""
+    _JSON_ERRORS[0] = ("event" if events else "object") if on else None
+
+
+def _json_error(exit_code: int, message: str, problems: Sequence[Problem] = ()) -> None:
+    """In JSON mode, the error as one line on stdout (the human line goes to stderr):
+    `{"ok": false, "exit_code": N, "error": "...", "problems": [...]}`."""
+    mode = _JSON_ERRORS[0]
+    if mode is None:
+        return
+    _JSON_ERRORS[0] = None  # said once, whichever handler sees the error first
+    error: dict[str, Any] = {"ok": False, "exit_code": exit_code, "error": message}
+    if problems:
+        error["problems"] = [p.__dict__ for p in problems]
+    if mode == "event":
+        error = {"v": progress.EVENTS_VERSION, "ts": round(time.time(), 3), "event": "error", **error}
+    try:
+        click.echo(json.dumps(error, sort_keys=mode == "event"))
+    except OSError as err:  # stdout gone: the exit code and stderr still say it
+        if err.errno not in _LOST_OUTPUT:
+            raise
 
 
 def _show(err: JoggFlowError) -> None:
     if isinstance(err, ManifestError):
-        if _JSON_ERRORS[0]:
-            # One line: apply's JSON output is one object per line.
-            click.echo(json.dumps({"ok": False, "problems": [p.__dict__ for p in err.problems]}))
+        more = len(err.problems) - 1
+        tail = f" (and {more} more)" if more else ""
+        _json_error(err.exit_code, f"invalid manifest: {err.problems[0]}{tail}", err.problems)
         _problems(err.problems)
     else:
+        _json_error(err.exit_code, str(err))
         click.echo(f"error: {err}", err=True)
         if github.active(os.environ):
             click.echo(github.annotation("error", str(err), title="jogg-flow"))
@@ -153,6 +179,7 @@ def cli() -> None:
 @click.option("--offline", is_flag=True, help="Do not fetch URL feeds (their products are not checked).")
 def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
     """Parse, schema-check and render MANIFESTS; print every problem as FILE:LINE:COL."""
+    _json_errors(output == "json")  # an error past the manifests' problems (they are in the list)
     results = core.validate(manifests, offline=offline)
     if output == "json":
         click.echo(json.dumps([{"file": r.file, "ok": not r.problems,
@@ -188,8 +215,8 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
          sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool,
          out: str | None) -> int:
     """Show what apply would do for every video. No API calls (unless --check)."""
-    _sandbox_or_base(sandbox, api_base)
     _json_errors(output == "json")
+    _sandbox_or_base(sandbox, api_base)
     loaded, items, records = core.plan_with_records(manifest, state=state, select=select,
                                                     sandbox=sandbox, api_base=api_base, warn=_warn)
     # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
@@ -277,8 +304,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
     from . import runner, saved_plan  # requests and the executor load only for apply (~50 ms)
 
+    _json_errors(output == "json", events=True)
     _sandbox_or_base(sandbox, api_base)
-    _json_errors(output == "json")
     saved = saved_plan.read(manifest)
     if saved is not None:
         saved_plan.conflicts(saved, select, sandbox, state)
@@ -316,16 +343,26 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         _output_lost()
     if reporter.failure:
         click.echo(f"warning: {reporter.failure}", err=True)
+    _after_run(result, manifest, _named_state(state), output, keep_media=sandbox and not download)
+    return result.exit_code
+
+
+def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_media: bool) -> None:
+    """What a finished run says last: why it stopped, how to settle needs-check videos, the
+    GitHub report, and where the sandbox's videos are kept."""
     if result.stopped_by:
         click.echo(f"error: stopped: {result.stopped_by}", err=True)
+        _json_error(result.exit_code, f"stopped: {result.stopped_by}")
+    elif result.exit_code == 130:
+        click.echo(f"error: {_INTERRUPTED}", err=True)
+        _json_error(130, _INTERRUPTED)
     for o in result.outcomes:
         if o.status == planner.NEEDS_CHECK:
-            click.echo(report.settle_hint(manifest, o.key, _named_state(state)), err=True)
+            click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
     if github.active(os.environ):
         _github_report(result)
-    if sandbox and not download and not result.stopped_by:
+    if keep_media and not result.stopped_by:
         _keep_sandbox_media(manifest, result, output)
-    return result.exit_code
 
 
 def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[Any, Any]:
@@ -339,6 +376,9 @@ def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[A
         deferred = approval.Deferred(make, sys.stderr)
         return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, sys.stdout)
     return make(), None
+
+
+_INTERRUPTED = "stopped by a signal; the state is saved and the next apply resumes"
 
 
 def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
@@ -368,10 +408,11 @@ def _github_report(result: Any) -> None:
     manifest = result.manifest
     videos = {i.key: i.video for i in result.items}
     for o in result.outcomes:
-        if o.status in ("failed", "error", "running", "interrupted", planner.NEEDS_CHECK):
+        level = github.outcome_level(o.status, result.exit_code)
+        if level:
             video = videos.get(o.key)
             line = manifest.line_of(video) if video else None
-            click.echo(github.annotation("error", f"{o.key}: {o.status}: {o.message}",
+            click.echo(github.annotation(level, f"{o.key}: {o.status}: {o.message}",
                                          manifest.file, line, title="jogg-flow"))
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
              "video_url": o.video_url} for o in result.outcomes]
@@ -430,9 +471,9 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
             api_base: str | None, output: str | None, fmt: str | None, out: str | None,
             media: str | None) -> int:
     """Per video: key, project id, status, video URL, cover URL, duration; or a gallery page."""
-    _sandbox_or_base(sandbox, api_base)
     chosen = output or {"table": "text"}.get(fmt or "", fmt) or "text"
     _json_errors(chosen == "json")
+    _sandbox_or_base(sandbox, api_base)
     rows: list[dict[str, Any]] = []
     if chosen == "html":
         text = _gallery(manifest, state, select, sandbox, api_base, out, media)
@@ -501,13 +542,14 @@ state_output = click.option("--output", "output", type=click.Choice(["text", "js
 @state_output
 def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> int:
     """One line per recorded video: key, status, project id."""
+    _json_errors(output == "json")
     records = state_store.load(*_state_for(manifest, state, sandbox)).videos
     if output == "json":
-        click.echo(json.dumps([{"key": key, "status": r.get("status"), "project_id": r.get("project_id")}
+        click.echo(json.dumps([{"key": key, "status": shown_status(r), "project_id": r.get("project_id")}
                                for key, r in sorted(records.items())], indent=2))
         return 0
     for key, record in sorted(records.items()):
-        click.echo(f"{key}\t{record.get('status')}\t{record.get('project_id') or '-'}")
+        click.echo(f"{key}\t{shown_status(record)}\t{record.get('project_id') or '-'}")
     return 0
 
 
@@ -519,10 +561,12 @@ def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> 
 @state_output
 def state_show(manifest: str, key: str, state: str | None, sandbox: bool, output: str) -> int:
     """The whole record of one video, as JSON (the same with --output json)."""
+    _json_errors(output == "json")
     record = state_store.load(*_state_for(manifest, state, sandbox)).videos.get(key)
     if record is None:
-        raise click.UsageError(f"no video '{key}' in the state")
-    click.echo(json.dumps(record, indent=2, sort_keys=True))
+        raise UsageError(f"no video '{key}' in the state")
+    # The status in today's words (an older state's `new` is `pending`); the rest as stored.
+    click.echo(json.dumps({**record, "status": shown_status(record)}, indent=2, sort_keys=True))
     return 0
 
 
@@ -662,6 +706,7 @@ def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, a
     """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
     from . import runner
 
+    _json_errors((output or fmt) == "json")
     _sandbox_or_base(sandbox, api_base)
     loaded = load_manifest(manifest_path, offline=True) if manifest_path else None
     version = api_version or (loaded.api_version if loaded else "open")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import planner
+from . import planner, status
 from .api.errors import (
     ApiError,
     Cancelled,
@@ -64,7 +64,7 @@ class Outcome:
     """What happened to one video in this run."""
 
     key: str
-    status: str  # succeeded | failed | running | submitted | up-to-date | orphaned | interrupted | error
+    status: str  # a word of jogg_flow.status: pending, rendering, succeeded, failed, error, ...
     project_id: str | None = None
     video_url: str | None = None
     message: str = ""
@@ -74,7 +74,13 @@ class Outcome:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
 
 
-OK_STATUSES = ("succeeded", "up-to-date", "orphaned", "submitted")
+OK_STATUSES = ("succeeded", "up-to-date", "orphaned")
+
+
+def is_ok(outcome: Outcome, wait: bool) -> bool:
+    """Whether an outcome lets the run exit 0: a render left rendering is fine with
+    --no-wait (a later apply collects it), not when the run waited (--timeout ran out)."""
+    return outcome.status in OK_STATUSES or (not wait and outcome.status == status.RENDERING)
 NEEDS_CHECK = planner.NEEDS_CHECK
 # Outcomes of videos that needed no work in this run.
 SETTLED = (planner.UP_TO_DATE, planner.ORPHANED, NEEDS_CHECK)
@@ -136,8 +142,8 @@ class Executor:
                     self.stop.set()
                     self.client.budget.cancel()  # queued POSTs give up; calls under way finish
         for key in list(self._polls):
-            self._finish(key, Outcome(key, "interrupted", message="still rendering; the "
-                                      "next apply collects it"))
+            self._finish(key, Outcome(key, status.RENDERING, (self.state.get(key) or {}).get("project_id"),
+                                      message="stopped; the next apply collects it"))
         poller.join(timeout=5)
         return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
 
@@ -161,20 +167,19 @@ class Executor:
                 raise Stopped
             self._submit(item, item.video)
         except (Stopped, Cancelled):
-            self._finish(key, Outcome(key, "interrupted", message="stopped before finishing; "
-                                      "the next apply resumes"))
+            self._finish(key, self._stopped(key, "stopped; the next apply resumes it"))
         except NeedsCheck as err:
             self._finish(key, Outcome(key, NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
                                       message=str(err)))
         except NotFound as err:
             # The product or project is gone at JoggAI: only a fresh one can help.
-            self._record_error(key, str(err), failed=True)
-            self._finish(key, Outcome(key, "failed", message=str(err)))
+            self._record_error(key, self.describe(err), failed=True)
+            self._finish(key, Outcome(key, "failed", message=self.describe(err)))
         except ApiError as err:
             if isinstance(err, _FATAL):
                 self._stop_for(err)
-            self._record_error(key, str(err))
-            self._finish(key, Outcome(key, "error", message=str(err)))
+            self._record_error(key, self.describe(err))
+            self._finish(key, Outcome(key, "error", message=self.describe(err)))
 
     def _submit(self, item: PlanItem, video: Video) -> None:
         key = video.key
@@ -193,8 +198,8 @@ class Executor:
         if record["steps"].get("render") != "done":
             self._render(video, record)
         if not self.options.wait:
-            self._finish(key, Outcome(key, "submitted", record["project_id"],
-                                      message="render submitted; a later apply collects it"))
+            self._finish(key, Outcome(key, status.RENDERING, record["project_id"],
+                                      message="--no-wait: a later apply collects it"))
             return
         self._watch(key)
 
@@ -306,6 +311,12 @@ class Executor:
         record.update(status="rendering", submitted_at=_now())
         self.state.put(key, record)
 
+    def describe(self, err: ApiError) -> str:
+        """An API error as a video's line (and the run's last line) says it: once, naming
+        the API it came from."""
+        text, base = str(err), self.client.base_url
+        return text if base in text else f"{text} [API {base}]"
+
     def _stop_for(self, err: ApiError) -> None:
         """An error every later call would meet: stop the run, send nothing more."""
         self.fatal = self.fatal or err
@@ -327,7 +338,12 @@ class Executor:
         self.state_error = self.state_error or err
         self.stop.set()
         self.client.budget.cancel()
-        self._finish(key, Outcome(key, "interrupted", message=str(err)))
+        self._finish(key, self._stopped(key, str(err)))
+
+    def _stopped(self, key: str, message: str) -> Outcome:
+        """A video the run stopped: rendering once JoggAI accepted its render, else pending."""
+        record = self.state.get(key)
+        return Outcome(key, status.stopped(record), (record or {}).get("project_id"), message=message)
 
     def _record_error(self, key: str, message: str, failed: bool = False) -> None:
         record = self.state.get(key)
@@ -386,11 +402,11 @@ class Executor:
             info = self.client.project_info(record["project_id"])
         except NotFound as err:
             info = None
-            message = str(err)
+            message = self.describe(err)
         except _POLL_FATAL as err:
             # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
             self._stop_for(err)
-            return self._finish(key, Outcome(key, "error", record["project_id"], message=str(err)))
+            return self._finish(key, Outcome(key, "error", record["project_id"], message=self.describe(err)))
         except ApiError as err:
             self._retry_event(key, "poll", err)
             return self._reschedule(key, record, poll)
@@ -416,12 +432,12 @@ class Executor:
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
         if not self.options.wait:
-            return self._finish(key, Outcome(key, "submitted", record["project_id"],
-                                             message="still rendering; a later apply collects it"))
+            return self._finish(key, Outcome(key, status.RENDERING, record["project_id"],
+                                             message="--no-wait: a later apply collects it"))
         if self.clock() >= poll["deadline"]:
-            return self._finish(key, Outcome(key, "running", record["project_id"],
-                                             message="still rendering at --timeout; a later "
-                                             "apply collects it"))
+            return self._finish(key, Outcome(key, status.RENDERING, record["project_id"],
+                                             message=f"still rendering after --timeout "
+                                             f"{self.options.timeout:g} s; a later apply collects it"))
         with self._lock:
             self._schedule(key, poll, None)
 
@@ -455,7 +471,7 @@ def _fresh(video: Video, old: Record | None, action: str) -> Record:
             history.append({**{k: old[k] for k in keep if k in old},
                             "replaced_at": _now(), "reason": action})
     return {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
-            "product_id": None, "project_id": None, "steps": {}, "status": "new",
+            "product_id": None, "project_id": None, "steps": {}, "status": status.PENDING,
             "history": history}
 
 
@@ -468,14 +484,14 @@ def settle(location: str, name: str, key: str, project_id: str | None) -> Record
         if record is None:
             raise UsageError(f"no video '{key}' in the state")
         if record.get("status") != NEEDS_CHECK:
-            raise UsageError(f"'{key}' is {record.get('status')}, not {NEEDS_CHECK}: nothing to settle")
+            raise UsageError(f"'{key}' is {status.of_record(record)}, not {NEEDS_CHECK}: nothing to settle")
         record.pop("error", None)
         if project_id:
             record.update(project_id=project_id, status="rendering", adopted_by_user=_now())
             record["steps"]["render"] = "done"
         else:
             record.pop("marker", None)  # a fresh name, so a v2 lookup cannot mix the two
-            record["status"] = "new"
+            record["status"] = status.PENDING
             record["steps"].pop("render", None)
         store.put(key, record)
     return record

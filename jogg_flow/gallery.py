@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from . import status
 from .manifest import Manifest
 
 
@@ -48,7 +49,7 @@ def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[st
                  for kind, suffix in (("video", ".mp4"), ("cover", ".cover.png"))}
         remote_video = safe_url(outputs.get("video_url"))
         out.append(Card(
-            key=str(key), status=str(record.get("status", "absent")), tags=tuple(tags.get(key, ())),
+            key=str(key), status=status.of_record(record), tags=tuple(tags.get(key, ())),
             project_id=str(record.get("project_id") or ""),
             video=local["video"] or remote_video, cover=local["cover"] or safe_url(outputs.get("cover_url")),
             video_link=remote_video, duration=_duration(outputs.get("duration")), reason=_reason(record)))
@@ -103,7 +104,7 @@ def page(title: str, items: Sequence[Card]) -> str:
     counts: dict[str, int] = {}
     for card in items:
         counts[card.status] = counts.get(card.status, 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no videos"
+    summary = ", ".join(f"{n} {word}" for word, n in counts.items()) or "no videos"
     body = "\n".join(_card(c) for c in items)
     e = html.escape
     return (f'<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -35,6 +35,17 @@ def annotation(level: str, message: str, file: str | None = None, line: int | No
     return f"::{level} {','.join(props)}::{_data(message)}" if props else f"::{level}::{_data(message)}"
 
 
+def outcome_level(status: str, exit_code: int) -> str | None:
+    """The annotation an apply outcome earns: an error for a video that failed or needs
+    checking; a warning for one left pending or rendering by a run that did not end well
+    (--timeout, Ctrl-C, an API error); none otherwise (--no-wait leaves renders by design)."""
+    if status in ("failed", "error", "needs-check"):
+        return "error"
+    if status in ("pending", "rendering") and exit_code != 0:
+        return "warning"
+    return None
+
+
 def problem_annotations(problems: Iterable[Problem]) -> list[str]:
     """Manifest problems as error annotations on their lines."""
     return [annotation("error", p.message, p.file, p.line, p.col, "jogg-flow") for p in problems]

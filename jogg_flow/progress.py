@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-EVENTS_VERSION = 1
+from .status import QUEUED, RENDERING, SUBMITTING
+
+EVENTS_VERSION = 2  # 2: the `video` event speaks jogg_flow.status (pending, rendering, ...)
 _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}
-_GOOD, _BAD = {"succeeded", "up-to-date", "submitted"}, {"failed", "error", "running", "interrupted"}
+_GOOD, _BAD = {"succeeded", "up-to-date"}, {"failed", "error"}
 _LIVE_ROWS = 8
 _POSTS_PER_VIDEO = 2  # create and render (an update only with details): a video still to submit
 
@@ -167,11 +169,14 @@ class Reporter:
         if kind == "step":
             return f"{key}: {e['step']}"
         if kind == "poll":
-            return f"{key}: {e['remote_status']} {e.get('progress', 0)}%"
+            return f"{key}: {RENDERING} {e.get('progress', 0)}% (JoggAI: {e['remote_status']})"
         if kind == "plan":
             return f"{e['action']:<11} {key}"
         if kind == "retry":
-            return self._paint("retry", "warn") + f" {key or e.get('route', '')}: {e.get('reason', '')}"
+            reason, route = str(e.get("reason", "")), str(e.get("route", ""))
+            # The client's reasons start with their route already: said once.
+            where = key or ("" if reason.startswith(route) else route)
+            return self._paint("retry", "warn") + (f" {where}: " if where else " ") + reason
         if kind == "download":
             status = e["status"]
             tail = e.get("message") or f"{e['file']} ({e['bytes']} bytes)"
@@ -186,11 +191,11 @@ class Reporter:
         self._eta.track(e)
         if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "wait"):
             self._queued += 1
-            self._active[key] = "waiting" if e["action"] == "wait" else "queued"
+            self._active[key] = RENDERING if e["action"] == "wait" else QUEUED
         elif kind == "step":
-            self._active[key] = e["step"]
+            self._active[key] = f"{SUBMITTING}: {e['step']}"
         elif kind == "poll":
-            self._active[key] = f"{e['remote_status']} {e.get('progress', 0)}%"
+            self._active[key] = f"{RENDERING} {e.get('progress', 0)}%"
         elif kind == "video":
             self._active.pop(key, None)
             self._counts[e["status"]] = self._counts.get(e["status"], 0) + 1
@@ -270,10 +275,10 @@ def _clock(seconds: float) -> str:
 
 
 def _phase_group(phase: str) -> str:
-    """The live view's detailed phase as a heartbeat counts it."""
-    if phase in ("queued", "create", "update", "render"):
-        return "queued" if phase == "queued" else "submitting"
-    return "rendering"
+    """The live view's detailed phase ("submitting: create", "rendering 40%") as a
+    heartbeat counts it: its status word."""
+    word = phase.split(":", 1)[0].split(" ", 1)[0]
+    return word if word in (QUEUED, SUBMITTING) else RENDERING
 
 
 class Eta:

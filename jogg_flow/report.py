@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import status
 from .planner import CHANGES, Estimate, PlanItem, counts
 
 _MARK = {"create": "+", "replace": "~", "resume": ">", "retry": "!", "wait": "…",
@@ -97,7 +98,7 @@ def outputs_rows(keys: Iterable[str], records: dict[str, dict[str, Any]]) -> lis
         record = records.get(key) or {}
         outputs = record.get("outputs") or {}
         rows.append({"key": key, "project_id": record.get("project_id"),
-                     "status": record.get("status", "absent"),
+                     "status": status.of_record(record),
                      "video_url": outputs.get("video_url"), "cover_url": outputs.get("cover_url"),
                      "duration": outputs.get("duration")})
         if record.get("status") == "needs-check":

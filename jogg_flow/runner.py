@@ -17,7 +17,7 @@ from .api.errors import Cancelled, InsufficientCredit
 from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
 from .errors import JoggFlowError, UsageError
-from .executor import OK_STATUSES, Executor, Options, Outcome, settled
+from .executor import OK_STATUSES, Executor, Options, Outcome, is_ok, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
 from .sandbox import memory as sandbox_memory
@@ -210,7 +210,8 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, c
         if executor.state_error is not None:
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                         client.requests_made, str(executor.fatal or ""), found)
+                         client.requests_made, executor.describe(executor.fatal) if executor.fatal else "",
+                         found)
         if cfg.download and not (stop and stop.is_set()):
             _download(result, state, cfg.download, emit)  # while the sandbox still serves files
         return result
@@ -291,7 +292,7 @@ def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Even
         return 1
     if stop is not None and stop.is_set():
         return 130
-    return 0 if all(o.status in OK_STATUSES for o in outcomes) else 1
+    return 0 if all(is_ok(o, executor.options.wait) for o in outcomes) else 1
 
 
 @contextlib.contextmanager

@@ -220,7 +220,7 @@ def test_timeout_leaves_renders_for_a_later_apply(api, apply, write, run, env, t
         manifest = write("m.yaml", api.manifest)
         result, events = apply(manifest, "--select", "kettle", "--timeout", "0.2", sb=slow)
         assert result.exit_code == 1
-        assert outcomes(events) == {"kettle": "running"}
+        assert outcomes(events) == {"kettle": "rendering"}
         plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), "--select", "kettle",
                    env={**env, "JOGG_API_BASE": slow.url})
         assert "wait       kettle" in plan.output
@@ -233,11 +233,11 @@ def test_no_wait_submits_and_a_later_apply_collects(api, apply, write, sandbox):
     manifest = write("m.yaml", api.manifest)
     result, events = apply(manifest, "--no-wait")
     assert result.exit_code == 0
-    assert set(outcomes(events).values()) == {"submitted"}
+    assert set(outcomes(events).values()) == {"rendering"}
     assert api.requests(sandbox.stats(), "poll") == 0
     polls = api.requests(sandbox.stats(), "poll")
     result, events = apply(manifest, "--no-wait")  # reads each render once, waits for none
-    assert result.exit_code == 0 and set(outcomes(events).values()) <= {"submitted", "succeeded"}
+    assert result.exit_code == 0 and set(outcomes(events).values()) <= {"rendering", "succeeded"}
     assert api.requests(sandbox.stats(), "poll") == polls + 4
     result, events = apply(manifest)
     assert result.exit_code == 0 and set(outcomes(events).values()) == {"succeeded"}

@@ -125,7 +125,7 @@ def test_live_view_on_a_terminal_and_no_color(monkeypatch):
             reporter(e)
         reporter.close()
     assert "\033[32msucceeded" in colored.getvalue()
-    assert "processing 40%" in colored.getvalue()  # the live block showed progress
+    assert "rendering 40%" in colored.getvalue()  # the live block showed progress
     assert "\033[32m" not in plain.getvalue() and "succeeded   a  https://v/a.mp4" in plain.getvalue()
 
 

@@ -220,6 +220,8 @@ class HttpClient:
             except ApiError as err:
                 if not err.transient:
                     raise
+                if isinstance(err, OutcomeUnknown):
+                    raise  # it says so already; never sent again here (the executor decides)
                 if method == "POST" and not isinstance(err, TransportError):
                     raise OutcomeUnknown(f"{route}: {err}; it may or may not have been "
                                          "carried out", code=err.code, rid=err.rid) from None
