@@ -222,32 +222,38 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
     est = planner.estimate(items, records, shares_products=loaded.api_version != "open")
     rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
+    # The free reads come first, so a failing check is the only JSON document on stdout.
+    checked = _plan_check(loaded, sandbox, api_base, est) if check else None
     if output == "json":
-        click.echo(json.dumps({"manifest": loaded.file, "name": loaded.name,
-                               "items": [i.as_dict(values=True) for i in items],
-                               "counts": planner.counts(items),
-                               "estimate": {"renders": est.renders, "credits": est.credits,
-                                            "posts": est.posts,
-                                            "post_seconds": est.post_seconds(rate)}}, indent=2))
+        doc = {"manifest": loaded.file, "name": loaded.name,
+               "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
+               "estimate": {"renders": est.renders, "credits": est.credits, "posts": est.posts,
+                            "post_seconds": est.post_seconds(rate)}}
+        click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
     else:
         click.echo(report.plan_text(items, manifest))
         if est.renders:
             click.echo(report.estimate_text(est, rate, sandbox))
     if out:
         _save_plan(out, manifest, loaded, items, select, sandbox, state, api_base, est, rate)
-    if check:
-        from . import runner
-
-        found = runner.check(loaded, runner.ApplySettings(sandbox=sandbox, api_base=api_base))
-        left = "not reported" if found.credits is None else f"{found.credits:g}"
-        click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
-                   f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
-        if found.credits is not None and found.credits < est.credits:
-            click.echo(f"error: {found.credits:g} credits left, this plan needs about {est.credits}",
-                       err=True)
-            return 1
+    if checked and not checked["enough"]:
+        click.echo(f"error: {checked['credits']:g} credits left, this plan needs about {est.credits}",
+                   err=True)
+        return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
+
+
+def _plan_check(loaded: Any, sandbox: bool, api_base: str | None, est: planner.Estimate) -> dict[str, Any]:
+    """`plan --check`: apply's free reads (the key, the generation, the credit left)."""
+    from . import runner
+
+    found = runner.check(loaded, runner.ApplySettings(sandbox=sandbox, api_base=api_base))
+    left = "not reported" if found.credits is None else f"{found.credits:g}"
+    click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
+               f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
+    return {"account": found.account, "credits": found.credits,
+            "enough": found.credits is None or found.credits >= est.credits}
 
 
 def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], select: tuple[str, ...],

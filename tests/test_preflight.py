@@ -139,3 +139,23 @@ def test_plan_check_makes_the_free_reads(run, write, tmp_path):
         assert api.posts() == [] and {r.path for r in api.log} == {"/v2/user/whoami",
                                                                     "/v2/user/remaining_quota"}
     assert run("plan", manifest, "--state", str(tmp_path / "s.json"), "--check", "--sandbox").exit_code == 0
+
+
+def test_plan_check_in_json_is_one_document(run, write, tmp_path):
+    """The free reads come before the plan is printed: with too little credit the plan's JSON
+    says so under `check`; a check that fails leaves only the error object on stdout."""
+    manifest = write("m.yaml", variants("v2", 3))
+    with Scripted(V2Account(credits=2)) as api:
+        env = {"JOGG_API_KEY": FAKE_KEY, "JOGG_API_BASE": api.url}
+        result = run("plan", manifest, "--state", str(tmp_path / "s.json"), "--check",
+                     "--output", "json", env=env)
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["check"] == {"account": "ops@shop.example", "credits": 2, "enough": False}
+    assert doc["estimate"]["credits"] == 3
+    env = {"JOGG_API_KEY": FAKE_KEY, "JOGG_API_BASE": "http://127.0.0.1:9"}  # nothing listens
+    failed = run("plan", manifest, "--state", str(tmp_path / "s.json"), "--check", "--output", "json",
+                 env=env)
+    assert failed.exit_code == 1
+    lines = failed.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["ok"] is False
