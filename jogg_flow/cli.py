@@ -676,9 +676,10 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
 @sandbox_flag
 def state_adopt(manifest: str, key: str, project_id: str, state: str | None, sandbox: bool) -> int:
     """Settle a needs-check video with the render you found at JoggAI: apply polls it."""
-    from .executor import settle
+    from .state.surgery import settle
 
-    settle(*_state_for(manifest, state, sandbox), key, project_id)
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        settle(store, key, project_id)
     click.echo(f"{key}: adopted {project_id}; the next apply collects it")
     return 0
 
@@ -690,9 +691,10 @@ def state_adopt(manifest: str, key: str, project_id: str, state: str | None, san
 @sandbox_flag
 def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
     """Settle a needs-check video that never reached JoggAI: the next apply renders it."""
-    from .executor import settle
+    from .state.surgery import settle
 
-    settle(*_state_for(manifest, state, sandbox), key, None)
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        settle(store, key, None)
     click.echo(f"{key}: the next apply renders it again")
     return 0
 

@@ -31,10 +31,10 @@ from .api.errors import (
     TransportError,
 )
 from .api.http import HttpClient
-from .errors import StateError, UsageError
+from .errors import StateError
 from .manifest import Video
 from .planner import PlanItem
-from .state import Record, Store, locked
+from .state import Record, Store
 
 Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError
@@ -473,28 +473,6 @@ def _fresh(video: Video, old: Record | None, action: str) -> Record:
     return {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
             "product_id": None, "project_id": None, "steps": {}, "status": status.PENDING,
             "history": history}
-
-
-def settle(location: str, name: str, key: str, project_id: str | None) -> Record:
-    """Settle a needs-check video: with `project_id`, adopt the render the user saw in
-    JoggAI's dashboard (the next apply polls it); without, the user says it never reached
-    JoggAI and the next apply renders it again."""
-    with locked(location, name) as store:
-        record = store.get(key)
-        if record is None:
-            raise UsageError(f"no video '{key}' in the state")
-        if record.get("status") != NEEDS_CHECK:
-            raise UsageError(f"'{key}' is {status.of_record(record)}, not {NEEDS_CHECK}: nothing to settle")
-        record.pop("error", None)
-        if project_id:
-            record.update(project_id=project_id, status="rendering", adopted_by_user=_now())
-            record["steps"]["render"] = "done"
-        else:
-            record.pop("marker", None)  # a fresh name, so a v2 lookup cannot mix the two
-            record["status"] = status.PENDING
-            record["steps"].pop("render", None)
-        store.put(key, record)
-    return record
 
 
 def _same_product(record: Record, video: Video) -> bool:

@@ -1,5 +1,6 @@
 """State surgery that saves paying again: rename a video's record, forget by glob, adopt a
-video made outside jogg-flow. Works on any store (file or PostgreSQL) through `Store`."""
+video made outside jogg-flow, settle a needs-check video. Works on any store (file or
+PostgreSQL) through `Store`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .. import status
 from ..errors import UsageError
 from .base import Record, Store
 from .records import KEY_RE
@@ -60,6 +62,28 @@ def adopted(key: str, tags: Sequence[str], inputs: dict[str, Any], project_id: s
                                "duration": info.duration})
     else:
         record["status"] = "rendering"
+    return record
+
+
+def settle(store: Store, key: str, project_id: str | None) -> Record:
+    """Settle a needs-check video: with `project_id`, adopt the render the user saw in
+    JoggAI's dashboard (the next apply polls it); without, the user says it never reached
+    JoggAI and the next apply renders it again."""
+    record = store.get(key)
+    if record is None:
+        raise UsageError(f"no video '{key}' in the state")
+    if record.get("status") != status.NEEDS_CHECK:
+        raise UsageError(f"'{key}' is {status.of_record(record)}, not {status.NEEDS_CHECK}: "
+                         "nothing to settle")
+    record.pop("error", None)
+    if project_id:
+        record.update(project_id=project_id, status=status.RENDERING, adopted_by_user=_now())
+        record["steps"]["render"] = "done"
+    else:
+        record.pop("marker", None)  # a fresh name, so a v2 lookup cannot mix the two
+        record["status"] = status.PENDING
+        record["steps"].pop("render", None)
+    store.put(key, record)
     return record
 
 
