@@ -618,33 +618,10 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
 @api_base_option
 def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
     """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
-    from .api import client_class, resolve_base
-    from .state.surgery import adopted
-    from .templating import SECRET_ENV
+    from . import runner
 
-    loaded = load_manifest(manifest)
-    video = next((v for v in loaded.videos if v.key == key), None)
-    if video is None:
-        raise click.UsageError(f"no video '{key}' in {manifest}: add it to the manifest first")
-    api_key = os.environ.get(SECRET_ENV, "")
-    if not api_key:
-        raise click.UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
-    base = resolve_base(loaded.api_version, api_base, os.environ, loaded.base_url)
-    client = client_class(loaded.api_version)(base, api_key, retries=2)
-    try:
-        info = client.project_info(project_id)
-    finally:
-        client.close()
-    record = adopted(key, video.tags, video.inputs(), project_id, info)
-    location, name = core.state_path_for(loaded, state), core.state_name(loaded)
-    target = core.target_identity(loaded, api_base, os.environ, False)
-    with state_store.locked(location, name) as store:
-        where = state_store.describe_location(location, name)
-        checked = state_store.identity.check(store.identity, target, where)
-        if key in store.videos:
-            raise click.UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
-        store.set_identity(checked)
-        store.put(key, record)
+    settings = runner.ApplySettings(state=state, api_base=api_base)
+    record = runner.import_video(manifest, key, project_id, settings)
     click.echo(f"imported {key}: project {project_id}, {record['status']}")
     return 0
 

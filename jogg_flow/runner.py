@@ -21,7 +21,7 @@ from .executor import OK_STATUSES, Executor, Options, Outcome, is_ok, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
 from .sandbox import memory as sandbox_memory
-from .state import Store, describe, describe_location, identity, is_postgres
+from .state import Record, Store, describe, describe_location, identity, is_postgres
 from .state import locked as locked_state
 from .state.dsn import split as split_dsn
 from .templating import SECRET_ENV
@@ -345,3 +345,34 @@ def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
         finally:
             client.close()
 
+
+def import_video(path: str, key: str, project_id: str, settings: ApplySettings | None = None, *,
+                 environ: Mapping[str, str] | None = None) -> Record:
+    """`state import`: adopt a video made outside jogg-flow as `key`, once a free read of
+    `project_id` at the API shows it (a failed project is refused). Returns the record."""
+    from .state.surgery import adopted
+
+    cfg = settings or ApplySettings()
+    environ = os.environ if environ is None else environ
+    manifest = load_manifest(path, environ)
+    video = next((v for v in manifest.videos if v.key == key), None)
+    if video is None:
+        raise UsageError(f"no video '{key}' in {path}: add it to the manifest first")
+    if not environ.get(SECRET_ENV):
+        raise UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
+    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key_, _):
+        client = client_class(manifest.api_version)(base, key_, retries=2)
+        try:
+            info = client.project_info(project_id)
+        finally:
+            client.close()
+    record = adopted(key, video.tags, video.inputs(), project_id, info)
+    location, name = state_path_for(manifest, cfg.state), state_name(manifest)
+    target = target_identity(manifest, cfg.api_base, environ, False)
+    with locked_state(location, name) as store:
+        checked = identity.check(store.identity, target, describe_location(location, name))
+        if key in store.videos:
+            raise UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
+        store.set_identity(checked)
+        store.put(key, record)
+    return record
