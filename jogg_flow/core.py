@@ -58,7 +58,7 @@ def target_identity(manifest: Manifest, api_base: str | None, environ: Mapping[s
     """The API a run (or plan) of this manifest talks to, as a state records it."""
     if sandbox:
         return identity.make(manifest.api_version, None)
-    from .api import resolve_base  # loads requests: only here, not for validate
+    from .api.bases import resolve_base
 
     return identity.make(manifest.api_version,
                          resolve_base(manifest.api_version, api_base, environ, manifest.base_url))

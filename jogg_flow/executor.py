@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import planner
 from .api.errors import (
@@ -30,11 +30,13 @@ from .api.errors import (
     ServerError,
     TransportError,
 )
-from .api.http import HttpClient
 from .errors import StateError, UsageError
 from .manifest import Video
 from .planner import PlanItem
 from .state import Record, Store, locked
+
+if TYPE_CHECKING:
+    from .api.http import HttpClient
 
 Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError

@@ -8,13 +8,13 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import planner
 from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
+from .api.bases import is_loopback
 from .api.errors import Cancelled, InsufficientCredit
-from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
 from .errors import UsageError
 from .executor import OK_STATUSES, Executor, Options, Outcome, settled
@@ -24,6 +24,9 @@ from .state import Store, describe, describe_location, identity, is_postgres
 from .state import locked as locked_state
 from .state.dsn import split as split_dsn
 from .templating import SECRET_ENV
+
+if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
+    from .api.http import HttpClient, Preflight
 
 Emit = Callable[[dict[str, Any]], None]
 # The in-process sandbox runs 60 times faster than JoggAI: a 3-minute render takes 3 s.

@@ -12,7 +12,6 @@ total deadline and a size cap, and every wait wakes when the run stops.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import re
@@ -33,6 +32,7 @@ from urllib3.response import HTTPResponse
 
 from .. import __version__
 from ..errors import UsageError
+from .bases import is_loopback
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
@@ -81,16 +81,6 @@ class Preflight:
 
     account: str | None = None
     credits: float | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: a key sent there never leaves the machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_base(url: str, allow_http: bool = False) -> str:
