@@ -17,7 +17,7 @@ from .api.bases import is_loopback
 from .api.errors import Cancelled, InsufficientCredit
 from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
 from .errors import UsageError
-from .executor import OK_STATUSES, Executor, Options, Outcome, settled
+from .executor import OK_STATUSES, POLLERS, Executor, Options, Outcome, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
 from .state import Store, describe, describe_location, identity, is_postgres
@@ -190,7 +190,7 @@ def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: A
                 stop: threading.Event, emit: Emit) -> HttpClient:
     """The run's client: its POST budget, its timeouts, waits that wake on `stop`."""
     client = client_class(version)(  # refuses a base that is not an http(s) URL, before any warning
-        base, key, budget=budget, pool=cfg.parallelism + 2, stop=stop,
+        base, key, budget=budget, pool=cfg.parallelism + POLLERS + 1, stop=stop,
         timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
         on_retry=lambda route, err, delay: emit(
             {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
