@@ -297,3 +297,10 @@ def test_the_proxy_variables_are_read_once_and_still_obeyed(monkeypatch):
         with Scripted(lambda r: envelope({"status": 3, "progress": 50})) as direct:
             assert client(direct.url).project_info("p" * 32).progress == 50
             assert len(direct.log) == 1 and len(proxy.log) == 1
+
+
+def test_a_base_with_a_path_keeps_it_on_the_direct_pool():
+    # Calls go to the host's pool by path (#15): the base's own path must stay in front.
+    with Scripted(lambda r: envelope({"status": 3, "progress": 10})) as gateway:
+        assert client(gateway.url + "/gateway/").project_info("p" * 32).progress == 10
+        assert gateway.log[0].path == "/gateway/open/prj_info"

@@ -131,12 +131,25 @@ class HttpClient:
         self.on_retry, self.max_body = on_retry, max_body
         self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
         self._pool = _manager(self.base_url, pool)
+        # Without a proxy every call goes straight to the base's own pool, by path: no URL to
+        # parse and route again on each call.
+        self._direct = None if isinstance(self._pool, ProxyManager) else \
+            self._pool.connection_from_url(self.base_url)
         self.headers = {"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
         self.requests_made = 0
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"  # never the key
+
+    @property
+    def base_url(self) -> str:
+        """The base every path is joined to (a generation may trim a suffix of its own)."""
+        return self._base
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self._base, self._prefix = url, urlsplit(url).path
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -249,9 +262,7 @@ class HttpClient:
 
     def _exchange(self, method: str, path: str, body: dict[str, Any] | None,
                   params: dict[str, Any] | None, timeout: tuple[float, float]) -> Any:
-        route, url = f"{method} {path}", self.base_url + path
-        if params:
-            url += "?" + urlencode(params, doseq=True)
+        route, query = f"{method} {path}", "?" + urlencode(params, doseq=True) if params else ""
         headers, data = self.headers, None
         if body is not None:
             headers = {**headers, "Content-Type": "application/json"}
@@ -259,9 +270,11 @@ class HttpClient:
         lost = OutcomeUnknown if method == "POST" else TransportError
         deadline = _DEADLINE.at = time.monotonic() + sum(timeout)
         try:
-            resp = self._pool.urlopen(method, url, body=data, headers=headers, redirect=False,
-                                      retries=False, preload_content=False,
-                                      timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
+            target: Any = self._direct or self._pool
+            where = self._prefix + path + query if self._direct else self.base_url + path + query
+            resp = target.urlopen(method, where, body=data, headers=headers, redirect=False,
+                                  retries=False, preload_content=False,
+                                  timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
         except (urllib3.exceptions.HTTPError, OSError) as err:
             if _not_sent(err):
                 raise _NotSent(f"{route}: cannot connect to {self.base_url} "
