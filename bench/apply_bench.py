@@ -1,6 +1,6 @@
 """How close `apply` sits to the limit the API sets, beside what users would do instead.
 
-    python bench/apply_bench.py                 # N = 10, 100, 1000; baseline at 10 and 100
+    python bench/apply_bench.py                 # N = 10, 100, 1000; baseline at 10 and 100; CLI at 30
     python bench/apply_bench.py --sizes 10 100 --baseline 10
     python bench/apply_bench.py --sizes 10 100 --api all     # open, v1 and v2 in turn
 
@@ -86,9 +86,17 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
         settings = runner.ApplySettings(state=state, api_base=url, parallelism=8,
                                         post_rate=(LIMIT, WINDOW / scale),
                                         poll_interval=15.0 / scale, poll_max=120.0 / scale)
-        start = time.perf_counter()
-        result = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
-        wall = time.perf_counter() - start
+        marks: dict[str, float] = {}
+
+        def mark(event: dict[str, Any]) -> None:  # where the time over the bound goes
+            if event.get("event") == "step":
+                marks.setdefault("first_post", time.perf_counter())
+                if event.get("step") == "render":
+                    marks["last_render"] = time.perf_counter()
+
+        start, cpu = time.perf_counter(), time.process_time()
+        result = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY}, emit=mark)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         assert result.exit_code == 0, [o for o in result.outcomes if o.status != "succeeded"][:3]
         first = stats(url)
         again = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
@@ -100,8 +108,28 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
         return sum(c for route, c in req.items() if route.startswith(method + " ")) / n
 
     return {"wall": wall, "bound": lower_bound(n, scale), "r429": stats_["rate_limited"],
+            "cpu_ms": 1000 * cpu / n, "start": marks["first_post"] - start,
+            "posts_late": marks["last_render"] - start - (lower_bound(n, scale) - RENDER / scale),
+            "tail": start + wall - marks["last_render"] - RENDER / scale,
             "post": per_video("POST"), "put": per_video("PUT"), "get": per_video("GET"),
             "second_apply_zero": second}
+
+
+def cli_makespan(tmp: str, n: int, window: float) -> dict[str, Any]:
+    """`jogg-flow apply` as a user runs it (a fresh process: start-up, load, plan, the run,
+    teardown) on a clock where JoggAI's 60 s POST window lasts `window` seconds."""
+    scale = WINDOW / window
+    path = write_manifest(tmp, n)
+    state = os.path.join(tmp, f"cli{n}.json")
+    with sandbox_process(scale) as url:
+        argv = [sys.executable, "-m", "jogg_flow", "apply", path, "--api-base", url, "--state", state,
+                "--parallelism", "8", "--post-rate", f"{LIMIT}/{window:g}s", "-q",
+                "--poll-interval", f"{15.0 / scale:g}", "--poll-max", f"{120.0 / scale:g}"]
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "JOGG_API_KEY": KEY})
+        wall = time.perf_counter() - start
+        get = sum(c for r, c in stats(url)["requests"].items() if r.startswith("GET ")) / n
+    return {"wall": wall, "bound": lower_bound(n, scale), "get": get}
 
 
 def baseline(n: int, scale: float) -> float:
@@ -195,6 +223,10 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, nargs="*", default=[10, 100])
     ap.add_argument("--scale", type=float, default=600.0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cli", type=int, nargs="*", default=[30],
+                    help="sizes run as the CLI in a fresh process, on the --cli-window clock")
+    ap.add_argument("--cli-window", type=float, default=2.0, help="real seconds of a 60 s POST window")
+    ap.add_argument("--makespan-only", action="store_true", help="skip the no-op and per-step figures")
     ap.add_argument("--api", choices=["open", "v1", "v2", "all"], default="open",
                     help="API generation(s) for the makespan rows; the baseline speaks open")
     args = ap.parse_args()
@@ -204,16 +236,25 @@ def main() -> None:
         print(f"makespan at 1 API minute = {60 / args.scale:.3f} s, render {RENDER / 60:.0f} min, "
               f"{LIMIT} POST / {WINDOW:.0f} s")
         print(f"{'api':>4} {'N':>5} {'ours':>8} {'bound':>8} {'ours/bound':>10} {'429s':>5} {'POST/v':>6} "
-              f"{'PUT/v':>5} {'GET/v':>5} {'2nd=0':>5} {'baseline':>9} {'speed-up':>8}")
+              f"{'PUT/v':>5} {'GET/v':>5} {'CPU/v':>7} {'2nd=0':>5} {'baseline':>9} {'speed-up':>8}")
         for version, n in [(v, n) for v in versions for n in args.sizes]:
             r = ours(tmp, n, args.scale, version)
             base = baseline(n, args.scale) if n in args.baseline and version == "open" else None
             speed = f"{base / r['wall']:.1f}x" if base else "-"
             print(f"{version:>4} {n:>5} {r['wall']:>7.2f}s {r['bound']:>7.2f}s "
                   f"{r['wall'] / r['bound']:>10.3f} "
-                  f"{r['r429']:>5} {r['post']:>6.2f} {r['put']:>5.2f} {r['get']:>5.2f} "
+                  f"{r['r429']:>5} {r['post']:>6.2f} {r['put']:>5.2f} {r['get']:>5.2f} {r['cpu_ms']:>5.1f}ms "
                   f"{str(r['second_apply_zero']):>5} {(f'{base:.2f}s' if base else '-'):>9} {speed:>8}")
+            print(f"{'':>10} over the bound: {r['start']:.2f}s to the first POST, last render sent "
+                  f"{r['posts_late']:.2f}s after its earliest, read done {r['tail']:.2f}s after its render")
             report[f"makespan_{n}" + ("" if version == "open" else f"_{version}")] = {**r, "baseline": base}
+        for n in args.cli:
+            r = cli_makespan(tmp, n, args.cli_window)
+            print(f" cli {n:>5} {r['wall']:>7.2f}s {r['bound']:>7.2f}s {r['wall'] / r['bound']:>10.3f}   "
+                  f"(a fresh `jogg-flow apply`, {args.cli_window:g} s POST windows, GET/v {r['get']:.2f})")
+            report[f"cli_makespan_{n}"] = r
+        if args.makespan_only:
+            return
         print()
         for n in (10_000,):
             times = noop(tmp, n)

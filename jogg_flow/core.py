@@ -58,7 +58,7 @@ def target_identity(manifest: Manifest, api_base: str | None, environ: Mapping[s
     """The API a run (or plan) of this manifest talks to, as a state records it."""
     if sandbox:
         return identity.make(manifest.api_version, None)
-    from .api import resolve_base  # loads requests: only here, not for validate
+    from .api.bases import resolve_base
 
     return identity.make(manifest.api_version,
                          resolve_base(manifest.api_version, api_base, environ, manifest.base_url))
@@ -96,7 +96,7 @@ def outputs(path: str, *, state: str | None = None, select: Sequence[str] = (),
 def gallery_records(path: str, *, state: str | None = None, select: Sequence[str] = (),
                     sandbox: bool = False, environ: Mapping[str, str] | None = None,
                     api_base: str | None = None, warn: Warn | None = None,
-                    ) -> tuple[Manifest, list[str], dict[str, dict[str, Any]]]:
+                    ) -> tuple[Manifest, list[str], Mapping[str, dict[str, Any]]]:
     """What `outputs --output html` shows: the manifest, the selected keys in plan order, the records."""
     manifest, records = _load(path, _Where(state, sandbox, api_base), select, environ, warn)
     return manifest, [item.key for item in planner.plan(manifest.videos, records, select)], records
@@ -110,7 +110,7 @@ class _Where:
 
 
 def _load(path: str, where: _Where, select: Sequence[str], environ: Mapping[str, str] | None,
-          warn: Warn | None) -> tuple[Manifest, dict[str, dict[str, Any]]]:
+          warn: Warn | None) -> tuple[Manifest, Mapping[str, dict[str, Any]]]:
     environ = os.environ if environ is None else environ
     manifest = load_manifest(path, environ)
     check_selection(manifest, select)

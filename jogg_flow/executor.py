@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import planner, status
 from .api.errors import (
@@ -30,11 +30,13 @@ from .api.errors import (
     ServerError,
     TransportError,
 )
-from .api.http import HttpClient
 from .errors import StateError
 from .manifest import Video
 from .planner import PlanItem
 from .state import Record, Store
+
+if TYPE_CHECKING:
+    from .api.http import HttpClient
 
 Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError
@@ -43,6 +45,10 @@ Emit = Callable[[dict[str, Any]], None]
 _FATAL = (InvalidKey, NoPermission, InsufficientCredit, TransportError, Refused)
 _POLL_FATAL = (InvalidKey, NoPermission, Refused)
 _POST_ATTEMPTS = 4
+# Status reads run on a few threads: one poller waiting on each answer in turn fell behind
+# its schedule at N = 1000 (under 2 reads per video where 5 were due, #15). GETs are free
+# of the POST budget; each video is still read on its own schedule, by one thread at a time.
+POLLERS = 4
 
 
 @dataclass
@@ -128,8 +134,10 @@ class Executor:
                 self._open += 1
                 self._counted.add(item.key)
                 work.append(item)
-        poller = threading.Thread(target=self._poll_loop, name="jogg-poller", daemon=True)
-        poller.start()
+        pollers = [threading.Thread(target=self._poll_loop, name=f"jogg-poller-{i}", daemon=True)
+                   for i in range(POLLERS)]
+        for poller in pollers:
+            poller.start()
         with ThreadPoolExecutor(max(1, self.options.parallelism), "jogg-video") as pool:
             try:
                 for item in work:
@@ -144,7 +152,9 @@ class Executor:
         for key in list(self._polls):
             self._finish(key, Outcome(key, status.RENDERING, (self.state.get(key) or {}).get("project_id"),
                                       message="stopped; the next apply collects it"))
-        poller.join(timeout=5)
+        deadline = time.monotonic() + 5
+        for poller in pollers:
+            poller.join(timeout=max(0.0, deadline - time.monotonic()))
         return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
 
     # -- submission ------------------------------------------------------------------------
@@ -217,9 +227,11 @@ class Executor:
 
     def _share(self, video: Video, record: Record) -> None:
         """Reuse a sibling variant's product when its url and details are the same."""
-        for other_key, other in dict(self.state.videos).items():
-            if (other_key != video.key and other_key.split("/", 1)[0] == video.product
-                    and _same_product(other, video)):
+        # Only this product's keys are read: a store may decode each record it hands out.
+        keys = list(self.state.videos)  # one C-level copy: other workers put meanwhile
+        for other_key in [k for k in keys if k != video.key and k.split("/", 1)[0] == video.product]:
+            other = self.state.get(other_key)
+            if other is not None and _same_product(other, video):
                 _carry_product(other, record)
                 record["shared_from"] = other_key
                 self.state.put(video.key, record)

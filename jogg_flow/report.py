@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from . import status
@@ -91,7 +91,7 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
 OUTPUT_FIELDS = ("key", "project_id", "status", "video_url", "cover_url", "duration")
 
 
-def outputs_rows(keys: Iterable[str], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per video: where its video is, from the state."""
     rows = []
     for key in keys:

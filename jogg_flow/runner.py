@@ -8,16 +8,16 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import planner
 from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
+from .api.bases import is_loopback
 from .api.errors import Cancelled, InsufficientCredit
-from .api.http import HttpClient, Preflight, is_loopback
 from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
 from .errors import JoggFlowError, UsageError
-from .executor import OK_STATUSES, Executor, Options, Outcome, is_ok, settled
+from .executor import OK_STATUSES, POLLERS, Executor, Options, Outcome, is_ok, settled
 from .manifest import Manifest, load_manifest
 from .sandbox import Config, Sandbox
 from .sandbox import memory as sandbox_memory
@@ -25,6 +25,9 @@ from .state import Record, Store, describe, describe_location, identity, is_post
 from .state import locked as locked_state
 from .state.dsn import split as split_dsn
 from .templating import SECRET_ENV
+
+if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
+    from .api.http import HttpClient, Preflight
 
 Emit = Callable[[dict[str, Any]], None]
 SANDBOX_SCALE = planner.SANDBOX_SCALE  # the in-process sandbox: a 3-minute render takes 3 s
@@ -234,7 +237,7 @@ def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: A
                 stop: threading.Event, emit: Emit) -> HttpClient:
     """The run's client: its POST budget, its timeouts, waits that wake on `stop`."""
     client = client_class(version)(  # refuses a base that is not an http(s) URL, before any warning
-        base, key, budget=budget, pool=cfg.parallelism + 2, stop=stop,
+        base, key, budget=budget, pool=cfg.parallelism + POLLERS + 1, stop=stop,
         timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
         on_retry=lambda route, err, delay: emit(
             {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))

@@ -37,7 +37,7 @@ def test_product_flow_round_trip():
         assert info.status == "succeeded" and info.video_url.endswith(".mp4") and info.duration == 3
         assert sb.store.products[product_id]["title"] == "T"
         assert sb.store.projects[project_id]["settings"]["aspect_ratio"] == 1
-        assert c.session.headers["User-Agent"].startswith("jogg-flow/")
+        assert c.headers["User-Agent"].startswith("jogg-flow/")
 
 
 @pytest.mark.parametrize("http_status", [200, 401])

@@ -78,3 +78,18 @@ def test_a_loaded_manifest_keeps_product_lines_not_the_node_tree(tmp_path):
     assert not any(isinstance(v, yaml.Node) for v in vars(manifest.doc).values())
     # An error found later is still placed: the text is composed again for it.
     assert manifest.doc.problem(("products", 3, "url"), "x").line == 14
+
+
+def test_plan_and_a_no_op_apply_on_a_state_with_an_api_identity_import_no_http_stack(tmp_path, sandbox):
+    from jogg_flow import runner
+
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
+    state = str(tmp_path / "s.json")
+    settings = runner.ApplySettings(state=state, api_base=sandbox.url, poll_interval=0.05, poll_max=0.05)
+    assert runner.apply(path, settings, environ={"JOGG_API_KEY": FAKE_KEY}).exit_code == 0
+    assert json.loads((tmp_path / "s.json").read_text())["identity"]["base"].startswith("http://127.0.0.1:")
+    for command in ("plan", "apply"):
+        code, seen = _probe(command, path, "--state", state, "--api-base", sandbox.url, tmp_path=tmp_path)
+        assert code == 0, command
+        # The state's API identity is compared without an HTTP client: nothing to send.
+        assert "requests" not in seen["modules"], command

@@ -279,3 +279,28 @@ def test_headers_trickled_a_byte_a_second_are_cut_at_the_total_deadline():
         assert time.monotonic() - started < 40  # each read took 120 s without the deadline
     finally:
         listener.close()
+
+
+def test_the_proxy_variables_are_read_once_and_still_obeyed(monkeypatch):
+    # requests no longer walks the environment per request (#15): what it read at start
+    # still sends a call through HTTP_PROXY, and NO_PROXY still exempts a host.
+    with Scripted(lambda r: envelope({"status": 3, "progress": 40})) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        c = client("http://api.example.com", allow_http=True)
+        monkeypatch.delenv("HTTP_PROXY")
+        assert c.project_info("p" * 32).progress == 40
+        assert proxy.log[0].path.startswith("/open/prj_info")
+        assert proxy.log[0].headers["Host"] == "api.example.com"
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with Scripted(lambda r: envelope({"status": 3, "progress": 50})) as direct:
+            assert client(direct.url).project_info("p" * 32).progress == 50
+            assert len(direct.log) == 1 and len(proxy.log) == 1
+
+
+def test_a_base_with_a_path_keeps_it_on_the_direct_pool():
+    # Calls go to the host's pool by path (#15): the base's own path must stay in front.
+    with Scripted(lambda r: envelope({"status": 3, "progress": 10})) as gateway:
+        assert client(gateway.url + "/gateway/").project_info("p" * 32).progress == 10
+        assert gateway.log[0].path == "/gateway/open/prj_info"

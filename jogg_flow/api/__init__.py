@@ -4,35 +4,46 @@
 current docs. Each client offers the same calls (create_product, update_product,
 submit_render, find_render, project_info, catalog) over the transport in `http`, drawing
 POSTs from the budget in `budget`.
+
+Importing this package loads no HTTP stack: the clients (and requests with them) load when
+a client is asked for, so `plan` and a no-op `apply` never pay for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from .bases import DEFAULT_BASES, VERSIONS, resolve_base
 from .budget import PostBudget
 from .errors import ApiError
-from .http import HttpClient, ProjectInfo
-from .open import DEFAULT_BASE as DEFAULT_BASE_OPEN
-from .open import OpenClient
-from .v1 import DEFAULT_BASE_V1, V1Client
-from .v2 import DEFAULT_BASE_V2, V2Client
 
-VERSIONS = ("open", "v1", "v2")
-DEFAULT_BASES = {"open": DEFAULT_BASE_OPEN, "v1": DEFAULT_BASE_V1, "v2": DEFAULT_BASE_V2}
-CLIENTS: dict[str, type[HttpClient]] = {"open": OpenClient, "v1": V1Client, "v2": V2Client}
+if TYPE_CHECKING:
+    from .http import HttpClient, ProjectInfo
 
 __all__ = ["CLIENTS", "DEFAULT_BASES", "VERSIONS", "ApiError", "HttpClient", "PostBudget",
-           "ProjectInfo", "client_class", "resolve_base"]
+           "ProjectInfo", "client_class", "clients", "resolve_base"]
+
+
+def clients() -> dict[str, type[HttpClient]]:
+    """Every generation's client class, by `api.version` (imports the HTTP stack)."""
+    from .open import OpenClient
+    from .v1 import V1Client
+    from .v2 import V2Client
+
+    return {"open": OpenClient, "v1": V1Client, "v2": V2Client}
 
 
 def client_class(version: str) -> type[HttpClient]:
     """The client for an `api.version`."""
-    return CLIENTS[version]
+    return clients()[version]
 
 
-def resolve_base(version: str, flag: str | None, environ: Mapping[str, str],
-                 manifest_base: str | None) -> str:
-    """The base URL a run talks to: `--api-base`, then JOGG_API_BASE, then the manifest's
-    `api.base_url`, then the generation's documented host."""
-    return flag or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version]
+def __getattr__(name: str) -> Any:
+    # The names that need the HTTP stack, loaded on first use.
+    if name == "CLIENTS":
+        return clients()
+    if name in ("HttpClient", "ProjectInfo"):
+        from . import http
+
+        return getattr(http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The transport every generation shares: one requests.Session, JoggAI's envelope, retries.
+"""The transport every generation shares: one urllib3 pool, JoggAI's envelope, retries.
 
 Every response is read through JoggAI's `{rid, code, msg, data}` envelope whatever its HTTP
 status. POSTs draw from a shared budget; GET and PUT are retried when the failure is
@@ -8,31 +8,39 @@ the executor look at the project before it spends a second render.
 The key goes only where it should: https (or loopback, or an explicit `allow_http`), no
 redirect ever followed, every server text redacted of it. Every answer is read against a
 total deadline and a size cap, and every wait wakes when the run stops.
+
+The calls go to urllib3 directly, on kept-alive connections (one pool sized for the run's
+threads): requests cost three times the CPU per call and, reading bodies itself, closed
+every connection after its answer (#15).
 """
 
 from __future__ import annotations
 
-import ipaddress
+import heapq
 import json
+import os
 import random
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
-import requests
 import urllib3
+from urllib3 import PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.response import HTTPResponse
+from urllib3.exceptions import ConnectTimeoutError, ProxyError
+from urllib3.response import BaseHTTPResponse, HTTPResponse
 
 from .. import __version__
 from ..errors import UsageError
+from .bases import is_loopback
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
@@ -83,16 +91,6 @@ class Preflight:
     credits: float | None = None
 
 
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: a key sent there never leaves the machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base(url: str, allow_http: bool = False) -> str:
     """The base URL, refused when the key would travel in clear text to another machine."""
     parts = urlsplit(url)
@@ -132,23 +130,30 @@ class HttpClient:
         self.rng = rng or random.Random()
         self.on_retry, self.max_body = on_retry, max_body
         self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
-        self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool)
-        # Connections whose wait for the status line and headers ends at the request's
-        # deadline too (the body is read against it in `_read`).
-        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _SPool}
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update({"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
-                                     "Accept": "application/json"})
+        self._pool = _manager(self.base_url, pool)
+        # Without a proxy every call goes straight to the base's own pool, by path: no URL to
+        # parse and route again on each call.
+        self._direct = None if isinstance(self._pool, ProxyManager) else \
+            self._pool.connection_from_url(self.base_url)
+        self.headers = {"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
+                         "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
         self.requests_made = 0
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"  # never the key
 
+    @property
+    def base_url(self) -> str:
+        """The base every path is joined to (a generation may trim a suffix of its own)."""
+        return self._base
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self._base, self._prefix = url, urlsplit(url).path
+
     def close(self) -> None:
         """Close pooled connections."""
-        self.session.close()
+        self._pool.clear()
 
     # -- what every generation offers ---------------------------------------------------
 
@@ -259,13 +264,20 @@ class HttpClient:
 
     def _exchange(self, method: str, path: str, body: dict[str, Any] | None,
                   params: dict[str, Any] | None, timeout: tuple[float, float]) -> Any:
-        route, url = f"{method} {path}", self.base_url + path
+        route, query = f"{method} {path}", "?" + urlencode(params, doseq=True) if params else ""
+        headers, data = self.headers, None
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+            data = json.dumps(body, allow_nan=False).encode()
         lost = OutcomeUnknown if method == "POST" else TransportError
         deadline = _DEADLINE.at = time.monotonic() + sum(timeout)
         try:
-            resp = self.session.request(method, url, json=body, params=params, timeout=timeout,
-                                        stream=True, allow_redirects=False)
-        except requests.RequestException as err:
+            target: Any = self._direct or self._pool
+            where = self._prefix + path + query if self._direct else self.base_url + path + query
+            resp = target.urlopen(method, where, body=data, headers=headers, redirect=False,
+                                  retries=False, preload_content=False,
+                                  timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
+        except (urllib3.exceptions.HTTPError, OSError) as err:
             if _not_sent(err):
                 raise _NotSent(f"{route}: cannot connect to {self.base_url} "
                                f"({type(err).__name__})") from None
@@ -277,20 +289,20 @@ class HttpClient:
         try:
             raw = self._read(resp, deadline)
         except _Cut as cut:
+            resp.close()  # the rest of this answer must not reach the next request
             raise lost(f"{route}: {cut}" + _MAYBE[method]) from None
         finally:
-            resp.close()
+            resp.release_conn()  # read whole: the connection serves the next call
         return self._envelope(resp, self._redact(raw), route)
 
-    def _read(self, resp: requests.Response, deadline: float) -> bytes:
+    def _read(self, resp: BaseHTTPResponse, deadline: float) -> bytes:
         """The whole body, or _Cut past the deadline or the size cap (a trickling or
         endless answer must not hold the run)."""
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body:
             raise _Cut(f"answer of {declared} bytes is over the {self.max_body}-byte limit")
-        raw, size = resp.raw, 0
-        chunks: list[bytes] = []
-        read = getattr(raw, "read1", None) or raw.read
+        size, chunks = 0, list[bytes]()
+        read = resp.read1
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -302,7 +314,7 @@ class HttpClient:
                 if size > self.max_body:
                     raise _Cut(f"answer over the {self.max_body}-byte limit")
                 chunks.append(chunk)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+        except (urllib3.exceptions.HTTPError, OSError) as err:
             raise _Cut(f"answer cut short ({type(err).__name__})") from None
 
     def _redact(self, raw: bytes) -> bytes:
@@ -310,8 +322,8 @@ class HttpClient:
             raw = raw.replace(secret, _REDACTED.encode())
         return raw
 
-    def _envelope(self, resp: requests.Response, raw: bytes, route: str) -> Any:
-        status = resp.status_code
+    def _envelope(self, resp: BaseHTTPResponse, raw: bytes, route: str) -> Any:
+        status = resp.status
         if 300 <= status < 400:
             target = urlsplit(urljoin(self.base_url, resp.headers.get("Location", ""))).hostname
             raise Redirected(f"{route}: HTTP {status} redirect to {target or '?'} not followed "
@@ -332,9 +344,9 @@ class HttpClient:
                               retry_after=_retry_after(resp, body))
         raise cls(msg, code=code, rid=rid, http_status=status)
 
-    def _bare(self, resp: requests.Response, raw: bytes, route: str) -> Any:
+    def _bare(self, resp: BaseHTTPResponse, raw: bytes, route: str) -> Any:
         """An answer without JoggAI's envelope: a gateway's, a proxy's, a retired path's."""
-        status, text = resp.status_code, snippet(raw)
+        status, text = resp.status, snippet(raw)
         if status == 429:
             raise RateLimited(f"{route}: HTTP 429", code=429, http_status=429,
                               retry_after=_retry_after(resp, {}))
@@ -349,19 +361,101 @@ class HttpClient:
                           http_status=status)
 
 
+def _manager(base_url: str, size: int) -> PoolManager:
+    """The client's pool for its one host: `size` kept-alive connections (one per thread
+    of the run), certificates checked against requests' CA bundle (or REQUESTS_CA_BUNDLE /
+    CURL_CA_BUNDLE), through the proxy the environment names for the host, if any. The
+    environment is read once: it cannot change under a run."""
+    kw: dict[str, Any] = {"maxsize": size, "block": False, "retries": False, "cert_reqs": "CERT_REQUIRED"}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
+    if bundle:
+        kw["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
+    proxy = _proxy_for(base_url)
+    if proxy:
+        parts = urlsplit(proxy)
+        auth = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=auth) if parts.username else None
+        manager: PoolManager = ProxyManager(proxy, num_pools=2, proxy_headers=headers, **kw)
+    else:
+        manager = PoolManager(num_pools=2, **kw)
+    # Connections whose wait for the status line and headers ends at the request's
+    # deadline too (the body is read against it in `_read`).
+    manager.pool_classes_by_scheme = {"http": _Pool, "https": _SPool}
+    return manager
+
+
+def _proxy_for(base_url: str) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY / ALL_PROXY for the base's scheme, unless NO_PROXY exempts it."""
+    parts = urlsplit(base_url)
+    if urllib.request.proxy_bypass_environment(parts.hostname or ""):  # type: ignore[attr-defined]
+        return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def _certifi() -> str | None:
+    try:
+        import certifi
+    except ImportError:  # the system's store, then
+        return None
+    return str(certifi.where())
+
+
 _DEADLINE = threading.local()  # when the calling thread's request must have its answer
 
 
-def _cut_at_deadline(conn: Any) -> threading.Timer | None:
-    """A timer that shuts the connection's socket at the calling thread's deadline: a
-    server trickling its headers a byte at a time never trips the per-read timeout."""
-    at, sock = getattr(_DEADLINE, "at", None), conn.sock
-    if at is None or sock is None:
-        return None
-    timer = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, (sock,))
-    timer.daemon = True
-    timer.start()
-    return timer
+class _Watchdog:
+    """One thread that shuts each armed socket at its deadline: a server trickling its
+    headers a byte at a time never trips the per-read timeout. (A timer thread per request
+    cost more CPU than the request itself.)"""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, Any]] = []
+        self._armed: set[int] = set()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, sock: Any) -> int:
+        """Shut `sock` at monotonic time `at` unless disarmed first; returns the token."""
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._due, (at, self._seq, sock))
+            self._armed.add(self._seq)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="jogg-deadlines", daemon=True)
+                self._thread.start()
+            if self._due[0][1] == self._seq:
+                self._cond.notify()
+            return self._seq
+
+    def disarm(self, token: int) -> None:
+        """The answer's head arrived in time."""
+        with self._cond:
+            self._armed.discard(token)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due and self._due[0][1] not in self._armed:
+                    heapq.heappop(self._due)  # disarmed: nothing to do
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                at, token, sock = self._due[0]
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+                self._armed.discard(token)
+            _shutdown(sock)
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shutdown(sock: Any) -> None:
@@ -375,12 +469,13 @@ class _CutAtDeadline:
     """Mixed into urllib3's connections: the status line and headers obey the deadline too."""
 
     def getresponse(self) -> HTTPResponse:
-        timer = _cut_at_deadline(self)
+        at, sock = getattr(_DEADLINE, "at", None), getattr(self, "sock", None)
+        token = _WATCHDOG.arm(at, sock) if at is not None and sock is not None else None
         try:
             return super().getresponse()  # type: ignore[misc, no-any-return]
         finally:
-            if timer:
-                timer.cancel()
+            if token is not None:
+                _WATCHDOG.disarm(token)
 
 
 class _Conn(_CutAtDeadline, HTTPConnection):  # type: ignore[misc]
@@ -428,7 +523,7 @@ def snippet(raw: bytes) -> str:
     return (text[:_SNIPPET] + "…" if len(text) > _SNIPPET else text) or "(empty body)"
 
 
-def _retry_after(resp: requests.Response, body: dict[str, Any]) -> float | None:
+def _retry_after(resp: BaseHTTPResponse, body: dict[str, Any]) -> float | None:
     """Seconds to wait: `Retry-After` (seconds or an HTTP date), or a `retryAfter` field."""
     data = body.get("data")
     for value in (resp.headers.get("Retry-After"), body.get("retryAfter"),
@@ -449,10 +544,9 @@ def _retry_after(resp: requests.Response, body: dict[str, Any]) -> float | None:
     return None
 
 
-def _not_sent(err: requests.RequestException) -> bool:
-    """True when the request certainly never reached the server."""
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return True
-    reason = err.args[0] if err.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+def _not_sent(err: Exception) -> bool:
+    """True when the request certainly never reached the server (no connection, to the API
+    or to the proxy in front of it)."""
+    if isinstance(err, ProxyError):
+        return isinstance(err.original_error, ConnectTimeoutError)
+    return isinstance(err, ConnectTimeoutError)  # NewConnectionError is one too

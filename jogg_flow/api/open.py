@@ -8,7 +8,6 @@ from ..errors import UsageError
 from .errors import ServerError
 from .http import HttpClient, ProjectInfo
 
-DEFAULT_BASE = "https://api-services.jogg.ai"
 STATUS = {1: "idle", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}
 _CATALOG_OPEN = {"avatars": ("/open/avatar", "avatars"), "voices": ("/open/timbre", "timbres")}
 

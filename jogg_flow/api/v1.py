@@ -13,7 +13,6 @@ from .errors import ServerError
 from .http import HttpClient, ProjectInfo
 from .product import product_body
 
-DEFAULT_BASE_V1 = "https://api.jogg.ai"
 # status_code: 1 start, 2 waiting, 3 processing, 4 success, 5 failed, 99 deleted. A v1
 # project exists only once a render was asked for, so even 1 means the render was accepted.
 STATUS = {1: "pending", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}

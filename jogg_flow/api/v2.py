@@ -14,7 +14,6 @@ from .errors import ServerError
 from .http import HttpClient, ProjectInfo
 from .product import product_body
 
-DEFAULT_BASE_V2 = "https://api.jogg.ai"
 _ASPECT = {0: "portrait", 1: "landscape", 2: "square"}
 _STATUS = {"pending": "pending", "queued": "pending", "processing": "processing",
            "completed": "succeeded", "success": "succeeded", "succeeded": "succeeded",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 Record = dict[str, Any]
@@ -14,11 +15,14 @@ class Store(Protocol):
     copy; `put` is durable before it returns; `notes` says what loading repaired.
     """
 
-    videos: dict[str, Record]
     identity: dict[str, Any] | None
     notes: list[str]
     existed: bool
     took_over: dict[str, Any] | None
+
+    @property
+    def videos(self) -> Mapping[str, Record]:
+        """Key -> record, read-only (the file store decodes each on reading)."""
 
     def get(self, key: str) -> Record | None:
         """A copy of the record for `key`."""

@@ -5,13 +5,16 @@ and syncs it to disk before `put` returns, so the POST it announces is never sen
 the announcement is durable. A compaction writes the snapshot (write, fsync, rename) and
 then rewrites the journal as a header plus one line per video, also atomically: the journal
 is therefore self-sufficient, and a snapshot that is lost, stale or altered is recovered
-from it instead of throwing it away. The snapshot is what people and older versions read.
+from it instead of throwing it away. The snapshot is what people and older versions read
+(one video per line).
+
+Records are held as their JSON text (`compact`): `videos` decodes on reading, `get` hands
+out a fresh decode, `put` encodes once for both the journal line and what is kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import glob
 import json
 import os
@@ -23,6 +26,7 @@ from typing import Any
 
 from ..errors import StateError
 from . import identity as ident
+from .compact import Records, dump, scan_snapshot
 from .records import check_record, check_videos
 
 FORMAT_VERSION = 1
@@ -62,7 +66,7 @@ class State:
         self.journal_path = self.path + ".journal"
         self.lineage = str(uuid.uuid4())
         self.serial = 0
-        self.videos: dict[str, Record] = {}
+        self._texts: dict[str, str] = {}  # key -> the record's canonical JSON text
         self.identity: dict[str, Any] | None = None
         self.notes: list[str] = []  # what loading repaired, for the run to report
         self.existed = False
@@ -76,11 +80,16 @@ class State:
         self._compacted_at = time.monotonic()
         self._mutex = threading.Lock()
 
+    @property
+    def videos(self) -> Records:
+        """Key -> record, read-only; each read decodes a fresh copy."""
+        return Records(self._texts, self.path)
+
     @classmethod
     def load(cls, path: str) -> State:
         """Read snapshot and journal; a missing file is an empty state."""
         state = cls(path)
-        snap = state._read_snapshot()
+        snap = state._read_snapshot()  # checked record by record; the videos are not kept
         entries = state._read_journal()
         state.existed = snap is not None or bool(entries)
         if entries and entries[0].get("header"):
@@ -93,10 +102,17 @@ class State:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_snapshot(self) -> dict[str, Any] | None:
+    def _read_snapshot(self, keep: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """The snapshot's fields, every video checked; with `keep`, its videos' texts too."""
+        def video(key: str, record: Any, _: str) -> None:
+            check_record(key, record, self.path)
+            if keep is not None:
+                keep[key] = dump(record)
+
         try:
             with open(self.path, encoding="utf-8") as fh:
-                snap = json.load(fh)
+                text = fh.read()
+            snap = scan_snapshot(text, video)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as err:
@@ -105,27 +121,38 @@ class State:
         return _check_snapshot(snap, self.path)
 
     def _read_journal(self) -> list[dict[str, Any]]:
+        """The journal's entries, a line at a time, each record kept as its text at once (the
+        file is never held whole, nor its records as objects)."""
+        entries: list[dict[str, Any]] = []
+        valid = 0  # bytes of whole lines: a torn tail after them is cut at the next write
         try:
             with open(self.journal_path, "rb") as fh:
-                lines = fh.read().split(b"\n")
+                for i, raw in enumerate(fh):
+                    whole = raw.endswith(b"\n")
+                    valid += len(raw) if whole else 0
+                    entry = self._entry(raw, i, whole)
+                    if entry is not None:
+                        entries.append(entry)
         except FileNotFoundError:
             return []
         except OSError as err:
             raise StateError(f"{self.journal_path}: unreadable ({_reason(err)})") from None
-        entries: list[dict[str, Any]] = []
-        for i, raw in enumerate(lines):
-            try:
-                entry = json.loads(raw)
-            except ValueError:
-                if i < len(lines) - 1 and raw.strip():
-                    raise StateError(f"{self.journal_path}: line {i + 1} is damaged; the state "
-                                     "was left untouched") from None
-                continue  # the torn tail of a write cut short by a crash
-            if not isinstance(entry, dict):
-                raise StateError(f"{self.journal_path}: line {i + 1} is not a journal entry")
-            entries.append(entry)
-        self._valid_len = sum(len(raw) + 1 for raw in lines[:-1])
+        self._valid_len = valid
         return entries
+
+    def _entry(self, raw: bytes, i: int, whole: bool) -> dict[str, Any] | None:
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            if whole and raw.strip():
+                raise StateError(f"{self.journal_path}: line {i + 1} is damaged; the state "
+                                 "was left untouched") from None
+            return None  # the torn tail of a write cut short by a crash
+        if not isinstance(entry, dict):
+            raise StateError(f"{self.journal_path}: line {i + 1} is not a journal entry")
+        if "record" in entry:
+            entry["record"] = _Kept.of(entry.get("key"), entry["record"], self.journal_path)
+        return entry
 
     def _from_journal(self, snap: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
         """The journal holds every record: it wins over whatever the snapshot says."""
@@ -161,15 +188,20 @@ class State:
             return
         key = entry.get("key")
         if entry.get("deleted"):
-            self.videos.pop(str(key), None)
+            self._texts.pop(str(key), None)
             return
-        check_record(key, entry.get("record"), self.journal_path)
-        self.videos[str(key)] = entry["record"]
+        kept = entry.get("record")
+        if not isinstance(kept, _Kept):
+            check_record(key, kept, self.journal_path)  # no record at all: refused
+            return
+        if kept.error is not None:
+            raise StateError(kept.error)
+        self._texts[str(key)] = kept.text
 
     def _adopt(self, snap: dict[str, Any]) -> None:
         self.lineage = snap.get("lineage") or self.lineage
         self.serial = snap.get("serial", 0)
-        self.videos = snap["videos"]
+        self._read_snapshot(keep=self._texts)  # read again, this time keeping the videos
         self.identity = snap.get("identity")
 
     def _replay_legacy(self, snap: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
@@ -191,23 +223,21 @@ class State:
     def get(self, key: str) -> Record | None:
         """A copy of the record for `key`, safe to change and `put` back."""
         with self._mutex:
-            record = self.videos.get(key)
-            return copy.deepcopy(record) if record is not None else None
+            text = self._texts.get(key)
+        return None if text is None else Records({key: text}, self.path)[key]
 
     def put(self, key: str, record: Record | None) -> None:
         """Record (or with None, forget) one video, durably."""
+        text = None if record is None else dump(record)  # outside the lock: the slow part
         with self._mutex:
-            entry: dict[str, Any] = {"key": key}
-            if record is None:
-                entry["deleted"] = True
+            if text is None:
+                self._append_line(_dump_line({"key": key, "deleted": True,
+                                              "lineage": self.lineage, "serial": self.serial}))
+                self._texts.pop(key, None)
             else:
-                entry["record"] = record
-            self._append(entry)
-            if record is None:
-                self.videos.pop(key, None)
-            else:
-                self.videos[key] = copy.deepcopy(record)
-            if (self._journal_lines > max(1000, 2 * len(self.videos))
+                self._append_line(self._record_line(key, text))
+                self._texts[key] = text
+            if (self._journal_lines > max(1000, 2 * len(self._texts))
                     or time.monotonic() - self._compacted_at > COMPACT_SECONDS):
                 self._compact()
 
@@ -217,7 +247,7 @@ class State:
             if identity == self.identity:
                 return
             self.identity = dict(identity)
-            if self.videos or self._fd is not None:
+            if self._texts or self._fd is not None:
                 self._append({"identity": self.identity})
             else:
                 self._identity_dirty = True  # written with the first record
@@ -244,9 +274,18 @@ class State:
     # -- writing -----------------------------------------------------------------------------
 
     def _append(self, entry: dict[str, Any]) -> None:
-        fd = self._journal_fd()  # may compact first, which fixes lineage and serial
-        entry = {"lineage": self.lineage, "serial": self.serial, **entry}
-        line = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        self._journal_fd()  # may compact first, which fixes lineage and serial
+        self._append_line(_dump_line({"lineage": self.lineage, "serial": self.serial, **entry}))
+
+    def _record_line(self, key: str, text: str) -> bytes:
+        """`{"key":..,"lineage":..,"record":..,"serial":..}`, as json.dumps with sorted keys
+        writes it, from the record's text (encoded once, in `put`)."""
+        self._journal_fd()  # may compact first, which fixes lineage and serial
+        return (f'{{"key":{json.dumps(key)},"lineage":{json.dumps(self.lineage)},"record":{text},'
+                f'"serial":{self.serial}}}\n').encode()
+
+    def _append_line(self, line: bytes) -> None:
+        fd = self._journal_fd()
         end = os.fstat(fd).st_size
         try:
             _write_all(fd, line)
@@ -277,17 +316,15 @@ class State:
 
     def _compact(self) -> None:
         serial = self.serial + 1
-        snap = {"format_version": FORMAT_VERSION, "lineage": self.lineage, "serial": serial,
-                "identity": self.identity, "videos": self.videos}
         _makedirs(os.path.dirname(self.path))
-        _atomic_write(self.path, json.dumps(snap, indent=1, sort_keys=True).encode() + b"\n",
+        _atomic_write(self.path, self._snapshot_text(serial).encode(),
                       "the journal beside it still holds every change")
         head = {"header": True, "lineage": self.lineage, "serial": serial, "identity": self.identity,
-                "records": len(self.videos)}
-        lines = [head] + [{"lineage": self.lineage, "serial": serial, "key": k, "record": r}
-                          for k, r in self.videos.items()]
-        data = b"".join((json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n").encode()
-                        for e in lines)
+                "records": len(self._texts)}
+        lineage = json.dumps(self.lineage)
+        data = "".join([_dump_line_text(head)] + [
+            f'{{"key":{json.dumps(k)},"lineage":{lineage},"record":{t},"serial":{serial}}}\n'
+            for k, t in self._texts.items()]).encode()
         _atomic_write(self.journal_path, data, "the previous journal still holds every change")
         if self._fd is not None:
             os.close(self._fd)
@@ -302,6 +339,41 @@ class State:
         self._journal_lines = 0
         self._valid_len = len(data)
         self._compacted_at = time.monotonic()
+
+    def _snapshot_text(self, serial: int) -> str:
+        """The snapshot as json.dumps(indent=1, sort_keys=True) laid it out, but with each
+        video's record on its own line (its kept text: nothing to encode again)."""
+        videos = ",\n".join(f"  {json.dumps(k)}: {self._texts[k]}" for k in sorted(self._texts))
+        return (f'{{\n "format_version": {FORMAT_VERSION},\n "identity": {dump(self.identity)},\n'
+                f' "lineage": {json.dumps(self.lineage)},\n "serial": {serial},\n'
+                f' "videos": {{' + (f"\n{videos}\n }}" if videos else "}") + "\n}\n")
+
+
+class _Kept:
+    """A journal line's record as read: its canonical text, or why it was refused (raised
+    only if the line is applied, as when records were kept whole)."""
+
+    __slots__ = ("text", "error")
+
+    def __init__(self, text: str, error: str | None) -> None:
+        self.text, self.error = text, error
+
+    @classmethod
+    def of(cls, key: Any, record: Any, where: str) -> _Kept:
+        """Check `record` now and keep only its text."""
+        try:
+            check_record(key, record, where)
+        except StateError as err:
+            return cls("", str(err))
+        return cls(dump(record), None)
+
+
+def _dump_line_text(entry: dict[str, Any]) -> str:
+    return dump(entry) + "\n"
+
+
+def _dump_line(entry: dict[str, Any]) -> bytes:
+    return _dump_line_text(entry).encode()
 
 
 def _check_snapshot(snap: Any, path: str) -> dict[str, Any]:
@@ -318,7 +390,8 @@ def _check_snapshot(snap: Any, path: str) -> dict[str, Any]:
     serial = snap.get("serial", 0)
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         raise StateError(f"{path}: 'serial' must be a non-negative integer, not {serial!r}")
-    check_videos(snap["videos"], path)
+    if snap["videos"] is not True:  # True: an object, each video checked as it was read
+        check_videos(snap["videos"], path)
     ident.check_shape(snap.get("identity"), path)
     return snap
 
