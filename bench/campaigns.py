@@ -80,20 +80,21 @@ def settle(state_path: str, stats: dict[str, Any], name: str = "") -> int:
     the sandbox's own records), through the same code as `state adopt` / `state rerender`;
     return how many there were."""
     from jogg_flow import state as stores
-    from jogg_flow.executor import settle as settle_video
+    from jogg_flow.state.surgery import settle as settle_video
 
     settled = 0
-    for key, record in stores.load(state_path, name).videos.items():
-        if record.get("status") != "needs-check":
-            continue
-        by_name = stats["renders_by_name"].get(record.get("marker") or "", [])
-        if by_name:  # v1, v2: the dashboard shows the video by the name we sent
-            settle_video(state_path, name, key, by_name[-1])
-        elif str(record.get("project_id")) in stats["renders_per_project"]:  # open: its project
-            settle_video(state_path, name, key, str(record["project_id"]))
-        else:  # never accepted: let the next apply send it
-            settle_video(state_path, name, key, None)
-        settled += 1
+    with stores.locked(state_path, name) as store:
+        for key, record in dict(store.videos).items():
+            if record.get("status") != "needs-check":
+                continue
+            by_name = stats["renders_by_name"].get(record.get("marker") or "", [])
+            if by_name:  # v1, v2: the dashboard shows the video by the name we sent
+                settle_video(store, key, by_name[-1])
+            elif str(record.get("project_id")) in stats["renders_per_project"]:  # open: its project
+                settle_video(store, key, str(record["project_id"]))
+            else:  # never accepted: let the next apply send it
+                settle_video(store, key, None)
+            settled += 1
     return settled
 
 
