@@ -271,22 +271,27 @@ class Executor:
             # under way): never sent again on our own; only the evidence decides.
             return self._watch_unknown(key, record)
         self._check_stop()
-        steps["render"] = "inflight"
         # A name unique to this video, for finding the render again if its answer is
         # lost where the API has no other handle on it (v2).
         record.setdefault("marker", f"{key} [jf-{uuid.uuid4().hex[:12]}]")
-        self.state.put(key, record)
+
+        def in_flight() -> None:
+            # Written once the POST holds its budget slot, just before it leaves: a run
+            # stopped or killed while it queued has sent nothing it would have to look for.
+            steps["render"] = "inflight"
+            self.state.put(key, record)
+
         self._step(key, "render")
         try:
-            project_id = self.client.submit_render(record, video.render)
+            project_id = self.client.submit_render(record, video.render, sending=in_flight)
         except OutcomeUnknown as err:
             self._retry_event(key, "render", err)
             return self._watch_unknown(key, record)
         except (Cancelled, TransportError):
             # Certainly never sent (the run stopped while it queued for the budget, or
             # no connection): not a render to watch for.
-            steps.pop("render", None)
-            self.state.put(key, record)
+            if steps.pop("render", None) is not None:
+                self.state.put(key, record)
             raise
         self._accepted(key, record, project_id)
 

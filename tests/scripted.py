@@ -24,6 +24,7 @@ class Request:
     headers: dict[str, str]
     body: Any
     at: float
+    peer: int = 0  # the client's port: which connection the request came on
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Scripted:
                 raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 req = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers),
-                              json.loads(raw) if raw else None, time.monotonic())
+                              json.loads(raw) if raw else None, time.monotonic(), self.client_address[1])
                 outer.log.append(req)
                 reply = outer.handler(req)
                 if reply.status == -1:

@@ -158,3 +158,40 @@ def test_a_bare_404_on_status_reads_stops_the_run_instead_of_polling_to_the_time
                                   "--timeout", "900")
         assert (result.exit_code, outcomes) == (1, {"a": "error"})
         assert "not served" in result.stderr and time.monotonic() - started < 60
+
+
+def test_a_run_killed_while_its_render_queues_for_the_budget_leaves_nothing_to_check(write, tmp_path):
+    """A render is recorded in flight only once its POST holds a budget slot: SIGKILL while
+    it waits for the budget leaves no in-flight mark, so the next apply renders it without a
+    needs-check (under v1 every in-flight render would end as one)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    manifest = write("m.yaml", MANIFEST)
+    state = tmp_path / "s.json"
+    env = {**os.environ, "JOGG_API_KEY": FAKE_KEY}
+    env.pop("CI", None)
+    with Sandbox(Config(time_scale=60.0, render_seconds=6.0)) as sb:
+        env["JOGG_API_BASE"] = sb.url
+        # One POST per 30 s: the product is made, then its render waits for the budget.
+        proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", "apply", manifest, "--state", str(state),
+                                 "--post-rate", "1/30s", "--poll-interval", "0.05"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while sb.stats()["products_created"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # the render is now queued behind the budget
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert sb.stats()["renders_accepted"] == 0
+        record = State.load(str(state)).videos["a"]
+        assert record["steps"].get("create") == "done"
+        assert "render" not in record["steps"], record["steps"]
+        done = subprocess.run([sys.executable, "-m", "jogg_flow", "apply", manifest, "--state", str(state),
+                               "--post-rate", "20/1s", "--poll-interval", "0.05", "--poll-max", "0.2"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "needs-check" not in done.stdout + done.stderr
+        assert sb.stats()["renders_accepted"] == 1

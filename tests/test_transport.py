@@ -304,3 +304,25 @@ def test_a_base_with_a_path_keeps_it_on_the_direct_pool():
     with Scripted(lambda r: envelope({"status": 3, "progress": 10})) as gateway:
         assert client(gateway.url + "/gateway/").project_info("p" * 32).progress == 10
         assert gateway.log[0].path == "/gateway/open/prj_info"
+
+
+def test_posts_never_ride_a_kept_alive_connection():
+    """Reads share a kept-alive connection; each POST opens its own, so a connection the
+    server closed while idle can never turn a render into an unknown outcome."""
+    def answer(r):
+        if r.path.endswith("/product"):
+            return envelope({"id": 1, "prj_id": "p" * 32})
+        return envelope({"status": 3, "progress": 10})
+
+    with Scripted(answer) as api:
+        c = client(api.url)
+        c.project_info("p" * 32)
+        c.project_info("p" * 32)
+        c.create_product("https://shop.example/a")
+        c.create_product("https://shop.example/b")
+        c.project_info("p" * 32)
+        c.close()
+    reads = {r.peer for r in api.log if r.method == "GET"}
+    posts = [r.peer for r in api.log if r.method == "POST"]
+    assert len(reads) == 1, "reads should keep one connection alive"
+    assert len(set(posts)) == 2 and not set(posts) & reads

@@ -103,6 +103,9 @@ def check_base(url: str, allow_http: bool = False) -> str:
     return url.rstrip("/")
 
 
+Sending = Callable[[], None] | None  # see HttpClient.submit_render
+
+
 class HttpClient:
     """Base of every generation's client. Thread-safe; one Session, one POST budget."""
 
@@ -131,10 +134,18 @@ class HttpClient:
         self.on_retry, self.max_body = on_retry, max_body
         self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
         self._pool = _manager(self.base_url, pool)
+        # A POST never rides a kept-alive connection: one that the server, or a balancer in
+        # front of it, closes as the request leaves would leave the outcome unknown, and an
+        # unknown render costs the user a check. POSTs are few and paced, so each gets a
+        # connection of its own, closed after its answer; reads keep theirs alive.
+        self._posts = _manager(self.base_url, pool, fresh=True)
         # Without a proxy every call goes straight to the base's own pool, by path: no URL to
         # parse and route again on each call.
-        self._direct = None if isinstance(self._pool, ProxyManager) else \
-            self._pool.connection_from_url(self.base_url)
+        self._direct: HTTPConnectionPool | None = None
+        self._direct_posts: HTTPConnectionPool | None = None
+        if not isinstance(self._pool, ProxyManager):
+            self._direct = self._pool.connection_from_url(self.base_url)
+            self._direct_posts = self._posts.connection_from_url(self.base_url)
         self.headers = {"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
         self.requests_made = 0
@@ -154,6 +165,7 @@ class HttpClient:
     def close(self) -> None:
         """Close pooled connections."""
         self._pool.clear()
+        self._posts.clear()
 
     # -- what every generation offers ---------------------------------------------------
 
@@ -165,8 +177,11 @@ class HttpClient:
         """Change a product's title, text, audience or media."""
         raise NotImplementedError
 
-    def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
-        """Ask for the record's video; return the id to poll."""
+    def submit_render(self, record: dict[str, Any], settings: dict[str, Any],
+                      sending: Sending = None) -> str:
+        """Ask for the record's video; return the id to poll. `sending` runs once the POST
+        holds its budget slot, just before it leaves (the executor records it in flight
+        there, so a run stopped while queued has sent nothing it must look for)."""
         raise NotImplementedError
 
     def find_render(self, record: dict[str, Any]) -> str | None:
@@ -209,12 +224,13 @@ class HttpClient:
     # -- transport ----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None, read_timeout: float | None = None) -> Any:
+              params: dict[str, Any] | None = None, read_timeout: float | None = None,
+              sending: Sending = None) -> Any:
         route = f"{method} {path}"
         attempt = 0
         while True:
             try:
-                return self._once(method, path, body, params, read_timeout)
+                return self._once(method, path, body, params, read_timeout, sending)
             except RateLimited as err:
                 # Not carried out, so safe to send again for every method. Without a hint,
                 # JoggAI's window is the only safe wait; the pause holds every worker.
@@ -249,12 +265,18 @@ class HttpClient:
         return float(min(cap, base * 2.0 ** attempt) * self.rng.uniform(0.5, 1.0))
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None,
-              params: dict[str, Any] | None, read_timeout: float | None) -> Any:
+              params: dict[str, Any] | None, read_timeout: float | None, sending: Sending = None) -> Any:
         timeout = (self.timeout[0], read_timeout or self.timeout[1])
         if method != "POST":
             self.requests_made += 1
             return self._exchange(method, path, body, params, timeout)
         with self.budget.slot() as slot:
+            if sending is not None:
+                try:
+                    sending()
+                except BaseException:
+                    slot.sent = False  # nothing left: the slot goes back
+                    raise
             self.requests_made += 1
             try:
                 return self._exchange(method, path, body, params, timeout)
@@ -272,8 +294,10 @@ class HttpClient:
         lost = OutcomeUnknown if method == "POST" else TransportError
         deadline = _DEADLINE.at = time.monotonic() + sum(timeout)
         try:
-            target: Any = self._direct or self._pool
-            where = self._prefix + path + query if self._direct else self.base_url + path + query
+            posting = method == "POST"
+            direct, pool = (self._direct_posts, self._posts) if posting else (self._direct, self._pool)
+            target: Any = direct or pool
+            where = self._prefix + path + query if direct else self.base_url + path + query
             resp = target.urlopen(method, where, body=data, headers=headers, redirect=False,
                                   retries=False, preload_content=False,
                                   timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
@@ -361,11 +385,12 @@ class HttpClient:
                           http_status=status)
 
 
-def _manager(base_url: str, size: int) -> PoolManager:
+def _manager(base_url: str, size: int, fresh: bool = False) -> PoolManager:
     """The client's pool for its one host: `size` kept-alive connections (one per thread
     of the run), certificates checked against requests' CA bundle (or REQUESTS_CA_BUNDLE /
     CURL_CA_BUNDLE), through the proxy the environment names for the host, if any. The
-    environment is read once: it cannot change under a run."""
+    environment is read once: it cannot change under a run. `fresh`: every connection is
+    closed once its answer is read, so each request opens its own (for POSTs)."""
     kw: dict[str, Any] = {"maxsize": size, "block": False, "retries": False, "cert_reqs": "CERT_REQUIRED"}
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
     if bundle:
@@ -380,7 +405,8 @@ def _manager(base_url: str, size: int) -> PoolManager:
         manager = PoolManager(num_pools=2, **kw)
     # Connections whose wait for the status line and headers ends at the request's
     # deadline too (the body is read against it in `_read`).
-    manager.pool_classes_by_scheme = {"http": _Pool, "https": _SPool}
+    manager.pool_classes_by_scheme = {"http": _FreshPool, "https": _SFreshPool} if fresh else \
+        {"http": _Pool, "https": _SPool}
     return manager
 
 
@@ -492,6 +518,23 @@ class _Pool(HTTPConnectionPool):
 
 class _SPool(HTTPSConnectionPool):
     ConnectionCls = _SConn
+
+
+class _Closing:
+    """A pool that closes each connection as it comes back: the next request connects anew."""
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn.close()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _FreshPool(_Closing, _Pool):
+    pass
+
+
+class _SFreshPool(_Closing, _SPool):
+    pass
 
 
 _MAYBE = {"POST": "; it may or may not have been carried out", "GET": "", "PUT": ""}

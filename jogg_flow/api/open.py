@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .errors import ServerError
-from .http import HttpClient, ProjectInfo
+from .http import HttpClient, ProjectInfo, Sending
 
 STATUS = {1: "idle", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}
 _CATALOG_OPEN = {"avatars": ("/open/avatar", "avatars"), "voices": ("/open/timbre", "timbres")}
@@ -32,14 +32,16 @@ class OpenClient(HttpClient):
         """PUT /open/product: title, intro_text, target_audience, intro_medias."""
         self._call("PUT", "/open/product", body={"product_id": product_id, **details})
 
-    def render(self, project_id: str, settings: dict[str, Any]) -> None:
+    def render(self, project_id: str, settings: dict[str, Any], sending: Sending = None) -> None:
         """POST /open/project/render with only the settings given."""
-        self._call("POST", "/open/project/render", body={"project_id": project_id, **settings})
+        self._call("POST", "/open/project/render", body={"project_id": project_id, **settings},
+                   sending=sending)
 
-    def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
+    def submit_render(self, record: dict[str, Any], settings: dict[str, Any],
+                      sending: Sending = None) -> str:
         """Render the record's project; return the id to poll (here the project's own)."""
         project_id = str(record["project_id"])
-        self.render(project_id, settings)
+        self.render(project_id, settings, sending)
         return project_id
 
     def find_render(self, record: dict[str, Any]) -> str | None:

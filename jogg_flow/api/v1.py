@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ServerError
-from .http import HttpClient, ProjectInfo
+from .http import HttpClient, ProjectInfo, Sending
 from .product import product_body
 
 # status_code: 1 start, 2 waiting, 3 processing, 4 success, 5 failed, 99 deleted. A v1
@@ -88,9 +88,10 @@ class V1Client(HttpClient):
         """PUT /v1/product: name, description, target_audience, media."""
         self._call("PUT", "/v1/product", body=product_body(product_id, details))
 
-    def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
+    def submit_render(self, record: dict[str, Any], settings: dict[str, Any],
+                      sending: Sending = None) -> str:
         """POST /v1/create_video_from_url; the project id it answers is what we poll."""
-        data = self._call("POST", "/v1/create_video_from_url",
+        data = self._call("POST", "/v1/create_video_from_url", sending=sending,
                           body=video_body(record["product_id"], settings, record["marker"]))
         project_id = (data or {}).get("project_id") if isinstance(data, dict) else None
         if project_id is None or project_id == "" or isinstance(project_id, bool):

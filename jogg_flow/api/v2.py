@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ServerError
-from .http import HttpClient, ProjectInfo
+from .http import HttpClient, ProjectInfo, Sending
 from .product import product_body
 
 _ASPECT = {0: "portrait", 1: "landscape", 2: "square"}
@@ -93,9 +93,10 @@ class V2Client(HttpClient):
         """PUT /v2/product: name, description, target_audience, media."""
         self._call("PUT", "/v2/product", body=product_body(product_id, details))
 
-    def submit_render(self, record: dict[str, Any], settings: dict[str, Any]) -> str:
+    def submit_render(self, record: dict[str, Any], settings: dict[str, Any],
+                      sending: Sending = None) -> str:
         """POST /v2/create_video_from_product; the video id is what we poll."""
-        data = self._call("POST", "/v2/create_video_from_product",
+        data = self._call("POST", "/v2/create_video_from_product", sending=sending,
                           body=video_body(record["product_id"], settings, record["marker"]))
         video_id = (data or {}).get("video_id") or (data or {}).get("product_video_id")
         if not video_id:
