@@ -230,7 +230,7 @@ def test_a_closed_port_is_named_once_per_line(paths):
         result = jf("apply", manifest, "--api-base", closed, "--state", state, "--heartbeat", "0")
     assert result.returncode == 1
     lines = (result.stdout + result.stderr).splitlines()
-    assert lines[-1] == f"error: GET /open/avatar: cannot connect to {closed} (ConnectionError)", lines
+    assert lines[-1] == f"error: GET /open/avatar: cannot connect to {closed} (Connection refused)", lines
     for line in lines:  # the retries of the free read before any POST: no video yet
         assert line.count(closed) == 1 and line.count("GET /open/avatar") == 1, line
 

@@ -304,9 +304,9 @@ class HttpClient:
         except (urllib3.exceptions.HTTPError, OSError) as err:
             if _not_sent(err):
                 raise _NotSent(f"{route}: cannot connect to {self.base_url} "
-                               f"({type(err).__name__})") from None
+                               f"({_reason(err)})") from None
             what = "no answer within the request timeout" if time.monotonic() >= deadline else \
-                f"no answer ({type(err).__name__})"
+                f"no answer ({_reason(err)})"
             raise lost(f"{route}: {what}" + _MAYBE[method]) from None
         finally:
             _DEADLINE.at = None
@@ -339,7 +339,7 @@ class HttpClient:
                     raise _Cut(f"answer over the {self.max_body}-byte limit")
                 chunks.append(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise _Cut(f"answer cut short ({type(err).__name__})") from None
+            raise _Cut(f"answer cut short ({_reason(err)})") from None
 
     def _redact(self, raw: bytes) -> bytes:
         for secret in self._secrets:
@@ -585,6 +585,19 @@ def _retry_after(resp: BaseHTTPResponse, body: dict[str, Any]) -> float | None:
             when = when.replace(tzinfo=timezone.utc)
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
     return None
+
+
+def _reason(err: BaseException) -> str:
+    """What the system said ("Connection refused", "Name or service not known"), found in
+    the error or what caused it; else the error's kind."""
+    seen: BaseException | None = err
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return str(seen.strerror)
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return type(err).__name__
 
 
 def _not_sent(err: Exception) -> bool:
