@@ -243,6 +243,7 @@ class Executor:
 
     def _create(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]
+        last: ApiError | None = None
         for _ in range(_POST_ATTEMPTS):
             if steps.get("create") == "inflight":
                 # An earlier request's answer was lost: it may have made a product we
@@ -257,12 +258,14 @@ class Executor:
                 product_id, project_id = self.client.create_product(video.url)
             except OutcomeUnknown as err:
                 self._retry_event(key, "create", err)
+                last = err
                 continue
             record.update(product_id=product_id, project_id=project_id)
             steps["create"] = "done"
             self.state.put(key, record)
             return
-        raise ApiError(f"product creation sent {_POST_ATTEMPTS} times with no answer")
+        raise ApiError(f"product creation sent {_POST_ATTEMPTS} times without a clear answer "
+                       f"(the last: {last})")
 
     def _render(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]

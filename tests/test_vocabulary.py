@@ -219,6 +219,7 @@ def test_api_errors_say_each_thing_once_naming_the_video_and_the_host(paths):
                 assert f"[API {sb.url}]" in line and line.count(sb.url) == 1, line
             for line in (result.stdout + result.stderr).splitlines():
                 assert line.count("may or may not") <= 1, line
+                assert line.count("JoggAI error") <= 1 and line.count("(rid ") <= 1, line
                 assert not re.search(r"((?:GET|POST) /\S+: ).*\1", line), line  # no route said twice
 
 

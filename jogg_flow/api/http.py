@@ -244,8 +244,10 @@ class HttpClient:
                 if isinstance(err, OutcomeUnknown):
                     raise  # it says so already; never sent again here (the executor decides)
                 if method == "POST" and not isinstance(err, TransportError):
-                    raise OutcomeUnknown(f"{route}: {err}; it may or may not have been "
-                                         "carried out", code=err.code, rid=err.rid) from None
+                    # Its code and rid are carried over, not repeated in the text.
+                    said = err.msg if err.msg.startswith(route) else f"{route}: {err.msg}"
+                    raise OutcomeUnknown(f"{said}; it may or may not have been carried out",
+                                         code=err.code, rid=err.rid) from None
                 delay = self._delay(attempt)
                 error = err
             attempt += 1
