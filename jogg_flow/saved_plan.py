@@ -46,8 +46,9 @@ def inputs_digest(videos: Sequence[Video], select: Sequence[str]) -> str:
 
 
 def state_digest(records: Mapping[str, Any], identity: Mapping[str, Any] | None) -> str:
-    """The state as read: every record and the API identity it holds."""
-    return digest({"videos": records, "identity": identity})
+    """The state as read: every record and the API identity it holds. (A store's records may
+    be a lazy mapping, not a dict: read every one, or the digest would hold its repr.)"""
+    return digest({"videos": {key: records[key] for key in records}, "identity": identity})
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,20 @@ def test_a_postgres_plan_never_holds_the_password(pg, postgres_server, write, ru
     result = run("apply", "plan.json", "-q", *FAST, env={"JOGG_FLOW_STATE": pg})
     assert result.exit_code == 0, result.stderr
     assert "2 succeeded" in result.stdout
+
+
+def test_a_state_changed_in_place_is_refused(setup, sandbox):
+    """A change that keeps the number of videos and every planned action (here a record's
+    project id, as another tool or a `state adopt` might write) still moves the state."""
+    from jogg_flow.state import locked
+
+    manifest, plan, apply, saved, state = setup
+    assert apply("m.yaml", "--select", "p0").exit_code == 0
+    assert plan().exit_code == 0
+    with locked(str(state), "m") as store:
+        record = store.get("p0")
+        record["project_id"] = "f" * 32
+        store.put("p0", record)
+    refused = apply("plan.json")
+    assert refused.exit_code == 4 and "state changed since the plan was saved" in refused.stderr
+    assert renders(sandbox) == 1
