@@ -1,0 +1,315 @@
+"""validate, plan and apply: from a manifest to a plan, and from a plan to API calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from .. import core, github, planner, progress, report
+from .app import (
+    _json_error,
+    _json_errors,
+    _named_state,
+    _output_lost,
+    _problems,
+    _rate,
+    _sandbox_or_base,
+    _warn,
+    api_base_option,
+    cli,
+    output_option,
+    sandbox_flag,
+    select_option,
+    state_option,
+)
+
+
+@cli.command()
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@output_option
+@click.option("--offline", is_flag=True, help="Do not fetch URL feeds (their products are not checked).")
+def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
+    """Parse, schema-check and render MANIFESTS; print every problem as FILE:LINE:COL."""
+    _json_errors(output == "json")  # an error past the manifests' problems (they are in the list)
+    results = core.validate(manifests, offline=offline)
+    if output == "json":
+        click.echo(json.dumps([{"file": r.file, "ok": not r.problems,
+                                "videos": len(r.manifest.videos) if r.manifest else 0,
+                                "feeds": [f.__dict__ for f in r.manifest.feeds] if r.manifest else [],
+                                "problems": [p.__dict__ for p in r.problems]} for r in results],
+                              indent=2))
+    for r in results:
+        _problems(r.problems)
+        for feed in r.manifest.feeds if r.manifest else ():
+            if feed.note:
+                click.echo(f"note: {feed.source}: {feed.note}", err=True)
+        if output == "text" and r.manifest:
+            n = len(r.manifest.videos)
+            click.echo(f"{r.file}: ok ({n} video{'' if n == 1 else 's'})")
+    return 3 if any(r.problems for r in results) else 0
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path())
+@state_option
+@select_option
+@output_option
+@sandbox_flag
+@api_base_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--check", is_flag=True,
+              help="Also make apply's free reads: the key, the API generation, the credit left.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also save the plan to FILE: `apply FILE` runs exactly it, or refuses if the "
+              "manifest or the state moved since.")
+def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
+         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool,
+         out: str | None) -> int:
+    """Show what apply would do for every video. No API calls (unless --check)."""
+    _json_errors(output == "json")
+    _sandbox_or_base(sandbox, api_base)
+    loaded, items, records = core.plan_with_records(manifest, state=state, select=select,
+                                                    sandbox=sandbox, api_base=api_base, warn=_warn)
+    # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
+    est = planner.estimate(items, records, shares_products=loaded.api_version != "open")
+    rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
+    # The free reads come first, so a failing check is the only JSON document on stdout.
+    checked = _plan_check(loaded, sandbox, api_base, est) if check else None
+    if output == "json":
+        doc = {"manifest": loaded.file, "name": loaded.name,
+               "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
+               "estimate": {"renders": est.renders, "credits": est.credits, "posts": est.posts,
+                            "post_seconds": est.post_seconds(rate)}}
+        click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
+    else:
+        click.echo(report.plan_text(items, manifest))
+        if est.renders:
+            click.echo(report.estimate_text(est, rate, sandbox))
+    if out:
+        _save_plan(out, manifest, loaded, items, select, sandbox, state, api_base, est, rate)
+    if checked and not checked["enough"]:
+        click.echo(f"error: {checked['credits']:g} credits left, this plan needs about {est.credits}",
+                   err=True)
+        return 1
+    changed = any(i.action in planner.CHANGES for i in items)
+    return 2 if detailed_exitcode and changed else 0
+
+
+def _plan_check(loaded: Any, sandbox: bool, api_base: str | None, est: planner.Estimate) -> dict[str, Any]:
+    """`plan --check`: apply's free reads (the key, the generation, the credit left)."""
+    from .. import runner
+
+    found = runner.check(loaded, runner.ApplySettings(sandbox=sandbox, api_base=api_base))
+    left = "not reported" if found.credits is None else f"{found.credits:g}"
+    click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
+               f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
+    return {"account": found.account, "credits": found.credits,
+            "enough": found.credits is None or found.credits >= est.credits}
+
+
+def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], select: tuple[str, ...],
+               sandbox: bool, state: str | None, api_base: str | None, est: planner.Estimate,
+               rate: tuple[int, float]) -> None:
+    from .. import saved_plan
+
+    saved_plan.write(out, saved_plan.Planned(
+        manifest, loaded, items, select, sandbox, core.state_path_for(loaded, state, sandbox),
+        core.state_name(loaded, sandbox), core.target_identity(loaded, api_base, os.environ, sandbox),
+        est, rate))
+    click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
+               "(refused if the manifest or the state moves meanwhile)", err=True)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path())
+@state_option
+@select_option
+@output_option
+@sandbox_flag
+@click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Videos in their submit steps at once.")
+@click.option("--post-rate", callback=_rate, metavar="N/Ts", help="POST budget, e.g. 20/60s.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="First and shortest wait between two status reads [15].")
+@click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="Longest wait between two status reads [120].")
+@click.option("--timeout", type=click.FloatRange(min=0), default=1800.0, show_default=True,
+              help="How long to wait for a submitted render.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+              help="Seconds to wait for one API answer.")
+@click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
+              help="Fetch each finished video and cover into DIR (resumable).")
+@click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
+@click.option("--allow-http", is_flag=True,
+              help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
+@click.option("--allow-partial", is_flag=True,
+              help="Start even when the credit left does not cover the whole plan.")
+@click.option("--heartbeat", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
+@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
+@click.option("-v", "--verbose", count=True, help="Every step and status read.")
+@click.option("--yes", "--auto-approve", "yes", is_flag=True,
+              help="Do not ask on a terminal before spending (without a terminal it never asks).")
+def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
+          api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
+          poll_interval: float | None, poll_max: float | None, timeout: float,
+          request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
+          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
+    """Create, update and render every video that needs it; resume anything unfinished.
+    On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
+    plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
+    from .. import runner, saved_plan  # requests and the executor load only for apply (~50 ms)
+
+    _json_errors(output == "json", events=True)
+    _sandbox_or_base(sandbox, api_base)
+    saved = saved_plan.read(manifest)
+    if saved is not None:
+        saved_plan.conflicts(saved, select, sandbox, state)
+        manifest, select, sandbox, yes = saved.manifest, saved.select, saved.sandbox, True
+    settings = runner.ApplySettings(
+        state=state, select=select, api_base=api_base, post_rate=post_rate,
+        parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
+        timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
+        download=download, allow_http=allow_http, allow_partial=allow_partial)
+    budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
+
+    def make() -> progress.Reporter:
+        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
+                                 post_rate=budget)
+
+    reporter, confirm = _approval(make, manifest, sandbox, output == "text" and not yes)
+    if saved is not None:
+        confirm = saved_plan.checker(saved)
+    try:
+        with _stop_on_signals(reporter) as stop:
+            reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
+            result = runner.apply(manifest, settings, emit=reporter, stop=stop, confirm=confirm)
+        summary = {k: sum(1 for o in result.outcomes if o.status == k)
+                   for k in dict.fromkeys(o.status for o in result.outcomes)}
+        reporter({"event": "summary", "counts": summary, "requests": result.requests,
+                  "exit_code": result.exit_code,
+                  "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+    except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
+        click.echo(str(err), err=True)
+        return err.exit_code
+    finally:
+        reporter.close()
+    if reporter.lost:
+        _output_lost()
+    if reporter.failure:
+        click.echo(f"warning: {reporter.failure}", err=True)
+    _after_run(result, manifest, _named_state(state), output, keep_media=sandbox and not download)
+    return result.exit_code
+
+
+def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_media: bool) -> None:
+    """What a finished run says last: why it stopped, how to settle needs-check videos, the
+    GitHub report, and where the sandbox's videos are kept."""
+    if result.stopped_by:
+        click.echo(f"error: stopped: {result.stopped_by}", err=True)
+        _json_error(result.exit_code, f"stopped: {result.stopped_by}")
+    elif result.exit_code == 130:
+        click.echo(f"error: {_INTERRUPTED}", err=True)
+        _json_error(130, _INTERRUPTED)
+    for o in result.outcomes:
+        if o.status == planner.NEEDS_CHECK:
+            click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
+    if github.active(os.environ):
+        _github_report(result)
+    if keep_media and not result.stopped_by:
+        _keep_sandbox_media(manifest, result, output)
+
+
+def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[Any, Any]:
+    """(the run's reporter, runner.apply's `confirm`): on a terminal, a reporter that starts
+    once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
+    from .. import approval
+
+    # Without a key (and no sandbox) the run stops before planning is useful: no question first.
+    has_key = sandbox or bool(os.environ.get("JOGG_API_KEY"))
+    if may_ask and has_key and approval.on_terminal(sys.stdin, sys.stdout):
+        deferred = approval.Deferred(make, sys.stderr)
+        return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, sys.stdout)
+    return make(), None
+
+
+_INTERRUPTED = "stopped by a signal; the state is saved and the next apply resumes"
+
+
+def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
+    """The in-process sandbox's URLs die with it: keep its videos where the user can open them."""
+    from ..sandbox.media import keep
+
+    folder = sandbox_media_dir(manifest)
+    finished = [o.key for o in result.outcomes if o.status in ("succeeded", "up-to-date")]
+    keep(folder, finished)
+    if output == "text" and finished:  # a --no-wait run has nothing to look at yet
+        click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "
+                   f"{manifest} --sandbox --output html --out gallery.html")
+
+
+def sandbox_media_dir(manifest: str) -> str:
+    """Where `--sandbox` keeps its videos and covers: `.jogg-flow/sandbox-media` beside the manifest."""
+    return os.path.join(os.path.dirname(manifest) or ".", ".jogg-flow", "sandbox-media")
+
+
+def _shown_path(path: str) -> str:
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
+
+
+def _github_report(result: Any) -> None:
+    """Annotations on the failed videos' lines, the step summary and the step outputs."""
+    manifest = result.manifest
+    videos = {i.key: i.video for i in result.items}
+    for o in result.outcomes:
+        level = github.outcome_level(o.status, result.exit_code)
+        if level:
+            video = videos.get(o.key)
+            line = manifest.line_of(video) if video else None
+            click.echo(github.annotation(level, f"{o.key}: {o.status}: {o.message}",
+                                         manifest.file, line, title="jogg-flow"))
+    rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
+             "video_url": o.video_url} for o in result.outcomes]
+    summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
+                                      os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""))
+    for variable, text in (("GITHUB_STEP_SUMMARY", summary),
+                           ("GITHUB_OUTPUT", github.output_lines(rows))):
+        problem = github.append(os.environ.get(variable), text)
+        if problem:
+            click.echo(github.annotation("warning", problem, title="jogg-flow"))
+
+
+class _stop_on_signals:
+    """SIGINT/SIGTERM set an event the executor watches; a second SIGINT aborts."""
+
+    def __init__(self, reporter: Any) -> None:  # a progress.Reporter, or approval.Deferred
+        self.reporter = reporter
+
+    def __enter__(self) -> threading.Event:
+        self.stop = threading.Event()
+        self.saved: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, self._handle)
+        return self.stop
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        # Through the reporter: on a terminal the live view's next redraw would erase it.
+        self.reporter.notice("stopping: finishing calls under way and saving state "
+                             "(Ctrl-C again to abort)", sys.stderr)
+        self.stop.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)

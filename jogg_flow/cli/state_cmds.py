@@ -1,0 +1,187 @@
+"""The state commands: list, show, rm, mv, import, migrate, adopt, rerender, and unlock."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import core
+from .. import state as state_store
+from ..errors import UsageError
+from ..manifest import load_manifest
+from ..state import unlock
+from ..status import of_record as shown_status
+from .app import (
+    _json_errors,
+    api_base_option,
+    cli,
+    sandbox_flag,
+    state_option,
+)
+
+
+@cli.group("state")
+def state_group() -> None:
+    """Inspect the state, or forget a video."""
+
+
+def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
+    loaded = load_manifest(manifest, offline=True)  # only its name is needed: no URL feed fetched
+    return core.state_path_for(loaded, state, sandbox), core.state_name(loaded, sandbox)
+
+
+state_output = click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
+                            show_default=True)
+
+
+@state_group.command("list")
+@click.argument("manifest", type=click.Path())
+@state_option
+@sandbox_flag
+@state_output
+def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> int:
+    """One line per recorded video: key, status, project id."""
+    _json_errors(output == "json")
+    records = state_store.load(*_state_for(manifest, state, sandbox)).videos
+    if output == "json":
+        click.echo(json.dumps([{"key": key, "status": shown_status(r), "project_id": r.get("project_id")}
+                               for key, r in sorted(records.items())], indent=2))
+        return 0
+    for key, record in sorted(records.items()):
+        click.echo(f"{key}\t{shown_status(record)}\t{record.get('project_id') or '-'}")
+    return 0
+
+
+@state_group.command("show")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@state_option
+@sandbox_flag
+@state_output
+def state_show(manifest: str, key: str, state: str | None, sandbox: bool, output: str) -> int:
+    """The whole record of one video, as JSON (the same with --output json)."""
+    _json_errors(output == "json")
+    record = state_store.load(*_state_for(manifest, state, sandbox)).videos.get(key)
+    if record is None:
+        raise UsageError(f"no video '{key}' in the state")
+    # The status in today's words (an older state's `new` is `pending`); the rest as stored.
+    click.echo(json.dumps({**record, "status": shown_status(record)}, indent=2, sort_keys=True))
+    return 0
+
+
+@state_group.command("rm")
+@click.argument("manifest", type=click.Path())
+@click.argument("keys", nargs=-1, required=True)
+@state_option
+@sandbox_flag
+def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: bool) -> int:
+    """Forget videos (KEY or a glob: 'blender/*'): the next apply makes them anew.
+    Nothing is deleted at JoggAI."""
+    from ..state.surgery import matching
+
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        found = matching(store, keys)
+        for key in found:
+            store.put(key, None)
+    click.echo(f"forgot {len(found)} video{'' if len(found) == 1 else 's'}: {', '.join(found)}")
+    return 0
+
+
+@state_group.command("mv")
+@click.argument("manifest", type=click.Path())
+@click.argument("old")
+@click.argument("new")
+@state_option
+@sandbox_flag
+def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool) -> int:
+    """Rename a video's record (after renaming its key in the manifest): no new render, no cost."""
+    from ..state.surgery import move
+
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        move(store, old, new)
+    click.echo(f"moved {old} to {new}")
+    return 0
+
+
+@state_group.command("import")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@click.argument("project_id")
+@state_option
+@api_base_option
+def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
+    """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
+    from .. import runner
+
+    settings = runner.ApplySettings(state=state, api_base=api_base)
+    record = runner.import_video(manifest, key, project_id, settings)
+    click.echo(f"imported {key}: project {project_id}, {record['status']}")
+    return 0
+
+
+@state_group.command("migrate")
+@click.argument("manifest", type=click.Path())
+@click.option("--from", "source", required=True, metavar="PATH|URL", help="The state to copy.")
+@click.option("--to", "dest", required=True, metavar="PATH|URL", help="Where to copy it.")
+@click.option("--sandbox", is_flag=True, help="The manifest's sandbox state (its own name).")
+@click.option("--force", is_flag=True, help="Replace a destination that already holds videos.")
+def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: bool) -> int:
+    """Move a state between a file and PostgreSQL (either way), unchanged; both are locked."""
+    from ..state.migrate import migrate
+
+    loaded = load_manifest(manifest, offline=True)
+    name = core.state_name(loaded, sandbox)
+    count = migrate(source, dest, name, force=force)
+    where = state_store.describe_location
+    click.echo(f"copied {count} video{'' if count == 1 else 's'} from {where(source, name)} "
+               f"to {where(dest, name)}")
+    return 0
+
+
+@state_group.command("adopt")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@click.argument("project_id")
+@state_option
+@sandbox_flag
+def state_adopt(manifest: str, key: str, project_id: str, state: str | None, sandbox: bool) -> int:
+    """Settle a needs-check video with the render you found at JoggAI: apply polls it."""
+    from ..state.surgery import settle
+
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        settle(store, key, project_id)
+    click.echo(f"{key}: adopted {project_id}; the next apply collects it")
+    return 0
+
+
+@state_group.command("rerender")
+@click.argument("manifest", type=click.Path())
+@click.argument("key")
+@state_option
+@sandbox_flag
+def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
+    """Settle a needs-check video that never reached JoggAI: the next apply renders it."""
+    from ..state.surgery import settle
+
+    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+        settle(store, key, None)
+    click.echo(f"{key}: the next apply renders it again")
+    return 0
+
+
+
+@cli.command("unlock")
+@click.argument("manifest", type=click.Path())
+@state_option
+@sandbox_flag
+def unlock_cmd(manifest: str, state: str | None, sandbox: bool) -> int:
+    """Remove the state's lock (refused while a live run holds it)."""
+    location, name = _state_for(manifest, state, sandbox)
+    if state_store.is_postgres(location):
+        with state_store.locked(location, name) as store:  # refused, naming it, while a run holds it
+            previous = store.took_over
+    else:
+        previous = unlock(location)
+    click.echo(f"unlocked (it named {previous})" if previous else "no lock held")
+    return 0
