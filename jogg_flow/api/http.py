@@ -107,7 +107,8 @@ Sending = Callable[[], None] | None  # see HttpClient.submit_render
 
 
 class HttpClient:
-    """Base of every generation's client. Thread-safe; one Session, one POST budget."""
+    """Base of every generation's client. Thread-safe; kept-alive connections for reads, a
+    fresh one per POST, one POST budget."""
 
     version = "?"  # the `api.version` this client speaks, for messages
     # Whether one remote product can carry several videos (variants share it).
