@@ -161,9 +161,10 @@ def test_a_full_disk_stops_the_run_with_exit_4_and_loses_nothing(tiny_disk, tmp_
         fast = ("--post-rate", "20/1s", *fast[2:])  # within the sandbox's own budget: no 429 storm
         result = run("apply", manifest, "--api-base", sb.url, "--state", moved, *fast, env=env)
         if result.exit_code == 1:
-            # A render's in-flight mark can reach the disk while its write still fails (the
-            # line written, its fsync refused): that render was never sent, but the state
-            # cannot say so, so the next run asks for a check instead of paying twice.
+            # A render's in-flight mark can reach the disk while its put still fails (the
+            # journal line written, then the compaction that put starts refused on the full
+            # disk): that render was never sent, but the state cannot say so, so the next
+            # run asks for a check instead of paying twice.
             checks = {k for k, r in State.load(moved).videos.items() if r.get("status") == "needs-check"}
             assert checks and f"{len(checks)} needs-check" in result.stdout, result.stdout[-3000:]
             rendered = {str(r["project_id"]) for r in State.load(moved).videos.values() if r["key"] in checks}
