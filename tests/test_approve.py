@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from jogg_flow.approval import QUESTION
 from jogg_flow.sandbox import Fault
 from tests.conftest import FAKE_KEY, ROOT
+from tests.terminal import run_on_pty
 
 FAST = ("--poll-interval", "0.05", "--poll-max", "0.2")
 IMAGES = [f"https://shop.example/img/lamp-{n}-view-large.jpg" for n in ("front", "side", "back")]
@@ -147,23 +143,10 @@ def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt
     env = {**os.environ, "JOGG_API_KEY": FAKE_KEY, "PYTHONPATH": str(ROOT), "TERM": "xterm",
            "NO_COLOR": "1", **(env_extra or {})}
     env.pop("GITHUB_ACTIONS", None)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", *args], env=env,
-                            stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, start_new_session=True)
-    os.close(slave)
-    seen, answered = b"", False
-    deadline = time.monotonic() + 120  # a guard against a hang, not a timing assertion
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the process closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
+    answered = False
+
+    def react(proc, master, chunk, seen):
+        nonlocal answered
         if not answered and QUESTION.encode() in seen:
             answered = True
             if interrupt:
@@ -172,11 +155,9 @@ def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt
                 os.write(master, b"\x04")  # Ctrl-D: end of input
             else:
                 os.write(master, answer)
-        if proc.poll() is not None and not ready:
-            break
-    proc.wait(timeout=30)
-    os.close(master)
-    return seen.decode(errors="replace").replace("\r\n", "\n"), proc.returncode
+
+    seen, code = run_on_pty(list(args), env, react, stdin_tty=stdin_tty)
+    return seen.decode(errors="replace").replace("\r\n", "\n"), code
 
 
 @pytest.fixture

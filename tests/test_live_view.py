@@ -7,21 +7,14 @@ outcomes and the summary, with no header left over; on Ctrl-C the "stopping" lin
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
 import signal
-import struct
-import subprocess
-import sys
-import termios
-import time
 
 import pytest
 
 from jogg_flow.sandbox import Config, Sandbox
 from tests.conftest import FAKE_KEY, ROOT
+from tests.terminal import run_on_pty, set_size
 
 pyte = pytest.importorskip("pyte", reason="the live-view tests need pyte (pip install -e '.[test]')")
 
@@ -44,38 +37,23 @@ def _run_on_terminal(tmp_path, columns: int, *, interrupt: bool = False,
     screen = pyte.Screen(columns, 30)
     stream = pyte.ByteStream(screen)
     with Sandbox(Config(time_scale=60.0, render_seconds=240.0 if interrupt else 120.0)) as sb:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jogg_flow", "apply", str(manifest), "--api-base", sb.url,
-             "--state", str(tmp_path / "s.json"), "--poll-interval", "0.2", "--poll-max", "0.3", "--yes"],
-            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-        os.close(slave)
-        seen, sent = b"", False
-        deadline = time.monotonic() + 90  # a guard against a hang, not a timing assertion
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the process closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-                stream.feed(chunk)
+        sent = False
+
+        def react(proc, master, chunk, seen):
+            nonlocal sent
+            stream.feed(chunk)
             if not sent and b"0/4 done" in seen:  # the live view is up
                 if interrupt:
                     proc.send_signal(signal.SIGINT)
                 if resize_to:  # as a user dragging the window narrower: the next draw must fit
-                    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, resize_to, 0, 0))
+                    set_size(master, resize_to)
                     screen.resize(30, resize_to)
                 sent = True
-            if proc.poll() is not None and not ready:
-                break
-        proc.wait(timeout=30)
-        os.close(master)
-    return [line.rstrip() for line in screen.display], proc.returncode
+
+        _, code = run_on_pty(["apply", str(manifest), "--api-base", sb.url, "--state", str(tmp_path / "s.json"),
+                              "--poll-interval", "0.2", "--poll-max", "0.3", "--yes"],
+                             env, react, columns=columns, guard=90)
+    return [line.rstrip() for line in screen.display], code
 
 
 def _shown(lines: list[str]) -> list[str]:

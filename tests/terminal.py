@@ -1,0 +1,55 @@
+"""Run `jogg-flow` on a real pseudo-terminal, as a person at a terminal would."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Mapping
+
+# Called after every wait for output: (the process, the terminal's master side, what was
+# read this time (b"" if nothing), everything read so far).
+React = Callable[[subprocess.Popen[bytes], int, bytes, bytes], None]
+
+
+def set_size(fd: int, columns: int, rows: int = 30) -> None:
+    """Give the terminal a size (a window dragged narrower, when called on a running one)."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def run_on_pty(args: list[str], env: Mapping[str, str], react: React, *, columns: int | None = None,
+               stdin_tty: bool = True, guard: float = 120.0) -> tuple[bytes, int]:
+    """Run `python -m jogg_flow ARGS` with stdout and stderr (and stdin unless `stdin_tty` is
+    False) on a pseudo-terminal until it ends; returns (all it wrote, exit code)."""
+    master, slave = pty.openpty()
+    if columns:
+        set_size(slave, columns)
+    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", *args], env=dict(env),
+                            stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + guard  # a guard against a hang, not a timing assertion
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        chunk = b""
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        react(proc, master, chunk, seen)
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return seen, proc.returncode
