@@ -5,6 +5,10 @@ stops the run before it spends."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -164,11 +168,6 @@ def test_a_run_killed_while_its_render_queues_for_the_budget_leaves_nothing_to_c
     """A render is recorded in flight only once its POST holds a budget slot: SIGKILL while
     it waits for the budget leaves no in-flight mark, so the next apply renders it without a
     needs-check (under v1 every in-flight render would end as one)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
     manifest = write("m.yaml", MANIFEST)
     state = tmp_path / "s.json"
     env = {**os.environ, "JOGG_API_KEY": FAKE_KEY}

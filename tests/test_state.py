@@ -165,9 +165,10 @@ def test_a_full_disk_stops_the_run_with_exit_4_and_loses_nothing(tiny_disk, tmp_
             # journal line written, then the compaction that put starts refused on the full
             # disk): that render was never sent, but the state cannot say so, so the next
             # run asks for a check instead of paying twice.
-            checks = {k for k, r in State.load(moved).videos.items() if r.get("status") == "needs-check"}
+            records = State.load(moved).videos
+            checks = {k for k, r in records.items() if r.get("status") == "needs-check"}
             assert checks and f"{len(checks)} needs-check" in result.stdout, result.stdout[-3000:]
-            rendered = {str(r["project_id"]) for r in State.load(moved).videos.values() if r["key"] in checks}
+            rendered = {str(records[k]["project_id"]) for k in checks}
             assert not rendered & set(sb.stats()["renders_per_project"])  # truly never sent
             for key in checks:  # as a user would after looking at the dashboard
                 assert run("state", "rerender", manifest, key, "--state", moved).exit_code == 0
