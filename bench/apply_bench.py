@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.baselines import sequential  # noqa: E402
 from bench.gen_manifest import manifest  # noqa: E402
-from jogg_flow import runner  # noqa: E402
+from jogg_flow.app import online as runner  # noqa: E402
+from jogg_flow.app.scope import Scope  # noqa: E402
 from jogg_flow.manifest import load_manifest  # noqa: E402
 from jogg_flow.sandbox import Config, Sandbox  # noqa: E402
 from jogg_flow.state import State  # noqa: E402
@@ -83,7 +84,8 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
     path = write_manifest(tmp, n, version)
     state = os.path.join(tmp, f"s{n}-{version}.json")
     with sandbox_process(scale) as url:
-        settings = runner.ApplySettings(state=state, api_base=url, parallelism=8,
+        scope = Scope(path, state=state, api_base=url, environ={"JOGG_API_KEY": KEY})
+        settings = runner.ApplySettings(parallelism=8,
                                         post_rate=(LIMIT, WINDOW / scale),
                                         poll_interval=15.0 / scale, poll_max=120.0 / scale)
         marks: dict[str, float] = {}
@@ -95,11 +97,11 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
                     marks["last_render"] = time.perf_counter()
 
         start, cpu = time.perf_counter(), time.process_time()
-        result = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY}, emit=mark)
+        result = runner.apply(scope, settings, emit=mark)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         assert result.exit_code == 0, [o for o in result.outcomes if o.status != "succeeded"][:3]
         first = stats(url)
-        again = runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
+        again = runner.apply(scope, settings)
         second = stats(url)["requests"] == first["requests"] and again.requests == 0
     stats_ = first
     req = stats_["requests"]
@@ -186,10 +188,10 @@ def overhead(tmp: str, n: int) -> dict[str, float]:
     path = write_manifest(tmp, n)
     state = os.path.join(tmp, f"o{n}.json")
     with Sandbox(Config(render_seconds=0.0, post_limit=10**9)) as sb:
-        settings = runner.ApplySettings(state=state, api_base=sb.url, parallelism=1,
+        settings = runner.ApplySettings(parallelism=1,
                                         post_rate=(10**9, 1.0), poll_interval=0.0001, poll_max=0.0001)
         start = time.perf_counter()
-        runner.apply(path, settings, environ={"JOGG_API_KEY": KEY})
+        runner.apply(Scope(path, state=state, api_base=sb.url, environ={"JOGG_API_KEY": KEY}), settings)
         engine = time.perf_counter() - start
         client = Client(sb.url, KEY, budget=PostBudget(10**9, 1.0))
         start = time.perf_counter()

@@ -80,7 +80,7 @@ def settle(state_path: str, stats: dict[str, Any], name: str = "") -> int:
     the sandbox's own records), through the same code as `state adopt` / `state rerender`;
     return how many there were."""
     from jogg_flow import state as stores
-    from jogg_flow.state.surgery import settle as settle_video
+    from jogg_flow.state.edits import settle as settle_video
 
     settled = 0
     with stores.locked(state_path, name) as store:

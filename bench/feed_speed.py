@@ -77,7 +77,7 @@ def best(args: list[str], repeat: int = 3) -> float:
     return min(times)
 
 
-_RSS = ("import resource, sys; from jogg_flow import core; r = core.validate([sys.argv[1]]); "
+_RSS = ("import resource, sys; from jogg_flow.app import offline; r = offline.validate([sys.argv[1]]); "
         "assert not r[0].problems, r[0].problems; print(len(r[0].manifest.videos), "
         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
 

@@ -20,7 +20,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.gen_manifest import manifest  # noqa: E402
-from jogg_flow import core  # noqa: E402
+from jogg_flow.app import offline  # noqa: E402
+from jogg_flow.app.scope import Scope  # noqa: E402
 
 
 def best(fn, repeat: int = 3) -> float:
@@ -50,8 +51,8 @@ def measure(n: int, tmp: str) -> tuple[int, int, float, float, float, float, flo
     return (n, os.path.getsize(path), best(lambda: libyaml(path)),
             best(lambda: cli("validate", path)),
             best(lambda: cli("plan", path, "--state", state)),
-            best(lambda: core.validate([path])),
-            best(lambda: core.plan(path, state=state)))
+            best(lambda: offline.validate([path])),
+            best(lambda: offline.plan(Scope(path, state=state))))
 
 
 def main(sizes: list[int]) -> None:

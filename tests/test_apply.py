@@ -54,7 +54,7 @@ class Api:
         return sum(n for route, n in stats["requests"].items() if fnmatch.fnmatchcase(route, self.routes[step]))
 
     def forget_product(self, sandbox: Sandbox, product_id) -> None:
-        store = sandbox.store.products if self.version == "open" else sandbox.store.v2_products
+        store = sandbox.backend.products if self.version == "open" else sandbox.backend.v2_products
         store.pop(product_id)
 
 
@@ -367,7 +367,7 @@ def test_a_product_gone_at_joggai_is_retried_with_a_fresh_one(api, apply, write,
 
 
 def test_the_5_second_polling_floor_applies_to_joggai_hosts_only():
-    from jogg_flow.runner import _is_joggai
+    from jogg_flow.app.online import _is_joggai
 
     assert _is_joggai("https://api-services.jogg.ai") and _is_joggai("https://api.jogg.ai/v2")
     assert not _is_joggai("http://127.0.0.1:8765") and not _is_joggai("https://notjogg.ai")

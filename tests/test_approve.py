@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from jogg_flow.approval import QUESTION
+from jogg_flow.cli.approval import QUESTION
 from jogg_flow.sandbox import Fault
 from tests.conftest import FAKE_KEY, ROOT
 from tests.terminal import run_on_pty

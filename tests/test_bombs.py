@@ -137,8 +137,8 @@ def test_yaml_alias_byte_bomb_is_refused_at_the_anchor(tmp_path):
 PROPERTY = textwrap.dedent('''
     import resource, sys
     from hypothesis import HealthCheck, given, settings, strategies as st
-    from jogg_flow.jinja_limits import MAX_CHARS
-    from jogg_flow.templating import TemplateError, Templater
+    from jogg_flow.manifest.jinja_limits import MAX_CHARS
+    from jogg_flow.manifest.templating import TemplateError, Templater
 
     OPS = [
         "({a}).ljust({n})", "({a}) | center({n})", "({a}) * {n}", "'%{n}s' % ({a})",

@@ -11,9 +11,9 @@ import threading
 import jsonschema
 import pytest
 
-from jogg_flow.github import summary_markdown
-from jogg_flow.progress import Reporter
 from jogg_flow.sandbox import Fault, media
+from jogg_flow.ui.github import summary_markdown
+from jogg_flow.ui.progress import Reporter
 from tests.conftest import FAKE_KEY, ROOT
 
 EVENTS = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "events.schema.json").read_text()))

@@ -35,8 +35,8 @@ def test_product_flow_round_trip():
         c.render(project_id, {"aspect_ratio": 1, "render_subtitle": 0})
         info = c.project_info(project_id)
         assert info.status == "succeeded" and info.video_url.endswith(".mp4") and info.duration == 3
-        assert sb.store.products[product_id]["title"] == "T"
-        assert sb.store.projects[project_id]["settings"]["aspect_ratio"] == 1
+        assert sb.backend.products[product_id]["title"] == "T"
+        assert sb.backend.projects[project_id]["settings"]["aspect_ratio"] == 1
         assert c.headers["User-Agent"].startswith("jogg-flow/")
 
 

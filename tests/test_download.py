@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from jogg_flow.download import download_all
+from jogg_flow.engine.download import download_all
 from jogg_flow.state import State
 
 BODY = bytes(range(256)) * 4

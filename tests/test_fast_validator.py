@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from bench.gen_manifest import manifest as generated_manifest
-from jogg_flow import _schema_fast, loader, schema
 from jogg_flow.errors import ManifestError
+from jogg_flow.manifest import _schema_fast, loader, schema
 
 from .conftest import ROOT
 
@@ -94,8 +94,8 @@ def _jsonschema_ok(data: object) -> bool:
 
 def test_generated_validator_matches_the_shipped_schema():
     # A schema edit without regenerating only costs time (it is then compiled at run time),
-    # but say so: `python -m jogg_flow.schema` rewrites jogg_flow/_schema_fast.py.
-    assert _schema_fast.SCHEMA_SHA256 == schema.digest(), "run: python -m jogg_flow.schema"
+    # but say so: `python -m jogg_flow.manifest.schema` rewrites jogg_flow/manifest/_schema_fast.py.
+    assert _schema_fast.SCHEMA_SHA256 == schema.digest(), "run: python -m jogg_flow.manifest.schema"
     assert schema._fast() is _schema_fast.validate
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from jogg_flow.errors import ManifestError
 from jogg_flow.feeds import Source, read
-from jogg_flow.feeds.products import FeedInfo
 from jogg_flow.manifest import load_manifest
+from jogg_flow.manifest.feed_rows import FeedInfo
 
 from .conftest import FAKE_KEY, ROOT
 from .test_feeds import FIX

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from jogg_flow import github, report
 from jogg_flow.errors import Problem
+from jogg_flow.ui import github, report
 
 
 def test_annotation_escapes_data_and_properties():

@@ -10,8 +10,8 @@ import os
 import subprocess
 import sys
 
-from jogg_flow.progress import Eta
 from jogg_flow.sandbox import Config, Sandbox
+from jogg_flow.ui.progress import Eta
 from tests.conftest import FAKE_KEY, ROOT
 
 MANIFEST = """

@@ -7,8 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from jogg_flow import schema
-from jogg_flow.manifest import load_manifest
+from jogg_flow.manifest import load_manifest, schema
 from tests.conftest import ROOT
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from jogg_flow.engine.planner import changed_fields, counts, plan, selected
 from jogg_flow.manifest import Video
-from jogg_flow.planner import changed_fields, counts, plan, selected
 
 
 def video(key="a", url="https://x.example/a", details=None, render=None, tags=("t",)):
@@ -82,7 +82,7 @@ def test_needs_check_wins_over_a_changed_manifest():
 
 
 def test_estimate_counts_shared_products_once():
-    from jogg_flow.planner import estimate
+    from jogg_flow.engine.planner import estimate
 
     variants = [Video(key=f"m/{n}", product="m", variant=n, url="https://x.example/m", tags=(),
                       details={"title": "M"}, render={"lang": lang}, index=0)

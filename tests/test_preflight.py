@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from jogg_flow.api import PostBudget
-from jogg_flow.runner import ApplySettings, make_client
+from jogg_flow.app.online import ApplySettings, make_client
 from jogg_flow.sandbox import Config, Sandbox
 from jogg_flow.state import State
 from tests.conftest import FAKE_KEY
@@ -65,13 +65,13 @@ def test_too_little_credit_stops_before_spending_unless_allow_partial(run, write
 
 
 def test_the_preflight_account_is_given_to_the_runner(write, tmp_path):
-    from jogg_flow.runner import apply
+    from jogg_flow.app.online import apply
+    from jogg_flow.app.scope import Scope
 
     with Scripted(V2Account(credits=100)) as api:
-        applied = apply(write("m.yaml", variants("v2", 1)),
-                        ApplySettings(api_base=api.url, state=str(tmp_path / "s.json"),
-                                      post_rate=(20, 1.0), poll_interval=0.05, poll_max=0.2),
-                        environ={"JOGG_API_KEY": FAKE_KEY})
+        applied = apply(Scope(write("m.yaml", variants("v2", 1)), state=str(tmp_path / "s.json"),
+                              api_base=api.url, environ={"JOGG_API_KEY": FAKE_KEY}),
+                        ApplySettings(post_rate=(20, 1.0), poll_interval=0.05, poll_max=0.2))
         assert applied.preflight is not None
         assert (applied.preflight.account, applied.preflight.credits) == ("ops@shop.example", 100)
 

@@ -57,7 +57,7 @@ def test_renders_move_through_waiting_processing_success():
         prj = requests.post(f"{sb.url}/open/product", headers=H, timeout=5,
                             json={"url": "https://shop.example/p"}).json()["data"]["prj_id"]
         requests.post(f"{sb.url}/open/project/render", headers=H, json={"project_id": prj}, timeout=5)
-        sb.store.projects[prj]["rendered_at"] -= 50  # half way through, without waiting
+        sb.backend.projects[prj]["rendered_at"] -= 50  # half way through, without waiting
         info = requests.get(f"{sb.url}/open/prj_info", headers=H, params={"project_id": prj},
                             timeout=5).json()["data"]
         assert info["status"] == 3 and 45 <= info["progress"] <= 55

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jogg_flow.approval import QUESTION
+from jogg_flow.cli.approval import QUESTION
 from tests.conftest import FAKE_KEY
 from tests.test_approve import FAST, SIMPLE, on_terminal
 

@@ -105,7 +105,7 @@ def test_no_template_reaches_a_ci_token(template, write, run, tmp_path):
             result = run(*args, env={**CI_ENV, "GITHUB_ACTIONS": "true"})
             seen.append(result.output + result.stderr)
             assert "Traceback" not in seen[-1]
-        received = repr(sb.store.products) + repr(sb.store.projects)
+        received = repr(sb.backend.products) + repr(sb.backend.projects)
     assert _leaks(received) == []
     assert _leaks("".join(seen) + everything_written(tmp_path)) == []
 
@@ -156,6 +156,6 @@ def test_env_shows_only_declared_names_and_the_state_holds_no_secret(write, run,
         result = run("apply", manifest, "--api-base", sb.url, "--state", state,
                      "--poll-interval", "0.05", "--poll-max", "0.2", env=CI_ENV)
         assert result.exit_code == 0, result.stderr
-        titles = [p["title"] for p in sb.store.products.values()]
+        titles = [p["title"] for p in sb.backend.products.values()]
     assert titles == ["{'REGION': 'eu-west'} ['REGION']"]
     assert _leaks(everything_written(tmp_path) + result.output + result.stderr) == []

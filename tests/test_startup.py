@@ -81,12 +81,15 @@ def test_a_loaded_manifest_keeps_product_lines_not_the_node_tree(tmp_path):
 
 
 def test_plan_and_a_no_op_apply_on_a_state_with_an_api_identity_import_no_http_stack(tmp_path, sandbox):
-    from jogg_flow import runner
+    from jogg_flow.app import online as runner
 
     path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
     state = str(tmp_path / "s.json")
-    settings = runner.ApplySettings(state=state, api_base=sandbox.url, poll_interval=0.05, poll_max=0.05)
-    assert runner.apply(path, settings, environ={"JOGG_API_KEY": FAKE_KEY}).exit_code == 0
+    from jogg_flow.app.scope import Scope
+
+    settings = runner.ApplySettings(poll_interval=0.05, poll_max=0.05)
+    scope = Scope(path, state=state, api_base=sandbox.url, environ={"JOGG_API_KEY": FAKE_KEY})
+    assert runner.apply(scope, settings).exit_code == 0
     assert json.loads((tmp_path / "s.json").read_text())["identity"]["base"].startswith("http://127.0.0.1:")
     for command in ("plan", "apply"):
         code, seen = _probe(command, path, "--state", state, "--api-base", sandbox.url, tmp_path=tmp_path)

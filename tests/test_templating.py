@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
-from jogg_flow.jinja_limits import BoundedSandbox
-from jogg_flow.templating import TemplateError, Templater
+from jogg_flow.manifest.jinja_limits import BoundedSandbox
+from jogg_flow.manifest.templating import TemplateError, Templater
 
 CTX = {"product": {"key": "lamp", "url": "https://x.example/lamp", "tags": ["a", "b"]}}
 

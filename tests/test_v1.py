@@ -229,7 +229,7 @@ def test_apply_v1_end_to_end_then_nothing_then_replace(run, write, sandbox):
     stats = sandbox.stats()
     assert stats["renders_accepted"] == 3 and set(stats["renders_per_project"].values()) == {1}
     assert stats["requests"]["POST /v1/create_video_from_url"] == 3
-    settings = [p["settings"] for p in sandbox.store.v1_projects.values()]
+    settings = [p["settings"] for p in sandbox.backend.v1_projects.values()]
     assert {s["script_style"] for s in settings} == {"Discovery"} and all(s["caption"] for s in settings)
 
     again, events = _apply(run, path, sandbox)

@@ -211,7 +211,7 @@ def test_v1_only_and_v2_fields_are_refused_for_open(run, write):
 
 
 def test_v1_render_rules_in_the_schema():
-    from jogg_flow import schema
+    from jogg_flow.manifest import schema
 
     doc = {"version": 1, "api": {"version": "v1"}, "products": [{"key": "a", "url": "https://s.example/a",
            "render": {"visual_style": "FullScreen", "template_id": 3, "template_type": "public",
@@ -219,7 +219,7 @@ def test_v1_render_rules_in_the_schema():
     messages = [m for _, m, _ in schema.check(doc) if "render" in m]
     assert messages == ["products[0].render.template_name: is an open-API setting (api.version: open); "
                         "v1 and v2 take visual_style instead"]
-    from jogg_flow.manifest import normalise_render, render_problems
+    from jogg_flow.manifest.build import normalise_render, render_problems
 
     assert normalise_render({"template_type": "user"}, "v1") == {"template_type": "custom"}
     assert normalise_render({"template_type": "user"}) == {"template_type": "user"}

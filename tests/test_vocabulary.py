@@ -17,10 +17,9 @@ import time
 import jsonschema
 import pytest
 
-from jogg_flow import status
-from jogg_flow.progress import Reporter
 from jogg_flow.sandbox import Config, Fault, Sandbox
-from jogg_flow.state import State
+from jogg_flow.state import State, status
+from jogg_flow.ui.progress import Reporter
 from tests.conftest import FAKE_KEY, ROOT
 
 EVENTS = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "events.schema.json").read_text()))
@@ -195,7 +194,7 @@ def test_the_vocabulary_reads_older_words():
 def test_the_schema_names_exactly_the_vocabulary_for_video_events():
     schema = json.loads((ROOT / "schemas" / "events.schema.json").read_text())
     (video,) = [c["then"] for c in schema["allOf"] if c["if"]["properties"]["event"]["const"] == "video"]
-    during_a_run = {status.QUEUED, status.SUBMITTING}  # the live view's, never an outcome
+    during_a_run = {status.Status.QUEUED, status.Status.SUBMITTING}  # the live view's, never an outcome
     assert set(video["properties"]["status"]["enum"]) == set(status.STATUSES) - during_a_run
     assert schema["properties"]["v"]["const"] == 2
 

@@ -11,31 +11,30 @@ a client is asked for, so `plan` and a no-op `apply` never pay for them.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .bases import DEFAULT_BASES, VERSIONS, resolve_base
 from .budget import PostBudget
 from .errors import ApiError
+from .generations import DEFAULT_BASES, GENERATIONS, VERSIONS, Generation, generation, resolve_base
 
 if TYPE_CHECKING:
     from .http import HttpClient, ProjectInfo
 
-__all__ = ["CLIENTS", "DEFAULT_BASES", "VERSIONS", "ApiError", "HttpClient", "PostBudget",
-           "ProjectInfo", "client_class", "clients", "resolve_base"]
+__all__ = ["CLIENTS", "DEFAULT_BASES", "GENERATIONS", "VERSIONS", "ApiError", "Generation", "HttpClient",
+           "PostBudget", "ProjectInfo", "client_class", "clients", "generation", "resolve_base"]
 
 
 def clients() -> dict[str, type[HttpClient]]:
     """Every generation's client class, by `api.version` (imports the HTTP stack)."""
-    from .open import OpenClient
-    from .v1 import V1Client
-    from .v2 import V2Client
-
-    return {"open": OpenClient, "v1": V1Client, "v2": V2Client}
+    return {name: client_class(name) for name in GENERATIONS}
 
 
 def client_class(version: str) -> type[HttpClient]:
     """The client for an `api.version`."""
-    return clients()[version]
+    module, name = generation(version).client_path.split(":")
+    cls: type[HttpClient] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return cls
 
 
 def __getattr__(name: str) -> Any:

@@ -40,7 +40,6 @@ from urllib3.response import BaseHTTPResponse, HTTPResponse
 
 from .. import __version__
 from ..errors import UsageError
-from .bases import is_loopback
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
@@ -56,6 +55,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .generations import GENERATIONS, is_loopback
 
 MAX_BODY = 4 * 2**20  # JoggAI's largest answers (catalog pages) are tens of KB
 _SNIPPET = 120
@@ -111,8 +111,14 @@ class HttpClient:
     fresh one per POST, one POST budget."""
 
     version = "?"  # the `api.version` this client speaks, for messages
-    # Whether one remote product can carry several videos (variants share it).
+    # Whether one remote product can carry several videos (variants share it): its
+    # generation says, for each client class (see `__init_subclass__`).
     shares_products = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.version in GENERATIONS:
+            cls.shares_products = GENERATIONS[cls.version].shares_products
 
     def __init__(self, base_url: str, api_key: str, *, budget: PostBudget | None = None,
                  timeout: tuple[float, float] = (5.0, 30.0), retries: int = 5,

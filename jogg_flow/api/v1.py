@@ -10,17 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ServerError
+from .generations import generation
 from .http import HttpClient, ProjectInfo, Sending
 from .product import product_body
 
 # status_code: 1 start, 2 waiting, 3 processing, 4 success, 5 failed, 99 deleted. A v1
 # project exists only once a render was asked for, so even 1 means the render was accepted.
 STATUS = {1: "pending", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}
-SCRIPT_STYLES = ("Don't Worry", "Discovery", "Data", "Top 3 reasons", "Soft Selling", "Humor & Meme",
-                 "Feature Explainer", "Soft Storytelling with Twist", "Expert Advice",
-                 "Unboxing & Review", "Challenge", "Problem/Solution", "Comparison",
-                 "Creative/Innovative", "Emotional Appeal", "Immersive Storytelling")
-_STYLE_BY_LOWER = {s.lower(): s for s in SCRIPT_STYLES}
 _TEMPLATE_TYPE = {"common": "public", "user": "custom", "public": "public", "custom": "custom"}
 _OPTIONAL = ("voice_id", "music_id", "override_script")
 # kind -> (path, the keys its list may come under: the spec files v1's music under "avatars")
@@ -32,8 +28,7 @@ CATALOG = {"avatars": ("/v1/avatars", ("avatars",)), "voices": ("/v1/voices", ("
 
 def script_style(value: Any) -> str:
     """v1's spelling of a script style: `Discovery_stage` -> `Discovery`, case as documented."""
-    name = str(value).removesuffix("_stage")
-    return _STYLE_BY_LOWER.get(name.lower(), name)
+    return generation("v1").canonical_style(value)
 
 
 def video_body(product_id: Any, s: dict[str, Any], name: str) -> dict[str, Any]:
@@ -69,7 +64,6 @@ class V1Client(HttpClient):
     """The product flow on v1's endpoints."""
 
     version = "v1"
-    shares_products = True  # one product, many videos: variants reuse it
 
     def __init__(self, base_url: str, api_key: str, **kw: Any) -> None:
         super().__init__(base_url, api_key, **kw)

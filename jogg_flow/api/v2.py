@@ -60,7 +60,6 @@ class V2Client(HttpClient):
     """The product flow on v2's endpoints."""
 
     version = "v2"
-    shares_products = True
 
     def __init__(self, base_url: str, api_key: str, **kw: Any) -> None:
         # The documented host is https://api.jogg.ai with paths /v2/...; a base written

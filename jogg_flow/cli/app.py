@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 
-from .. import __version__, github, progress
+from .. import __version__
 from ..errors import JoggFlowError, ManifestError, Problem
-from ..manifest import parse_rate
+from ..manifest.model import parse_rate
+from ..ui import github, progress
 
 
 class _Cli(click.Group):

@@ -7,7 +7,10 @@ from typing import Any
 
 import click
 
-from .. import core, planner, report
+from ..app import offline as offline_cmds
+from ..app.scope import Scope
+from ..state.status import Status
+from ..ui import report
 from .app import (
     _json_errors,
     _named_state,
@@ -48,8 +51,8 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
     if chosen == "html":
         text = _gallery(manifest, state, select, sandbox, api_base, out, media)
     else:
-        rows = core.outputs(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
-                            warn=_warn)
+        rows = offline_cmds.outputs(Scope(manifest, state=state, select=select, sandbox=sandbox,
+                                          api_base=api_base), warn=_warn)
         text = report.format_rows(rows, "table" if chosen == "text" else chosen)
     if out:
         with open(out, "w", encoding="utf-8") as fh:
@@ -58,17 +61,17 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
     else:
         click.echo(text.rstrip("\n"))
     for row in rows:
-        if row["status"] == planner.NEEDS_CHECK and chosen == "text":
+        if row["status"] == Status.NEEDS_CHECK and chosen == "text":
             click.echo(report.settle_hint(manifest, row["key"], _named_state(state)), err=True)
     return 0
 
 
 def _gallery(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,
              api_base: str | None, out: str | None, media: str | None) -> str:
-    from .. import gallery
+    from ..ui import gallery
 
-    loaded, keys, records = core.gallery_records(manifest, state=state, select=select, sandbox=sandbox,
-                                                 api_base=api_base, warn=_warn)
+    loaded, keys, records = offline_cmds.gallery_records(
+        Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base), warn=_warn)
     media = media or (sandbox_media_dir(manifest) if sandbox else None)
     page_dir = os.path.dirname(os.path.abspath(out)) if out else os.getcwd()
     return gallery.page(loaded.name, gallery.cards(loaded, keys, records, media, page_dir))

@@ -11,7 +11,12 @@ from typing import Any
 
 import click
 
-from .. import core, github, planner, progress, report
+from ..api.generations import generation
+from ..app import offline as offline_cmds
+from ..app.scope import Scope, state_name, state_path_for, target_identity
+from ..engine import planner
+from ..state.status import Status
+from ..ui import github, progress, report
 from .app import (
     _json_error,
     _json_errors,
@@ -37,7 +42,7 @@ from .app import (
 def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
     """Parse, schema-check and render MANIFESTS; print every problem as FILE:LINE:COL."""
     _json_errors(output == "json")  # an error past the manifests' problems (they are in the list)
-    results = core.validate(manifests, offline=offline)
+    results = offline_cmds.validate(manifests, offline=offline)
     if output == "json":
         click.echo(json.dumps([{"file": r.file, "ok": not r.problems,
                                 "videos": len(r.manifest.videos) if r.manifest else 0,
@@ -74,13 +79,12 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     """Show what apply would do for every video. No API calls (unless --check)."""
     _json_errors(output == "json")
     _sandbox_or_base(sandbox, api_base)
-    loaded, items, records = core.plan_with_records(manifest, state=state, select=select,
-                                                    sandbox=sandbox, api_base=api_base, warn=_warn)
-    # The shipped generations but G0 let a product carry several videos (api.*.shares_products).
-    est = planner.estimate(items, records, shares_products=loaded.api_version != "open")
+    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base)
+    loaded, items, records = offline_cmds.plan_with_records(scope, warn=_warn)
+    est = planner.estimate(items, records, shares_products=generation(loaded.api_version).shares_products)
     rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
     # The free reads come first, so a failing check is the only JSON document on stdout.
-    checked = _plan_check(loaded, sandbox, api_base, est) if check else None
+    checked = _plan_check(loaded, scope, est) if check else None
     if output == "json":
         doc = {"manifest": loaded.file, "name": loaded.name,
                "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
@@ -101,11 +105,11 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     return 2 if detailed_exitcode and changed else 0
 
 
-def _plan_check(loaded: Any, sandbox: bool, api_base: str | None, est: planner.Estimate) -> dict[str, Any]:
+def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate) -> dict[str, Any]:
     """`plan --check`: apply's free reads (the key, the generation, the credit left)."""
-    from .. import runner
+    from ..app import online as runner
 
-    found = runner.check(loaded, runner.ApplySettings(sandbox=sandbox, api_base=api_base))
+    found = runner.check(loaded, scope)
     left = "not reported" if found.credits is None else f"{found.credits:g}"
     click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
                f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
@@ -116,11 +120,11 @@ def _plan_check(loaded: Any, sandbox: bool, api_base: str | None, est: planner.E
 def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], select: tuple[str, ...],
                sandbox: bool, state: str | None, api_base: str | None, est: planner.Estimate,
                rate: tuple[int, float]) -> None:
-    from .. import saved_plan
+    from ..app import saved_plan
 
     saved_plan.write(out, saved_plan.Planned(
-        manifest, loaded, items, select, sandbox, core.state_path_for(loaded, state, sandbox),
-        core.state_name(loaded, sandbox), core.target_identity(loaded, api_base, os.environ, sandbox),
+        manifest, loaded, items, select, sandbox, state_path_for(loaded, state, sandbox),
+        state_name(loaded, sandbox), target_identity(loaded, api_base, os.environ, sandbox),
         est, rate))
     click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
                "(refused if the manifest or the state moves meanwhile)", err=True)
@@ -165,7 +169,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     """Create, update and render every video that needs it; resume anything unfinished.
     On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
     plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
-    from .. import runner, saved_plan  # requests and the executor load only for apply (~50 ms)
+    from ..app import online as runner  # requests and the executor load only for apply (~50 ms)
+    from ..app import saved_plan
 
     _json_errors(output == "json", events=True)
     _sandbox_or_base(sandbox, api_base)
@@ -173,10 +178,10 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     if saved is not None:
         saved_plan.conflicts(saved, select, sandbox, state)
         manifest, select, sandbox, yes = saved.manifest, saved.select, saved.sandbox, True
+    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base)
     settings = runner.ApplySettings(
-        state=state, select=select, api_base=api_base, post_rate=post_rate,
-        parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
-        timeout=timeout, request_timeout=request_timeout, wait=not no_wait, sandbox=sandbox,
+        post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
+        timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
         download=download, allow_http=allow_http, allow_partial=allow_partial)
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
 
@@ -191,7 +196,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     try:
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
-            result = runner.apply(manifest, settings, emit=reporter, stop=stop, confirm=confirm)
+            result = runner.apply(scope, settings, emit=reporter, stop=stop, confirm=confirm)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
                    for k in dict.fromkeys(o.status for o in result.outcomes)}
         reporter({"event": "summary", "counts": summary, "requests": result.requests,
@@ -220,7 +225,7 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
         click.echo(f"error: {_INTERRUPTED}", err=True)
         _json_error(130, _INTERRUPTED)
     for o in result.outcomes:
-        if o.status == planner.NEEDS_CHECK:
+        if o.status == Status.NEEDS_CHECK:
             click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
     if github.active(os.environ):
         _github_report(result)
@@ -231,7 +236,7 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
 def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[Any, Any]:
     """(the run's reporter, runner.apply's `confirm`): on a terminal, a reporter that starts
     once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
-    from .. import approval
+    from . import approval
 
     # Without a key (and no sandbox) the run stops before planning is useful: no question first.
     has_key = sandbox or bool(os.environ.get("JOGG_API_KEY"))
@@ -249,7 +254,7 @@ def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
     from ..sandbox.media import keep
 
     folder = sandbox_media_dir(manifest)
-    finished = [o.key for o in result.outcomes if o.status in ("succeeded", "up-to-date")]
+    finished = [o.key for o in result.outcomes if o.status in (Status.SUCCEEDED, Status.UP_TO_DATE)]
     keep(folder, finished)
     if output == "text" and finished:  # a --no-wait run has nothing to look at yet
         click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "

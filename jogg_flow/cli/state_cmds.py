@@ -6,12 +6,12 @@ import json
 
 import click
 
-from .. import core
 from .. import state as state_store
+from ..app.scope import Scope, state_name, state_path_for
 from ..errors import UsageError
 from ..manifest import load_manifest
 from ..state import unlock
-from ..status import of_record as shown_status
+from ..state.status import of_record as shown_status
 from .app import (
     _json_errors,
     api_base_option,
@@ -28,7 +28,7 @@ def state_group() -> None:
 
 def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
     loaded = load_manifest(manifest, offline=True)  # only its name is needed: no URL feed fetched
-    return core.state_path_for(loaded, state, sandbox), core.state_name(loaded, sandbox)
+    return state_path_for(loaded, state, sandbox), state_name(loaded, sandbox)
 
 
 state_output = click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
@@ -78,7 +78,7 @@ def state_show(manifest: str, key: str, state: str | None, sandbox: bool, output
 def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: bool) -> int:
     """Forget videos (KEY or a glob: 'blender/*'): the next apply makes them anew.
     Nothing is deleted at JoggAI."""
-    from ..state.surgery import matching
+    from ..state.edits import matching
 
     with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
         found = matching(store, keys)
@@ -96,7 +96,7 @@ def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: b
 @sandbox_flag
 def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool) -> int:
     """Rename a video's record (after renaming its key in the manifest): no new render, no cost."""
-    from ..state.surgery import move
+    from ..state.edits import move
 
     with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
         move(store, old, new)
@@ -112,10 +112,9 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
 @api_base_option
 def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
     """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
-    from .. import runner
+    from ..app import online as runner
 
-    settings = runner.ApplySettings(state=state, api_base=api_base)
-    record = runner.import_video(manifest, key, project_id, settings)
+    record = runner.import_video(Scope(manifest, state=state, api_base=api_base), key, project_id)
     click.echo(f"imported {key}: project {project_id}, {record['status']}")
     return 0
 
@@ -131,7 +130,7 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
     from ..state.migrate import migrate
 
     loaded = load_manifest(manifest, offline=True)
-    name = core.state_name(loaded, sandbox)
+    name = state_name(loaded, sandbox)
     count = migrate(source, dest, name, force=force)
     where = state_store.describe_location
     click.echo(f"copied {count} video{'' if count == 1 else 's'} from {where(source, name)} "
@@ -147,7 +146,7 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
 @sandbox_flag
 def state_adopt(manifest: str, key: str, project_id: str, state: str | None, sandbox: bool) -> int:
     """Settle a needs-check video with the render you found at JoggAI: apply polls it."""
-    from ..state.surgery import settle
+    from ..state.edits import settle
 
     with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
         settle(store, key, project_id)
@@ -162,7 +161,7 @@ def state_adopt(manifest: str, key: str, project_id: str, state: str | None, san
 @sandbox_flag
 def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) -> int:
     """Settle a needs-check video that never reached JoggAI: the next apply renders it."""
-    from ..state.surgery import settle
+    from ..state.edits import settle
 
     with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
         settle(store, key, None)

@@ -8,11 +8,13 @@ import json
 
 import click
 
-from .. import report, schema
+from ..api.generations import VERSIONS
+from ..app.scope import Scope
+from ..app.starter import write_starter
 from ..errors import UsageError
-from ..manifest import load_manifest
+from ..manifest import load_manifest, schema
 from ..sandbox import FAULT_KINDS, Config, Fault
-from ..starter import write_starter
+from ..ui import report
 from .app import (
     _json_errors,
     _sandbox_or_base,
@@ -29,7 +31,7 @@ from .app import (
 def init_cmd(path: str, force: bool, feed: str | None) -> int:
     """Write a commented starter manifest to PATH (default jogg-flow.yaml)."""
     if feed:
-        from ..feeds.starter import write_from_feed
+        from ..app.feed_starter import write_from_feed
 
         write_from_feed(path, feed, force)
     else:
@@ -42,7 +44,7 @@ def init_cmd(path: str, force: bool, feed: str | None) -> int:
 @cli.command("catalog")
 @click.argument("kind", type=click.Choice(["avatars", "voices", "templates", "visual-styles", "music"]))
 @click.option("--manifest", "manifest_path", type=click.Path(), help="Take api.version and base_url from it.")
-@click.option("--api-version", type=click.Choice(["open", "v1", "v2"]),
+@click.option("--api-version", type=click.Choice(VERSIONS),
               help="API generation [the manifest's, else open].")
 @click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
 @sandbox_flag
@@ -52,13 +54,13 @@ def init_cmd(path: str, force: bool, feed: str | None) -> int:
 def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, api_base: str | None,
                 sandbox: bool, output: str | None, fmt: str | None) -> int:
     """List what JoggAI offers for a setting, to fill a manifest without the dashboard."""
-    from .. import runner
+    from ..app import online as runner
 
     _json_errors((output or fmt) == "json")
     _sandbox_or_base(sandbox, api_base)
     loaded = load_manifest(manifest_path, offline=True) if manifest_path else None
     version = api_version or (loaded.api_version if loaded else "open")
-    items = runner.catalog(kind, version, runner.ApplySettings(api_base=api_base, sandbox=sandbox),
+    items = runner.catalog(kind, version, Scope(manifest_path or "", sandbox=sandbox, api_base=api_base),
                            manifest_base=loaded.base_url if loaded else None)
     if (output or fmt) == "json":
         click.echo(json.dumps(items, indent=2))
@@ -124,7 +126,7 @@ def _fault_rate(text: str) -> Fault:
 @click.option("--html-404", is_flag=True, help="Unknown routes answer a bare HTML 404 page.")
 @click.option("--start-seconds", type=float, default=0.0,
               help="API seconds an accepted render still reads status 1.")
-@click.option("--retire", multiple=True, type=click.Choice(["open", "v1", "v2"]),
+@click.option("--retire", multiple=True, type=click.Choice(VERSIONS),
               help="Every route of this generation answers a bare HTML 404.")
 def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, post_limit: int,
                 post_window: float, latency: float, fail_rate: float, seed: int,

@@ -10,12 +10,12 @@ exactly-once behaviour; `POST /_sandbox/faults` adds faults at run time.
 
 from typing import TYPE_CHECKING, Any
 
-from .store import FAULT_KINDS, GENERATIONS, ApiFailure, Config, Fault, Store, realistic
+from .backend import FAULT_KINDS, GENERATIONS, ApiFailure, Backend, Config, Fault, realistic
 
 if TYPE_CHECKING:
     from .server import Sandbox
 
-__all__ = ["FAULT_KINDS", "GENERATIONS", "ApiFailure", "Config", "Fault", "Sandbox", "Store", "realistic"]
+__all__ = ["FAULT_KINDS", "GENERATIONS", "ApiFailure", "Config", "Fault", "Sandbox", "Backend", "realistic"]
 
 
 def __getattr__(name: str) -> Any:

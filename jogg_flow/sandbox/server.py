@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import media, v1, v2
-from .store import _BEFORE, MESSAGES, ApiFailure, Config, Fault, Store, _is_code
+from .backend import _BEFORE, MESSAGES, ApiFailure, Backend, Config, Fault, _is_code
 
 HTML_404 = (b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
             b"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -66,11 +66,11 @@ class _Handler(BaseHTTPRequestHandler):
             payload, ctype = media.png(), "image/png"
         else:
             return self.send(404, b"not found", "text/plain")
-        store = self.server.sandbox.store
+        backend = self.server.sandbox.backend
         wanted = self.headers.get("Range", "")
-        with store.lock:
-            store.counters["files_served"] += 1
-            store.counters["range_requests"] += bool(wanted)
+        with backend.lock:
+            backend.counters["files_served"] += 1
+            backend.counters["range_requests"] += bool(wanted)
         if wanted.startswith("bytes=") and wanted[6:].rstrip("-").isdigit():
             start = int(wanted[6:].rstrip("-"))
             if start >= len(payload):
@@ -80,18 +80,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send(200, payload, ctype)
 
     def _private(self, method: str, path: str, raw: bytes) -> None:
-        store = self.server.sandbox.store
+        backend = self.server.sandbox.backend
         if method == "GET" and path == "/_sandbox/stats":
-            return self.send_json(200, store.stats())
+            return self.send_json(200, backend.stats())
         if method == "POST" and path == "/_sandbox/faults":
             try:
                 items = json.loads(raw or b"[]")
                 faults = [Fault(**f) for f in (items if isinstance(items, list) else [items])]
             except (ValueError, TypeError) as err:
                 return self.send_json(400, {"error": str(err)})
-            with store.lock:
-                store.faults.extend(faults)
-            return self.send_json(200, {"faults": [asdict(f) for f in store.faults]})
+            with backend.lock:
+                backend.faults.extend(faults)
+            return self.send_json(200, {"faults": [asdict(f) for f in backend.faults]})
         self.send_json(404, {"error": "unknown sandbox path"})
 
     def send(self, status: int, payload: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
@@ -140,7 +140,7 @@ class Sandbox:
 
     def __init__(self, config: Config | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config or Config()
-        self.store = Store(self.config)
+        self.backend = Backend(self.config)
         self._server = _Server((host, port), _Handler)
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
@@ -174,24 +174,24 @@ class Sandbox:
 
     def add_fault(self, fault: Fault) -> None:
         """Script another fault."""
-        with self.store.lock:
-            self.store.faults.append(fault)
+        with self.backend.lock:
+            self.backend.faults.append(fault)
 
     def stats(self) -> dict[str, Any]:
         """The counters `GET /_sandbox/stats` reports."""
-        return self.store.stats()
+        return self.backend.stats()
 
     def serve_api(self, h: _Handler, method: str, path: str, query: dict[str, list[str]],
                   raw: bytes) -> None:
-        store, cfg = self.store, self.config
+        backend, cfg = self.backend, self.config
         route = f"{method} {path}"
-        with store.lock:
-            store.requests[route] += 1
+        with backend.lock:
+            backend.requests[route] += 1
         if cfg.latency:
             time.sleep(cfg.latency)
         if path.split("/", 2)[1] in cfg.retired:
             return h.send(404, HTML_404, "text/html")  # a retired generation: nothing answers
-        fault = store.pick_fault(route)
+        fault = backend.pick_fault(route)
         if fault in _BEFORE or (fault and _is_code(fault)):
             return self._fault_before(h, fault)
         answer = self._answer(h, route, query, raw, fault)
@@ -215,7 +215,7 @@ class Sandbox:
             if not key or (cfg.api_keys is not None and key not in cfg.api_keys):
                 raise ApiFailure(10105, http=cfg.auth_http_status)
             if route.startswith("POST "):
-                wait = self.store.admit_post(key)
+                wait = self.backend.admit_post(key)
                 if wait is not None:
                     self._rate_limited(h, wait)
                     return None
@@ -244,47 +244,47 @@ class Sandbox:
         if method == "GET" and (listed := v2.catalog(path)) is not None:
             return listed
         if route in _ACCOUNT:
-            return v1.account(self.store, route)
+            return v1.account(self.backend, route)
         if path.startswith("/v2/"):
             return self._dispatch_v2(route, query, body, base, fault)
         if path.startswith("/v1/"):
             return self._dispatch_v1(route, query, body, base, fault)
         if route == "POST /open/product":
-            return self.store.create_product(body, base)
+            return self.backend.create_product(body, base)
         if route == "PUT /open/product":
-            return self.store.update_product(body)
+            return self.backend.update_product(body)
         if route == "POST /open/project/render":
-            return self.store.render(body, fault)
+            return self.backend.render(body, fault)
         if route == "GET /open/prj_info":
-            return self.store.project_info((query.get("project_id") or [""])[0], base)
+            return self.backend.project_info((query.get("project_id") or [""])[0], base)
         raise _NotServed
 
     def _dispatch_v1(self, route: str, query: dict[str, list[str]], body: dict[str, Any], base: str,
                      fault: str | None) -> Any:
-        store = self.store
+        backend = self.backend
         if route == "POST /v1/product":  # v1 and v2 products are the same account's products
-            return v2.create_product(store, body)
+            return v2.create_product(backend, body)
         if route == "PUT /v1/product":
-            return v2.update_product(store, body)
+            return v2.update_product(backend, body)
         if route == "POST /v1/create_video_from_url":
-            return v1.create_video(store, body, fault)
+            return v1.create_video(backend, body, fault)
         if route == "GET /v1/project":
-            return v1.project(store, (query.get("project_id") or [""])[0], base)
+            return v1.project(backend, (query.get("project_id") or [""])[0], base)
         raise _NotServed
 
     def _dispatch_v2(self, route: str, query: dict[str, list[str]], body: dict[str, Any], base: str,
                      fault: str | None) -> Any:
-        store = self.store
+        backend = self.backend
         if route == "POST /v2/product":
-            return v2.create_product(store, body)
+            return v2.create_product(backend, body)
         if route == "PUT /v2/product":
-            return v2.update_product(store, body)
+            return v2.update_product(backend, body)
         if route == "POST /v2/create_video_from_product":
-            return v2.create_video(store, body, fault)
+            return v2.create_video(backend, body, fault)
         if route == "GET /v2/product_videos":
-            return v2.product_videos(store, query, base)
+            return v2.product_videos(backend, query, base)
         if route.startswith("GET /v2/product_video/"):
-            return v2.product_video(store, route.rsplit("/", 1)[1], base)
+            return v2.product_video(backend, route.rsplit("/", 1)[1], base)
         raise _NotServed
 
     def _rate_limited(self, h: _Handler, wait: float) -> None:

@@ -1,6 +1,6 @@
 """The sandbox's v1 routes (`/v1/...`), with the whoami and quota reads of v1 and v2.
 
-Same store, clock, budget and faults as the other generations. v1 shares its products with
+Same backend, clock, budget and faults as the other generations. v1 shares its products with
 v2 (the same account's products); its renders are projects with 32-hex ids whose
 `status_code` runs 1 start, 2 waiting, 3 processing, 4 success or 5 failed.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import media
-from .store import LANGS, ApiFailure, Store, _progress
+from .backend import LANGS, ApiFailure, Backend, _progress
 
 ACCOUNT = {"username": "sandbox", "email": "sandbox@example.com"}
 UNLIMITED = 1_000_000  # remaining_quota reported when the sandbox counts no credits
@@ -60,33 +60,33 @@ def check_video(body: dict[str, Any]) -> None:
             raise ApiFailure(40000, f"Parameter error: {name} is invalid")
 
 
-def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
+def create_video(backend: Backend, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
     """Accept a render of a product: a new project, charged one credit."""
     check_video(body)
-    with store.lock:
+    with backend.lock:
         product_id = body["product_id"]
-        if product_id not in store.v2_products:
+        if product_id not in backend.v2_products:
             raise ApiFailure(10104)
-        store.charge()
+        backend.charge()
         project_id = uuid.uuid4().hex
         name = body.get("video_name") or ""
-        store.v1_projects[project_id] = {
-            "product_id": product_id, "title": name, "rendered_at": store.now(),
+        backend.v1_projects[project_id] = {
+            "product_id": product_id, "title": name, "rendered_at": backend.now(),
             "created_at": int(time.time()), "settings": body,
-            "fails": fault == "render_fail" or store.rng.random() < store.config.fail_rate}
-        store.count_render(project_id, product_id, name)
+            "fails": fault == "render_fail" or backend.rng.random() < backend.config.fail_rate}
+        backend.count_render(project_id, product_id, name)
     return {"project_id": project_id}
 
 
-def project(store: Store, project_id: str, base: str) -> dict[str, Any]:
+def project(backend: Backend, project_id: str, base: str) -> dict[str, Any]:
     """GET /v1/project: status_code, status_desc and, when done, the outputs."""
     if not project_id:
         raise ApiFailure(40000, "Parameter error: project_id is required")
-    with store.lock:
-        prj = store.v1_projects.get(project_id)
+    with backend.lock:
+        prj = backend.v1_projects.get(project_id)
         if prj is None:
             raise ApiFailure(10104)
-    code, _, err = _progress(prj, store.now(), store.config.render_seconds, store.config.start_seconds)
+    code, _, err = _progress(prj, backend.now(), backend.config.render_seconds, backend.config.start_seconds)
     out: dict[str, Any] = {"id": project_id, "title": prj["title"], "status_code": code,
                            "status_desc": _DESC[code], "created_at": prj["created_at"],
                            "video_url": "", "cover_url": "", "video_duration": 0}
@@ -98,10 +98,10 @@ def project(store: Store, project_id: str, base: str) -> dict[str, Any]:
     return out
 
 
-def account(store: Store, route: str) -> dict[str, Any]:
+def account(backend: Backend, route: str) -> dict[str, Any]:
     """GET /v1/whoami, /v2/user/whoami and /v2/user/remaining_quota."""
     if route.endswith("remaining_quota"):
-        with store.lock:
-            left = store.credits
+        with backend.lock:
+            left = backend.credits
         return {"remaining_quota": UNLIMITED if left is None else left}
     return dict(ACCOUNT)

@@ -1,6 +1,6 @@
 """The sandbox's v2 routes (`/v2/...`) and the catalog lists of every generation.
 
-Same store, clock, budget and faults as the `/open` routes; v2 answers say "Success",
+Same backend, clock, budget and faults as the `/open` routes; v2 answers say "Success",
 use string product and video ids and string statuses (pending, processing, completed,
 failed), and have no progress figure.
 """
@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from . import media
-from .store import LANGS, ApiFailure, Store, _progress
+from .backend import LANGS, ApiFailure, Backend, _progress
 
 STYLES_V2 = {"don't worry", "storytime", "discovery", "data", "top 3 reasons", "light marketing"}
 ASPECTS = ("portrait", "landscape", "square")
@@ -36,34 +36,34 @@ def _bad(name: str) -> Exception:
     return ApiFailure(40000, f"Parameter error: {name}")
 
 
-def create_product(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+def create_product(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
     url, name = body.get("url"), body.get("name")
     if not url and not name:
         raise _bad("url or name is required")
     if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
         raise _bad("url is invalid")
-    with store.lock:
-        product_id = base64.b64encode(str(5441936 + len(store.v2_products)).encode()).decode().rstrip("=")
+    with backend.lock:
+        product_id = base64.b64encode(str(5441936 + len(backend.v2_products)).encode()).decode().rstrip("=")
         product = {"product_id": product_id, "url": url or "", "name": name or f"Product from {url}",
                    "description": body.get("description") or f"Sandbox description of {url}",
                    "target_audience": body.get("target_audience") or "everyone",
                    "media": body.get("media") or [{"type": 1, "name": "1.png", "url": "",
                                                    "description": "front"}]}
-        store.v2_products[product_id] = product
-        store.counters["products_created"] += 1
+        backend.v2_products[product_id] = product
+        backend.counters["products_created"] += 1
     return dict(product)
 
 
-def update_product(store: Store, body: dict[str, Any]) -> None:
-    with store.lock:
-        product = store.v2_products.get(str(body.get("product_id")))
+def update_product(backend: Backend, body: dict[str, Any]) -> None:
+    with backend.lock:
+        product = backend.v2_products.get(str(body.get("product_id")))
         if product is None:
             raise ApiFailure(10104)
         product.update({k: body[k] for k in ("name", "description", "target_audience", "media") if k in body})
-        store.counters["products_updated"] += 1
+        backend.counters["products_updated"] += 1
 
 
-def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
+def create_video(backend: Backend, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
     spec, avatar, script = body.get("video_spec"), body.get("avatar"), body.get("script")
     if not isinstance(spec, dict) or spec.get("length") not in ("15", "30", "60"):
         raise _bad("video_spec.length must be 15, 30 or 60")
@@ -77,26 +77,27 @@ def create_video(store: Store, body: dict[str, Any], fault: str | None) -> dict[
         raise _bad("script.style is invalid")
     if script.get("language") not in LANGS:
         raise _bad("script.language is invalid")
-    with store.lock:
+    with backend.lock:
         product_id = str(body.get("product_id"))
-        if product_id not in store.v2_products:
+        if product_id not in backend.v2_products:
             raise ApiFailure(10104)
-        store.charge()
+        backend.charge()
         video_id = uuid.uuid4().hex
-        store.v2_videos[video_id] = {
-            "product_id": product_id, "title": spec.get("name") or "", "rendered_at": store.now(),
+        backend.v2_videos[video_id] = {
+            "product_id": product_id, "title": spec.get("name") or "", "rendered_at": backend.now(),
             "created_at": int(time.time()), "settings": body,
-            "fails": fault == "render_fail" or store.rng.random() < store.config.fail_rate}
-        store.count_render(video_id, product_id, str(spec.get("name") or ""))
+            "fails": fault == "render_fail" or backend.rng.random() < backend.config.fail_rate}
+        backend.count_render(video_id, product_id, str(spec.get("name") or ""))
     return {"video_id": video_id, "status": "processing"}
 
 
-def product_video(store: Store, video_id: str, base: str) -> dict[str, Any]:
-    with store.lock:
-        video = store.v2_videos.get(video_id)
+def product_video(backend: Backend, video_id: str, base: str) -> dict[str, Any]:
+    with backend.lock:
+        video = backend.v2_videos.get(video_id)
         if video is None:
             raise ApiFailure(10104)
-    code, _, err = _progress(video, store.now(), store.config.render_seconds, store.config.start_seconds)
+    cfg = backend.config
+    code, _, err = _progress(video, backend.now(), cfg.render_seconds, cfg.start_seconds)
     status = {1: "pending", 2: "pending", 3: "processing", 4: "completed", 5: "failed"}[code]
     out: dict[str, Any] = {"id": video_id, "video_id": video_id, "title": video["title"],
                            "status": status, "created_at": video["created_at"], "deducted_credit": 1.0}
@@ -108,14 +109,14 @@ def product_video(store: Store, video_id: str, base: str) -> dict[str, Any]:
     return out
 
 
-def product_videos(store: Store, query: dict[str, list[str]], base: str) -> dict[str, Any]:
+def product_videos(backend: Backend, query: dict[str, list[str]], base: str) -> dict[str, Any]:
     page = int((query.get("page") or ["1"])[0])
     size = min(100, int((query.get("page_size") or ["10"])[0]))
-    with store.lock:
-        ids = list(reversed(store.v2_videos))  # newest first: insertion order is creation order
+    with backend.lock:
+        ids = list(reversed(backend.v2_videos))  # newest first: insertion order is creation order
     items = []
     for video_id in ids[(page - 1) * size: page * size]:
-        full = product_video(store, video_id, base)
+        full = product_video(backend, video_id, base)
         items.append({k: full.get(k) for k in ("id", "title", "video_duration", "video_url",
                                                "cover_url", "status", "created_at")})
     return {"videos": items, "total": len(ids), "page": page, "page_size": size}

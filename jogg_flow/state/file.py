@@ -151,7 +151,7 @@ class State:
         if not isinstance(entry, dict):
             raise StateError(f"{self.journal_path}: line {i + 1} is not a journal entry")
         if "record" in entry:
-            entry["record"] = _Kept.of(entry.get("key"), entry["record"], self.journal_path)
+            entry["record"] = _JournalRecord.of(entry.get("key"), entry["record"], self.journal_path)
         return entry
 
     def _from_journal(self, snap: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
@@ -191,7 +191,7 @@ class State:
             self._texts.pop(str(key), None)
             return
         kept = entry.get("record")
-        if not isinstance(kept, _Kept):
+        if not isinstance(kept, _JournalRecord):
             check_record(key, kept, self.journal_path)  # no record at all: refused
             return
         if kept.error is not None:
@@ -349,7 +349,7 @@ class State:
                 f' "videos": {{' + (f"\n{videos}\n }}" if videos else "}") + "\n}\n")
 
 
-class _Kept:
+class _JournalRecord:
     """A journal line's record as read: its canonical text, or why it was refused (raised
     only if the line is applied, as when records were kept whole)."""
 
@@ -359,7 +359,7 @@ class _Kept:
         self.text, self.error = text, error
 
     @classmethod
-    def of(cls, key: Any, record: Any, where: str) -> _Kept:
+    def of(cls, key: Any, record: Any, where: str) -> _JournalRecord:
         """Check `record` now and keep only its text."""
         try:
             check_record(key, record, where)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import UsageError
+from ..errors import UsageError
 
 STARTER = """\
 # For completion and checks in your editor, run `jogg-flow schema > jogg-flow.schema.json`

@@ -9,10 +9,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .. import status
 from ..errors import UsageError
 from .base import Record, Store
 from .records import KEY_RE
+from .status import Status, of_record
 
 
 def move(store: Store, old: str, new: str) -> None:
@@ -49,19 +49,19 @@ def adopted(key: str, tags: Sequence[str], inputs: dict[str, Any], project_id: s
             info: Any) -> Record:
     """The record of a video rendered elsewhere, as read at the API (a ProjectInfo): done,
     or still rendering (the next apply collects it without paying)."""
-    if info.status == "failed":
+    if info.status == Status.FAILED:
         raise UsageError(f"project {project_id} failed at JoggAI ({info.err_msg or 'no reason given'}); "
                          "nothing imported")
     record: Record = {"key": key, "tags": list(tags), "inputs": inputs, "product_id": None,
                       "project_id": project_id, "steps": {"create": "done", "render": "done"},
                       "history": [{"imported_at": _now(), "project_id": project_id}],
                       "submitted_at": _now()}
-    if info.status == "succeeded":
-        record.update(status="succeeded", finished_at=_now(), remote={"status": "succeeded"},
+    if info.status == Status.SUCCEEDED:
+        record.update(status=Status.SUCCEEDED, finished_at=_now(), remote={"status": "succeeded"},
                       outputs={"video_url": info.video_url, "cover_url": info.cover_url,
                                "duration": info.duration})
     else:
-        record["status"] = "rendering"
+        record["status"] = Status.RENDERING
     return record
 
 
@@ -72,16 +72,16 @@ def settle(store: Store, key: str, project_id: str | None) -> Record:
     record = store.get(key)
     if record is None:
         raise UsageError(f"no video '{key}' in the state")
-    if record.get("status") != status.NEEDS_CHECK:
-        raise UsageError(f"'{key}' is {status.of_record(record)}, not {status.NEEDS_CHECK}: "
+    if record.get("status") != Status.NEEDS_CHECK:
+        raise UsageError(f"'{key}' is {of_record(record)}, not {Status.NEEDS_CHECK}: "
                          "nothing to settle")
     record.pop("error", None)
     if project_id:
-        record.update(project_id=project_id, status=status.RENDERING, adopted_by_user=_now())
+        record.update(project_id=project_id, status=Status.RENDERING, adopted_by_user=_now())
         record["steps"]["render"] = "done"
     else:
         record.pop("marker", None)  # a fresh name, so a v2 lookup cannot mix the two
-        record["status"] = status.PENDING
+        record["status"] = Status.PENDING
         record["steps"].pop("render", None)
     store.put(key, record)
     return record

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import planner
-from .api import DEFAULT_BASES, PostBudget, client_class, resolve_base
-from .api.bases import is_loopback
-from .api.errors import Cancelled, InsufficientCredit
-from .core import check_selection, feed_digests, state_name, state_path_for, target_identity
-from .errors import JoggFlowError, UsageError
-from .executor import OK_STATUSES, POLLERS, Executor, Options, Outcome, is_ok, settled
-from .manifest import Manifest, load_manifest
-from .sandbox import Config, Sandbox
-from .sandbox import memory as sandbox_memory
-from .state import Record, Store, describe, describe_location, identity, is_postgres
-from .state import locked as locked_state
-from .state.dsn import split as split_dsn
-from .templating import SECRET_ENV
+from ..api import DEFAULT_BASES, PostBudget, client_class, generation, resolve_base
+from ..api.errors import Cancelled, InsufficientCredit
+from ..api.generations import is_loopback
+from ..engine import planner
+from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled
+from ..errors import JoggFlowError, UsageError
+from ..manifest import load_manifest
+from ..manifest.model import Manifest
+from ..manifest.templating import SECRET_ENV
+from ..sandbox import Config, Sandbox
+from ..sandbox import saved as sandbox_saved
+from ..state import Record, Store, describe, describe_location, identity, is_postgres
+from ..state import locked as locked_state
+from ..state.dsn import split as split_dsn
+from ..state.status import OK_STATUSES
+from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
-    from .api.http import HttpClient, Preflight
+    from ..api.http import HttpClient, Preflight
 
 Emit = Callable[[dict[str, Any]], None]
 SANDBOX_SCALE = planner.SANDBOX_SCALE  # the in-process sandbox: a 3-minute render takes 3 s
@@ -86,11 +87,8 @@ class NotApproved(JoggFlowError):
 
 @dataclass
 class ApplySettings:
-    """Options of `apply`; None means the default (scaled when using the sandbox)."""
+    """How `apply` runs (its scope aside); None means the default (scaled when using the sandbox)."""
 
-    state: str | None = None
-    select: Sequence[str] = ()
-    api_base: str | None = None
     post_rate: tuple[int, float] | None = None
     parallelism: int = 4
     poll_interval: float | None = None
@@ -99,36 +97,34 @@ class ApplySettings:
     request_timeout: float = 30.0
     download: str | None = None
     wait: bool = True
-    sandbox: bool = False
     sandbox_config: Config | None = None
     allow_http: bool = False  # send the key over plain http to a non-loopback host (a proxy)
     allow_partial: bool = False  # start even when the credit left does not cover the plan
 
 
-def apply(path: str, settings: ApplySettings | None = None, *,
-          environ: Mapping[str, str] | None = None, emit: Emit = lambda e: None,
+def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = lambda e: None,
           stop: threading.Event | None = None, confirm: Confirm | None = None) -> Applied:
     """Bring every selected video to its manifest's settings, resuming unfinished work.
     `confirm` sees the plan made under the lock before anything is sent; if it says no,
     NotApproved is raised and the state is left as it was."""
     cfg = settings or ApplySettings()
-    environ = os.environ if environ is None else environ
-    manifest = load_manifest(path, environ)
-    check_selection(manifest, cfg.select)
-    location = state_path_for(manifest, cfg.state, cfg.sandbox)
-    name = state_name(manifest, cfg.sandbox)
-    target = target_identity(manifest, cfg.api_base, environ, cfg.sandbox)
+    environ = scope.env
+    manifest = load_manifest(scope.manifest, environ)
+    check_selection(manifest, scope.select)
+    location = state_path_for(manifest, scope.state, scope.sandbox)
+    name = state_name(manifest, scope.sandbox)
+    target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
     with locked_state(location, name) as state:
         checked = _open_checks(state, target, describe_location(location, name), emit)
-        items = planner.plan(manifest.videos, state.videos, cfg.select)
+        items = planner.plan(manifest.videos, state.videos, scope.select)
         for item in items:
             emit({"event": "plan", **item.as_dict()})
         if confirm is not None and not confirm(
-                _proposal(manifest, items, state, target, cfg, describe_location(location, name))):
+                _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
         if any(i.action in planner.CHANGES for i in items):
-            bound = _Bound(state, location, describe_location(location, name), checked)
-            result = _execute(manifest, items, bound, cfg, environ, emit, stop)
+            bound = LockedState(state, location, describe_location(location, name), checked)
+            result = _execute(manifest, items, bound, scope, cfg, emit, stop)
         else:
             state.set_identity(checked)
             outcomes = [settled(i, state.videos.get(i.key)) for i in items]
@@ -138,15 +134,15 @@ def apply(path: str, settings: ApplySettings | None = None, *,
                              0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
             if cfg.download:
                 _download(result, state, cfg.download, emit)
-        if not cfg.select and result.exit_code != 130:
+        if not scope.select and result.exit_code != 130:
             _record_feeds(state, manifest)
     return result
 
 
 def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, target: dict[str, Any],
-              cfg: ApplySettings, where: str) -> Proposal:
-    scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if cfg.sandbox else 1.0
-    est = planner.estimate(items, state.videos, client_class(manifest.api_version).shares_products)
+              scope: Scope, cfg: ApplySettings, where: str) -> Proposal:
+    scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if scope.sandbox else 1.0
+    est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
     return Proposal(manifest, items, est, planner.post_rate(cfg.post_rate, manifest.post_rate, scale),
                     state.videos, state.identity, target, where)
 
@@ -171,8 +167,8 @@ def _open_checks(state: Store, target: dict[str, Any], where: str, emit: Emit) -
 
 
 @dataclass
-class _Bound:
-    """A locked state with where it lives and the API it was checked against."""
+class LockedState:
+    """A state under this run's lock, with where it lives and the API it was checked against."""
 
     store: Store
     location: str
@@ -180,12 +176,12 @@ class _Bound:
     target: dict[str, Any]
 
 
-def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, cfg: ApplySettings,
-             environ: Mapping[str, str], emit: Emit, stop: threading.Event | None) -> Applied:
+def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedState, scope: Scope,
+             cfg: ApplySettings, emit: Emit, stop: threading.Event | None) -> Applied:
     gc.enable()  # cli.main paused the collector for the load; a run of minutes needs it
     state = bound.store
-    memory = sandbox_memory.path_for(manifest.file, manifest.name)
-    with _api(manifest.api_version, manifest.base_url, cfg, environ, memory) as (base, key, scale):
+    saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
+    with _api(manifest.api_version, manifest.base_url, scope, cfg, saved_at) as (base, key, scale):
         state.set_identity(bound.target)
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
@@ -220,12 +216,12 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: _Bound, c
         return result
 
 
-def _budget(bound: _Bound, key: str, rate: tuple[int, float], request_timeout: float) -> Any:
+def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeout: float) -> Any:
     """The POST budget: in PostgreSQL, shared by every runner using that database with the
     same key; otherwise this process's own."""
     if not is_postgres(bound.location):
         return PostBudget(*rate)
-    from .state.budget_pg import PgPostBudget
+    from ..state.budget_pg import PgPostBudget
 
     dsn, _ = split_dsn(bound.location)
     # A slot of a runner killed mid-POST expires after the longest a request may take.
@@ -275,7 +271,7 @@ def _preflight(client: HttpClient, items: list[planner.PlanItem], state: Store, 
     return found
 
 
-def _record_account(found: Preflight | None, bound: _Bound) -> None:
+def _record_account(found: Preflight | None, bound: LockedState) -> None:
     """Record the account the key belongs to, where the API named it (for free) in the
     preflight: a state of another account is refused, a rotated key of the same one is not."""
     if found is not None and found.account:
@@ -284,7 +280,7 @@ def _record_account(found: Preflight | None, bound: _Bound) -> None:
 
 
 def _download(result: Applied, state: Store, directory: str, emit: Emit) -> None:
-    from .download import download_all
+    from ..engine.download import download_all
 
     if download_all(state, [i.key for i in result.items], directory, emit) and result.exit_code == 0:
         result.exit_code = 1
@@ -299,34 +295,35 @@ def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Even
 
 
 @contextlib.contextmanager
-def _api(version: str, manifest_base: str | None, cfg: ApplySettings,
-         environ: Mapping[str, str], memory: str | None = None) -> Iterator[tuple[str, str, float]]:
-    """(base URL, key, time scale): the in-process sandbox, or JoggAI itself. `memory`: the
+def _api(version: str, manifest_base: str | None, scope: Scope, cfg: ApplySettings,
+         saved_at: str | None = None) -> Iterator[tuple[str, str, float]]:
+    """(base URL, key, time scale): the in-process sandbox, or JoggAI itself. `saved_at`: the
     file where the friendly sandbox (no `sandbox_config`) keeps its records between runs."""
-    if cfg.sandbox:
+    if scope.sandbox:
         config = cfg.sandbox_config or Config(time_scale=SANDBOX_SCALE)
         with Sandbox(config) as sandbox:
-            kept = memory if cfg.sandbox_config is None else None
+            kept = saved_at if cfg.sandbox_config is None else None
             if kept:
-                sandbox_memory.recall(sandbox.store, kept)
+                sandbox_saved.recall(sandbox.backend, kept)
             try:
                 # Never the user's real key, not even to localhost.
                 yield sandbox.url, "sandbox-key", config.time_scale
             finally:
                 if kept:
-                    sandbox_memory.remember(sandbox.store, kept)
+                    sandbox_saved.remember(sandbox.backend, kept)
         return
+    environ = scope.env
     key = environ.get(SECRET_ENV, "")
     if not key:
         raise UsageError(f"{SECRET_ENV} is not set: export your JoggAI API key, or try "
                          "`--sandbox` to run against the built-in sandbox")
-    yield resolve_base(version, cfg.api_base, environ, manifest_base), key, 1.0
+    yield resolve_base(version, scope.api_base, environ, manifest_base), key, 1.0
 
 
-def check(manifest: Manifest, cfg: ApplySettings, environ: Mapping[str, str] | None = None) -> Preflight:
+def check(manifest: Manifest, scope: Scope, settings: ApplySettings | None = None) -> Preflight:
     """`plan --check`: the preflight's free GETs alone (key, generation, credits)."""
-    environ = os.environ if environ is None else environ
-    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key, _):
+    cfg = settings or ApplySettings()
+    with _api(manifest.api_version, manifest.base_url, scope, cfg) as (base, key, _):
         client = make_client(manifest.api_version, base, key, cfg, PostBudget(20, 60.0),
                              threading.Event(), lambda e: None)
         try:
@@ -335,13 +332,10 @@ def check(manifest: Manifest, cfg: ApplySettings, environ: Mapping[str, str] | N
             client.close()
 
 
-def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
-            manifest_base: str | None = None,
-            environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def catalog(kind: str, version: str, scope: Scope, *,
+            manifest_base: str | None = None) -> list[dict[str, Any]]:
     """The choices the API offers for a setting: avatars, voices, templates, ..."""
-    cfg = settings or ApplySettings()
-    environ = os.environ if environ is None else environ
-    with _api(version, manifest_base, cfg, environ) as (base, key, _):
+    with _api(version, manifest_base, scope, ApplySettings()) as (base, key, _):
         client = client_class(version)(base, key, retries=2)
         try:
             return client.catalog(kind)
@@ -349,29 +343,27 @@ def catalog(kind: str, version: str, settings: ApplySettings | None = None, *,
             client.close()
 
 
-def import_video(path: str, key: str, project_id: str, settings: ApplySettings | None = None, *,
-                 environ: Mapping[str, str] | None = None) -> Record:
+def import_video(scope: Scope, key: str, project_id: str) -> Record:
     """`state import`: adopt a video made outside jogg-flow as `key`, once a free read of
     `project_id` at the API shows it (a failed project is refused). Returns the record."""
-    from .state.surgery import adopted
+    from ..state.edits import adopted
 
-    cfg = settings or ApplySettings()
-    environ = os.environ if environ is None else environ
-    manifest = load_manifest(path, environ)
+    environ = scope.env
+    manifest = load_manifest(scope.manifest, environ)
     video = next((v for v in manifest.videos if v.key == key), None)
     if video is None:
-        raise UsageError(f"no video '{key}' in {path}: add it to the manifest first")
+        raise UsageError(f"no video '{key}' in {scope.manifest}: add it to the manifest first")
     if not environ.get(SECRET_ENV):
         raise UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
-    with _api(manifest.api_version, manifest.base_url, cfg, environ) as (base, key_, _):
+    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings()) as (base, key_, _):
         client = client_class(manifest.api_version)(base, key_, retries=2)
         try:
             info = client.project_info(project_id)
         finally:
             client.close()
     record = adopted(key, video.tags, video.inputs(), project_id, info)
-    location, name = state_path_for(manifest, cfg.state), state_name(manifest)
-    target = target_identity(manifest, cfg.api_base, environ, False)
+    location, name = state_path_for(manifest, scope.state), state_name(manifest)
+    target = target_identity(manifest, scope.api_base, environ, False)
     with locked_state(location, name) as store:
         checked = identity.check(store.identity, target, describe_location(location, name))
         if key in store.videos:

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from .status import QUEUED, RENDERING, SUBMITTING
+from ..state.status import Status
 
 EVENTS_VERSION = 2  # 2: the `video` event speaks jogg_flow.status (pending, rendering, ...)
 _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}
-_GOOD, _BAD = {"succeeded", "up-to-date"}, {"failed", "error"}
+_GOOD, _BAD = {Status.SUCCEEDED, Status.UP_TO_DATE}, {Status.FAILED, Status.ERROR}
 _LIVE_ROWS = 8
 _POSTS_PER_VIDEO = 2  # create and render (an update only with details): a video still to submit
 
@@ -169,7 +169,7 @@ class Reporter:
         if kind == "step":
             return f"{key}: {e['step']}"
         if kind == "poll":
-            return f"{key}: {RENDERING} {e.get('progress', 0)}% (JoggAI: {e['remote_status']})"
+            return f"{key}: {Status.RENDERING} {e.get('progress', 0)}% (JoggAI: {e['remote_status']})"
         if kind == "plan":
             return f"{e['action']:<11} {key}"
         if kind == "retry":
@@ -180,7 +180,8 @@ class Reporter:
         if kind == "download":
             status = e["status"]
             tail = e.get("message") or f"{e['file']} ({e['bytes']} bytes)"
-            painted = self._paint(f"{status:<11}", "failed" if status == "failed" else "succeeded")
+            bad = status == Status.FAILED
+            painted = self._paint(f"{status:<11}", Status.FAILED if bad else Status.SUCCEEDED)
             return f"{painted} {key}  {tail}"
         if kind == "summary":
             return f"{e.get('message', '')} in {self.clock() - self._start:.1f}s"
@@ -191,11 +192,11 @@ class Reporter:
         self._eta.track(e)
         if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "wait"):
             self._queued += 1
-            self._active[key] = RENDERING if e["action"] == "wait" else QUEUED
+            self._active[key] = Status.RENDERING if e["action"] == "wait" else Status.QUEUED
         elif kind == "step":
-            self._active[key] = f"{SUBMITTING}: {e['step']}"
+            self._active[key] = f"{Status.SUBMITTING}: {e['step']}"
         elif kind == "poll":
-            self._active[key] = f"{RENDERING} {e.get('progress', 0)}%"
+            self._active[key] = f"{Status.RENDERING} {e.get('progress', 0)}%"
         elif kind == "video":
             self._active.pop(key, None)
             self._counts[e["status"]] = self._counts.get(e["status"], 0) + 1
@@ -278,7 +279,7 @@ def _phase_group(phase: str) -> str:
     """The live view's detailed phase ("submitting: create", "rendering 40%") as a
     heartbeat counts it: its status word."""
     word = phase.split(":", 1)[0].split(" ", 1)[0]
-    return word if word in (QUEUED, SUBMITTING) else RENDERING
+    return word if word in (Status.QUEUED, Status.SUBMITTING) else Status.RENDERING
 
 
 class Eta:
@@ -302,7 +303,7 @@ class Eta:
         elif kind == "video":
             started = self.rendering_since.pop(key, None)
             self.progress.pop(key, None)
-            if started is not None and e.get("status") == "succeeded":
+            if started is not None and e.get("status") == Status.SUCCEEDED:
                 self.render_times.append(self.clock() - started)
 
     def remaining(self, active: Mapping[str, str]) -> float | None:
@@ -313,7 +314,7 @@ class Eta:
             if 0 < pct < 100 and key in self.rendering_since:
                 spent = now - self.rendering_since[key]
                 guesses.append(spent * (100 - pct) / pct)
-        to_submit = sum(1 for phase in active.values() if _phase_group(phase) != "rendering")
+        to_submit = sum(1 for phase in active.values() if _phase_group(phase) != Status.RENDERING)
         typical = sum(self.render_times) / len(self.render_times) if self.render_times else None
         if to_submit and self.post_rate and typical is not None:
             n, window = self.post_rate

@@ -5,17 +5,34 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-from .manifest import Video
+from ..manifest.model import Video
+from ..state.status import Status
 
-CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED, NEEDS_CHECK = (
-    "create", "replace", "resume", "retry", "wait", "up-to-date", "orphaned", "needs-check")
-ACTIONS = (CREATE, REPLACE, RESUME, RETRY, WAIT, UP_TO_DATE, ORPHANED, NEEDS_CHECK)
+
+class Action(str, Enum):
+    """What `apply` will do for a video: a verb, not a status (each member is its word)."""
+
+    CREATE = "create"  # never applied: a new product and render
+    REPLACE = "replace"  # its inputs changed: a fresh product and render
+    RESUME = "resume"  # an earlier run stopped before its render was accepted
+    RETRY = "retry"  # JoggAI failed its render: start over
+    WAIT = "wait"  # a render JoggAI accepted: collect it
+    UP_TO_DATE = "up-to-date"
+    ORPHANED = "orphaned"  # in the state, no longer in the manifest: left alone
+    NEEDS_CHECK = "needs-check"  # a lost render answer the user settles
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ACTIONS = tuple(Action)
 # Actions that start over from a fresh product and project (never render a project twice).
-FRESH = (CREATE, REPLACE, RETRY)
+FRESH = (Action.CREATE, Action.REPLACE, Action.RETRY)
 # Actions that mean `apply` has something to do.
-CHANGES = (CREATE, REPLACE, RESUME, RETRY, WAIT)
+CHANGES = (Action.CREATE, Action.REPLACE, Action.RESUME, Action.RETRY, Action.WAIT)
 STEPS = ("create", "update", "render")
 # The in-process sandbox runs 60 times faster than JoggAI (a 3-minute render takes 3 s), its
 # POST budget included; `runner.SANDBOX_SCALE` is this value.
@@ -41,7 +58,7 @@ class PlanItem:
     """One video's action, with the input fields that changed (for `replace`)."""
 
     key: str
-    action: str
+    action: Action
     changes: tuple[str, ...] = ()
     video: Video | None = field(default=None, compare=False)
     detail: str = ""
@@ -81,36 +98,36 @@ def plan(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
     wanted = {v.key for v in videos}
     for key, record in records.items():
         if key not in wanted and selected(key, record.get("tags", ()), select):
-            items.append(PlanItem(key, ORPHANED, detail="no longer in the manifest; left alone"))
+            items.append(PlanItem(key, Action.ORPHANED, detail="no longer in the manifest; left alone"))
     return items
 
 
 def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
     """The action one video needs, given its record (or None)."""
     if record is None:
-        return PlanItem(video.key, CREATE, video=video)
-    if record.get("status") == NEEDS_CHECK:
+        return PlanItem(video.key, Action.CREATE, video=video)
+    if record.get("status") == Status.NEEDS_CHECK:
         # A render that may have been paid for: never sent again (not even for a changed
         # manifest) until the user settles it.
-        return PlanItem(video.key, NEEDS_CHECK, video=video,
+        return PlanItem(video.key, Action.NEEDS_CHECK, video=video,
                         detail=str(record.get("error") or "a render's answer was lost"))
     diff = changed_values(record.get("inputs", {}), video.inputs())
     if diff:
-        return PlanItem(video.key, REPLACE, tuple(c.field for c in diff), video, diff=diff)
+        return PlanItem(video.key, Action.REPLACE, tuple(c.field for c in diff), video, diff=diff)
     status = record.get("status")
-    if status == "succeeded":
-        return PlanItem(video.key, UP_TO_DATE, video=video)
-    if status == "failed":
+    if status == Status.SUCCEEDED:
+        return PlanItem(video.key, Action.UP_TO_DATE, video=video)
+    if status == Status.FAILED:
         reason = (record.get("remote") or {}).get("err_msg") or "render failed"
-        return PlanItem(video.key, RETRY, video=video, detail=str(reason))
+        return PlanItem(video.key, Action.RETRY, video=video, detail=str(reason))
     steps = record.get("steps", {})
     if steps.get("render") == "done":
-        return PlanItem(video.key, WAIT, video=video)
+        return PlanItem(video.key, Action.WAIT, video=video)
     if steps.get("render") == "inflight":
-        return PlanItem(video.key, RESUME, video=video,
+        return PlanItem(video.key, Action.RESUME, video=video,
                         detail="next: look for the render sent before; never sent twice")
     pending = [s for s in STEPS if steps.get(s) != "done" and (s != "update" or video.details)]
-    return PlanItem(video.key, RESUME, video=video, detail="next: " + ", ".join(pending))
+    return PlanItem(video.key, Action.RESUME, video=video, detail="next: " + ", ".join(pending))
 
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
@@ -163,9 +180,9 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
     renders = posts = 0
     products: set[tuple[str, str]] = set()
     done = {_product_of(k, r) for k, r in records.items()
-            if (r.get("steps") or {}).get("create") == "done" and r.get("status") != "failed"}
+            if (r.get("steps") or {}).get("create") == "done" and r.get("status") != Status.FAILED}
     for item in items:
-        if item.video is None or item.action not in (CREATE, REPLACE, RETRY, RESUME):
+        if item.video is None or item.action not in (*FRESH, Action.RESUME):
             continue
         record = records.get(item.key) or {}
         steps = {} if item.action in FRESH else record.get("steps") or {}

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .state import Store
+from ..state import Store
+from ..state.status import Status
 
 Emit = Callable[[dict[str, Any]], None]
 _DEFAULT_EXT = {"video": ".mp4", "cover": ".png"}
@@ -38,7 +39,7 @@ def download_all(state: Store, keys: list[str], directory: str, emit: Emit,
     failed = 0
     for key in keys:
         record = state.get(key)
-        if not record or record.get("status") != "succeeded":
+        if not record or record.get("status") != Status.SUCCEEDED:
             continue
         outputs = record.get("outputs")
         outputs = outputs if isinstance(outputs, dict) else {}
@@ -56,7 +57,7 @@ def download_all(state: Store, keys: list[str], directory: str, emit: Emit,
             except (DownloadError, requests.RequestException, OSError) as err:
                 failed += 1
                 emit({"event": "download", "key": key, "file": dest, "bytes": 0,
-                      "status": "failed", "message": str(err)})
+                      "status": Status.FAILED, "message": str(err)})
                 continue
             if status != "skipped":
                 done[kind] = {"file": os.path.relpath(dest, directory), "bytes": size}

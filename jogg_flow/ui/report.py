@@ -8,11 +8,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import status
-from .planner import CHANGES, Estimate, PlanItem, counts
+from ..engine.planner import CHANGES, Action, Estimate, PlanItem, counts
+from ..state import status
+from ..state.status import Status
 
-_MARK = {"create": "+", "replace": "~", "resume": ">", "retry": "!", "wait": "…",
-         "up-to-date": "=", "orphaned": "?", "needs-check": "‽"}
+_MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RETRY: "!",
+         Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽"}
 
 
 def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
@@ -41,7 +42,7 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: b
                   for c in item.diff]
         if item.action in _COST:
             lines.append("      " + _COST[item.action])
-        if item.action == "needs-check":
+        if item.action == Action.NEEDS_CHECK:
             lines.append("    " + settle_hint(manifest, item.key))
     summary = ", ".join(f"{n} {action}" for action, n in counts(items).items())
     lines.append(f"Plan: {summary or 'nothing selected'}.")
@@ -49,8 +50,8 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: b
 
 
 # Said under the actions that pay for a render again, so a reviewer sees what a change costs.
-_COST = {"replace": "a new render that costs credits; the previous video stays in the state's history",
-         "retry": "a new render that costs credits; the failed one stays in the state's history"}
+_COST = {Action.REPLACE: "a new render that costs credits; the previous video stays in the state's history",
+         Action.RETRY: "a new render that costs credits; the failed one stays in the state's history"}
 _SHORT = 40
 
 
@@ -101,7 +102,7 @@ def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> 
                      "status": status.of_record(record),
                      "video_url": outputs.get("video_url"), "cover_url": outputs.get("cover_url"),
                      "duration": outputs.get("duration")})
-        if record.get("status") == "needs-check":
+        if record.get("status") == Status.NEEDS_CHECK:
             rows[-1]["message"] = str(record.get("error") or "")
     return rows
 

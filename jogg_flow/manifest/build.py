@@ -6,12 +6,13 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..api.generations import GENERATIONS
+from ..errors import ManifestError, Problem
 from . import loader, schema
-from .errors import ManifestError, Problem
+from .model import Manifest, Video, parse_rate
 from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template
 
 Path = tuple[Any, ...]
@@ -22,59 +23,13 @@ _VIDEO_EXT = (".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv")
 _SECRET_VAR = re.compile(r"api[_-]?key|secret|token|password", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Video:
-    """One video the manifest asks for, with API-ready details and render settings."""
-
-    key: str
-    product: str
-    variant: str | None
-    url: str
-    tags: tuple[str, ...]
-    details: dict[str, Any]
-    render: dict[str, Any]
-    index: int  # the product's position in the file, for pointing at its line
-
-    def inputs(self) -> dict[str, Any]:
-        """What decides the remote result; a change in any of it needs a fresh video."""
-        return {"url": self.url, "details": self.details, "render": self.render}
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A validated manifest."""
-
-    file: str
-    name: str
-    api_version: str  # open | v1 | v2
-    base_url: str | None
-    post_rate: tuple[int, float] | None
-    videos: list[Video]
-    doc: loader.Document = field(repr=False)
-    feeds: tuple[Any, ...] = ()  # feeds.products.FeedInfo, one per `products_from` entry read
-
-    def line_of(self, video: Video) -> int:
-        """The line of the product (or of the `products_from` feed) that declares `video`."""
-        if video.index >= 0:
-            return self.doc.product_line(video.index)
-        return loader.locate(self.doc.root, ("products_from", -1 - video.index)).start_mark.line + 1
-
-
-def parse_rate(text: str) -> tuple[int, float]:
-    """'20/60s' -> (20, 60.0)."""
-    match = re.fullmatch(r"([1-9][0-9]*)/([0-9]+(?:\.[0-9]+)?)s", text.strip())
-    if not match or float(match.group(2)) <= 0:
-        raise ValueError(f"rate {text!r} must look like N/Ts, e.g. 20/60s")
-    return int(match.group(1)), float(match.group(2))
-
-
 def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
                   offline: bool = False) -> Manifest:
     """Load, render and validate `path`; raise ManifestError listing every problem.
     `offline`: URL feeds are not fetched (their products are left out)."""
     environ = os.environ if environ is None else environ
     doc = loader.load(path)
-    build = _Build(doc, environ)
+    build = Builder(doc, environ)
     build.offline = offline
     for where, message, at_key in schema.check(doc.data):
         build.problems.append(doc.problem(where, message, at_key=at_key))
@@ -96,8 +51,11 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
     )
 
 
-class _Build:
-    """One pass over the parsed tree: templates rendered where they stand, defaults merged."""
+class Builder:
+    """One pass over the parsed tree: templates rendered where they stand, defaults merged.
+
+    Problems are collected, never raised; feeds' rows come in through `feed_rows`, which
+    calls back `product`, `recheck`, `fail` and `templater` (its `ProductBuilder`)."""
 
     def __init__(self, doc: loader.Document, environ: Mapping[str, str]) -> None:
         self.doc = doc
@@ -136,7 +94,7 @@ class _Build:
             if self.secret and _holds(out, self.secret):
                 self.fail(path, schema.SECRET_HINT)
                 return value
-            self._recheck(out, value, path)
+            self.recheck(out, value, path)
             return out
         if isinstance(value, list):
             return [self.value(item, path + (i,), ctx) for i, item in enumerate(value)]
@@ -144,7 +102,7 @@ class _Build:
             return {k: self.value(v, path + (k,), ctx) for k, v in value.items()}
         return value
 
-    def _recheck(self, out: str, source: str, path: Path) -> None:
+    def recheck(self, out: str, source: str, path: Path) -> None:
         shape = tuple(0 if isinstance(p, int) else p for p in path)
         if (shape, out) in self.checked:
             return
@@ -186,9 +144,9 @@ class _Build:
                           f"(first used by products[{seen[key]}])")
                 continue
             seen[key] = i
-            out.extend(self._product(i, product, defaults))
+            out.extend(self.product(i, product, defaults))
         if data.get("products_from"):
-            from .feeds.products import feed_videos  # only manifests with feeds load it
+            from .feed_rows import feed_videos  # only manifests with feeds load it
 
             out.extend(feed_videos(self, data["products_from"], defaults, seen))
         return out
@@ -218,7 +176,7 @@ class _Build:
                 self.fail(("vars", name), schema.SECRET_HINT, at_key=True)
             self.templater.set_var(name, self.value(value, ("vars", name), {}))
 
-    def _product(self, i: int, product: dict[str, Any], defaults: dict[str, Any],
+    def product(self, i: int, product: dict[str, Any], defaults: dict[str, Any],
                  base: Path | None = None, row: Mapping[str, Any] | None = None) -> list[Video]:
         # A feed's product (i < 0) has its template's place as `base` and sees its `row`.
         base = base or ("products", i)
@@ -272,16 +230,6 @@ def _clip(source: str) -> str:
     return source if len(source) <= 80 else source[:77] + "..."
 
 
-# Script styles each generation lists (JoggAI's docs; compared case-insensitively, with
-# G0's internal "_stage" suffix allowed).
-SCRIPT_STYLES = {
-    "v2": ("Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons", "Light marketing"),
-    "v1": ("Don't Worry", "Discovery", "Data", "Top 3 reasons", "Soft Selling", "Humor & Meme",
-           "Feature Explainer", "Soft Storytelling with Twist", "Expert Advice", "Unboxing & Review",
-           "Challenge", "Problem/Solution", "Comparison", "Creative/Innovative", "Emotional Appeal",
-           "Immersive Storytelling"),
-}
-_TEMPLATE_TYPE_V1 = {"common": "public", "user": "custom"}
 
 
 def render_problems(version: str, render: dict[str, Any]) -> list[tuple[str, str]]:
@@ -289,17 +237,17 @@ def render_problems(version: str, render: dict[str, Any]) -> list[tuple[str, str
 
     v1 and v2 bodies need an avatar id: refused here rather than by a 40000 after the
     product was created (and paid for with a crawl)."""
-    out = []
-    if version in ("v1", "v2") and "avatar_id" not in render:
+    out: list[tuple[str, str]] = []
+    api = GENERATIONS.get(version)
+    if api is None:
+        return out  # an unknown api.version: the schema check said so
+    if "avatar_id" in api.required_render and "avatar_id" not in render:
         out.append(("avatar_id", f"render.avatar_id is required for api.version {version} "
                     "(set it under defaults.render; `jogg-flow catalog avatars` lists them)"))
-    styles = SCRIPT_STYLES.get(version)
     style = render.get("script_style")
-    if styles and isinstance(style, str):
-        known = {s.lower() for s in styles}
-        if style.lower().removesuffix("_stage") not in known:
-            out.append(("script_style", f"script_style '{style}' is not one of api.version "
-                        f"{version}'s: {', '.join(styles)}"))
+    if isinstance(style, str) and not api.knows_style(style):
+        out.append(("script_style", f"script_style '{style}' is not one of api.version "
+                    f"{version}'s: {', '.join(api.script_styles)}"))
     return out
 
 
@@ -318,8 +266,9 @@ def normalise_render(render: dict[str, Any], version: str = "open") -> dict[str,
     template_type as public|custom."""
     out = dict(render)
     try:
-        if version == "v1" and out.get("template_type") in _TEMPLATE_TYPE_V1:
-            out["template_type"] = _TEMPLATE_TYPE_V1[out["template_type"]]
+        types = GENERATIONS[version].template_types if version in GENERATIONS else {}
+        if out.get("template_type") in types:
+            out["template_type"] = types[out["template_type"]]
         if "template_id" in out:
             out["template_id"] = int(out["template_id"])
         if "aspect_ratio" in out:

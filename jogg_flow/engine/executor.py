@@ -17,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import planner, status
-from .api.errors import (
+from ..api.errors import (
     ApiError,
     Cancelled,
     InsufficientCredit,
@@ -30,13 +29,14 @@ from .api.errors import (
     ServerError,
     TransportError,
 )
-from .errors import StateError
-from .manifest import Video
-from .planner import PlanItem
-from .state import Record, Store
+from ..errors import StateError
+from ..manifest.model import Video
+from ..state import Record, Store, status
+from ..state.status import OK_STATUSES, Status
+from .planner import FRESH, Action, PlanItem
 
 if TYPE_CHECKING:
-    from .api.http import HttpClient
+    from ..api.http import HttpClient
 
 Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError
@@ -70,7 +70,7 @@ class Outcome:
     """What happened to one video in this run."""
 
     key: str
-    status: str  # a word of jogg_flow.status: pending, rendering, succeeded, failed, error, ...
+    status: str  # a Status: pending, rendering, succeeded, failed, error, ...
     project_id: str | None = None
     video_url: str | None = None
     message: str = ""
@@ -80,16 +80,14 @@ class Outcome:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
 
 
-OK_STATUSES = ("succeeded", "up-to-date", "orphaned")
 
 
 def is_ok(outcome: Outcome, wait: bool) -> bool:
     """Whether an outcome lets the run exit 0: a render left rendering is fine with
     --no-wait (a later apply collects it), not when the run waited (--timeout ran out)."""
-    return outcome.status in OK_STATUSES or (not wait and outcome.status == status.RENDERING)
-NEEDS_CHECK = planner.NEEDS_CHECK
-# Outcomes of videos that needed no work in this run.
-SETTLED = (planner.UP_TO_DATE, planner.ORPHANED, NEEDS_CHECK)
+    return outcome.status in OK_STATUSES or (not wait and outcome.status == Status.RENDERING)
+# Actions of videos that need no work in this run (their outcome is the same word).
+SETTLED = (Action.UP_TO_DATE, Action.ORPHANED, Action.NEEDS_CHECK)
 
 
 class Stopped(Exception):
@@ -126,7 +124,7 @@ class Executor:
         for item in items:
             if item.action in SETTLED:
                 self._finish(item.key, settled(item, self.state.videos.get(item.key)))
-            elif item.action == planner.WAIT:
+            elif item.action == Action.WAIT:
                 self._open += 1
                 self._counted.add(item.key)
                 self._watch(item.key)
@@ -150,7 +148,7 @@ class Executor:
                     self.stop.set()
                     self.client.budget.cancel()  # queued POSTs give up; calls under way finish
         for key in list(self._polls):
-            self._finish(key, Outcome(key, status.RENDERING, (self.state.get(key) or {}).get("project_id"),
+            self._finish(key, Outcome(key, Status.RENDERING, (self.state.get(key) or {}).get("project_id"),
                                       message="stopped; the next apply collects it"))
         deadline = time.monotonic() + 5
         for poller in pollers:
@@ -167,7 +165,7 @@ class Executor:
         except StateError as err:
             self._state_failed(key, err)
         except Exception as err:  # noqa: BLE001 - one video's bug must not stop the others
-            self._finish(key, Outcome(key, "error", message=f"internal error: {err!r}"))
+            self._finish(key, Outcome(key, Status.ERROR, message=f"internal error: {err!r}"))
 
     def _attempt(self, item: PlanItem) -> None:
         assert item.video is not None
@@ -179,22 +177,22 @@ class Executor:
         except (Stopped, Cancelled):
             self._finish(key, self._stopped(key, "stopped; the next apply resumes it"))
         except NeedsCheck as err:
-            self._finish(key, Outcome(key, NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
+            self._finish(key, Outcome(key, Status.NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
                                       message=str(err)))
         except NotFound as err:
             # The product or project is gone at JoggAI: only a fresh one can help.
             self._record_error(key, self.describe(err), failed=True)
-            self._finish(key, Outcome(key, "failed", message=self.describe(err)))
+            self._finish(key, Outcome(key, Status.FAILED, message=self.describe(err)))
         except ApiError as err:
             if isinstance(err, _FATAL):
                 self._stop_for(err)
             self._record_error(key, self.describe(err))
-            self._finish(key, Outcome(key, "error", message=self.describe(err)))
+            self._finish(key, Outcome(key, Status.ERROR, message=self.describe(err)))
 
     def _submit(self, item: PlanItem, video: Video) -> None:
         key = video.key
         record = self.state.get(key)
-        if item.action in planner.FRESH or record is None:
+        if item.action in FRESH or record is None:
             old, record = record, _fresh(video, record, item.action)
             if self.client.shares_products and old is not None and _same_product(old, video):
                 _carry_product(old, record)  # a render-only change keeps its product
@@ -208,7 +206,7 @@ class Executor:
         if record["steps"].get("render") != "done":
             self._render(video, record)
         if not self.options.wait:
-            self._finish(key, Outcome(key, status.RENDERING, record["project_id"],
+            self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
                                       message="--no-wait: a later apply collects it"))
             return
         self._watch(key)
@@ -310,7 +308,7 @@ class Executor:
                     return
             except (TransportError, ServerError) as err:
                 self._retry_event(key, "check", err)
-        record.update(status=NEEDS_CHECK, error="a render was sent but its answer was lost, "
+        record.update(status=Status.NEEDS_CHECK, error="a render was sent but its answer was lost, "
                       "and JoggAI shows no sign of it yet")
         self.state.put(key, record)
         raise NeedsCheck(record["error"])
@@ -328,7 +326,7 @@ class Executor:
     def _accepted(self, key: str, record: Record, project_id: str) -> None:
         record["project_id"] = project_id
         record["steps"]["render"] = "done"
-        record.update(status="rendering", submitted_at=_now())
+        record.update(status=Status.RENDERING, submitted_at=_now())
         self.state.put(key, record)
 
     def describe(self, err: ApiError) -> str:
@@ -370,7 +368,7 @@ class Executor:
         if record is not None:
             record["error"] = message
             if failed:
-                record.update(status="failed", remote={"status": "failed", "err_msg": message})
+                record.update(status=Status.FAILED, remote={"status": "failed", "err_msg": message})
             self.state.put(key, record)
 
     # -- polling ---------------------------------------------------------------------------
@@ -413,7 +411,7 @@ class Executor:
             except StateError as err:
                 self._state_failed(key, err)
             except Exception as err:  # noqa: BLE001 - the poller must outlive one bad answer
-                self._finish(key, Outcome(key, "error", message=f"internal error: {err!r}"))
+                self._finish(key, Outcome(key, Status.ERROR, message=f"internal error: {err!r}"))
 
     def _poll_once(self, key: str, poll: dict[str, Any]) -> None:
         record = self.state.get(key)
@@ -426,25 +424,26 @@ class Executor:
         except _POLL_FATAL as err:
             # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
             self._stop_for(err)
-            return self._finish(key, Outcome(key, "error", record["project_id"], message=self.describe(err)))
+            return self._finish(key, Outcome(key, Status.ERROR, record["project_id"],
+                                             message=self.describe(err)))
         except ApiError as err:
             self._retry_event(key, "poll", err)
             return self._reschedule(key, record, poll)
         poll["n"] += 1
         if info is None or info.status == "failed":
-            record["status"] = "failed"
+            record["status"] = Status.FAILED
             record["remote"] = {"status": "failed", "err_msg": info.err_msg if info else message}
             record["finished_at"] = _now()
             self.state.put(key, record)
             reason = record["remote"]["err_msg"] or "render failed"
-            return self._finish(key, Outcome(key, "failed", record["project_id"], message=reason))
+            return self._finish(key, Outcome(key, Status.FAILED, record["project_id"], message=reason))
         if info.status == "succeeded":
-            record.update(status="succeeded", finished_at=_now(), remote={"status": "succeeded"},
+            record.update(status=Status.SUCCEEDED, finished_at=_now(), remote={"status": "succeeded"},
                           outputs={"video_url": info.video_url, "cover_url": info.cover_url,
                                    "duration": info.duration})
             record.pop("error", None)
             self.state.put(key, record)
-            return self._finish(key, Outcome(key, "succeeded", record["project_id"], info.video_url))
+            return self._finish(key, Outcome(key, Status.SUCCEEDED, record["project_id"], info.video_url))
         poll["progress"] = info.progress
         self.emit({"event": "poll", "key": key, "remote_status": info.status,
                    "progress": info.progress})
@@ -452,10 +451,10 @@ class Executor:
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
         if not self.options.wait:
-            return self._finish(key, Outcome(key, status.RENDERING, record["project_id"],
+            return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
                                              message="--no-wait: a later apply collects it"))
         if self.clock() >= poll["deadline"]:
-            return self._finish(key, Outcome(key, status.RENDERING, record["project_id"],
+            return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
                                              message=f"still rendering after --timeout "
                                              f"{self.options.timeout:g} s; a later apply collects it"))
         with self._lock:
@@ -491,7 +490,7 @@ def _fresh(video: Video, old: Record | None, action: str) -> Record:
             history.append({**{k: old[k] for k in keep if k in old},
                             "replaced_at": _now(), "reason": action})
     return {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
-            "product_id": None, "project_id": None, "steps": {}, "status": status.PENDING,
+            "product_id": None, "project_id": None, "steps": {}, "status": Status.PENDING,
             "history": history}
 
 
@@ -499,7 +498,7 @@ def _same_product(record: Record, video: Video) -> bool:
     """Whether `record` holds a live remote product made from `video`'s url and details."""
     inputs = record.get("inputs") or {}
     return (record.get("steps", {}).get("create") == "done" and bool(record.get("product_id"))
-            and record.get("status") != "failed" and inputs.get("url") == video.url
+            and record.get("status") != Status.FAILED and inputs.get("url") == video.url
             and inputs.get("details") == video.details)
 
 

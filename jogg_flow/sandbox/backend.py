@@ -99,7 +99,7 @@ class ApiFailure(Exception):
         self.code, self.msg, self.http = code, msg or MESSAGES.get(code, "error"), http
 
 
-class Store:
+class Backend:
     """JoggAI's behaviour, independent of HTTP: products, projects, renders, budget."""
 
     def __init__(self, config: Config) -> None:

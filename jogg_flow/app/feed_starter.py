@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 
 from ..errors import UsageError
-from . import FeedError, FetchError, Row, format_of, open_feed, read
+from ..feeds import FeedError, FetchError, Row, format_of, open_feed, read
 
 # For each template field, the column names that mean it, most specific first.
 _KEY = ("handle", "id", "sku", "slug", "product_id", "item_group_id")

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from . import status
-from .manifest import Manifest
+from ..manifest.model import Manifest
+from ..state import status
+from ..state.status import Status
+
+_BAD = (Status.FAILED, Status.ERROR)
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,9 @@ def _duration(value: Any) -> str:
 
 
 def _reason(record: Mapping[str, Any]) -> str:
-    if record.get("status") == "needs-check":
+    if record.get("status") == Status.NEEDS_CHECK:
         return str(record.get("error") or "a render was sent but its answer was lost; check the dashboard")
-    if record.get("status") in ("failed", "error"):
+    if record.get("status") in _BAD:
         remote = _dict(record.get("remote"))
         return str(record.get("error") or remote.get("err_msg") or "failed")
     return ""
@@ -134,7 +137,7 @@ def _card(c: Card) -> str:
     facts = " · ".join(x for x in (c.duration, _project(c.project_id)) if x)
     # Without a video or cover the reason already fills the media box.
     reason = f'<p class="reason">{e(c.reason)}</p>' if c.reason and (c.video or c.cover) else ""
-    status_class = "ok" if c.status == "succeeded" else "bad" if c.status in ("failed", "error") else "warn"
+    status_class = "ok" if c.status == Status.SUCCEEDED else "bad" if c.status in _BAD else "warn"
     return (f'<article class="card" data-key="{e(c.key)}" data-status="{e(c.status)}">'
             f'<div class="media">{media}</div><div class="body">'
             f'<h2><code>{e(c.key)}</code></h2>'

@@ -17,14 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import StateError, UsageError
-from .manifest import Manifest, Video
-from .planner import Estimate, PlanItem, selected
-from .state import default_path, describe_location
-from .state import load as load_state
+from ..engine.planner import Estimate, PlanItem, selected
+from ..errors import StateError, UsageError
+from ..manifest.model import Manifest, Video
+from ..state import default_path, describe_location
+from ..state import load as load_state
 
 if TYPE_CHECKING:
-    from .runner import Proposal
+    from .online import Proposal
 
 MARKER = "jogg_flow_plan"
 VERSION = 1
@@ -120,7 +120,7 @@ def write(path: str, planned: Planned) -> None:
 
 
 def _replan(manifest: Manifest, records: Mapping[str, Any], select: Sequence[str]) -> list[PlanItem]:
-    from .planner import plan
+    from ..engine.planner import plan
 
     return plan(manifest.videos, records, select)
 

@@ -7,18 +7,36 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .. import schema
 from ..errors import Problem
-from ..templating import Hinted, TemplateError, is_template
-from . import FeedError, FetchError, Row, format_of, open_feed, read
-
-if TYPE_CHECKING:
-    from ..manifest import Video, _Build
+from ..feeds import FeedError, FetchError, Row, format_of, open_feed, read
+from . import loader, schema
+from .model import Video
+from .templating import ExplainedMapping, TemplateError, Templater, is_template
 
 Path = tuple[Any, ...]
+
+
+class ProductBuilder(Protocol):
+    """What feed rows need of the manifest's builder: its document, the problems it
+    collects, its templater, and its product path (`manifest.build.Builder` is one)."""
+
+    doc: loader.Document
+    problems: list[Problem]
+    templater: Templater
+    secret: str | None
+    offline: bool
+    feeds: list[Any]
+
+    def fail(self, path: Path, message: str, at_key: bool = False) -> None: ...
+
+    def recheck(self, out: str, source: str, path: Path) -> None: ...
+
+    def product(self, i: int, product: dict[str, Any], defaults: dict[str, Any],
+                base: Path | None = None, row: Mapping[str, Any] | None = None) -> list[Video]: ...
 # `{{ row.NAME }}` or `{{ row['NAME'] }}`: a template that is just one column.
 _COLUMN = re.compile(r"\{\{-?\s*row\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(['\"])(.+?)\2\s*\])\s*-?\}\}")
 _NOT_TAG = re.compile(r"[^A-Za-z0-9._-]+")
@@ -37,7 +55,7 @@ class FeedInfo:
     note: str = ""  # why it was not read (validate --offline)
 
 
-class RowView(Hinted):
+class RowView(ExplainedMapping):
     """`row` as templates see it: a missing column names the columns the feed has."""
 
     def __init__(self, row: Row, feed: str, columns: tuple[str, ...] | None) -> None:
@@ -57,7 +75,8 @@ class RowView(Hinted):
         return f"{what} ({hint}{'columns' if self.columns is not None else 'fields'}: {shown})"
 
 
-def feed_videos(build: _Build, specs: Any, defaults: dict[str, Any], seen: dict[str, int]) -> list[Video]:
+def feed_videos(build: ProductBuilder, specs: Any, defaults: dict[str, Any],
+                seen: dict[str, int]) -> list[Video]:
     """The videos of every feed under `products_from`, in feed order."""
     keys: dict[str, str] = {}
     out: list[Video] = []
@@ -68,7 +87,7 @@ def feed_videos(build: _Build, specs: Any, defaults: dict[str, Any], seen: dict[
 
 
 class _Feed:
-    def __init__(self, build: _Build, index: int, spec: dict[str, Any], defaults: dict[str, Any],
+    def __init__(self, build: ProductBuilder, index: int, spec: dict[str, Any], defaults: dict[str, Any],
                  seen: dict[str, int], keys: dict[str, str]) -> None:
         self.build, self.index, self.spec, self.defaults = build, index, spec, defaults
         self.seen, self.keys = seen, keys
@@ -137,7 +156,7 @@ class _Feed:
             path = self.base + ("product", "details", "intro_medias")
             product["details"] = {**details, "intro_medias": self._medias(details["intro_medias"],
                                                                           path, ctx, row)}
-        return self.build._product(-1 - self.index, product, self.defaults,
+        return self.build.product(-1 - self.index, product, self.defaults,
                                    base=self.base + ("product",), row=row)
 
     def _wanted(self, ctx: dict[str, Any]) -> bool:
@@ -167,7 +186,7 @@ class _Feed:
                                                "markup ({{, {% or {#); refused"))
             return None
         before = len(self.build.problems)
-        self.build._recheck(out, source, path)
+        self.build.recheck(out, source, path)
         return out if len(self.build.problems) == before else None
 
     def _unique(self, key: str, line: int) -> bool:
@@ -201,7 +220,7 @@ class _Feed:
                 self.build.problems.append(Problem(self.name, row.line, 1, "a media URL holds "
                                                    "template markup ({{, {% or {#); refused"))
                 continue
-            self.build._recheck(item, source, path + (len(out),))
+            self.build.recheck(item, source, path + (len(out),))
             out.append(item)
         return out
 

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
-from .progress import Reporter
-from .report import estimate_text, plan_text
-from .runner import NotApproved, Proposal
+from ..app.online import NotApproved, Proposal
+from ..ui.progress import Reporter
+from ..ui.report import estimate_text, plan_text
 
 QUESTION = "Apply these changes? Only 'yes' is accepted: "
 

@@ -40,7 +40,7 @@ class EnvView(dict[str, str]):
         return f"env.{name} is not declared in env: ({', '.join(self.declared) or 'none declared'})"
 
 
-class Hinted(dict[str, Any]):
+class ExplainedMapping(dict[str, Any]):
     """A mapping whose missing names explain themselves (a feed row names its columns)."""
 
     def missing(self, name: str) -> str:
@@ -56,14 +56,15 @@ def _env_class() -> Any:
         # Bounded by what templates build (jinja_limits); `env` lookups explain what is missing.
 
         def getattr(self, obj: Any, attribute: str) -> Any:
-            if isinstance(obj, Hinted) and attribute in obj:
+            if isinstance(obj, ExplainedMapping) and attribute in obj:
                 return obj[attribute]  # a feed column named 'items' or 'values' is the column
-            if isinstance(obj, EnvView | Hinted) and attribute not in obj:
+            if isinstance(obj, EnvView | ExplainedMapping) and attribute not in obj:
                 return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
             return super().getattr(obj, attribute)
 
         def getitem(self, obj: Any, argument: Any) -> Any:
-            if isinstance(obj, EnvView | Hinted) and isinstance(argument, str) and argument not in obj:
+            explains = isinstance(obj, EnvView | ExplainedMapping)
+            if explains and isinstance(argument, str) and argument not in obj:
                 return self.undefined(hint=obj.missing(argument), obj=obj, name=argument)
             return super().getitem(obj, argument)
 

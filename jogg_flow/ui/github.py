@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import Problem
+from ..errors import Problem
+from ..state.status import Status
 
 
 def active(environ: Mapping[str, str]) -> bool:
@@ -39,9 +40,9 @@ def outcome_level(status: str, exit_code: int) -> str | None:
     """The annotation an apply outcome earns: an error for a video that failed or needs
     checking; a warning for one left pending or rendering by a run that did not end well
     (--timeout, Ctrl-C, an API error); none otherwise (--no-wait leaves renders by design)."""
-    if status in ("failed", "error", "needs-check"):
+    if status in (Status.FAILED, Status.ERROR, Status.NEEDS_CHECK):
         return "error"
-    if status in ("pending", "rendering") and exit_code != 0:
+    if status in (Status.PENDING, Status.RENDERING) and exit_code != 0:
         return "warning"
     return None
 

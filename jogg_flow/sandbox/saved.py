@@ -1,4 +1,4 @@
-"""The in-process sandbox's memory between runs of `apply --sandbox`.
+"""The in-process sandbox's records, saved between runs of `apply --sandbox`.
 
 JoggAI keeps a render going after the run that asked for it has ended; the in-process
 sandbox would forget it with its process, and the next run would read "record not found"
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from .store import Store
+from .backend import Backend
 
 
 def path_for(manifest_file: str, name: str) -> str:
@@ -20,21 +20,21 @@ def path_for(manifest_file: str, name: str) -> str:
                         f"{name}.sandbox-api.json")
 
 
-def recall(store: Store, path: str) -> None:
+def recall(backend: Backend, path: str) -> None:
     """Give a fresh sandbox the records a former one kept; a missing or damaged file
     leaves it empty, as a trial sandbox may well be (the state then starts those videos over)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            store.restore(json.load(fh))
+            backend.restore(json.load(fh))
     except (OSError, ValueError, KeyError, TypeError):
         pass
 
 
-def remember(store: Store, path: str) -> None:
+def remember(backend: Backend, path: str) -> None:
     """Write the sandbox's records atomically (a crash leaves the former file whole)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(store.snapshot(), fh, separators=(",", ":"))
+        json.dump(backend.snapshot(), fh, separators=(",", ":"))
     os.replace(tmp, path)

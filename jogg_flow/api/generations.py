@@ -1,0 +1,85 @@
+"""What jogg-flow knows of each JoggAI API generation, in one place, with no HTTP stack.
+
+`open` is the seed's `/open` product flow (documented November 2024), `v1` what JoggAI's own
+n8n node and the no-code integrations call (`https://api.jogg.ai/v1`), `v2` JoggAI's current
+docs (`https://api.jogg.ai` + `/v2/...`). The manifest checks, the command line's choices,
+the planner's estimate and the clients all read the `Generation` here; importing this
+module loads no HTTP stack, so `plan` and a no-op `apply` stay fast.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One API generation: where it lives, what its renders need, and its client."""
+
+    name: str  # the manifest's `api.version`
+    base: str  # the documented host
+    shares_products: bool  # one product can carry several videos (variants reuse it)
+    required_render: tuple[str, ...] = ()  # render settings the API refuses a body without
+    # Script styles its docs list (compared case-insensitively, G0's "_stage" suffix allowed);
+    # empty: any name is passed on.
+    script_styles: tuple[str, ...] = ()
+    # The manifest's template_type words -> the API's (unlisted words go as they are).
+    template_types: Mapping[str, str] = field(default_factory=dict)
+    # Its client, "module:Class" under jogg_flow.api (`api.client_class` loads it on first use).
+    client_path: str = ""
+
+    def canonical_style(self, value: Any) -> str:
+        """A script style as this generation spells it: `Discovery_stage` -> `Discovery`."""
+        name = str(value).removesuffix("_stage")
+        return {s.lower(): s for s in self.script_styles}.get(name.lower(), name)
+
+    def knows_style(self, value: str) -> bool:
+        """Whether the docs list `value` (always true where no list is documented)."""
+        return not self.script_styles or value.lower().removesuffix("_stage") in {
+            s.lower() for s in self.script_styles}
+
+
+GENERATIONS: dict[str, Generation] = {
+    "open": Generation("open", "https://api-services.jogg.ai", shares_products=False,
+                       client_path="open:OpenClient"),
+    "v1": Generation(
+        "v1", "https://api.jogg.ai", shares_products=True, required_render=("avatar_id",),
+        script_styles=("Don't Worry", "Discovery", "Data", "Top 3 reasons", "Soft Selling",
+                       "Humor & Meme", "Feature Explainer", "Soft Storytelling with Twist",
+                       "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution",
+                       "Comparison", "Creative/Innovative", "Emotional Appeal",
+                       "Immersive Storytelling"),
+        template_types={"common": "public", "user": "custom"}, client_path="v1:V1Client"),
+    "v2": Generation(
+        "v2", "https://api.jogg.ai", shares_products=True, required_render=("avatar_id",),
+        script_styles=("Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons",
+                       "Light marketing"),
+        client_path="v2:V2Client"),
+}
+VERSIONS = tuple(GENERATIONS)
+DEFAULT_BASES = {name: g.base for name, g in GENERATIONS.items()}
+
+
+def generation(name: str) -> Generation:
+    """The generation an `api.version` names (the manifest's schema allows only these)."""
+    return GENERATIONS[name]
+
+
+def resolve_base(version: str, flag: str | None, environ: Mapping[str, str],
+                 manifest_base: str | None) -> str:
+    """The base URL a run talks to: `--api-base`, then JOGG_API_BASE, then the manifest's
+    `api.base_url`, then the generation's documented host."""
+    return flag or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version]
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a key sent there never leaves the machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
