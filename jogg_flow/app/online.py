@@ -14,6 +14,7 @@ from ..api import DEFAULT_BASES, PostBudget, client_class, generation, resolve_b
 from ..api.errors import Cancelled, InsufficientCredit
 from ..api.generations import is_loopback
 from ..engine import planner
+from ..engine.events import Emit
 from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled
 from ..errors import JoggFlowError, UsageError
 from ..manifest import load_manifest
@@ -30,7 +31,6 @@ from .scope import Scope, check_selection, feed_digests, state_name, state_path_
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
     from ..api.http import HttpClient, Preflight
 
-Emit = Callable[[dict[str, Any]], None]
 SANDBOX_SCALE = planner.SANDBOX_SCALE  # the in-process sandbox: a 3-minute render takes 3 s
 MIN_POLL = 5.0  # JoggAI: "never poll faster than every 5 seconds"
 
@@ -118,7 +118,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
         checked = _open_checks(state, target, describe_location(location, name), emit)
         items = planner.plan(manifest.videos, state.videos, scope.select)
         for item in items:
-            emit({"event": "plan", **item.as_dict()})
+            emit(item.as_event())
         if confirm is not None and not confirm(
                 _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
@@ -129,7 +129,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
             state.set_identity(checked)
             outcomes = [settled(i, state.videos.get(i.key)) for i in items]
             for outcome in outcomes:
-                emit({"event": "video", **outcome.as_dict()})
+                emit(outcome.as_event())
             result = Applied(manifest, items, outcomes,
                              0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
             if cfg.download:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO
 
 from ..app.online import NotApproved, Proposal
+from ..engine.events import Event
 from ..ui.progress import Reporter
 from ..ui.report import estimate_text, plan_text
 
@@ -61,7 +62,7 @@ class Deferred:
 
     def __init__(self, make: Callable[[], Reporter], warnings: IO[str]) -> None:
         self._make, self._warnings = make, warnings
-        self._held: list[dict[str, Any]] = []
+        self._held: list[Event] = []
         self.reporter: Reporter | None = None
         self.stop: threading.Event | None = None
 
@@ -74,7 +75,7 @@ class Deferred:
                 self.reporter(event)
             self._held.clear()
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: Event) -> None:
         if self.reporter is None:
             self._held.append(event)
         else:
@@ -94,8 +95,8 @@ class Deferred:
             self.reporter.close()
             return
         for event in self._held:
-            if event.get("event") == "warning":
-                self._warnings.write(f"warning: {event.get('message')}\n")
+            if event["event"] == "warning":
+                self._warnings.write(f"warning: {event['message']}\n")
         self._held.clear()
 
     @property

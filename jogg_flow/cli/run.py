@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +18,10 @@ from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
 from ..state.status import Status
 from ..ui import github, progress, report
+
+if TYPE_CHECKING:  # loaded only by apply (requests and the executor come with them)
+    from ..app.online import Confirm
+    from .approval import Deferred
 from .app import (
     _json_error,
     _json_errors,
@@ -233,7 +238,8 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
         _keep_sandbox_media(manifest, result, output)
 
 
-def _approval(make: Any, manifest: str, sandbox: bool, may_ask: bool) -> tuple[Any, Any]:
+def _approval(make: Callable[[], progress.Reporter], manifest: str, sandbox: bool,
+              may_ask: bool) -> tuple[progress.Reporter | Deferred, Confirm | None]:
     """(the run's reporter, runner.apply's `confirm`): on a terminal, a reporter that starts
     once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
     from . import approval

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,8 +18,8 @@ import requests
 
 from ..state import Store
 from ..state.status import Status
+from .events import Emit
 
-Emit = Callable[[dict[str, Any]], None]
 _DEFAULT_EXT = {"video": ".mp4", "cover": ".png"}
 _CHUNK = 1 << 16
 # A state is a file anyone may edit: a key becomes a path only when each part is a plain name.

@@ -33,12 +33,12 @@ from ..errors import StateError
 from ..manifest.model import Video
 from ..state import Record, Store, status
 from ..state.status import OK_STATUSES, Status
+from .events import Emit, VideoEvent
 from .planner import FRESH, Action, PlanItem
 
 if TYPE_CHECKING:
     from ..api.http import HttpClient
 
-Emit = Callable[[dict[str, Any]], None]
 # Errors that every later call would meet too: they stop the whole run. (A TransportError
 # reaches here only after the client's retries: the API is out of reach. A Refused answer
 # is not JoggAI's: a gateway, a proxy or a retired path, the same for every call.)
@@ -78,6 +78,17 @@ class Outcome:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+    def as_event(self) -> VideoEvent:
+        """The outcome as a run tells it (a `video` event; empty fields left out)."""
+        event: VideoEvent = {"event": "video", "key": self.key, "status": self.status}
+        if self.project_id not in (None, ""):
+            event["project_id"] = self.project_id
+        if self.video_url:
+            event["video_url"] = self.video_url
+        if self.message:
+            event["message"] = self.message
+        return event
 
 
 
@@ -470,7 +481,7 @@ class Executor:
             if key in self._counted:
                 self._open -= 1
             self._lock.notify_all()
-        self.emit({"event": "video", **outcome.as_dict()})
+        self.emit(outcome.as_event())
 
 
 def settled(item: PlanItem, record: Record | None) -> Outcome:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..manifest.model import Video
 from ..state.status import Status
+from .events import PlanEvent
 
 
 class Action(str, Enum):
@@ -75,6 +76,15 @@ class PlanItem:
         if self.detail:
             out["detail"] = self.detail
         return out
+
+    def as_event(self) -> PlanEvent:
+        """The item as a run tells it (a `plan` event)."""
+        event: PlanEvent = {"event": "plan", "key": self.key, "action": self.action}
+        if self.changes:
+            event["changes"] = list(self.changes)
+        if self.detail:
+            event["detail"] = self.detail
+        return event
 
 
 def selected(key: str, tags: Iterable[str], patterns: Sequence[str]) -> bool:

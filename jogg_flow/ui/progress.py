@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from ..engine.events import Event, fields
 from ..state.status import Status
 
 EVENTS_VERSION = 2  # 2: the `video` event speaks jogg_flow.status (pending, rendering, ...)
@@ -69,12 +70,12 @@ class Reporter:
             threading.Thread(target=self._beat, args=(heartbeat,), name="jogg-heartbeat",
                              daemon=True).start()
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: Event) -> None:
         with self._lock:
             if self.lost:
                 return
             try:
-                self._handle(event)
+                self._handle(fields(event))
             except (OSError, ValueError):  # EPIPE, EIO, or a closed file
                 self._lose()
             except Exception as err:  # noqa: BLE001 - emit runs on the workers and the poller:
