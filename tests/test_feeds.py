@@ -101,3 +101,23 @@ def test_xml_bomb_is_refused_without_expanding(tmp_path):
     with pytest.raises(ManifestError) as err:
         load_manifest(manifest_for(tmp_path, FIX / "merchant-billion-laughs.xml"))
     assert "lol" not in str(err.value)
+    assert "has a document type declaration" in str(err.value)
+
+
+def test_an_entity_below_expats_own_limits_is_refused_too(tmp_path):
+    """expat stops a billion laughs by itself (past 8 MiB of expansion), so the bomb above
+    would be refused without our guard; this one expands to 2 MB, under expat's limits, and
+    would land in every title: only the refusal of declarations stops it."""
+    entity = "x" * 10_000
+    feed = tmp_path / "merchant-quadratic.xml"
+    feed.write_text(
+        '<?xml version="1.0"?>\n'
+        f'<!DOCTYPE rss [<!ENTITY big "{entity}">]>\n'
+        '<rss xmlns:g="http://base.google.com/ns/1.0"><channel>\n'
+        '<item><g:id>a-1</g:id><link>https://shop.example/a</link>'
+        f'<title>{"&big;" * 200}</title></item>\n'
+        '</channel></rss>\n')
+    with pytest.raises(ManifestError) as err:
+        load_manifest(manifest_for(tmp_path, feed))
+    assert f"{feed}:2:1: has a document type declaration" in str(err.value)
+    assert "xxxx" not in str(err.value)
