@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from click.testing import CliRunner
@@ -119,8 +120,10 @@ def _accepted(record: dict[str, Any], stats: dict[str, Any]) -> bool:
             or (record.get("marker") or "") in stats["renders_by_name"])
 
 
-def _start(url: str, manifest: str, state: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+def _start(url: str, manifest: str, state: str,
+           popen: Callable[..., subprocess.Popen[str]] = subprocess.Popen) -> subprocess.Popen[str]:
+    """A real `jogg-flow apply --output json` (`popen`: the tests' `spawn`, which reaps it)."""
+    return popen(
         [sys.executable, "-m", "jogg_flow", "apply", manifest, "--api-base", url, "--state", state,
          *FAST, "--parallelism", "3", "--output", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from jogg_flow.cli import cli
 from jogg_flow.sandbox import Config, Sandbox
+from tests.processes import Children
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FAKE_KEY = "jf-test-key-5b2c0d7e9a1f"
@@ -34,6 +35,16 @@ def run():
         runner = CliRunner()
         return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
     return _run
+
+
+@pytest.fixture
+def spawn():
+    """spawn(args, **popen_kwargs) -> Popen: SIGINT stops the child as from a terminal (even
+    under a pytest started as a background job), and whatever still runs at the end of the
+    test is killed and reaped."""
+    children = Children()
+    yield children
+    children.reap()
 
 
 @pytest.fixture

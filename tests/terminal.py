@@ -13,6 +13,8 @@ import termios
 import time
 from collections.abc import Callable, Mapping
 
+from tests.processes import default_sigint
+
 # Called after every wait for output: (the process, the terminal's master side, what was
 # read this time (b"" if nothing), everything read so far).
 React = Callable[[subprocess.Popen[bytes], int, bytes, bytes], None]
@@ -32,8 +34,18 @@ def run_on_pty(args: list[str], env: Mapping[str, str], react: React, *, columns
         set_size(slave, columns)
     proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", *args], env=dict(env),
                             stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, start_new_session=True)
+                            stderr=slave, start_new_session=True, preexec_fn=default_sigint)
     os.close(slave)
+    try:
+        return _drive(proc, master, react, guard)
+    finally:
+        if proc.poll() is None:  # a hang the guard ended: never leave the child behind
+            proc.kill()
+            proc.wait(timeout=30)
+        os.close(master)
+
+
+def _drive(proc: subprocess.Popen[bytes], master: int, react: React, guard: float) -> tuple[bytes, int]:
     seen = b""
     deadline = time.monotonic() + guard  # a guard against a hang, not a timing assertion
     while time.monotonic() < deadline:
@@ -51,5 +63,4 @@ def run_on_pty(args: list[str], env: Mapping[str, str], react: React, *, columns
         if proc.poll() is not None and not ready:
             break
     proc.wait(timeout=30)
-    os.close(master)
     return seen, proc.returncode

@@ -25,10 +25,10 @@ def test_sigkill_campaign(tmp_path, seed, version):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_signal_saves_state_and_exits_130_then_resumes(tmp_path, sig):
+def test_a_stop_signal_saves_state_and_exits_130_then_resumes(tmp_path, sig, spawn):
     state, manifest = str(tmp_path / "state.json"), write_manifest(str(tmp_path), 6)
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0)) as sb:
-        proc = _start(sb.url, manifest, state)
+        proc = _start(sb.url, manifest, state, spawn)
         for line in proc.stdout:  # wait until renders are being submitted
             if '"step": "render"' in line:
                 break
@@ -37,7 +37,7 @@ def test_a_stop_signal_saves_state_and_exits_130_then_resumes(tmp_path, sig):
         assert proc.returncode == 130, err
         assert "Traceback" not in err
         assert State.load(state).videos
-        final = _start(sb.url, manifest, state)
+        final = _start(sb.url, manifest, state, spawn)
         _, err = final.communicate(timeout=60)
         assert final.returncode == 0, err
         check_done(state, sb.stats(), 6)

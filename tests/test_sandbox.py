@@ -126,12 +126,12 @@ def test_starts_fast_on_a_free_port_without_dns():
         second._server.server_close()
 
 
-def test_sandbox_command_serves_on_a_free_port_until_stopped():
+def test_sandbox_command_serves_on_a_free_port_until_stopped(spawn):
     import signal
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0",
+    proc = spawn([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0",
                              "--fault", "http_500:GET /open/prj_info:1",
                              "--fault-rate", "rate_429:POST /open/project/render=0"],
                             stderr=subprocess.PIPE, text=True)
@@ -150,4 +150,23 @@ def test_sandbox_command_serves_on_a_free_port_until_stopped():
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_sigint_stops_a_child_even_when_the_tests_run_as_a_background_job(spawn):
+    """A background job's SIGINT is ignored and inherited: `spawn` gives it back to the child,
+    so the SIGINT tests above work under `pytest &` and in CI, and do not leak their child."""
+    import signal
+    import subprocess
+    import sys
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell does for `pytest &`
+    try:
+        proc = spawn([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0"],
+                     stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert proc.stderr is not None and "JoggAI sandbox on http://127.0.0.1:" in proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
     assert proc.returncode == 0

@@ -166,8 +166,8 @@ def test_listen_queue_holds_the_connections_of_many_workers():
     assert len(socks) == 40
 
 
-def test_sandbox_command_realistic_and_retire_flags():
-    proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0", "--realistic",
+def test_sandbox_command_realistic_and_retire_flags(spawn):
+    proc = spawn([sys.executable, "-m", "jogg_flow", "sandbox", "--port", "0", "--realistic",
                              "--retire", "open", "--post-limit", "1"],
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:

@@ -1,4 +1,4 @@
-"""Issue #13, bullet 6: one status vocabulary (README, "Statuses") in every command's output,
+"""One status vocabulary (README, "Statuses") in every command's output,
 through real processes against a sandbox on 127.0.0.1."""
 
 from __future__ import annotations
@@ -130,11 +130,11 @@ def test_a_timeout_leaves_renders_rendering_and_exits_1_with_warnings_in_ci(path
                       as_json.stdout, as_json.stderr)
 
 
-def test_a_sigint_leaves_rendering_and_pending_videos_and_exits_130(paths, tmp_path):
+def test_a_sigint_leaves_rendering_and_pending_videos_and_exits_130(paths, tmp_path, spawn):
     manifest, state = paths
     # One worker and a slow POST budget: when the first render is sent, the others still wait.
     with Sandbox(Config(time_scale=1.0, render_seconds=30.0)) as sb:
-        proc = subprocess.Popen(
+        proc = spawn(
             [sys.executable, "-m", "jogg_flow", "apply", manifest, "--api-base", sb.url, "--state", state,
              "--post-rate", "2/30s", "--poll-interval", "0.1", "--poll-max", "0.3", "--parallelism", "1",
              "--output", "json"],
