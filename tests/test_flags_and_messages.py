@@ -1,4 +1,4 @@
-"""Issue #13, bullet 6 (part): one set of flags, errors said once and plainly."""
+"""One set of flags across commands, and errors said once and plainly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Without a terminal, `apply` says how it is doing at a steady cadence (issue #13, bullet 1).
+"""Without a terminal, `apply` says how it is doing at a steady cadence.
 
 A real process whose stdout is a pipe, against a sandbox on 127.0.0.1 whose renders take
 a few seconds: heartbeat lines arrive while renders run, not only at the end.

@@ -1,4 +1,4 @@
-"""Issue #13, bullet 6: in --output json, every error that ends a command is one JSON object
+"""In --output json, every error that ends a command is one JSON object
 on stdout (apply: an `error` event), besides the one-line human error on stderr."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The file store keeps each record as its JSON text (#15): what it reads back, what it
+"""The file store keeps each record as its JSON text: what it reads back, what it
 writes, and what loading costs in memory, on real files."""
 
 from __future__ import annotations
