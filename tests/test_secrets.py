@@ -159,3 +159,20 @@ def test_env_shows_only_declared_names_and_the_state_holds_no_secret(write, run,
         titles = [p["title"] for p in sb.backend.products.values()]
     assert titles == ["{'REGION': 'eu-west'} ['REGION']"]
     assert _leaks(everything_written(tmp_path) + result.output + result.stderr) == []
+
+
+def test_a_key_rebuilt_by_a_template_is_refused_even_where_env_is_not_read(write, run):
+    """The second line behind the restricted `env`: a rendered value holding the key (here
+    rebuilt from its reversed copy pasted into vars) is refused, without quoting it."""
+    manifest = write("m.yaml", f"""
+        version: 1
+        vars: {{tail: "{FAKE_KEY[::-1]}"}}
+        products:
+          - key: a
+            url: https://shop.example/a
+            details: {{title: "{{{{ vars.tail | reverse }}}}"}}
+        """)
+    result = run("validate", manifest, env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 3
+    assert "m.yaml:6:" in result.stderr
+    assert _leaks(result.output + result.stderr) == []
