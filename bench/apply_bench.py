@@ -104,7 +104,7 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
         again = runner.apply(scope, settings)
         second = stats(url)["requests"] == first["requests"] and again.requests == 0
     stats_ = first
-    req = stats_["requests"]
+    req: dict[str, int] = stats_["requests"]
 
     def per_video(method: str) -> float:
         return sum(c for route, c in req.items() if route.startswith(method + " ")) / n
@@ -197,6 +197,7 @@ def overhead(tmp: str, n: int) -> dict[str, float]:
         start = time.perf_counter()
         for i in range(n):
             pid, prj = client.create_product(f"https://shop.example/products/{i}")
+            assert prj is not None  # the open flow answers the project with the product
             client.update_product(pid, {"title": "t"})
             client.render(prj, {"aspect_ratio": 0})
             client.project_info(prj)
@@ -211,6 +212,7 @@ def bytes_per_step(tmp: str, n: int) -> float:
     state = State.load(state_path)
     before = os.path.getsize(state_path + ".journal") if os.path.exists(state_path + ".journal") else 0
     record = state.get("p000000")
+    assert record is not None
     for i in range(10):
         record["steps"]["render"] = "inflight" if i % 2 else "done"
         state.put("p000000", record)

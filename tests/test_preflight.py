@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_the_preflight_account_is_given_to_the_runner(write, tmp_path):
 
 
 def test_a_base_url_that_is_not_joggai_warns():
-    events = []
+    events: list[dict[str, Any]] = []
     cfg = ApplySettings(allow_http=True)
     make_client("v2", "https://proxy.example", FAKE_KEY, cfg, (20, 60.0), threading.Event(),
                 events.append).close()

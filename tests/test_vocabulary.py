@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import jsonschema
 import pytest
@@ -58,14 +59,14 @@ def slow():
         yield sb
 
 
-def _events(stdout: str) -> list[dict]:
+def _events(stdout: str) -> list[dict[str, Any]]:
     events = [json.loads(line) for line in stdout.splitlines()]
     for event in events:
         EVENTS.validate(event)
     return events
 
 
-def _videos(events: list[dict]) -> dict[str, dict]:
+def _videos(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e["key"]: e for e in events if e["event"] == "video"}
 
 
