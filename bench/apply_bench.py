@@ -34,6 +34,7 @@ from bench.baselines import sequential  # noqa: E402
 from bench.gen_manifest import manifest  # noqa: E402
 from jogg_flow.app import online as runner  # noqa: E402
 from jogg_flow.app.scope import Scope  # noqa: E402
+from jogg_flow.engine.events import Event  # noqa: E402
 from jogg_flow.manifest import load_manifest  # noqa: E402
 from jogg_flow.sandbox import Config, Sandbox  # noqa: E402
 from jogg_flow.state import State  # noqa: E402
@@ -90,8 +91,8 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
                                         poll_interval=15.0 / scale, poll_max=120.0 / scale)
         marks: dict[str, float] = {}
 
-        def mark(event: dict[str, Any]) -> None:  # where the time over the bound goes
-            if event.get("event") == "step":
+        def mark(event: Event) -> None:  # where the time over the bound goes
+            if event["event"] == "step":
                 marks.setdefault("first_post", time.perf_counter())
                 if event.get("step") == "render":
                     marks["last_render"] = time.perf_counter()
@@ -104,7 +105,7 @@ def ours(tmp: str, n: int, scale: float, version: str = "open") -> dict[str, Any
         again = runner.apply(scope, settings)
         second = stats(url)["requests"] == first["requests"] and again.requests == 0
     stats_ = first
-    req = stats_["requests"]
+    req: dict[str, int] = stats_["requests"]
 
     def per_video(method: str) -> float:
         return sum(c for route, c in req.items() if route.startswith(method + " ")) / n
@@ -197,6 +198,7 @@ def overhead(tmp: str, n: int) -> dict[str, float]:
         start = time.perf_counter()
         for i in range(n):
             pid, prj = client.create_product(f"https://shop.example/products/{i}")
+            assert prj is not None  # the open flow answers the project with the product
             client.update_product(pid, {"title": "t"})
             client.render(prj, {"aspect_ratio": 0})
             client.project_info(prj)
@@ -211,6 +213,7 @@ def bytes_per_step(tmp: str, n: int) -> float:
     state = State.load(state_path)
     before = os.path.getsize(state_path + ".journal") if os.path.exists(state_path + ".journal") else 0
     record = state.get("p000000")
+    assert record is not None
     for i in range(10):
         record["steps"]["render"] = "inflight" if i % 2 else "done"
         state.put("p000000", record)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -50,7 +51,7 @@ def posts(stats: dict[str, Any]) -> int:
     return sum(n for route, n in stats["requests"].items() if route.startswith("POST"))
 
 
-def check(records: dict[str, Any], stats: dict[str, Any], n: int) -> dict[str, int]:
+def check(records: Mapping[str, dict[str, Any]], stats: dict[str, Any], n: int) -> dict[str, int]:
     """Every video succeeded with its URL, and no product was rendered twice."""
     forgotten = sum(1 for r in records.values()
                     if r.get("status") != "succeeded" or not (r.get("outputs") or {}).get("video_url"))

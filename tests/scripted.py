@@ -45,11 +45,17 @@ def envelope(data: Any = None, code: int = 0, msg: str = "Success", status: int 
 DROP = Reply(status=-1)  # close the connection without answering
 
 
+def always(reply: Reply) -> Callable[[Request], Reply]:
+    """A handler that answers every request with `reply`."""
+    return lambda request: reply
+
+
 class Scripted:
     """Context manager: a ThreadingHTTPServer answering with `handler`."""
 
     def __init__(self, handler: Callable[[Request], Reply], host: str = "127.0.0.1") -> None:
-        self.handler, self.log = handler, []
+        self.handler = handler
+        self.log: list[Request] = []
         outer = self
 
         class _H(BaseHTTPRequestHandler):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ class Api:
         # v2 products carry several videos: blender's two variants share one product.
         self.products = 4 if version == "open" else 3
 
-    def requests(self, stats: dict, step: str) -> int:
+    def requests(self, stats: dict[str, Any], step: str) -> int:
         return sum(n for route, n in stats["requests"].items() if fnmatch.fnmatchcase(route, self.routes[step]))
 
     def forget_product(self, sandbox: Sandbox, product_id) -> None:
@@ -64,7 +65,7 @@ def api(request):
     return Api(request.param)
 
 
-def one_render_each(stats: dict) -> None:
+def one_render_each(stats: dict[str, Any]) -> None:
     """No project was rendered twice (a v2 product shared by variants renders once each)."""
     assert stats["renders_per_product"] and set(stats["renders_per_project"].values()) == {1}
     assert sum(stats["renders_per_product"].values()) == stats["renders_accepted"]

@@ -7,10 +7,12 @@ import io
 import itertools
 import json
 import threading
+from typing import cast
 
 import jsonschema
 import pytest
 
+from jogg_flow.engine.events import Event
 from jogg_flow.sandbox import Fault, media
 from jogg_flow.ui.github import summary_markdown
 from jogg_flow.ui.progress import Reporter
@@ -30,7 +32,7 @@ products:
 
 @pytest.fixture
 def apply(run, sandbox, tmp_path):
-    def _apply(manifest: str, *extra: str, env: dict | None = None):
+    def _apply(manifest: str, *extra: str, env: dict[str, str] | None = None):
         return run("apply", manifest, "--api-base", sandbox.url, "--post-rate", "20/1s",
                    "--poll-interval", "0.05", "--poll-max", "0.3", "--state",
                    str(tmp_path / "state.json"), *extra, env={"JOGG_API_KEY": FAKE_KEY, **(env or {})})
@@ -113,14 +115,14 @@ def test_live_view_on_a_terminal_and_no_color(monkeypatch):
         def isatty(self):
             return True
 
-    events = [{"event": "plan", "key": "a", "action": "create"},
-              {"event": "step", "key": "a", "step": "create"},
-              {"event": "poll", "key": "a", "remote_status": "processing", "progress": 40},
-              {"event": "video", "key": "a", "status": "succeeded", "video_url": "https://v/a.mp4"}]
+    events: list[Event] = [
+        {"event": "plan", "key": "a", "action": "create"},
+        {"event": "step", "key": "a", "step": "create"},
+        {"event": "poll", "key": "a", "remote_status": "processing", "progress": 40},
+        {"event": "video", "key": "a", "status": "succeeded", "video_url": "https://v/a.mp4"}]
     colored, plain = Tty(), Tty()
     for stream, environ in ((colored, {}), (plain, {"NO_COLOR": "1"})):
-        ticks = itertools.count()
-        reporter = Reporter("text", stream, environ=environ, clock=lambda t=ticks: float(next(t)))
+        reporter = Reporter("text", stream, environ=environ, clock=map(float, itertools.count()).__next__)
         for e in events:
             reporter(e)
         reporter.close()
@@ -169,7 +171,7 @@ def test_the_reporter_never_raises_into_the_threads_that_emit():
     assert reporter.lost and stop.is_set()
     reporter({"event": "video", "key": "a", "status": "succeeded"})  # silent from now on
     healthy = Reporter("text", io.StringIO())
-    healthy({"event": "video", "key": "a"})  # malformed: no status
+    healthy(cast(Event, {"event": "video", "key": "a"}))  # malformed: no status
     assert healthy.failure and "video" in healthy.failure
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -26,15 +27,23 @@ def client(sb: Sandbox, **kw) -> Client:
     return Client(sb.url, KEY, sleep=lambda s: None, **kw)
 
 
+def product(c: Client) -> tuple[Any, str]:
+    """A new product and its project: the open flow answers both at once."""
+    product_id, project_id = c.create_product("https://shop.example/p/1")
+    assert project_id is not None
+    return product_id, project_id
+
+
 def test_product_flow_round_trip():
     with Sandbox(Config(render_seconds=0.0)) as sb:
         c = client(sb)
-        product_id, project_id = c.create_product("https://shop.example/p/1")
+        product_id, project_id = product(c)
         c.update_product(product_id, {"title": "T"})
         assert c.project_info(project_id).status == "idle"
         c.render(project_id, {"aspect_ratio": 1, "render_subtitle": 0})
         info = c.project_info(project_id)
-        assert info.status == "succeeded" and info.video_url.endswith(".mp4") and info.duration == 3
+        assert info.status == "succeeded" and info.duration == 3
+        assert info.video_url is not None and info.video_url.endswith(".mp4")
         assert sb.backend.products[product_id]["title"] == "T"
         assert sb.backend.projects[project_id]["settings"]["aspect_ratio"] == 1
         assert c.headers["User-Agent"].startswith("jogg-flow/")
@@ -54,7 +63,7 @@ def test_wrong_key_raises_typed_error_without_the_key(http_status):
 def test_parameter_error_and_not_found_are_permanent():
     with Sandbox() as sb:
         c = client(sb)
-        _, project_id = c.create_product("https://shop.example/p/1")
+        _, project_id = product(c)
         with pytest.raises(ParameterError, match="40000.*aspect_ratio"):
             c.render(project_id, {"aspect_ratio": 9})
         with pytest.raises(NotFound):
@@ -68,7 +77,7 @@ def test_transient_get_errors_are_retried():
     with Sandbox(Config(faults=faults)) as sb:
         retries = []
         c = client(sb, on_retry=lambda route, err, delay: retries.append(type(err).__name__))
-        _, project_id = c.create_product("https://shop.example/p/1")
+        _, project_id = product(c)
         assert c.project_info(project_id).status == "idle"
         assert retries == ["ServerError", "ServerError", "TransportError"]
 
@@ -84,7 +93,7 @@ def test_gets_give_up_after_the_retry_limit():
 def test_post_with_unknown_outcome_is_not_retried(kind):
     with Sandbox(Config(faults=[Fault(kind, "POST /open/project/render")], slow_seconds=1.0)) as sb:
         c = client(sb, timeout=(1.0, 0.3))
-        _, project_id = c.create_product("https://shop.example/p/1")
+        _, project_id = product(c)
         with pytest.raises(OutcomeUnknown):
             c.render(project_id, {})
         assert sb.stats()["requests"]["POST /open/project/render"] == 1

@@ -29,6 +29,7 @@ def test_a_stop_signal_saves_state_and_exits_130_then_resumes(tmp_path, sig, spa
     state, manifest = str(tmp_path / "state.json"), write_manifest(str(tmp_path), 6)
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0)) as sb:
         proc = _start(sb.url, manifest, state, spawn)
+        assert proc.stdout is not None
         for line in proc.stdout:  # wait until renders are being submitted
             if '"step": "render"' in line:
                 break

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
 
 from jogg_flow.engine.download import download_all
+from jogg_flow.engine.events import fields
 from jogg_flow.state import State
 
 BODY = bytes(range(256)) * 4
@@ -47,8 +49,8 @@ def test_a_server_without_ranges_restarts_the_file(server, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.mp4.part").write_bytes(b"stale bytes")
-    events = []
-    failed = download_all(state_with(tmp_path, f"{server}/v.mp4"), ["a"], str(out), events.append)
+    events: list[dict[str, Any]] = []
+    failed = download_all(state_with(tmp_path, f"{server}/v.mp4"), ["a"], str(out), lambda e: events.append(fields(e)))
     assert failed == 0
     assert (out / "a.mp4").read_bytes() == BODY
     assert events[-1]["status"] == "downloaded" and events[-1]["bytes"] == len(BODY)
@@ -56,8 +58,8 @@ def test_a_server_without_ranges_restarts_the_file(server, tmp_path):
 
 def test_a_short_body_fails_and_keeps_the_part_for_next_time(server, tmp_path):
     out = tmp_path / "out"
-    events = []
-    failed = download_all(state_with(tmp_path, f"{server}/short.mp4"), ["a"], str(out), events.append)
+    events: list[dict[str, Any]] = []
+    failed = download_all(state_with(tmp_path, f"{server}/short.mp4"), ["a"], str(out), lambda e: events.append(fields(e)))
     assert failed == 1 and events[-1]["status"] == "failed"
     assert not (out / "a.mp4").exists() and (out / "a.mp4.part").exists()
 
@@ -65,8 +67,8 @@ def test_a_short_body_fails_and_keeps_the_part_for_next_time(server, tmp_path):
 def test_only_succeeded_videos_are_fetched(tmp_path):
     state = State.load(str(tmp_path / "s.json"))
     state.put("a", {"status": "rendering", "outputs": {}})
-    events = []
-    assert download_all(state, ["a", "missing"], str(tmp_path), events.append,
+    events: list[dict[str, Any]] = []
+    assert download_all(state, ["a", "missing"], str(tmp_path), lambda e: events.append(fields(e)),
                         session=requests.Session()) == 0
     assert events == []
 
@@ -77,8 +79,8 @@ def test_a_tampered_key_never_writes_outside_the_directory(key, server, tmp_path
     out.mkdir(parents=True)
     state = State.load(str(tmp_path / "s.json"))
     state.put(key, {"status": "succeeded", "outputs": {"video_url": f"{server}/v.mp4"}})
-    events = []
-    assert download_all(state, [key], str(out), events.append) == 1
+    events: list[dict[str, Any]] = []
+    assert download_all(state, [key], str(out), lambda e: events.append(fields(e))) == 1
     assert events[-1]["status"] == "failed" and "refusing to write" in events[-1]["message"]
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "s.json"
                and not p.name.startswith("s.json")]
@@ -94,8 +96,8 @@ def test_a_symlink_planted_in_the_directory_is_not_followed(server, tmp_path):
     state = State.load(str(tmp_path / "s.json"))
     for key in ("p/v", "a"):
         state.put(key, {"status": "succeeded", "outputs": {"video_url": f"{server}/v.mp4"}})
-    events = []
-    assert download_all(state, ["p/v", "a"], str(out), events.append) == 2
+    events: list[dict[str, Any]] = []
+    assert download_all(state, ["p/v", "a"], str(out), lambda e: events.append(fields(e))) == 2
     assert "leads outside" in events[0]["message"]
     assert list(elsewhere.iterdir()) == []
 
@@ -105,7 +107,7 @@ def test_a_symlink_planted_in_the_directory_is_not_followed(server, tmp_path):
 def test_a_tampered_url_is_a_per_video_error(outputs, tmp_path):
     state = State.load(str(tmp_path / "s.json"))
     state.put("a", {"status": "succeeded", "outputs": outputs, "downloads": "junk"})
-    events = []
-    failed = download_all(state, ["a"], str(tmp_path / "out"), events.append)
+    events: list[dict[str, Any]] = []
+    failed = download_all(state, ["a"], str(tmp_path / "out"), lambda e: events.append(fields(e)))
     assert failed == (0 if isinstance(outputs, list) else 1)
     assert all("not a URL" in e["message"] for e in events)

@@ -12,6 +12,7 @@ import json
 import random
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import yaml
@@ -23,12 +24,15 @@ from jogg_flow.manifest import _schema_fast, loader, schema
 from .conftest import ROOT
 
 SEED_FILES = sorted((ROOT / "manifests").glob("*.yaml")) + sorted((ROOT / "tests/fixtures/invalid").glob("*.yaml"))
+Json = Any  # a document as YAML loads it: dicts, lists and scalars
+Place = tuple[str | int, ...]  # the keys and indexes down to one node
 # Values a user might write by mistake, and the shapes patterns and types trip on.
-ODD = [None, 0, -1, 1, 2, 37, 1.5, True, False, "", " ", "x", "x\n", "\nx", "12", "12\n", "9:16", "16:9",
-       "portrait", "english", "https://a.example/p", "https://a.example/p\n", "https://a\x1cb",
-       "https://a\u2028b", "http://", "ftp://a.example", "{{ vars.x }}", "{% if x %}y{% endif %}",
-       "20/60s", "20/60s\n", "0/60s", "a" * 70, "Ab-c_1.2", "p1", "p 1", "api_key", [], {}, ["x"], {"x": 1},
-       [{}], 10**30, "é", "TOKEN", "A_B", "a\tb", "v1", "v2", "open", "common", "user"]
+ODD: list[Json] = [
+    None, 0, -1, 1, 2, 37, 1.5, True, False, "", " ", "x", "x\n", "\nx", "12", "12\n", "9:16", "16:9",
+    "portrait", "english", "https://a.example/p", "https://a.example/p\n", "https://a\x1cb",
+    "https://a\u2028b", "http://", "ftp://a.example", "{{ vars.x }}", "{% if x %}y{% endif %}",
+    "20/60s", "20/60s\n", "0/60s", "a" * 70, "Ab-c_1.2", "p1", "p 1", "api_key", [], {}, ["x"], {"x": 1},
+    [{}], 10**30, "é", "TOKEN", "A_B", "a\tb", "v1", "v2", "open", "common", "user"]
 KEYS = ["key", "url", "name", "variants", "details", "render", "media", "tags", "api", "version", "env",
         "vars", "defaults", "products", "lang", "aspect_ratio", "avatar_id", "title", "api_key", "kee",
         "post_rate", "base_url", "voice_id", "render_subtitle", "template_type", 1, "x"]
@@ -47,7 +51,7 @@ def _seeds() -> list[object]:
     return out
 
 
-def _places(node: object, path: tuple = ()) -> list[tuple]:
+def _places(node: Json, path: Place = ()) -> list[Place]:
     found = [path]
     if isinstance(node, dict):
         for k, v in node.items():
@@ -58,13 +62,13 @@ def _places(node: object, path: tuple = ()) -> list[tuple]:
     return found
 
 
-def _get(node: object, path: tuple) -> object:
+def _get(node: Json, path: Place) -> Json:
     for step in path:
-        node = node[step]  # type: ignore[index]
+        node = node[step]
     return node
 
 
-def _mutate(doc: object, rng: random.Random) -> object:
+def _mutate(doc: Json, rng: random.Random) -> Json:
     doc = copy.deepcopy(doc)
     for _ in range(rng.randint(1, 3)):
         path = rng.choice(_places(doc))

@@ -9,6 +9,7 @@ import io
 import json
 import pathlib
 import tempfile
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ products_from:
       url: "{{ row.link }}"
       details: {title: "{{ row.title }}"}
 """
-TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=12)
 MUTATION = st.one_of(
     st.tuples(st.just("blank"), st.integers(0, 30), st.sampled_from([0, 1, 2])),
     st.tuples(st.just("drop"), st.integers(0, 30), st.sampled_from([0, 1, 2])),
@@ -40,7 +41,7 @@ def rows(n: int) -> list[list[str]]:
     return [[f"p-{i}", f"https://shop.example.com/p/{i}", f"Product {i}"] for i in range(n)]
 
 
-def mutate(table: list[list[str]], mutations: list[tuple]) -> tuple[bytes, bool]:
+def mutate(table: list[list[str]], mutations: list[tuple[str, int, Any]]) -> tuple[bytes, bool]:
     """The feed's bytes, and whether it is still a valid feed by construction."""
     raw: list[tuple[int, bytes]] = []
     for kind, at, arg in mutations:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import jsonschema
 import pytest
@@ -33,12 +34,12 @@ def jf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
                           timeout=120, env={**os.environ, "JOGG_API_KEY": FAKE_KEY, **(env or {})})
 
 
-def one_error(result: subprocess.CompletedProcess[str], code: int, says: str) -> dict:
+def one_error(result: subprocess.CompletedProcess[str], code: int, says: str) -> dict[str, Any]:
     """The single JSON error line on stdout, checked against the exit code and stderr."""
     assert result.returncode == code, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
-    body = json.loads(lines[0])
+    body: dict[str, Any] = json.loads(lines[0])
     assert body["ok"] is False and body["exit_code"] == code and says in body["error"], body
     assert says in result.stderr and "Traceback" not in result.stderr
     return body

@@ -235,6 +235,7 @@ def test_slots_of_a_killed_runner_expire_by_themselves(pg):
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                             env={**os.environ})
     try:
+        assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "held"
     finally:
         proc.kill()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from typing import Any
 
 import pytest
 
 from jogg_flow.api import PostBudget
 from jogg_flow.app.online import ApplySettings, make_client
+from jogg_flow.engine.events import fields
 from jogg_flow.sandbox import Config, Sandbox
 from jogg_flow.state import State
 from tests.conftest import FAKE_KEY
@@ -77,12 +79,12 @@ def test_the_preflight_account_is_given_to_the_runner(write, tmp_path):
 
 
 def test_a_base_url_that_is_not_joggai_warns():
-    events = []
+    events: list[dict[str, Any]] = []
     cfg = ApplySettings(allow_http=True)
     make_client("v2", "https://proxy.example", FAKE_KEY, cfg, (20, 60.0), threading.Event(),
-                events.append).close()
+                lambda e: events.append(fields(e))).close()
     make_client("v2", "https://api.jogg.ai", FAKE_KEY, cfg, (20, 60.0), threading.Event(),
-                events.append).close()
+                lambda e: events.append(fields(e))).close()
     assert [e["message"] for e in events] == [
         "the API key goes to proxy.example, not JoggAI's documented host for api.version v2 (api.jogg.ai)"]
 

@@ -136,8 +136,11 @@ def test_sandbox_command_serves_on_a_free_port_until_stopped(spawn):
                              "--fault-rate", "rate_429:POST /open/project/render=0"],
                             stderr=subprocess.PIPE, text=True)
     try:
+        assert proc.stderr is not None
         line = proc.stderr.readline()
-        url = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)
+        found = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        assert found, line
+        url = found.group(1)
         created = requests.post(f"{url}/open/product", headers=H, timeout=5,
                                 json={"url": "https://shop.example/p"}).json()
         assert created["code"] == 0

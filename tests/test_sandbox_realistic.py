@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -20,7 +21,7 @@ H = {"x-api-key": "k", "Content-Type": "application/json"}
 ROUTES = {"open": ("POST", "/open/product"), "v1": ("POST", "/v1/product"), "v2": ("POST", "/v2/product")}
 
 
-def _post(sb: Sandbox, path: str, body: dict | None = None) -> requests.Response:
+def _post(sb: Sandbox, path: str, body: dict[str, Any] | None = None) -> requests.Response:
     return requests.post(sb.url + path, headers=H, json=body or {"url": "https://shop.example/p"}, timeout=5)
 
 

@@ -153,6 +153,7 @@ def test_a_state_changed_in_place_is_refused(setup, sandbox):
     assert plan().exit_code == 0
     with locked(str(state), "m") as store:
         record = store.get("p0")
+        assert record is not None
         record["project_id"] = "f" * 32
         store.put("p0", record)
     refused = apply("plan.json")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from tests.conftest import FAKE_KEY, ROOT
 
@@ -21,7 +22,7 @@ main(sys.argv[1:])
 """
 
 
-def _probe(*args: str, tmp_path) -> tuple[int, dict]:
+def _probe(*args: str, tmp_path) -> tuple[int, dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JOGG_API_KEY": FAKE_KEY}
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)

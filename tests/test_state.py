@@ -88,6 +88,7 @@ def test_lock_names_its_holder_and_frees_on_process_death(tmp_path):
             f"l = Lock({path!r}); l.acquire(); print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(StateError, match=f"pid {holder.pid} on"):
             Lock(path).acquire()
@@ -98,7 +99,7 @@ def test_lock_names_its_holder_and_frees_on_process_death(tmp_path):
         holder.communicate()
     lock = Lock(path)
     lock.acquire()
-    assert lock.stale["pid"] == holder.pid
+    assert lock.stale is not None and lock.stale["pid"] == holder.pid
     lock.release()
     assert not os.path.exists(path + ".lock")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from jogg_flow.errors import StateError
 from jogg_flow.state import State
 
 
-def _record(i: int) -> dict:
+def _record(i: int) -> dict[str, Any]:
     return {"key": f"p{i}", "tags": ["shop"], "status": "succeeded", "product_id": i,
             "project_id": f"{i:032x}", "steps": {"create": "done", "update": "done", "render": "done"},
             "inputs": {"url": f"https://shop.example/{i}", "details": {"title": f"Acme product {i}"},
@@ -38,6 +39,7 @@ def test_records_read_back_as_written_and_each_read_is_a_fresh_copy(tmp_path):
     state = State.load(path)
     assert state.videos == {f"p{i}": _record(i) for i in range(3)}
     got = state.get("p1")
+    assert got is not None
     got["steps"]["render"] = "inflight"
     state.videos["p2"]["status"] = "failed"
     assert state.get("p1") == _record(1) and state.videos["p2"] == _record(2)

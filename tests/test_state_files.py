@@ -214,6 +214,7 @@ def test_a_refused_lock_names_the_ci_run_of_its_holder(tmp_path):
     env = {**os.environ, "GITHUB_RUN_ID": "4242", "GITHUB_REPOSITORY": "shop/videos"}
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(StateError, match=r"pid \d+ on .*\(https://github.com/shop/videos/actions/runs/4242\)"):
             Lock(path).acquire()

@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import jsonschema
 import pytest
 
+from jogg_flow.engine.events import Event
 from jogg_flow.sandbox import Config, Fault, Sandbox
 from jogg_flow.state import State, status
 from jogg_flow.ui.progress import Reporter
@@ -58,14 +60,14 @@ def slow():
         yield sb
 
 
-def _events(stdout: str) -> list[dict]:
+def _events(stdout: str) -> list[dict[str, Any]]:
     events = [json.loads(line) for line in stdout.splitlines()]
     for event in events:
         EVENTS.validate(event)
     return events
 
 
-def _videos(events: list[dict]) -> dict[str, dict]:
+def _videos(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e["key"]: e for e in events if e["event"] == "video"}
 
 
@@ -240,7 +242,7 @@ def test_heartbeat_and_live_view_speak_the_vocabulary():
         def isatty(self) -> bool:
             return True
 
-    events = [{"event": "plan", "key": "old", "action": "wait"},
+    events: list[Event] = [{"event": "plan", "key": "old", "action": "wait"},
               {"event": "plan", "key": "new", "action": "create"},
               {"event": "plan", "key": "next", "action": "create"},
               {"event": "step", "key": "new", "step": "create"}]

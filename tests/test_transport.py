@@ -28,7 +28,7 @@ from jogg_flow.api.open import OpenClient
 from jogg_flow.api.v2 import V2Client
 from jogg_flow.errors import UsageError
 from tests.conftest import FAKE_KEY
-from tests.scripted import Reply, Scripted, envelope
+from tests.scripted import Reply, Scripted, always, envelope
 
 PRODUCT = {"id": 7, "prj_id": "p" * 32}
 
@@ -120,7 +120,7 @@ def test_a_bare_404_names_the_generation_and_base_url():
 
 def test_malformed_2xx_and_5xx_stay_outcome_unknown_for_a_post():
     for reply in (Reply(200, b"<html>ok</html>"), Reply(502, b"Bad gateway")):
-        with Scripted(lambda r, reply=reply: reply) as server:
+        with Scripted(always(reply)) as server:
             with pytest.raises(OutcomeUnknown):
                 client(server.url, sleep=lambda s: None).create_product("https://shop.example/p")
 

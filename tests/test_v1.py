@@ -59,11 +59,14 @@ class _Scripted(BaseHTTPRequestHandler):
 
 @contextmanager
 def scripted(answers: dict[str, Any]) -> Iterator[tuple[str, list[tuple[str, Any, dict[str, str]]]]]:
-    handler = type("H", (_Scripted,), {"answers": answers, "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    class Handler(_Scripted):  # this server's answers, and a log of its own
+        pass
+
+    Handler.answers, Handler.seen = answers, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", handler.seen
+        yield f"http://127.0.0.1:{server.server_port}", Handler.seen
     finally:
         server.shutdown()
         server.server_close()
