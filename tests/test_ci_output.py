@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import pathlib
 import threading
 from typing import cast
 
@@ -79,12 +80,16 @@ def test_github_failure_annotation_summary_and_outputs(apply, write, sandbox, tm
     assert annotations == [f"::error file={manifest},line=3,title=jogg-flow::blender: failed: "
                            "Render failed: the avatar could not be composed (sandbox)"]
     text = summary.read_text()
-    assert "| `blender` | failed |  |" in text
+    assert "| `blender` | failed |  | Render failed: the avatar could not be composed (sandbox) |" in text
+    assert "**1 failed, 1 succeeded**" in text
     assert "| `kettle` | succeeded | [video](http://127.0.0.1:" in text
     lines = outputs.read_text().splitlines()
     assert lines[:2] == ["failed=1", "succeeded=1"]
-    assert lines[2].startswith("videos<<ghadelimiter_") and lines[-1] == lines[2].split("<<")[1]
-    assert [v["key"] for v in json.loads(lines[3])] == ["blender", "kettle"]
+    assert lines[2].startswith("videos-file=")
+    assert [v["key"] for v in json.loads(pathlib.Path(lines[2].split("=", 1)[1]).read_text())] == \
+        ["blender", "kettle"]
+    assert lines[3].startswith("videos<<ghadelimiter_") and lines[-1] == lines[3].split("<<")[1]
+    assert [v["key"] for v in json.loads(lines[4])] == ["blender", "kettle"]
 
 
 def test_download_resumes_a_partial_file_and_skips_finished_ones(apply, write, sandbox, tmp_path):
@@ -181,9 +186,9 @@ def test_the_step_summary_keeps_each_row_in_its_cells():
         {"key": "b", "status": "succeeded", "video_url": "https://x.example/b.mp4\n| injected | row |"},
         {"key": "c", "status": "succeeded", "video_url": ["https://x.example/c.mp4"]},
         {"key": "d", "status": "succeeded", "video_url": "javascript:alert(1)"}])
-    rows = text.strip().splitlines()[4:]
-    assert rows[0] == "| `a` | succeeded | [video](https://x.example/a.mp4) |"
-    assert rows[1:] == ["| `b` | succeeded |  |", "| `c` | succeeded |  |", "| `d` | succeeded |  |"]
+    rows = text.strip().splitlines()[6:]
+    assert rows[0] == "| `a` | succeeded | [video](https://x.example/a.mp4) |  |"
+    assert rows[1:] == ["| `b` | succeeded |  |  |", "| `c` | succeeded |  |  |", "| `d` | succeeded |  |  |"]
 
 
 def test_download_never_follows_a_link_planted_in_the_directory(apply, write, tmp_path):
@@ -206,3 +211,24 @@ def test_download_never_follows_a_link_planted_in_the_directory(apply, write, tm
     assert "leads outside" in result.output and "kettle" in result.output
     assert list(elsewhere.iterdir()) == []
     assert (out / "kettle.cover.png").exists()  # the rest of the downloads went on
+
+
+def test_junit_has_a_case_per_video_failures_with_their_reason(apply, run, write, sandbox, tmp_path):
+    """GitLab, Jenkins and Azure read JUnit XML: one test case per video, the failed one a
+    failure with JoggAI's reason, from `apply --junit` and from `outputs --output junit`."""
+    import xml.etree.ElementTree as ElementTree
+
+    sandbox.add_fault(Fault("render_fail", "POST /open/project/render"))
+    manifest, report = write("m.yaml", MANIFEST), tmp_path / "junit.xml"
+    assert apply(manifest, "--parallelism", "1", "--junit", str(report)).exit_code == 1
+    listed = run("outputs", manifest, "--state", str(tmp_path / "state.json"), "--output", "junit",
+                 env={"JOGG_API_BASE": sandbox.url})
+    assert listed.exit_code == 0, listed.stderr
+    for text in (report.read_text(), listed.stdout):
+        suite = ElementTree.fromstring(text).find("testsuite")
+        assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
+        cases = {c.get("name"): c for c in suite.iter("testcase")}
+        assert set(cases) == {"blender", "kettle"}
+        failure = cases["blender"].find("failure")
+        assert failure is not None and "the avatar could not be composed" in (failure.text or "")
+        assert cases["kettle"].find("failure") is None and cases["kettle"].find("skipped") is None

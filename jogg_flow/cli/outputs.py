@@ -10,7 +10,7 @@ import click
 from ..app import offline as offline_cmds
 from ..app.scope import Scope
 from ..state.status import Status
-from ..ui import report
+from ..ui import junit, report
 from .app import (
     _json_errors,
     _named_state,
@@ -31,8 +31,9 @@ from .run import sandbox_media_dir
 @select_option
 @sandbox_flag
 @api_base_option
-@click.option("--output", "output", type=click.Choice(["text", "json", "csv", "html"]), default=None,
-              help="text (a table), json, csv, or html: a page with every video to watch [text].")
+@click.option("--output", "output", type=click.Choice(["text", "json", "csv", "html", "junit"]),
+              default=None, help="text (a table), json, csv, html (a page with every video to watch) or "
+              "junit (JUnit XML for GitLab, Jenkins, Azure) [text].")
 @click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "csv", "html"]), default=None,
               hidden=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
@@ -53,7 +54,8 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
     else:
         rows = offline_cmds.outputs(Scope(manifest, state=state, select=select, sandbox=sandbox,
                                           api_base=api_base), warn=_warn)
-        text = report.format_rows(rows, "table" if chosen == "text" else chosen)
+        text = (junit.report(os.path.basename(manifest), rows) if chosen == "junit" else
+                report.format_rows(rows, "table" if chosen == "text" else chosen))
     if out:
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(text if text.endswith("\n") else text + "\n")

@@ -17,7 +17,7 @@ from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
 from ..state.status import Status
-from ..ui import github, progress, report
+from ..ui import github, junit, progress, report
 
 if TYPE_CHECKING:  # loaded only by apply (requests and the executor come with them)
     from ..app.online import Confirm
@@ -164,13 +164,16 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
               help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
 @click.option("--yes", "--auto-approve", "yes", is_flag=True,
               help="Do not ask on a terminal before spending (without a terminal it never asks).")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
-          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
+          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, junit_file: str | None,
+          yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
     plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
@@ -217,7 +220,21 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     if reporter.failure:
         click.echo(f"warning: {reporter.failure}", err=True)
     _after_run(result, manifest, _named_state(state), output, keep_media=sandbox and not download)
+    if junit_file:
+        _write_junit(junit_file, result)
     return result.exit_code
+
+
+def _write_junit(path: str, result: Any) -> None:
+    """`--junit FILE`: the run's outcomes, one test case per video; a file that cannot be
+    written is a warning (the videos are done by then)."""
+    rows = [{"key": o.key, "status": o.status, "message": o.message, "project_id": o.project_id,
+             "video_url": o.video_url} for o in result.outcomes]
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(junit.report(os.path.basename(result.manifest.file), rows))
+    except OSError as err:
+        click.echo(f"warning: cannot write {path}: {err.strerror}", err=True)
 
 
 def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_media: bool) -> None:
@@ -281,19 +298,24 @@ def _github_report(result: Any) -> None:
     """Annotations on the failed videos' lines, the step summary and the step outputs."""
     manifest = result.manifest
     videos = {i.key: i.video for i in result.items}
+    marks = []
     for o in result.outcomes:
         level = github.outcome_level(o.status, result.exit_code)
         if level:
             video = videos.get(o.key)
             line = manifest.line_of(video) if video else None
-            click.echo(github.annotation(level, f"{o.key}: {o.status}: {o.message}",
-                                         manifest.file, line, title="jogg-flow"))
+            marks.append((level, f"{o.key}: {o.status}: {o.message}", manifest.file, line))
+    for mark in github.limited_annotations(marks):
+        click.echo(mark)
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
-             "video_url": o.video_url} for o in result.outcomes]
+             "video_url": o.video_url, **({"message": o.message} if o.message else {})}
+            for o in result.outcomes]
     summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
                                       os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""))
+    videos_file = github.write_videos_file(
+        rows, manifest.name, os.environ, os.path.join(os.path.dirname(manifest.file) or ".", ".jogg-flow"))
     for variable, text in (("GITHUB_STEP_SUMMARY", summary),
-                           ("GITHUB_OUTPUT", github.output_lines(rows))):
+                           ("GITHUB_OUTPUT", github.output_lines(rows, videos_file))):
         problem = github.append(os.environ.get(variable), text)
         if problem:
             click.echo(github.annotation("warning", problem, title="jogg-flow"))

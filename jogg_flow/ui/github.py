@@ -7,6 +7,7 @@ docs.github.com/actions/reference/workflow-commands-for-github-actions.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -64,21 +65,60 @@ def gallery_link(environ: Mapping[str, str]) -> str | None:
     return f"{server}/{repo}/actions/runs/{run}#artifacts"
 
 
+# GitHub refuses a step summary over 1 MiB (the whole summary is lost), keeps 1 MB of step
+# outputs per job counted in UTF-16, and shows 10 annotations of a kind per step.
+SUMMARY_LIMIT = 1024 * 1024 - 64 * 1024
+OUTPUT_LIMIT = 1_000_000 - 100_000
+ANNOTATIONS = 10
+_PROBLEMS = (Status.FAILED, Status.ERROR, Status.NEEDS_CHECK)
+_REASON = 300  # characters of a failure's reason in the summary
+
+
 def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None = None,
-                     artifact: str = "") -> str:
-    """The step summary: one row per video with its status and link, and the gallery's
-    artifact when there is one."""
-    lines = [f"### jogg-flow: {_cell(name)}", ""]
+                     artifact: str = "", limit: int = SUMMARY_LIMIT) -> str:
+    """The step summary, at most `limit` bytes: the counts; a row per video (failed and
+    needs-check ones first, with their reason) while they fit, then how many more there are
+    and where to see them; the gallery's artifact when there is one."""
+    head = [f"### jogg-flow: {_cell(name)}", "", f"**{_counts_text(rows)}**", ""]
     if gallery and _plain(gallery):
-        lines += [f"Watch the videos: download the **{_cell(artifact)}** artifact from "
-                  f"[this run's artifacts]({gallery}) and open its `index.html`.", ""]
-    lines += ["| video | status | link |", "|---|---|---|"]
-    for row in rows:
-        url = row.get("video_url")
-        # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
-        link = f"[video]({url})" if _plain(url) else ""
-        lines.append(f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {link} |")
+        head += [f"Watch the videos: download the **{_cell(artifact)}** artifact from "
+                 f"[this run's artifacts]({gallery}) and open its `index.html`.", ""]
+    head += ["| video | status | link | reason |", "|---|---|---|---|"]
+    ordered = [r for r in rows if r.get("status") in _PROBLEMS] + \
+        [r for r in rows if r.get("status") not in _PROBLEMS]
+    size = len(("\n".join(head) + "\n").encode("utf-8")) + 200  # 200: room for the last line
+    lines = list(head)
+    for shown, row in enumerate(ordered):
+        line = _summary_row(row)
+        size += len(line.encode("utf-8")) + 1
+        if size > limit:
+            lines += ["", f"… and {len(ordered) - shown} more videos: see the gallery and the "
+                      "`videos` file (`videos-file` output) of this run."]
+            break
+        lines.append(line)
     return "\n".join(lines) + "\n\n"
+
+
+def _summary_row(row: Mapping[str, Any]) -> str:
+    url = row.get("video_url")
+    # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
+    link = f"[video]({url})" if _plain(url) else ""
+    reason = str(row.get("message") or "") if row.get("status") in _PROBLEMS else ""
+    if len(reason) > _REASON:
+        reason = reason[:_REASON - 1] + "…"
+    return f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {link} | {_cell(reason)} |"
+
+
+def _counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+    return counts
+
+
+def _counts_text(rows: list[dict[str, Any]]) -> str:
+    counts = _counts(rows)
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no videos"
 
 
 def _plain(url: Any) -> bool:
@@ -92,15 +132,55 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|").replace("`", "'")
 
 
-def output_lines(rows: list[dict[str, Any]]) -> str:
-    """`$GITHUB_OUTPUT` content: counts, and every video as JSON under a random delimiter."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
+def output_lines(rows: list[dict[str, Any]], videos_file: str | None = None,
+                 limit: int = OUTPUT_LIMIT) -> str:
+    """`$GITHUB_OUTPUT` content: counts, `videos-file` (the full list's path, when written),
+    and every video as JSON under a random delimiter while that fits in `limit` UTF-16 code
+    units (GitHub's unit for its 1 MB of outputs per job); past it, `videos` is left out."""
+    out = [f"{status}={n}" for status, n in sorted(_counts(rows).items())]
+    if videos_file:
+        out.append(f"videos-file={_data(videos_file)}")
     delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
-    out = [f"{status}={n}" for status, n in sorted(counts.items())]
-    out += [f"videos<<{delimiter}", json.dumps(rows), delimiter]
+    inline = [f"videos<<{delimiter}", json.dumps(rows), delimiter]
+    if _utf16_units("\n".join(out + inline)) <= limit:
+        out += inline
     return "\n".join(out) + "\n"
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def write_videos_file(rows: list[dict[str, Any]], name: str, environ: Mapping[str, str],
+                      fallback_dir: str) -> str | None:
+    """The full list of videos as JSON for the job's later steps: in RUNNER_TEMP when GitHub
+    gives one, else in `fallback_dir`. None (and nothing written) when it cannot be."""
+    directory = environ.get("RUNNER_TEMP") or fallback_dir
+    path = os.path.join(directory, f"jogg-flow-{name}-videos.json")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(rows, fh)
+    except OSError:
+        return None
+    return path
+
+
+def limited_annotations(items: list[tuple[str, str, str | None, int | None]],
+                        most: int = ANNOTATIONS) -> list[str]:
+    """Annotation lines for (level, message, file, line) items, errors before warnings, at
+    most `most` of a kind (GitHub shows no more): the last of a kind that overflows says how
+    many more there are."""
+    out = []
+    for level in ("error", "warning"):
+        mine = [i for i in items if i[0] == level]
+        shown = mine if len(mine) <= most else mine[:most - 1]
+        out += [annotation(level, message, file, line, title="jogg-flow") for _, message, file, line in shown]
+        if len(mine) > most:
+            word = "failed or need a check" if level == "error" else "were left unfinished"
+            out.append(annotation(level, f"… and {len(mine) - len(shown)} more videos {word}: see "
+                                  "the step summary", title="jogg-flow"))
+    return out
 
 
 def append(path: str | None, text: str) -> str | None:

@@ -104,6 +104,10 @@ def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> 
                      "duration": outputs.get("duration")})
         if record.get("status") == Status.NEEDS_CHECK:
             rows[-1]["message"] = str(record.get("error") or "")
+        elif record.get("status") == Status.FAILED:
+            remote = record.get("remote")
+            said = remote.get("err_msg") if isinstance(remote, dict) else None
+            rows[-1]["message"] = str(record.get("error") or said or "")
     return rows
 
 
