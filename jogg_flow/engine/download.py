@@ -103,7 +103,8 @@ def _fetch_once(session: requests.Session, url: str, dest: str, known: Any,
             total = int(length) if length and length.isdigit() else None
         else:
             raise DownloadError(f"HTTP {resp.status_code} for {urlsplit(url).path}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+        flags |= getattr(os, "O_NOFOLLOW", 0)  # Windows has none
         with os.fdopen(os.open(part, flags, 0o644), "wb") as fh:  # never through a planted link
             for chunk in resp.iter_content(_CHUNK):
                 fh.write(chunk)

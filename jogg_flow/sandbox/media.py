@@ -19,6 +19,7 @@ import zlib
 
 COVER_SIZE = (320, 568)  # 9:16, like the video
 VIDEO_SECONDS = 3
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has none (and no symlink planted by a user)
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +68,7 @@ def keep(directory: str, keys: list[str]) -> int:
             # Confined to DIR, never through a planted link (keys come from a state file).
             if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
                 continue
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(payload)
             written += 1

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import StateError
 from . import identity as ident
+from . import platform
 from .compact import Records, dump, scan_snapshot
 from .records import check_record, check_videos
 
@@ -290,7 +291,7 @@ class State:
         try:
             _write_all(fd, line)
             if self.sync:
-                os.fdatasync(fd)
+                platform.sync_data(fd)
         except OSError as err:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, end)  # never leave half a line for the next one to join
@@ -406,7 +407,7 @@ def _atomic_write(path: str, data: bytes, still: str) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        _fsync_dir(os.path.dirname(path))
+        platform.sync_dir(os.path.dirname(path))
     except OSError as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -417,19 +418,9 @@ def _clean_temp_files(path: str) -> None:
     """Remove `.tmp.PID` files that dead processes left beside the state (we hold the lock)."""
     for tmp in glob.glob(glob.escape(path) + "*.tmp.*"):
         pid = tmp.rsplit(".", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not platform.alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -443,14 +434,6 @@ def _makedirs(path: str) -> None:
         os.makedirs(path or ".", exist_ok=True)
     except OSError as err:
         raise StateError(f"{path}: cannot create the state directory ({_reason(err)})") from None
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path or ".", os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _reason(err: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""One run at a time on a state file: an flock on `STATE.lock`, naming its holder.
+"""One run at a time on a state file: a lock on `STATE.lock` (flock, or msvcrt on Windows),
+naming its holder.
 
 Releasing removes the lock file while still holding it. A run that opened that file just
 before it vanished would otherwise hold an flock on a deleted inode while a third run locks
@@ -9,8 +10,6 @@ the one on disk, and starts over if not.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import socket
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import StateError
+from . import platform
 from .file import _makedirs, _reason, resolve
 
 
@@ -46,7 +46,7 @@ class Lock:
         if previous:
             self.stale = previous
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder_info()).encode(), 0)
+        platform.write_at(fd, json.dumps(holder_info()).encode(), 0)
         self._fd = fd
 
     def _lock_once(self) -> int:
@@ -55,13 +55,14 @@ class Lock:
         except OSError as err:
             raise StateError(f"{self.path}: cannot create the lock ({_reason(err)})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
+            platform.lock_exclusive(fd)
+        except platform.LockBusy:
             holder = _holder(fd)
             os.close(fd)
-            if err.errno in (errno.EAGAIN, errno.EACCES):
-                raise StateError(f"state is locked by another run: {describe(holder)}; "
-                                 f"if that run is gone, `jogg-flow unlock` frees it") from None
+            raise StateError(f"state is locked by another run: {describe(holder)}; "
+                             f"if that run is gone, `jogg-flow unlock` frees it") from None
+        except OSError as err:
+            os.close(fd)
             raise StateError(f"{self.path}: cannot lock ({_reason(err)})") from None
         return fd
 
@@ -116,7 +117,7 @@ def holder_info() -> dict[str, Any]:
 
 def _holder(fd: int) -> dict[str, Any] | None:
     try:
-        raw = os.pread(fd, 4096, 0)
+        raw = platform.read_at(fd, 4096, 0)
         value = json.loads(raw) if raw else None
     except (OSError, ValueError):
         return None
