@@ -1,3 +1,3 @@
 """jogg-flow: declarative, resumable JoggAI promotional videos from a YAML manifest."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
