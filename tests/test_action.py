@@ -38,7 +38,7 @@ def _run_action(tmp_path: pathlib.Path, given: dict[str, str]) -> dict[str, dict
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "JOGG_"))}
     base.update({"GITHUB_ACTIONS": "true", "RUNNER_TEMP": str(tmp_path / "runner-temp"),
                  "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                 "PYTHONPATH": str(ROOT)})
+                 "PYTHONPATH": str(ROOT), "JOGG_FLOW_BIN": str(pathlib.Path(sys.executable).parent / "jogg-flow")})
     (tmp_path / "runner-temp").mkdir()
     outputs: dict[str, dict[str, str]] = {}
     for step in ACTION["runs"]["steps"]:
@@ -91,7 +91,7 @@ def test_the_action_validates_and_refuses_an_unknown_command(tmp_path):
     _run_action(tmp_path, {"command": "validate", "manifests": "m.yaml"})
     inputs = {"command": "destroy", "manifests": "m.yaml"}
     step = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "run")
-    env = {**os.environ, **{k: _expand(str(v), {**{n: "" for n in ACTION["inputs"]}, **inputs}, {})
+    env = {**os.environ, "JOGG_FLOW_BIN": str(pathlib.Path(sys.executable).parent / "jogg-flow"), **{k: _expand(str(v), {**{n: "" for n in ACTION["inputs"]}, **inputs}, {})
                             for k, v in step["env"].items()}}
     proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
