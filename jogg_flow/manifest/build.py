@@ -34,6 +34,8 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
     for where, message, at_key in schema.check(doc.data):
         build.problems.append(doc.problem(where, message, at_key=at_key))
     videos = build.videos() if isinstance(doc.data, dict) else []
+    if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+        build.portable(("name",), doc.data["name"], "name")
     if build.problems:
         raise ManifestError(build.problems)
     data = doc.data
@@ -112,6 +114,14 @@ class Builder:
         for where, message, at_key in schema.check_value(out, path):
             self.fail(where, f"{message} (templated from {_clip(source)!r})", at_key)
 
+    def portable(self, path: Path, name: str, what: str) -> None:
+        """A name that becomes a file name (state, media, downloads) must be one Windows
+        accepts too: no device name (CON, NUL, COM1, ...) and no trailing dot."""
+        reason = windows_name_problem(name)
+        if reason:
+            self.fail(path, f"{what} '{name}' {reason}, which Windows cannot use as a file name; "
+                      "choose another")
+
     def merged(self, layers: list[tuple[Any, Path]], ctx: Mapping[str, Any]) -> Any:
         """Deep-merge mappings, the last layer winning, rendering each value at its origin."""
         layers = [(v, p) for v, p in layers if v is not _MISSING]
@@ -144,6 +154,7 @@ class Builder:
                           f"(first used by products[{seen[key]}])")
                 continue
             seen[key] = i
+            self.portable(("products", i, "key"), key, "product key")
             out.extend(self.product(i, product, defaults))
         if data.get("products_from"):
             from .feed_rows import feed_videos  # only manifests with feeds load it
@@ -202,6 +213,7 @@ class Builder:
                               f"in product '{product['key']}'")
                     continue
                 names[name] = j
+                self.portable(base + ("variants", j, "name"), name, "variant name")
                 layers_of.append((variant, base + ("variants", j)))
                 vctx = {**ctx, "variant": {"name": name}}
             sections = {}
@@ -219,6 +231,19 @@ class Builder:
                 details=normalise_details(sections["details"]),
                 render=normalise_render(sections["render"], version), index=i))
         return out
+
+
+_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def windows_name_problem(name: str) -> str | None:
+    """Why Windows refuses `name` as a file name, or None (the schema's patterns already
+    keep out `:`, slashes and the other reserved characters)."""
+    if name.split(".", 1)[0].lower() in _DEVICES:
+        return f"is a reserved device name ({name.split('.', 1)[0].upper()})"
+    if name.endswith("."):
+        return "ends with a dot"
+    return None
 
 
 def _holds(text: str, secret: str) -> bool:
