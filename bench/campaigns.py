@@ -169,17 +169,19 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
 
 def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1, real: bool = False,
            version: str = "open") -> dict[str, Any]:
-    """Apply under a seeded mix of every fault until it exits 0 (at most 15 runs)."""
+    """Apply under a seeded mix of every fault until it exits 0 (at most 15 runs); a run that
+    leaves failed renders is followed by one with `--retry-failed`, as the user would ask."""
     config = Config(time_scale=60.0, render_seconds=20.0, slow_seconds=0.6, fail_rate=fail_rate,
                     seed=seed, faults=[Fault(k, "*", probability=p) for k, p in FAULT_MIX.items()])
     state = os.path.join(directory, f"faults{seed}-{version}.json")
     manifest = write_manifest(directory, n, version)
     codes = []
-    needs_check = 0
+    needs_check = failed = 0
+    retry: list[str] = []
     with Sandbox(realistic(config) if real else config) as sb:
         for _ in range(15):
             result = CliRunner().invoke(cli, [
-                "apply", manifest, "--api-base", sb.url, "--state", state, *FAST,
+                "apply", manifest, "--api-base", sb.url, "--state", state, *FAST, *retry,
                 "--request-timeout", "0.3", "--output", "json"], env={"JOGG_API_KEY": KEY})
             codes.append(result.exit_code)
             assert result.exit_code in (0, 1), result.stderr
@@ -190,14 +192,20 @@ def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1, real: bool
             if result.exit_code == 0:
                 break
             needs_check += settle(state, sb.stats())
+            # A failed render is kept failed: the user asks for it again, as a person would.
+            kept = sum(r.get("status") == "failed" for r in State.load(state).videos.values())
+            failed += kept
+            retry = ["--retry-failed"] if kept else []
         stats = sb.stats()
     assert codes[-1] == 0, codes
     check_done(state, stats, n)
     return {"api": version, "realistic": real, "seed": seed, "videos": n, "runs": len(codes),
             "faults": stats["faults"],
             "answers_dropped_after_commit": stats["faults"].get("drop_after_commit", 0),
-            "needs_check": needs_check,
-            "renders": stats["renders_accepted"], "products_created": stats["products_created"],
+            "needs_check": needs_check, "failed_kept_then_retried": failed,
+            "renders": stats["renders_accepted"],
+            "renders_per_video": round(stats["renders_accepted"] / n, 2),
+            "products_created": stats["products_created"],
             "duplicate_renders": duplicates(stats)}
 
 

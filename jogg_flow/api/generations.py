@@ -30,6 +30,9 @@ class Generation:
     template_types: Mapping[str, str] = field(default_factory=dict)
     # Its client, "module:Class" under jogg_flow.api (`api.client_class` loads it on first use).
     client_path: str = ""
+    # Whether JoggAI documents a read of the credit left (v2: GET /v2/user/remaining_quota);
+    # elsewhere the preflight says so and the plan's estimate is all there is.
+    credit_read: bool = False
 
     def canonical_style(self, value: Any) -> str:
         """A script style as this generation spells it: `Discovery_stage` -> `Discovery`."""
@@ -57,7 +60,7 @@ GENERATIONS: dict[str, Generation] = {
         "v2", "https://api.jogg.ai", shares_products=True, required_render=("avatar_id",),
         script_styles=("Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons",
                        "Light marketing"),
-        client_path="v2:V2Client"),
+        client_path="v2:V2Client", credit_read=True),
 }
 VERSIONS = tuple(GENERATIONS)
 DEFAULT_BASES = {name: g.base for name, g in GENERATIONS.items()}

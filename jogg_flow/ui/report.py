@@ -13,7 +13,8 @@ from ..state import status
 from ..state.status import Status
 
 _MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RETRY: "!",
-         Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽"}
+         Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽",
+         Action.FAILED: "x"}
 
 
 def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
@@ -23,6 +24,14 @@ def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
     return (f"{key}: needs checking in JoggAI's dashboard: if the render is there, "
             f"`jogg-flow state adopt {manifest} {key} PROJECT_ID`; if not, "
             f"`jogg-flow state rerender {manifest} {key}`{tail}")
+
+
+def retry_hint(manifest: str, key: str, same_state: bool = False) -> str:
+    """How to render a failed video again: never done on its own (JoggAI charged the failed
+    render and refunds nothing; a failure that repeats would be paid on every apply)."""
+    tail = " (with the same --state)" if same_state else ""
+    return (f"{key}: kept failed; to render it again (a new render that costs credits): "
+            f"`jogg-flow apply {manifest} --retry-failed --select {key}`{tail}")
 
 
 def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: bool = False) -> str:
@@ -44,6 +53,8 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: b
             lines.append("      " + _COST[item.action])
         if item.action == Action.NEEDS_CHECK:
             lines.append("    " + settle_hint(manifest, item.key))
+        if item.action == Action.FAILED:
+            lines.append("    " + retry_hint(manifest, item.key))
     summary = ", ".join(f"{n} {action}" for action, n in counts(items).items())
     lines.append(f"Plan: {summary or 'nothing selected'}.")
     return "\n".join(lines)
