@@ -92,10 +92,13 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
         doc = {"manifest": loaded.file, "name": loaded.name,
                "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
                "estimate": {"renders": est.renders, "credits": est.credits, "posts": est.posts,
-                            "post_seconds": est.post_seconds(rate)}}
+                            "post_seconds": est.post_seconds(rate)},
+               "default_aspect_ratio": report.DEFAULT_ORIENTATION}
         click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
     else:
         click.echo(report.plan_text(items, manifest))
+        if report.orientation_text(items):
+            click.echo(report.orientation_text(items))
         if est.renders:
             click.echo(report.estimate_text(est, rate, sandbox))
     if out:

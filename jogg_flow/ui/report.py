@@ -8,7 +8,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..engine.planner import CHANGES, Action, Estimate, PlanItem, counts
+from ..api.generations import ASPECT_NAMES, ASPECT_SHAPES, DEFAULT_ASPECT_RATIO
+from ..engine.planner import CHANGES, FRESH, Action, Estimate, PlanItem, counts
 from ..state import status
 from ..state.status import Status
 
@@ -87,6 +88,21 @@ def _list_note(old: Any, new: Any) -> str:
         differ = sum(1 for a, b in zip(old, new, strict=True) if a != b)
         return f" ({differ} changed)"
     return ""
+
+
+DEFAULT_ORIENTATION = (f"{ASPECT_NAMES[DEFAULT_ASPECT_RATIO]} "
+                       f"({ASPECT_SHAPES[DEFAULT_ASPECT_RATIO]})")
+
+
+def orientation_text(items: Iterable[PlanItem]) -> str:
+    """The orientation the plan's renders take where the manifest sets none ("" if every
+    render sets its own): one default for every API generation, JoggAI's documented one."""
+    unset = [i.key for i in items if i.video is not None and (i.action in FRESH or i.action == Action.RESUME)
+             and "aspect_ratio" not in i.video.render]
+    if not unset:
+        return ""
+    return (f"Orientation: {len(unset)} video{'s' if len(unset) != 1 else ''} set no render.aspect_ratio: "
+            f"rendered {DEFAULT_ORIENTATION}, the default for every api.version (JoggAI's documented one).")
 
 
 def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False) -> str:
