@@ -3,6 +3,7 @@ completed; every run checks the promises and returns its figures.
 
     python bench/campaigns.py crash --kills 100 --seeds 0 1 2 3 --api v1
     python bench/campaigns.py faults --seeds 0 1 2 3 4 --videos 20 --api all
+    python bench/campaigns.py readings --seeds 0 1 2 --videos 20 --api all
 
 The test suite runs small versions of both over every generation (tests/test_crash.py,
 tests/test_faults.py); `pytest -m slow` runs larger ones.
@@ -172,17 +173,19 @@ def crash(directory: str, kills: int, seed: int, n: int = 6, version: str = "ope
 
 def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1, real: bool = False,
            version: str = "open") -> dict[str, Any]:
-    """Apply under a seeded mix of every fault until it exits 0 (at most 15 runs)."""
+    """Apply under a seeded mix of every fault until it exits 0 (at most 15 runs); a run that
+    leaves failed renders is followed by one with `--retry-failed`, as the user would ask."""
     config = Config(time_scale=60.0, render_seconds=20.0, slow_seconds=0.6, fail_rate=fail_rate,
                     seed=seed, faults=[Fault(k, "*", probability=p) for k, p in FAULT_MIX.items()])
     state = os.path.join(directory, f"faults{seed}-{version}.json")
     manifest = write_manifest(directory, n, version)
     codes = []
-    needs_check = 0
+    needs_check = failed = 0
+    retry: list[str] = []
     with Sandbox(realistic(config) if real else config) as sb:
         for _ in range(15):
             result = CliRunner().invoke(cli, [
-                "apply", manifest, "--api-base", sb.url, "--state", state, *FAST,
+                "apply", manifest, "--api-base", sb.url, "--state", state, *FAST, *retry,
                 "--request-timeout", "0.3", "--output", "json"], env={"JOGG_API_KEY": KEY})
             codes.append(result.exit_code)
             assert result.exit_code in (0, 1), result.stderr
@@ -193,20 +196,76 @@ def faults(directory: str, seed: int, n: int, fail_rate: float = 0.1, real: bool
             if result.exit_code == 0:
                 break
             needs_check += settle(state, sb.stats())
+            # A failed render is kept failed: the user asks for it again, as a person would.
+            kept = sum(r.get("status") == "failed" for r in State.load(state).videos.values())
+            failed += kept
+            retry = ["--retry-failed"] if kept else []
         stats = sb.stats()
     assert codes[-1] == 0, codes
     check_done(state, stats, n)
     return {"api": version, "realistic": real, "seed": seed, "videos": n, "runs": len(codes),
             "faults": stats["faults"],
             "answers_dropped_after_commit": stats["faults"].get("drop_after_commit", 0),
-            "needs_check": needs_check,
-            "renders": stats["renders_accepted"], "products_created": stats["products_created"],
+            "needs_check": needs_check, "failed_kept_then_retried": failed,
+            "renders": stats["renders_accepted"],
+            "renders_per_video": round(stats["renders_accepted"] / n, 2),
+            "products_created": stats["products_created"],
+            "duplicate_renders": duplicates(stats)}
+
+
+# The readings that must never spend again (#21): refusals of a render POST (not carried out),
+# spurious "not found" and bare 404 answers while reading an accepted render, and renders
+# JoggAI fails.
+REFUSAL_MIX = {"code_18020": 0.08, "code_40000": 0.05, "code_18025": 0.03, "bare_403": 0.03}
+READING_MIX = {"code_10104": 0.3, "html_404": 0.15}
+RENDER_ROUTE = {"open": "POST /open/project/render", "v1": "POST /v1/create_video_from_url",
+                "v2": "POST /v2/create_video_from_product"}
+STATUS_ROUTE = {"open": "GET /open/prj_info", "v1": "GET /v1/project", "v2": "GET /v2/product_video/*"}
+CREDITS = 100_000
+
+
+def readings(directory: str, seed: int, n: int, version: str = "open",
+             fail_rate: float = 0.15) -> dict[str, Any]:
+    """Apply under refusals, spurious "not found" reads and failed renders until a run exits
+    0 (at most 20 runs). Between runs the driver acts as the user: it settles needs-check
+    videos and asks for failed ones again (`--retry-failed`). Every render beyond one per
+    video must be one the user asked for: `renders_spent_by_readings` must be 0."""
+    faults = [Fault(k, RENDER_ROUTE[version], probability=p) for k, p in REFUSAL_MIX.items()]
+    faults += [Fault(k, STATUS_ROUTE[version], probability=p) for k, p in READING_MIX.items()]
+    config = Config(time_scale=60.0, render_seconds=20.0, fail_rate=fail_rate, seed=seed,
+                    credits=CREDITS, faults=faults)
+    state = os.path.join(directory, f"readings{seed}-{version}.json")
+    manifest = write_manifest(directory, n, version, name=f"readings-{version}-{seed}")
+    runs = needs_check = asked = 0
+    retry: list[str] = []
+    with Sandbox(config) as sb:
+        for _ in range(20):
+            runs += 1
+            result = CliRunner().invoke(cli, [
+                "apply", manifest, "--api-base", sb.url, "--state", state, *FAST, *retry,
+                "--output", "json"], env={"JOGG_API_KEY": KEY})
+            assert result.exit_code in (0, 1), result.stderr
+            assert "Traceback" not in result.stderr
+            if result.exit_code == 0:
+                break
+            needs_check += settle(state, sb.stats())
+            kept = sum(r.get("status") == "failed" for r in State.load(state).videos.values())
+            asked += kept  # each is rendered again by the next run, because the user asked
+            retry = ["--retry-failed"] if kept else []
+        stats = sb.stats()
+    assert result.exit_code == 0, result.stderr
+    check_done(state, stats, n)
+    renders = stats["renders_accepted"]
+    return {"api": version, "seed": seed, "videos": n, "runs": runs, "faults": stats["faults"],
+            "renders": renders, "renders_per_video": round(renders / n, 2),
+            "renders_asked_by_the_user": asked, "renders_spent_by_readings": renders - n - asked,
+            "needs_check": needs_check, "credits_charged": CREDITS - (stats["credits_left"] or 0),
             "duplicate_renders": duplicates(stats)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["crash", "faults"])
+    ap.add_argument("kind", choices=["crash", "faults", "readings"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--kills", type=int, default=50)
     ap.add_argument("--api", choices=[*GENERATIONS, "all"], default="open")
@@ -220,6 +279,8 @@ def main() -> None:
             for seed in args.seeds:
                 if args.kind == "crash":
                     result = crash(tmp, args.kills, seed, args.videos or 120, version, args.realistic)
+                elif args.kind == "readings":
+                    result = readings(tmp, seed, args.videos or 20, version)
                 else:
                     result = faults(tmp, seed, args.videos or 20, version=version, real=args.realistic)
                 print(json.dumps(result), flush=True)

@@ -171,10 +171,10 @@ def test_remote_failure_fails_the_run_then_retries_with_a_fresh_project(api, app
     result, events = apply(manifest, "--select", "kettle")
     assert result.exit_code == 1
     assert outcomes(events) == {"kettle": "failed"}
-    plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), env=env)
+    plan = run("plan", manifest, "--state", str(tmp_path / "state.json"), "--retry-failed", env=env)
     assert "retry      kettle" in plan.output
 
-    result, events = apply(manifest, "--select", "kettle")
+    result, events = apply(manifest, "--select", "kettle", "--retry-failed")
     assert result.exit_code == 0 and outcomes(events) == {"kettle": "succeeded"}
     record = json.loads((tmp_path / "state.json").read_text())["videos"]["kettle"]
     assert record["history"][0]["status"] == "failed" and record["history"][0]["reason"] == "retry"
@@ -359,9 +359,12 @@ def test_a_product_gone_at_joggai_is_retried_with_a_fresh_one(api, apply, write,
     record = json.loads((tmp_path / "state.json").read_text())["videos"]["lamp"]
     api.forget_product(sandbox, record["product_id"])  # JoggAI lost it meanwhile
     result, events = apply(manifest, "--select", "lamp")
-    assert result.exit_code == 1 and outcomes(events) == {"lamp": "failed"}
+    # Nothing was rendered or charged: an error, not a failed render kept for --retry-failed.
+    assert result.exit_code == 1 and outcomes(events) == {"lamp": "error"}
     plan_item = [e for e in events if e["event"] == "plan"][0]
     assert plan_item["action"] == "resume"
+    record = json.loads((tmp_path / "state.json").read_text())["videos"]["lamp"]
+    assert record["steps"] == {} and record["product_id"] is None
     result, events = apply(manifest, "--select", "lamp")
     assert result.exit_code == 0 and outcomes(events) == {"lamp": "succeeded"}
     one_render_each(sandbox.stats())

@@ -92,7 +92,7 @@ def test_a_retry_says_it_is_a_new_paid_render(write, run, sandbox, tmp_path):
     sandbox.add_fault(Fault("render_fail", "POST /open/project/render"))
     result = run("apply", manifest, "--api-base", sandbox.url, "--state", state, "-q", *FAST, env=env)
     assert result.exit_code == 1, result.stderr
-    out = run("plan", manifest, "--api-base", sandbox.url, "--state", state, env=env).stdout
+    out = run("plan", manifest, "--api-base", sandbox.url, "--state", state, "--retry-failed", env=env).stdout
     assert "! retry      lamp" in out
     assert "      a new render that costs credits; the failed one stays in the state's history" in out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.campaigns import GENERATIONS, faults
+from bench.campaigns import GENERATIONS, faults, readings
 
 
 @pytest.mark.parametrize("version", GENERATIONS)
@@ -27,3 +27,13 @@ def test_fault_mix_campaign(tmp_path, seed, version):
 def test_fault_mix_small_realistic(tmp_path, version):
     figures = faults(str(tmp_path), seed=3, n=6, version=version, real=True)
     assert figures["duplicate_renders"] == 0 and figures["realistic"]
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+def test_readings_never_spend_again(tmp_path, version):
+    """Refusals of the render POST, spurious 10104s and bare 404s while polling, and failed
+    renders over repeated applies: every render beyond one per video is one the user asked
+    for (#21)."""
+    figures = readings(str(tmp_path), seed=1, n=6, version=version)
+    assert figures["renders_spent_by_readings"] == 0 and figures["duplicate_renders"] == 0
+    assert figures["faults"].get("code_10104", 0) > 0

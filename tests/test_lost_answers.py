@@ -146,7 +146,10 @@ def test_a_server_answering_html_404_everywhere_stops_apply_at_once(run, write, 
         assert time.monotonic() - started < 30
 
 
-def test_a_bare_404_on_status_reads_stops_the_run_instead_of_polling_to_the_timeout(run, write, tmp_path):
+def test_bare_404s_on_every_status_read_end_that_video_as_needs_check_not_polled_to_the_timeout(
+        run, write, tmp_path):
+    """Only the preflight decides that a generation is not served: a 404 reading a render
+    JoggAI accepted is read again, then needs-check (never failed, never a second render)."""
     def handler(r):
         if r.path == "/open/avatar":
             return envelope({"avatars": []})
@@ -160,8 +163,9 @@ def test_a_bare_404_on_status_reads_stops_the_run_instead_of_polling_to_the_time
         started = time.monotonic()
         result, outcomes = _apply(run, write("m.yaml", MANIFEST), api.url, str(tmp_path / "s.json"),
                                   "--timeout", "900")
-        assert (result.exit_code, outcomes) == (1, {"a": "error"})
-        assert "not served" in result.stderr and time.monotonic() - started < 60
+        assert (result.exit_code, outcomes) == (1, {"a": "needs-check"})
+        assert "state adopt" in result.stderr and time.monotonic() - started < 60
+        assert len(api.posts(RENDER)) == 1
 
 
 def test_a_run_killed_while_its_render_queues_for_the_budget_leaves_nothing_to_check(write, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jogg_flow.engine.planner import changed_fields, counts, plan, selected
+from jogg_flow.engine.planner import changed_fields, counts, estimate, plan, selected
 from jogg_flow.manifest import Video
 
 
@@ -20,7 +20,7 @@ def record(v: Video, **kw):
 @pytest.mark.parametrize("rec, action, detail", [
     (None, "create", ""),
     ({"status": "succeeded", "steps": {"create": "done", "render": "done"}}, "up-to-date", ""),
-    ({"status": "failed", "remote": {"err_msg": "boom"}}, "retry", "boom"),
+    ({"status": "failed", "remote": {"err_msg": "boom"}}, "failed", "boom"),
     ({"status": "rendering", "steps": {"create": "done", "render": "done"}}, "wait", ""),
     ({"status": "new", "steps": {"create": "done"}}, "resume", "next: render"),
     ({"status": "new", "steps": {"create": "inflight"}}, "resume", "next: create, render"),
@@ -32,6 +32,15 @@ def test_action_per_recorded_status(rec, action, detail):
     records = {} if rec is None else {"a": record(v, **rec)}
     (item,) = plan([v], records)
     assert (item.action, item.detail) == (action, detail)
+
+
+def test_a_failed_render_is_retried_only_when_asked():
+    v = video()
+    records = {"a": record(v, status="failed", remote={"err_msg": "boom"})}
+    assert [i.action for i in plan([v], records)] == ["failed"]
+    assert [i.action for i in plan([v], records, retry_failed=True)] == ["retry"]
+    assert estimate(plan([v], records), records, True).renders == 0
+    assert estimate(plan([v], records, retry_failed=True), records, True).renders == 1
 
 
 def test_resume_lists_update_only_when_details_are_set():

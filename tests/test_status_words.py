@@ -214,7 +214,7 @@ def test_api_errors_say_each_thing_once_naming_the_video_and_the_host(paths):
                         "--heartbeat", "0")
             assert result.returncode == 1, (fault, result.stderr)
             outcomes = [line for line in result.stdout.splitlines()
-                        if re.match(r"\S+ (error|failed) ", line)]
+                        if re.match(r"\S+ (error|failed|needs-check) ", line)]
             assert outcomes, (fault, result.stdout)
             for line in outcomes:
                 assert f"[API {sb.url}]" in line and line.count(sb.url) == 1, line

@@ -94,13 +94,16 @@ def test_render_body_is_exactly_the_documented_one_and_base_v1_is_not_doubled():
 
 def test_render_body_defaults_and_visual_style_or_template():
     minimal = video_body("P", {"avatar_id": 37}, "k [jf-2]")
-    assert minimal == {"product_id": "P", "aspect_ratio": 0, "video_length": "30", "language": "english",
+    # landscape: the one default of every generation (v2's documented one); v1 requires the field
+    assert minimal == {"product_id": "P", "aspect_ratio": 1, "video_length": "30", "language": "english",
                        "avatar_id": 37, "avatar_type": 0, "template_type": "public",
                        "script_style": "Soft Selling", "video_name": "k [jf-2]"}
-    styled = video_body("P", {"avatar_id": 37, "visual_style": "FullScreen", "template_id": 9,
+    styled = video_body("P", {"avatar_id": 37, "visual_style": "FullScreen",
                               "template_type": "common", "script_style": "discovery_stage",
                               "template_name": "Card Stacking", "render_subtitle": 0}, "n")
-    assert (styled["visual_style"], styled["template_id"], styled["template_type"]) == ("FullScreen", 0, "public")
+    # "With Visual Style" (CreateVideoFromURL guide): no template_id at all
+    assert (styled["visual_style"], styled["template_type"]) == ("FullScreen", "public")
+    assert "template_id" not in styled
     assert styled["script_style"] == "Discovery" and styled["caption"] is False
     assert "template_name" not in styled  # a G0 AI template is not a v1 visual style
     assert video_body("P", {"avatar_id": 1, "template_id": 149}, "n")["template_id"] == 149

@@ -226,7 +226,7 @@ def test_v1_render_rules_in_the_schema():
     assert render_problems("v1", {"avatar_id": 1, "script_style": "humor & meme"}) == []
 
 
-def test_v2_body_always_names_aspect_and_avatar_type_and_sends_no_empty_voice(write):
+def test_v2_body_always_names_aspect_and_avatar_type_and_sends_the_required_voice(write):
     path = write("m.yaml", """
         version: 1
         api: {version: v2}
@@ -236,7 +236,8 @@ def test_v2_body_always_names_aspect_and_avatar_type_and_sends_no_empty_voice(wr
     body = video_body("P1", video.render, "a [jf-1]")
     assert body["video_spec"]["aspect_ratio"] == "landscape"  # JoggAI's documented default
     assert body["avatar"] == {"id": 37, "type": 0}
-    assert "voice" not in body and "visual_style" not in body
+    # voice is required by openapi-v2.yaml (create_video_from_product): {} when no voice_id
+    assert body["voice"] == {} and body["audio"] == {} and "visual_style" not in body
 
 
 def test_readme_names_the_v2_host_without_the_path():

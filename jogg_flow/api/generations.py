@@ -14,6 +14,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The orientation of a video whose manifest sets no `render.aspect_ratio`, the same for every
+# generation: landscape (16:9), the only default JoggAI documents (v2 openapi-v2.yaml,
+# `video_spec.aspect_ratio: default: landscape`). v1 requires the field and G0's guide names
+# none, so every generation's client sends it (a server's own default never decides).
+DEFAULT_ASPECT_RATIO = 1
+ASPECT_NAMES = {0: "portrait", 1: "landscape", 2: "square"}
+ASPECT_SHAPES = {0: "9:16", 1: "16:9", 2: "1:1"}
+
+
+@dataclass(frozen=True)
+class Exclusive:
+    """Two render settings a generation takes one at a time: set both for one video and the
+    API cannot do what the manifest says, so validate refuses it at the line, naming both."""
+
+    first: str
+    second: str
+    why: str
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -30,6 +48,11 @@ class Generation:
     template_types: Mapping[str, str] = field(default_factory=dict)
     # Its client, "module:Class" under jogg_flow.api (`api.client_class` loads it on first use).
     client_path: str = ""
+    # Whether JoggAI documents a read of the credit left (v2: GET /v2/user/remaining_quota);
+    # elsewhere the preflight says so and the plan's estimate is all there is.
+    credit_read: bool = False
+    # Render settings it takes one at a time (see Exclusive).
+    exclusive: tuple[Exclusive, ...] = ()
 
     def canonical_style(self, value: Any) -> str:
         """A script style as this generation spells it: `Discovery_stage` -> `Discovery`."""
@@ -52,12 +75,18 @@ GENERATIONS: dict[str, Generation] = {
                        "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution",
                        "Comparison", "Creative/Innovative", "Emotional Appeal",
                        "Immersive Storytelling"),
-        template_types={"common": "public", "user": "custom"}, client_path="v1:V1Client"),
+        template_types={"common": "public", "user": "custom"}, client_path="v1:V1Client",
+        # CreateVideoFromURL guide (api-reference/v1/API Documentation/CreateVideoFromURL.md):
+        # a render goes "With Visual Style" (visual_style) or "With Template" (template_id
+        # with template_type); no body of it carries both.
+        exclusive=(Exclusive("template_id", "visual_style",
+                             "v1 renders a video either with a visual style or with a template "
+                             "(JoggAI's CreateVideoFromURL guide), never both"),)),
     "v2": Generation(
         "v2", "https://api.jogg.ai", shares_products=True, required_render=("avatar_id",),
         script_styles=("Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons",
                        "Light marketing"),
-        client_path="v2:V2Client"),
+        client_path="v2:V2Client", credit_read=True),
 }
 VERSIONS = tuple(GENERATIONS)
 DEFAULT_BASES = {name: g.base for name, g in GENERATIONS.items()}

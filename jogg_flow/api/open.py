@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .errors import ServerError
+from .generations import DEFAULT_ASPECT_RATIO
 from .http import HttpClient, ProjectInfo, Sending
 
 STATUS = {1: "idle", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}
@@ -33,9 +34,10 @@ class OpenClient(HttpClient):
         self._call("PUT", "/open/product", body={"product_id": product_id, **details})
 
     def render(self, project_id: str, settings: dict[str, Any], sending: Sending = None) -> None:
-        """POST /open/project/render with only the settings given."""
-        self._call("POST", "/open/project/render", body={"project_id": project_id, **settings},
-                   sending=sending)
+        """POST /open/project/render with the settings given, and the aspect ratio every
+        generation defaults to when the manifest sets none (G0's guide documents no default)."""
+        body = {"project_id": project_id, "aspect_ratio": DEFAULT_ASPECT_RATIO, **settings}
+        self._call("POST", "/open/project/render", body=body, sending=sending)
 
     def submit_render(self, record: dict[str, Any], settings: dict[str, Any],
                       sending: Sending = None) -> str:

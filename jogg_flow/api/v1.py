@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ServerError
-from .generations import generation
+from .generations import DEFAULT_ASPECT_RATIO, generation
 from .http import HttpClient, ProjectInfo, Sending
 from .product import product_body
 
@@ -18,7 +18,7 @@ from .product import product_body
 # project exists only once a render was asked for, so even 1 means the render was accepted.
 STATUS = {1: "pending", 2: "pending", 3: "processing", 4: "succeeded", 5: "failed", 99: "failed"}
 _TEMPLATE_TYPE = {"common": "public", "user": "custom", "public": "public", "custom": "custom"}
-_OPTIONAL = ("voice_id", "music_id", "override_script")
+_OPTIONAL = ("voice_id", "music_id", "override_script", "visual_style", "template_id")
 # kind -> (path, the keys its list may come under: the spec files v1's music under "avatars")
 CATALOG = {"avatars": ("/v1/avatars", ("avatars",)), "voices": ("/v1/voices", ("voices",)),
            "templates": ("/v1/templates", ("templates",)),
@@ -35,11 +35,13 @@ def video_body(product_id: Any, s: dict[str, Any], name: str) -> dict[str, Any]:
     """POST /v1/create_video_from_url from the manifest's normalised render settings.
 
     `template_name` and `index_template_name` (the `/open` flow's AI and library templates)
-    have no v1 field and are not sent; v1 takes `visual_style` (a name) or `template_id`.
+    have no v1 field and are not sent. v1 renders "With Visual Style" (`visual_style`) or
+    "With Template" (`template_id`, with `template_type`): each is sent as the manifest gives
+    it, never replaced; validate refuses a video that sets both (`generations.Exclusive`).
     """
     body: dict[str, Any] = {
         "product_id": product_id,
-        "aspect_ratio": s.get("aspect_ratio", 0),
+        "aspect_ratio": s.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
         "video_length": str(s.get("video_length", "30")),
         "language": s.get("lang", "english"),
         "avatar_type": s.get("avatar_type", 0),
@@ -49,11 +51,6 @@ def video_body(product_id: Any, s: dict[str, Any], name: str) -> dict[str, Any]:
     if "avatar_id" in s:  # required by v1; without it JoggAI answers 40000, as it should
         body["avatar_id"] = s["avatar_id"]
     body.update({k: s[k] for k in _OPTIONAL if k in s})
-    if "visual_style" in s:
-        body["visual_style"] = s["visual_style"]
-        body["template_id"] = 0  # the documented way to say "a visual style, not a template"
-    elif "template_id" in s:
-        body["template_id"] = s["template_id"]
     if "render_subtitle" in s:
         body["caption"] = bool(s["render_subtitle"])
     body["video_name"] = name

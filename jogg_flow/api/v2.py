@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ServerError
+from .generations import ASPECT_NAMES, DEFAULT_ASPECT_RATIO, generation
 from .http import HttpClient, ProjectInfo, Sending
 from .product import product_body
 
-_ASPECT = {0: "portrait", 1: "landscape", 2: "square"}
 _STATUS = {"pending": "pending", "queued": "pending", "processing": "processing",
            "completed": "succeeded", "success": "succeeded", "succeeded": "succeeded",
            "failed": "failed", "error": "failed", "cancelled": "failed", "canceled": "failed"}
@@ -27,29 +27,31 @@ CATALOG = {"avatars": ("/v2/avatars/public", "avatars"), "voices": ("/v2/voices"
 def video_body(product_id: str, s: dict[str, Any], name: str) -> dict[str, Any]:
     """POST /v2/create_video_from_product from the manifest's render settings.
 
-    `video_spec.aspect_ratio` and `avatar.type` are always sent (what the manifest says,
-    else JoggAI's documented defaults: landscape, public avatar), so nothing depends on a
-    server-side default. `voice` is sent only with an id: JoggAI's v2 OpenAPI
-    (api-reference/v2/openapi-v2.yaml) lists the voice among the optional settings, the
-    avatar's own voice is used without one, and an empty `voice: {}` says nothing.
-    `visual_style` is v2's own setting; G0's `template_name` is refused by validate, never
-    sent in its place.
+    JoggAI's v2 OpenAPI (api-reference/v2/openapi-v2.yaml) requires `product_id`,
+    `video_spec` (with `length`), `avatar` (with `id`), `voice`, `audio` and `script` (with
+    `style` and `language`): each is always sent, `voice` and `audio` as `{}` when the
+    manifest chooses no voice or music (every field inside them is optional).
+    `video_spec.aspect_ratio` (the one default of every generation: landscape) and
+    `avatar.type` (0, public) are always sent too, so nothing depends on a server-side
+    default. `visual_style` is v2's own setting; G0's `template_name` is refused by
+    validate, never sent in its place.
     """
     spec: dict[str, Any] = {"length": s.get("video_length", "30"), "name": name,
-                            "aspect_ratio": _ASPECT[s.get("aspect_ratio", 1)]}
+                            "aspect_ratio": ASPECT_NAMES[s.get("aspect_ratio", DEFAULT_ASPECT_RATIO)]}
     if "render_subtitle" in s:
         spec["caption"] = bool(s["render_subtitle"])
     avatar: dict[str, Any] = {"type": s.get("avatar_type", 0)}
     if "avatar_id" in s:
         avatar["id"] = s["avatar_id"]
-    style = str(s.get("script_style", "Discovery")).removesuffix("_stage")
+    # The spec's enum spelling ("Top 3 reasons"); the manifest may write any case or G0's
+    # "_stage" suffix.
+    style = generation("v2").canonical_style(s.get("script_style", "Discovery"))
     body: dict[str, Any] = {
         "product_id": product_id, "video_spec": spec, "avatar": avatar,
+        "voice": {"id": s["voice_id"]} if "voice_id" in s else {},
         "audio": {"music_id": s["music_id"]} if "music_id" in s else {},
         "script": {"style": style, "language": s.get("lang", "english")},
     }
-    if "voice_id" in s:
-        body["voice"] = {"id": s["voice_id"]}
     for name_ in ("visual_style", "override_script"):
         if name_ in s:
             body[name_] = s[name_]

@@ -50,7 +50,7 @@ def plan_with_records(scope: Scope, warn: Warn | None = None,
                       ) -> tuple[Manifest, list[planner.PlanItem], Mapping[str, Any]]:
     """`plan`, with the recorded videos it was made from (for estimates)."""
     manifest, records = load(scope, warn)
-    return manifest, planner.plan(manifest.videos, records, scope.select), records
+    return manifest, planner.plan(manifest.videos, records, scope.select, scope.retry_failed), records
 
 
 def outputs(scope: Scope, warn: Warn | None = None) -> list[dict[str, Any]]:

@@ -116,7 +116,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
     with locked_state(location, name) as state:
         checked = _open_checks(state, target, describe_location(location, name), emit)
-        items = planner.plan(manifest.videos, state.videos, scope.select)
+        items = planner.plan(manifest.videos, state.videos, scope.select, scope.retry_failed)
         for item in items:
             emit(item.as_event())
         if confirm is not None and not confirm(
@@ -209,7 +209,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         if executor.state_error is not None:
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                         client.requests_made, executor.describe(executor.fatal) if executor.fatal else "",
+                         client.requests_made, executor.stopped_by(),
                          found)
         if cfg.download and not (stop and stop.is_set()):
             _download(result, state, cfg.download, emit)  # while the sandbox still serves files
@@ -258,7 +258,9 @@ def _preflight(client: HttpClient, items: list[planner.PlanItem], state: Store, 
         return None  # stopping already: the executor sends nothing and the run exits 130
     budget = client.budget
     who = f"account {found.account}" if found.account else "key accepted"
-    left = "" if found.credits is None else f", {found.credits:g} credits left"
+    left = f", {found.credits:g} credits left" if found.credits is not None else \
+        "" if generation(client.version).credit_read else \
+        f", credit left unknown (JoggAI documents no credit read for api.version {client.version})"
     emit({"event": "preflight", "account": found.account, "credits": found.credits,
           "renders": est.renders, "credits_needed": est.credits, "posts": est.posts,
           "message": f"{who}{left}; this plan: {est.renders} renders (~{est.credits} credits), "

@@ -65,6 +65,7 @@ class SavedPlan:
     inputs: str
     state_digest: str
     actions: tuple[tuple[str, str], ...]  # (key, action) per item, in plan order
+    retry_failed: bool = False  # planned with --retry-failed
 
     def where(self, state: str | None) -> str:
         """How `--state` (None: the default) would be named: compared with `state`."""
@@ -93,16 +94,19 @@ class Planned:
     target: Mapping[str, Any]
     estimate: Estimate
     rate: tuple[int, float]
+    retry_failed: bool = False
 
 
 def write(path: str, planned: Planned) -> None:
     """Write the plan file. The state is read again for its digest; if it moved since the
     plan was shown (an apply finishing meanwhile), the plan shown is not saved."""
     store = load_state(planned.location, planned.state_name)
-    if _actions(planned.items) != _actions(_replan(planned.manifest, store.videos, planned.select)):
+    if _actions(planned.items) != _actions(_replan(planned.manifest, store.videos, planned.select,
+                                                   planned.retry_failed)):
         raise StateError(STATE_MOVED.replace("was saved", "was shown"))
     body = {MARKER: VERSION, "manifest": planned.manifest_arg, "name": planned.manifest.name,
             "select": list(planned.select), "sandbox": planned.sandbox,
+            "retry_failed": planned.retry_failed,
             "state": {"name": planned.state_name,
                       "where": place(describe_location(planned.location, planned.state_name)),
                       "digest": state_digest(store.videos, store.identity)},
@@ -119,10 +123,11 @@ def write(path: str, planned: Planned) -> None:
     os.replace(tmp, path)
 
 
-def _replan(manifest: Manifest, records: Mapping[str, Any], select: Sequence[str]) -> list[PlanItem]:
+def _replan(manifest: Manifest, records: Mapping[str, Any], select: Sequence[str],
+            retry_failed: bool) -> list[PlanItem]:
     from ..engine.planner import plan
 
-    return plan(manifest.videos, records, select)
+    return plan(manifest.videos, records, select, retry_failed)
 
 
 def _actions(items: Sequence[PlanItem]) -> tuple[tuple[str, str], ...]:
@@ -149,13 +154,18 @@ def read(path: str) -> SavedPlan | None:
         return SavedPlan(path, str(body["manifest"]), tuple(body["select"]), bool(body["sandbox"]),
                          str(state["name"]), str(state["where"]), str(body["api"]), str(body["inputs"]),
                          str(state["digest"]),
-                         tuple((str(i["key"]), str(i["action"])) for i in body["items"]))
+                         tuple((str(i["key"]), str(i["action"])) for i in body["items"]),
+                         bool(body.get("retry_failed", False)))
     except (KeyError, TypeError, ValueError):
         raise UsageError(f"{path}: not a complete saved plan; run plan --out again") from None
 
 
-def conflicts(saved: SavedPlan, select: Sequence[str], sandbox: bool, state: str | None) -> None:
+def conflicts(saved: SavedPlan, select: Sequence[str], sandbox: bool, state: str | None,
+              retry_failed: bool = False) -> None:
     """Options that would change what the saved plan covers are refused, by name."""
+    if retry_failed and not saved.retry_failed:
+        raise UsageError(f"--retry-failed cannot be used with {saved.file}: it was planned without "
+                         "it; plan again with --retry-failed")
     if select:
         raise UsageError(f"--select cannot be used with a saved plan ({saved.file}): it applies the "
                          "videos it planned; plan again with --select")

@@ -27,7 +27,8 @@ Warn = Callable[[str], None]
 @dataclass(frozen=True)
 class Scope:
     """A command's target: the manifest file, `--state`, `--select`, `--sandbox`,
-    `--api-base`, and the environment it reads (None: the process's)."""
+    `--api-base`, the environment it reads (None: the process's), and `--retry-failed`
+    (failed renders are rendered again only when asked)."""
 
     manifest: str
     state: str | None = None
@@ -35,6 +36,7 @@ class Scope:
     sandbox: bool = False
     api_base: str | None = None
     environ: Mapping[str, str] | None = None
+    retry_failed: bool = False
 
     @property
     def env(self) -> Mapping[str, str]:

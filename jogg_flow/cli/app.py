@@ -158,6 +158,10 @@ select_option = click.option("--select", "select", multiple=True, metavar="GLOB"
                              help="Only these videos: a key glob or tag:NAME (repeatable).")
 output_option = click.option("--output", "output", type=click.Choice(["text", "json"]),
                              default="text", show_default=True)
+retry_failed_option = click.option(
+    "--retry-failed", is_flag=True,
+    help="Render again the videos whose last render JoggAI failed (a new render that costs "
+    "credits; never done without this).")
 sandbox_flag = click.option("--sandbox", is_flag=True,
                             help="Use the built-in sandbox API (and its own state file).")
 

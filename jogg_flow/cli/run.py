@@ -34,6 +34,7 @@ from .app import (
     api_base_option,
     cli,
     output_option,
+    retry_failed_option,
     sandbox_flag,
     select_option,
     state_option,
@@ -72,6 +73,7 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
 @output_option
 @sandbox_flag
 @api_base_option
+@retry_failed_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--check", is_flag=True,
               help="Also make apply's free reads: the key, the API generation, the credit left.")
@@ -79,12 +81,13 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
               help="Also save the plan to FILE: `apply FILE` runs exactly it, or refuses if the "
               "manifest or the state moved since.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, api_base: str | None, detailed_exitcode: bool, check: bool,
-         out: str | None) -> int:
+         sandbox: bool, api_base: str | None, retry_failed: bool, detailed_exitcode: bool,
+         check: bool, out: str | None) -> int:
     """Show what apply would do for every video. No API calls (unless --check)."""
     _json_errors(output == "json")
     _sandbox_or_base(sandbox, api_base)
-    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base)
+    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
+                  retry_failed=retry_failed)
     loaded, items, records = offline_cmds.plan_with_records(scope, warn=_warn)
     est = planner.estimate(items, records, shares_products=generation(loaded.api_version).shares_products)
     rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
@@ -94,14 +97,17 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
         doc = {"manifest": loaded.file, "name": loaded.name,
                "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
                "estimate": {"renders": est.renders, "credits": est.credits, "posts": est.posts,
-                            "post_seconds": est.post_seconds(rate)}}
+                            "post_seconds": est.post_seconds(rate)},
+               "default_aspect_ratio": report.DEFAULT_ORIENTATION}
         click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
     else:
         click.echo(report.plan_text(items, manifest))
+        if report.orientation_text(items):
+            click.echo(report.orientation_text(items))
         if est.renders:
             click.echo(report.estimate_text(est, rate, sandbox))
     if out:
-        _save_plan(out, manifest, loaded, items, select, sandbox, state, api_base, est, rate)
+        _save_plan(out, manifest, loaded, items, scope, est, rate)
     if checked and not checked["enough"]:
         click.echo(f"error: {checked['credits']:g} credits left, this plan needs about {est.credits}",
                    err=True)
@@ -115,22 +121,24 @@ def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate) -> dict[str, A
     from ..app import online as runner
 
     found = runner.check(loaded, scope)
-    left = "not reported" if found.credits is None else f"{found.credits:g}"
+    left = f"{found.credits:g}" if found.credits is not None else "not reported" + (
+        "" if generation(loaded.api_version).credit_read
+        else f" (JoggAI documents no credit read for api.version {loaded.api_version})")
     click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
                f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
     return {"account": found.account, "credits": found.credits,
             "enough": found.credits is None or found.credits >= est.credits}
 
 
-def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], select: tuple[str, ...],
-               sandbox: bool, state: str | None, api_base: str | None, est: planner.Estimate,
-               rate: tuple[int, float]) -> None:
+def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], scope: Scope,
+               est: planner.Estimate, rate: tuple[int, float]) -> None:
     from ..app import saved_plan
 
+    sandbox = scope.sandbox
     saved_plan.write(out, saved_plan.Planned(
-        manifest, loaded, items, select, sandbox, state_path_for(loaded, state, sandbox),
-        state_name(loaded, sandbox), target_identity(loaded, api_base, os.environ, sandbox),
-        est, rate))
+        manifest, loaded, items, scope.select, sandbox, state_path_for(loaded, scope.state, sandbox),
+        state_name(loaded, sandbox), target_identity(loaded, scope.api_base, os.environ, sandbox),
+        est, rate, scope.retry_failed))
     click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
                "(refused if the manifest or the state moves meanwhile)", err=True)
 
@@ -156,6 +164,7 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
 @click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
+@retry_failed_option
 @click.option("--allow-http", is_flag=True,
               help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
 @click.option("--allow-partial", is_flag=True,
@@ -171,9 +180,9 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
-          request_timeout: float, download: str | None, no_wait: bool, allow_http: bool,
-          allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int, junit_file: str | None,
-          yes: bool) -> int:
+          request_timeout: float, download: str | None, no_wait: bool, retry_failed: bool,
+          allow_http: bool, allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int,
+          junit_file: str | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
     plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
@@ -184,9 +193,11 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     _sandbox_or_base(sandbox, api_base)
     saved = saved_plan.read(manifest)
     if saved is not None:
-        saved_plan.conflicts(saved, select, sandbox, state)
+        saved_plan.conflicts(saved, select, sandbox, state, retry_failed)
         manifest, select, sandbox, yes = saved.manifest, saved.select, saved.sandbox, True
-    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base)
+        retry_failed = saved.retry_failed
+    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
+                  retry_failed=retry_failed)
     settings = runner.ApplySettings(
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
@@ -249,6 +260,8 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
     for o in result.outcomes:
         if o.status == Status.NEEDS_CHECK:
             click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
+        elif o.status == Status.FAILED:
+            click.echo(report.retry_hint(manifest, o.key, named_state), err=True)
     if github.active(os.environ):
         _github_report(result)
     if keep_media and not result.stopped_by:

@@ -24,7 +24,9 @@ from ..api.errors import (
     InvalidKey,
     NoPermission,
     NotFound,
+    NotServed,
     OutcomeUnknown,
+    ParameterError,
     Refused,
     ServerError,
     TransportError,
@@ -44,6 +46,13 @@ if TYPE_CHECKING:
 # is not JoggAI's: a gateway, a proxy or a retired path, the same for every call.)
 _FATAL = (InvalidKey, NoPermission, InsufficientCredit, TransportError, Refused)
 _POLL_FATAL = (InvalidKey, NoPermission, Refused)
+# Answers to a POST that say JoggAI did not carry it out (a bad key, no credit, a parameter
+# error, no API access, a gateway's bare 401/403): nothing was made or charged, so the
+# request is not in flight any more, and the next apply sends it once (never a needs-check).
+REFUSALS = (InvalidKey, InsufficientCredit, NoPermission, ParameterError, Refused)
+# Answers reading an accepted render that say "not there": JoggAI's 10104, or a bare 404
+# (its GetResult guide documents a "Video Not Found (404)" case). Not proof of anything.
+MISSING = (NotFound, NotServed)
 _POST_ATTEMPTS = 4
 # Status reads run on a few threads: one poller waiting on each answer in turn fell behind
 # its schedule at N = 1000 (under 2 reads per video where 5 were due, #15). GETs are free
@@ -63,6 +72,10 @@ class Options:
     # Reads of the evidence after a lost render answer, `poll_interval` apart: about two
     # minutes at JoggAI's pace, long enough for an accepted render to leave status 1.
     check_reads: int = 8
+    # "Not found" reads in a row of a render JoggAI accepted before it is needs-check. They
+    # follow the polling schedule's backoff: about ten minutes at JoggAI's pace, long enough
+    # to rule out a read that came before the render was visible.
+    missing_reads: int = 8
 
 
 @dataclass
@@ -98,7 +111,7 @@ def is_ok(outcome: Outcome, wait: bool) -> bool:
     --no-wait (a later apply collects it), not when the run waited (--timeout ran out)."""
     return outcome.status in OK_STATUSES or (not wait and outcome.status == Status.RENDERING)
 # Actions of videos that need no work in this run (their outcome is the same word).
-SETTLED = (Action.UP_TO_DATE, Action.ORPHANED, Action.NEEDS_CHECK)
+SETTLED = (Action.UP_TO_DATE, Action.ORPHANED, Action.NEEDS_CHECK, Action.FAILED)
 
 
 class Stopped(Exception):
@@ -119,6 +132,9 @@ class Executor:
         self.stop = stop or threading.Event()
         self.clock = clock
         self.fatal: ApiError | None = None
+        # Set by a refusal every later render would meet (no credit left): nothing more is
+        # submitted, but the renders JoggAI accepted are still collected.
+        self.halted = threading.Event()
         self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Condition()
@@ -182,20 +198,26 @@ class Executor:
         assert item.video is not None
         key = item.key
         try:
-            if self.stop.is_set():
-                raise Stopped
+            self._check_stop()
             self._submit(item, item.video)
         except (Stopped, Cancelled):
-            self._finish(key, self._stopped(key, "stopped; the next apply resumes it"))
+            self._finish(key, self._stopped(key, "not sent: submitting stopped ("
+                                            f"{self.fatal.msg if self.fatal else 'no credit'}); "
+                                            "the next apply renders it" if self.halted.is_set()
+                                            else "stopped; the next apply resumes it"))
         except NeedsCheck as err:
             self._finish(key, Outcome(key, Status.NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
                                       message=str(err)))
         except NotFound as err:
-            # The product or project is gone at JoggAI: only a fresh one can help.
-            self._record_error(key, self.describe(err), failed=True)
-            self._finish(key, Outcome(key, Status.FAILED, message=self.describe(err)))
+            # The product or project is gone at JoggAI: nothing was rendered or charged, and
+            # only a fresh product can help; the next apply makes one (no --retry-failed).
+            message = self.describe(err) + "; the next apply starts from a fresh product"
+            self._forget_product(key, message)
+            self._finish(key, Outcome(key, Status.ERROR, message=message))
         except ApiError as err:
-            if isinstance(err, _FATAL):
+            if isinstance(err, InsufficientCredit):
+                self._halt_for(err)
+            elif isinstance(err, _FATAL):
                 self._stop_for(err)
             self._record_error(key, self.describe(err))
             self._finish(key, Outcome(key, Status.ERROR, message=self.describe(err)))
@@ -229,6 +251,7 @@ class Executor:
         if steps.get("create") != "done":
             self._create(video, record)
         if video.details and steps.get("update") != "done":
+            self._check_stop()
             self._step(key, "update")
             self.client.update_product(record["product_id"], video.details)
             steps["update"] = "done"
@@ -269,6 +292,13 @@ class Executor:
                 self._retry_event(key, "create", err)
                 last = err
                 continue
+            except REFUSALS as err:
+                self._refused(key, record, "create", err)
+                raise
+            except Cancelled:  # queued for the budget when the run stopped: never sent
+                steps.pop("create", None)
+                self.state.put(key, record)
+                raise
             record.update(product_id=product_id, project_id=project_id)
             steps["create"] = "done"
             self.state.put(key, record)
@@ -299,6 +329,9 @@ class Executor:
         except OutcomeUnknown as err:
             self._retry_event(key, "render", err)
             return self._watch_unknown(key, record)
+        except REFUSALS as err:
+            self._refused(key, record, "render", err)
+            raise
         except (Cancelled, TransportError):
             # Certainly never sent (the run stopped while it queued for the budget, or
             # no connection): not a render to watch for.
@@ -306,6 +339,23 @@ class Executor:
                 self.state.put(key, record)
             raise
         self._accepted(key, record, project_id)
+
+    def _refused(self, key: str, record: Record, step: str, err: ApiError) -> None:
+        """JoggAI refused the POST (see REFUSALS): it is not in flight, and the record says
+        why, so `plan` can show it and the next apply sends it once."""
+        record["steps"].pop(step, None)
+        record["refused"] = {"step": step, "code": err.code, "http_status": err.http_status,
+                             "reason": str(err), "at": _now()}
+        self.state.put(key, record)
+
+    def _forget_product(self, key: str, message: str) -> None:
+        """The record's product is gone at JoggAI: the next apply creates a fresh one."""
+        record = self.state.get(key)
+        if record is not None:
+            record.update(product_id=None, project_id=None, steps={}, status=Status.PENDING,
+                          error=message)
+            record.pop("shared_from", None)
+            self.state.put(key, record)
 
     def _watch_unknown(self, key: str, record: Record) -> None:
         """Read the evidence for a render whose answer was lost, over a bounded window
@@ -338,6 +388,7 @@ class Executor:
         record["project_id"] = project_id
         record["steps"]["render"] = "done"
         record.update(status=Status.RENDERING, submitted_at=_now())
+        record.pop("refused", None)
         self.state.put(key, record)
 
     def describe(self, err: ApiError) -> str:
@@ -352,8 +403,27 @@ class Executor:
         self.stop.set()
         self.client.budget.cancel()
 
+    def _halt_for(self, err: ApiError) -> None:
+        """A refusal every later render would meet (no credit): submit nothing more, at
+        once, but go on collecting the renders JoggAI accepted (they are paid for)."""
+        self.fatal = self.fatal or err
+        self.halted.set()
+        self.client.budget.cancel()
+
+    def stopped_by(self) -> str:
+        """Why the run stopped submitting, with what the rest of the plan needs; "" if it did not."""
+        if self.fatal is None:
+            return ""
+        text = self.describe(self.fatal)
+        if isinstance(self.fatal, InsufficientCredit):
+            unsent = sum(1 for k, o in self.outcomes.items()
+                         if k in self._counted and o.status in (Status.PENDING, Status.ERROR))
+            text += (f"; {unsent} video{'s' if unsent != 1 else ''} not rendered, needing about "
+                     f"{unsent} credit{'s' if unsent != 1 else ''}: top up and apply again")
+        return text
+
     def _check_stop(self) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or self.halted.is_set():
             raise Stopped
 
     def _step(self, key: str, step: str) -> None:
@@ -374,12 +444,10 @@ class Executor:
         record = self.state.get(key)
         return Outcome(key, status.stopped(record), (record or {}).get("project_id"), message=message)
 
-    def _record_error(self, key: str, message: str, failed: bool = False) -> None:
+    def _record_error(self, key: str, message: str) -> None:
         record = self.state.get(key)
         if record is not None:
             record["error"] = message
-            if failed:
-                record.update(status=Status.FAILED, remote={"status": "failed", "err_msg": message})
             self.state.put(key, record)
 
     # -- polling ---------------------------------------------------------------------------
@@ -429,9 +497,8 @@ class Executor:
         assert record is not None
         try:
             info = self.client.project_info(record["project_id"])
-        except NotFound as err:
-            info = None
-            message = self.describe(err)
+        except MISSING as err:
+            return self._missing(key, record, poll, err)
         except _POLL_FATAL as err:
             # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
             self._stop_for(err)
@@ -441,9 +508,11 @@ class Executor:
             self._retry_event(key, "poll", err)
             return self._reschedule(key, record, poll)
         poll["n"] += 1
-        if info is None or info.status == "failed":
+        poll.pop("missing", None)
+        poll.pop("missing_since", None)
+        if info.status == "failed":
             record["status"] = Status.FAILED
-            record["remote"] = {"status": "failed", "err_msg": info.err_msg if info else message}
+            record["remote"] = {"status": "failed", "err_msg": info.err_msg}
             record["finished_at"] = _now()
             self.state.put(key, record)
             reason = record["remote"]["err_msg"] or "render failed"
@@ -459,6 +528,23 @@ class Executor:
         self.emit({"event": "poll", "key": key, "remote_status": info.status,
                    "progress": info.progress})
         self._reschedule(key, record, poll)
+
+    def _missing(self, key: str, record: Record, poll: dict[str, Any], err: ApiError) -> None:
+        """A render JoggAI accepted read as "not found": a read that came too early, or a
+        gateway's slip, never proof the render is gone (a new render would pay twice). It is
+        read again on the polling schedule; after `missing_reads` such reads in a row the
+        video is needs-check (never failed), for the user to settle."""
+        poll["n"] += 1
+        since = poll.setdefault("missing_since", self.clock())
+        poll["missing"] = misses = poll.get("missing", 0) + 1
+        if misses < max(1, self.options.missing_reads):
+            self._retry_event(key, "poll", err)
+            return self._reschedule(key, record, poll)
+        record.update(status=Status.NEEDS_CHECK, error=(
+            f"JoggAI accepted render {record['project_id']} but answered 'not found' {misses} times "
+            f"over {self.clock() - since:.0f} s ({self.describe(err)})"))
+        self.state.put(key, record)
+        self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"]))
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
         if not self.options.wait:

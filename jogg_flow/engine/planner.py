@@ -19,7 +19,8 @@ class Action(str, Enum):
     CREATE = "create"  # never applied: a new product and render
     REPLACE = "replace"  # its inputs changed: a fresh product and render
     RESUME = "resume"  # an earlier run stopped before its render was accepted
-    RETRY = "retry"  # JoggAI failed its render: start over
+    RETRY = "retry"  # JoggAI failed its render and the user asked (--retry-failed): start over
+    FAILED = "failed"  # JoggAI failed its render: kept, never rendered again on our own
     WAIT = "wait"  # a render JoggAI accepted: collect it
     UP_TO_DATE = "up-to-date"
     ORPHANED = "orphaned"  # in the state, no longer in the manifest: left alone
@@ -102,9 +103,11 @@ def selected(key: str, tags: Iterable[str], patterns: Sequence[str]) -> bool:
 
 
 def plan(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
-         select: Sequence[str] = ()) -> list[PlanItem]:
-    """The action for every selected video, then the recorded videos the manifest dropped."""
-    items = [item_for(v, records.get(v.key)) for v in videos if selected(v.key, v.tags, select)]
+         select: Sequence[str] = (), retry_failed: bool = False) -> list[PlanItem]:
+    """The action for every selected video, then the recorded videos the manifest dropped.
+    `retry_failed` (`--retry-failed`): render again the videos whose render JoggAI failed."""
+    items = [item_for(v, records.get(v.key), retry_failed) for v in videos
+             if selected(v.key, v.tags, select)]
     wanted = {v.key for v in videos}
     for key, record in records.items():
         if key not in wanted and selected(key, record.get("tags", ()), select):
@@ -112,7 +115,7 @@ def plan(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
     return items
 
 
-def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
+def item_for(video: Video, record: Mapping[str, Any] | None, retry_failed: bool = False) -> PlanItem:
     """The action one video needs, given its record (or None)."""
     if record is None:
         return PlanItem(video.key, Action.CREATE, video=video)
@@ -128,8 +131,11 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
     if status == Status.SUCCEEDED:
         return PlanItem(video.key, Action.UP_TO_DATE, video=video)
     if status == Status.FAILED:
-        reason = (record.get("remote") or {}).get("err_msg") or "render failed"
-        return PlanItem(video.key, Action.RETRY, video=video, detail=str(reason))
+        # JoggAI charged for the failed render and refunds nothing: a failure that repeats
+        # (a page it cannot read) would be paid on every apply. Only the user asks again.
+        reason = str((record.get("remote") or {}).get("err_msg") or record.get("error") or "render failed")
+        return PlanItem(video.key, Action.RETRY if retry_failed else Action.FAILED, video=video,
+                        detail=reason)
     steps = record.get("steps", {})
     if steps.get("render") == "done":
         return PlanItem(video.key, Action.WAIT, video=video)
@@ -137,7 +143,10 @@ def item_for(video: Video, record: Mapping[str, Any] | None) -> PlanItem:
         return PlanItem(video.key, Action.RESUME, video=video,
                         detail="next: look for the render sent before; never sent twice")
     pending = [s for s in STEPS if steps.get(s) != "done" and (s != "update" or video.details)]
-    return PlanItem(video.key, Action.RESUME, video=video, detail="next: " + ", ".join(pending))
+    refused = record.get("refused")
+    why = f" (JoggAI refused it last time, nothing was charged: {refused['reason']})" \
+        if isinstance(refused, Mapping) and refused.get("reason") else ""
+    return PlanItem(video.key, Action.RESUME, video=video, detail="next: " + ", ".join(pending) + why)
 
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:

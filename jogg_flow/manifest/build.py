@@ -223,7 +223,7 @@ class Builder:
                 sections[section] = merged if isinstance(merged, dict) else {}
             version = str(self.api.get("version", "open"))
             for name, message in render_problems(version, sections["render"]):
-                self.fail_once(_origin(layers_of, name), message)
+                self.fail_once(_origin(layers_of, name), message + self._other_line(layers_of, version, name))
             out.append(Video(
                 key=f"{product['key']}/{name}" if name else product["key"],
                 product=product["key"], variant=name, url=url if isinstance(url, str) else "",
@@ -231,6 +231,15 @@ class Builder:
                 details=normalise_details(sections["details"]),
                 render=normalise_render(sections["render"], version), index=i))
         return out
+
+    def _other_line(self, layers: list[tuple[Any, Path]], version: str, name: str) -> str:
+        """For two settings a generation takes one at a time: where the other one was set."""
+        api = GENERATIONS.get(version)
+        for pair in api.exclusive if api else ():
+            if pair.first == name:
+                where = self.doc.problem(_origin(layers, pair.second), "")
+                return f" (render.{pair.second} is set at line {where.line})"
+        return ""
 
 
 _DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
@@ -274,6 +283,11 @@ def render_problems(version: str, render: dict[str, Any]) -> list[tuple[str, str
     if isinstance(style, str) and not api.knows_style(style):
         out.append(("script_style", f"script_style '{style}' is not one of api.version "
                     f"{version}'s: {', '.join(api.script_styles)}"))
+    for pair in api.exclusive:
+        if pair.first in render and pair.second in render:
+            out.append((pair.first, f"render.{pair.first} ({render[pair.first]!r}) and render."
+                        f"{pair.second} ({render[pair.second]!r}) are both set for this video: "
+                        f"{pair.why}; keep one (a setting under defaults applies to every product)"))
     return out
 
 

@@ -12,11 +12,9 @@ import time
 import uuid
 from typing import Any
 
-from . import media
+from . import contract, media
 from .backend import LANGS, ApiFailure, Backend, _progress
 
-STYLES_V2 = {"don't worry", "storytime", "discovery", "data", "top 3 reasons", "light marketing"}
-ASPECTS = ("portrait", "landscape", "square")
 AVATARS = [{"id": 37, "name": "Ava", "cover_url": "", "aspect_ratio": 0, "style": "professional",
             "gender": "female", "age": "adult"},
            {"id": 52, "name": "Leo", "cover_url": "", "aspect_ratio": 1, "style": "social",
@@ -37,6 +35,7 @@ def _bad(name: str) -> Exception:
 
 
 def create_product(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+    contract.check(body, contract.PRODUCT)
     url, name = body.get("url"), body.get("name")
     if not url and not name:
         raise _bad("url or name is required")
@@ -55,6 +54,7 @@ def create_product(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_product(backend: Backend, body: dict[str, Any]) -> None:
+    contract.check(body, contract.PRODUCT_UPDATE)
     with backend.lock:
         product = backend.v2_products.get(str(body.get("product_id")))
         if product is None:
@@ -64,17 +64,8 @@ def update_product(backend: Backend, body: dict[str, Any]) -> None:
 
 
 def create_video(backend: Backend, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
-    spec, avatar, script = body.get("video_spec"), body.get("avatar"), body.get("script")
-    if not isinstance(spec, dict) or spec.get("length") not in ("15", "30", "60"):
-        raise _bad("video_spec.length must be 15, 30 or 60")
-    if spec.get("aspect_ratio", "landscape") not in ASPECTS:
-        raise _bad("video_spec.aspect_ratio is invalid")
-    if not isinstance(avatar, dict) or not isinstance(avatar.get("id"), int):
-        raise _bad("avatar.id is required")
-    if not isinstance(body.get("voice", {}), dict) or not isinstance(body.get("audio"), dict):
-        raise _bad("voice and audio are required")
-    if not isinstance(script, dict) or str(script.get("style", "")).lower() not in STYLES_V2:
-        raise _bad("script.style is invalid")
+    contract.check(body, contract.V2_RENDER)
+    spec, script = body["video_spec"], body["script"]
     if script.get("language") not in LANGS:
         raise _bad("script.language is invalid")
     with backend.lock:

@@ -8,12 +8,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..engine.planner import CHANGES, Action, Estimate, PlanItem, counts
+from ..api.generations import ASPECT_NAMES, ASPECT_SHAPES, DEFAULT_ASPECT_RATIO
+from ..engine.planner import CHANGES, FRESH, Action, Estimate, PlanItem, counts
 from ..state import status
 from ..state.status import Status
 
 _MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RETRY: "!",
-         Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽"}
+         Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽",
+         Action.FAILED: "x"}
 
 
 def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
@@ -23,6 +25,14 @@ def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
     return (f"{key}: needs checking in JoggAI's dashboard: if the render is there, "
             f"`jogg-flow state adopt {manifest} {key} PROJECT_ID`; if not, "
             f"`jogg-flow state rerender {manifest} {key}`{tail}")
+
+
+def retry_hint(manifest: str, key: str, same_state: bool = False) -> str:
+    """How to render a failed video again: never done on its own (JoggAI charged the failed
+    render and refunds nothing; a failure that repeats would be paid on every apply)."""
+    tail = " (with the same --state)" if same_state else ""
+    return (f"{key}: kept failed; to render it again (a new render that costs credits): "
+            f"`jogg-flow apply {manifest} --retry-failed --select {key}`{tail}")
 
 
 def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: bool = False) -> str:
@@ -44,6 +54,8 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: b
             lines.append("      " + _COST[item.action])
         if item.action == Action.NEEDS_CHECK:
             lines.append("    " + settle_hint(manifest, item.key))
+        if item.action == Action.FAILED:
+            lines.append("    " + retry_hint(manifest, item.key))
     summary = ", ".join(f"{n} {action}" for action, n in counts(items).items())
     lines.append(f"Plan: {summary or 'nothing selected'}.")
     return "\n".join(lines)
@@ -76,6 +88,21 @@ def _list_note(old: Any, new: Any) -> str:
         differ = sum(1 for a, b in zip(old, new, strict=True) if a != b)
         return f" ({differ} changed)"
     return ""
+
+
+DEFAULT_ORIENTATION = (f"{ASPECT_NAMES[DEFAULT_ASPECT_RATIO]} "
+                       f"({ASPECT_SHAPES[DEFAULT_ASPECT_RATIO]})")
+
+
+def orientation_text(items: Iterable[PlanItem]) -> str:
+    """The orientation the plan's renders take where the manifest sets none ("" if every
+    render sets its own): one default for every API generation, JoggAI's documented one."""
+    unset = [i.key for i in items if i.video is not None and (i.action in FRESH or i.action == Action.RESUME)
+             and "aspect_ratio" not in i.video.render]
+    if not unset:
+        return ""
+    return (f"Orientation: {len(unset)} video{'s' if len(unset) != 1 else ''} set no render.aspect_ratio: "
+            f"rendered {DEFAULT_ORIENTATION}, the default for every api.version (JoggAI's documented one).")
 
 
 def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False) -> str:
