@@ -257,3 +257,11 @@ def test_plan_on_an_empty_database_warns_and_creates_nothing(pg, tmp_path, run):
     assert result.exit_code == 0 and "warning: no state at PostgreSQL state 'shop'" in result.stderr
     with psycopg.connect(pg) as conn:
         assert conn.execute("select to_regclass('jogg_flow_videos')").fetchone() == (None,)
+
+
+# -- through a transaction-mode pooler -----------------------------------------------------------
+
+def test_three_runners_through_pgbouncer_in_transaction_mode(pooled, tmp_path):
+    figures = three_runners(str(tmp_path), pooled, n=4)
+    assert figures["rate_limited_429"] == 0 and figures["exit_codes"] == [0, 0, 0]
+    assert figures["renders"] == 12 and figures["max_renders_per_project"] == 1

@@ -42,13 +42,17 @@ create table if not exists jogg_flow_post_pauses (
 
 
 def connect(dsn: str, what: str) -> psycopg.Connection[Any]:
-    """An autocommit connection, or StateError without the password."""
+    """An autocommit connection that prepares nothing on the server, or StateError
+    without the password."""
     try:
         import psycopg
     except ImportError:
         raise StateError("a PostgreSQL state needs psycopg 3: pip install 'jogg-flow[postgres]'") from None
     try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10, application_name="jogg-flow")
+        # prepare_threshold=None: a statement prepared on one server connection is unknown
+        # (or already known) on the next one a transaction pooler hands out.
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10, application_name="jogg-flow",
+                               prepare_threshold=None)
     except psycopg.Error as err:
         raise StateError(redact(f"{what}: cannot connect ({_first_line(err)})", dsn)) from None
     return conn
@@ -118,6 +122,10 @@ class PgStore:
 
     def _read(self) -> None:
         conn = self._require()
+        with conn.transaction():  # one snapshot, whichever server connection serves it
+            self._read_in(conn)
+
+    def _read_in(self, conn: psycopg.Connection[Any]) -> None:
         row = conn.execute("select identity from jogg_flow_states where name = %s", (self.name,)).fetchone()
         self.identity = row[0] if row else None
         videos = {}
