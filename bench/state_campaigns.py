@@ -94,7 +94,7 @@ def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> di
     manifest = write_named(directory, f"crash{seed}", n)
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
         for _ in range(kills):
-            _kill_one(sb, manifest, dsn, rng)
+            _kill_one(sb, manifest, dsn, rng, f"crash{seed}")
         needs_check = finish(sb, manifest, dsn, f"crash{seed}")
         stats = sb.stats()
     records = stores.load(dsn, f"crash{seed}").videos
@@ -103,12 +103,33 @@ def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> di
             **check(records, stats, n)}
 
 
-def _kill_one(sb: Sandbox, manifest: str, location: str, rng: random.Random) -> None:
-    """Start a real apply and SIGKILL it at a random instant."""
+def _kill_one(sb: Sandbox, manifest: str, location: str, rng: random.Random, name: str = "") -> None:
+    """Start a real apply and SIGKILL it at a random instant (over PostgreSQL, then wait
+    for its lease to end, as the next run would have to)."""
     proc = start(sb.url, manifest, location, "--post-rate", "20/1s", "--parallelism", "3")
     time.sleep(rng.uniform(0.4, 1.2))
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    if stores.is_postgres(location):
+        lease_ended(location, name)
+
+
+def lease_ended(dsn: str, name: str, timeout: float = 120.0) -> None:
+    """Return once no live lease holds the PostgreSQL state `name` (a killed run's ends
+    JOGG_FLOW_PG_LEASE seconds after its last renewal)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as conn:
+        while True:
+            row = conn.execute("select to_regclass('jogg_flow_leases') is not null").fetchone()
+            live = row and row[0] and conn.execute(
+                "select expires_at > clock_timestamp() from jogg_flow_leases where name = %s",
+                (name,)).fetchone()
+            if not (live and live[0]):
+                return
+            assert time.monotonic() < deadline, f"the lease on {name} never ended"
+            time.sleep(0.1)
 
 
 def finish(sb: Sandbox, manifest: str, location: str, name: str) -> int:

@@ -76,15 +76,21 @@ def pgbouncer(postgres_server):
     bouncer.close()
 
 
+LEASE = "3"  # seconds: a killed run's lease on a PostgreSQL state ends quickly in tests
+
+
 @pytest.fixture
-def pg(postgres_server):
-    """The DSN of a fresh, empty database on the session's server."""
+def pg(postgres_server, monkeypatch):
+    """The DSN of a fresh, empty database on the session's server (runs started by the
+    test hold 3-second leases)."""
+    monkeypatch.setenv("JOGG_FLOW_PG_LEASE", LEASE)
     return postgres_server.fresh_db()
 
 
 @pytest.fixture
-def pooled(pgbouncer):
+def pooled(pgbouncer, monkeypatch):
     """The DSN of a fresh, empty database reached through the transaction-mode PgBouncer."""
+    monkeypatch.setenv("JOGG_FLOW_PG_LEASE", LEASE)
     return pgbouncer.fresh_db()
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bench.campaigns import KEY, settle
-from bench.state_campaigns import pg_crash, start, three_runners, write_named
+from bench.state_campaigns import lease_ended, pg_crash, start, three_runners, write_named
 from jogg_flow import state as stores
 from jogg_flow.api.errors import Cancelled
 from jogg_flow.sandbox import Config, Sandbox
@@ -155,6 +155,7 @@ def test_postgres_stopped_mid_run_is_exit_4_and_the_next_run_resumes(pg, postgre
         assert proc.returncode == 4, err
         assert "PostgreSQL state 'shop' on 127.0.0.1" in err and "Traceback" not in err
         _no_secret(postgres_server, err)
+        lease_ended(pg, "shop")  # the run could not release it: the database was down
         final = start(sb.url, manifest, pg, *FAST[:2])
         _, err = final.communicate(timeout=120)
         if final.returncode == 1 and settle(pg, sb.stats(), "shop"):
