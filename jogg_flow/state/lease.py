@@ -109,10 +109,12 @@ def take(link: Runs, name: str,
         conn.execute("insert into jogg_flow_states (name, lineage) values (%s, gen_random_uuid()::text) "
                      "on conflict (name) do nothing", (name,))
         conn.execute("insert into jogg_flow_leases (name) values (%s) on conflict (name) do nothing", (name,))
-        row = conn.execute("select holder, extract(epoch from expires_at - clock_timestamp()) "
-                           "from jogg_flow_leases where name = %s for update", (name,)).fetchone()
+        row = conn.execute("select holder, extract(epoch from expires_at - clock_timestamp()), run_id, "
+                           "token from jogg_flow_leases where name = %s for update", (name,)).fetchone()
         assert row is not None
-        holder, left = row
+        holder, left, unreleased, token = row
+        if unreleased == lease.run_id:  # taken already: this transaction runs again on a new connection
+            return int(token), None
         if left is not None and left > 0:
             raise StateError(f"{link.where} is locked by another run: {describe(holder)}; that run renews "
                              f"its lease while it lives, and if it is gone the lease ends within "
@@ -122,7 +124,7 @@ def take(link: Runs, name: str,
                            "renewed_at = clock_timestamp() where name = %s returning token",
                            (lease.run_id, Jsonb(me), lease.seconds, name)).fetchone()
         assert got is not None
-        return int(got[0]), holder
+        return int(got[0]), holder if unreleased else None
     lease.token, previous = link.run(grab)
     lease.keep(link)
     return lease, previous
@@ -131,12 +133,13 @@ def take(link: Runs, name: str,
 def check_current(conn: Conn, lease: Lease, where: str) -> None:
     """Inside a write's transaction: StateError unless `lease` is the state's current one;
     the row stays held (FOR SHARE) so no run takes over before this transaction ends."""
-    row = conn.execute("select token, holder from jogg_flow_leases where name = %s for share",
-                       (lease.name,)).fetchone()
+    row = conn.execute("select token, holder, run_id is null from jogg_flow_leases where name = %s "
+                       "for share", (lease.name,)).fetchone()
     if row is not None and row[0] == lease.token:
         return
-    token, holder = row if row is not None else (None, None)
-    lease.lost = (f"{where}: this run's lease was taken over by {describe(holder)} (token {token}, this "
+    token, holder, ended = row if row is not None else (None, None, False)
+    lease.lost = (f"{where}: this run's lease was taken over by {describe(holder)}"
+                  f"{', since finished' if ended else ''} (token {token}, this "
                   f"run's {lease.token}): this run was paused or cut off for longer than its "
                   f"{lease.seconds:g} s lease, so it writes nothing more; the state holds what that "
                   "run records")
@@ -144,9 +147,10 @@ def check_current(conn: Conn, lease: Lease, where: str) -> None:
 
 
 def release(conn: Conn, lease: Lease) -> None:
-    """Free the lease now, if it is still this run's; the token stays for the next run."""
+    """Free the lease now, if it is still this run's; the token stays for the next run, and
+    the holder for messages (a null run id says it was released)."""
     with conn.transaction():
-        conn.execute("update jogg_flow_leases set run_id = null, holder = null, expires_at = null "
+        conn.execute("update jogg_flow_leases set run_id = null, expires_at = null "
                      "where name = %s and token = %s", (lease.name, lease.token))
 
 

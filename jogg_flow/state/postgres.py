@@ -94,18 +94,25 @@ class Link:
         self._conn: psycopg.Connection[Any] | None = connect(dsn, where)
 
     def run(self, fn: Callable[[psycopg.Connection[Any]], T], what: str | None = None) -> T:
-        """`fn(conn)` in one transaction; a database error becomes StateError."""
+        """`fn(conn)` in one transaction; a database error becomes StateError. If the
+        connection broke (a restart, a pooler that dropped it), the transaction runs once
+        more on a new one: the lock is the lease, not the session, and every transaction
+        here may run twice (writes are upserts, a second POST slot expires by itself)."""
         import psycopg
 
         with self._mutex:
-            conn = self._require()
-            try:
-                with conn.transaction():
-                    arm(conn, self.idle)
-                    return fn(conn)
-            except psycopg.Error as err:
-                raise StateError(redact(f"{what or self.where}: {_first_line(err)}{self._resume(what)}",
-                                        self.dsn)) from None
+            for retry in (False, True):
+                conn = self._connection()
+                try:
+                    with conn.transaction():
+                        arm(conn, self.idle)
+                        return fn(conn)
+                except psycopg.Error as err:
+                    if not retry and conn.closed:
+                        continue
+                    raise StateError(redact(f"{what or self.where}: {_first_line(err)}{self._resume(what)}",
+                                            self.dsn)) from None
+        raise AssertionError("unreachable")
 
     def fenced(self, fn: Callable[[psycopg.Connection[Any]], T], what: str | None = None) -> T:
         """`fn(conn)` in one transaction that first checks this run's lease token is the
@@ -146,9 +153,11 @@ class Link:
                 connect(self.dsn, self.where, timeout=3) as fresh:
             release(fresh, lease)
 
-    def _require(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
             raise StateError(f"{self.where}: the connection is closed; this run holds no lock any more")
+        if self._conn.closed:
+            self._conn = connect(self.dsn, self.where)
         return self._conn
 
     @staticmethod
