@@ -166,6 +166,10 @@ pidfile = {os.path.join(self.base, "pid")}
         """A new empty database, reached through this PgBouncer."""
         return self.server.fresh_db(self.port)
 
+    def direct(self, dsn: str) -> str:
+        """The same database as `dsn` (through this PgBouncer), reached without it."""
+        return dsn.replace(f"@127.0.0.1:{self.port}/", f"@127.0.0.1:{self.server.port}/")
+
     def close(self) -> None:
         """Stop PgBouncer (its pidfile names it)."""
         try:

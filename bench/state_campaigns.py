@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -59,17 +60,51 @@ def check(records: dict[str, Any], stats: dict[str, Any], n: int) -> dict[str, i
     return {"duplicate_renders": duplicates, "forgotten_urls": forgotten}
 
 
+class ConnectionPeak:
+    """The most server connections open to one database at once while it runs, looked at
+    every 20 ms over `direct` (a connection straight to the server, not counted)."""
+
+    def __init__(self, direct: str | None) -> None:
+        self.direct, self.peak = direct, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ConnectionPeak:
+        if self.direct:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.direct:
+            self._thread.join()
+
+    def _watch(self) -> None:
+        import psycopg
+
+        assert self.direct
+        with psycopg.connect(self.direct, autocommit=True, prepare_threshold=None) as conn:
+            while not self._stop.wait(0.02):
+                row = conn.execute("select count(*) from pg_stat_activity where datname = "
+                                   "current_database() and pid <> pg_backend_pid()").fetchone()
+                self.peak = max(self.peak, int(row[0]) if row else 0)
+
+
 def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
-                  runners: int = 3) -> dict[str, Any]:
+                  runners: int = 3, direct: str | None = None, render_seconds: float = 30.0,
+                  parallelism: int = 4) -> dict[str, Any]:
     """`runners` applies at once on their own manifests with one key; the state (and so the
-    POST budget) in PostgreSQL when `dsn` is given, else each in its own file."""
-    config = Config(time_scale=60.0, render_seconds=30.0, post_limit=limit, post_window=window * 60.0)
+    POST budget) in PostgreSQL when `dsn` is given, else each in its own file. `direct`, the
+    same database without a pooler between, counts server connections (default: `dsn`)."""
+    config = Config(time_scale=60.0, render_seconds=render_seconds, post_limit=limit,
+                    post_window=window * 60.0)
     manifests = [write_named(directory, f"shop{i}", n) for i in range(runners)]
-    with Sandbox(config) as sb:
+    with Sandbox(config) as sb, ConnectionPeak(direct or dsn) as connections:
         t0 = time.monotonic()
         procs = [start(sb.url, m, dsn or os.path.join(directory, f"s{i}.json"),
-                       "--post-rate", f"{limit}/{window:g}s") for i, m in enumerate(manifests)]
-        outs = [p.communicate(timeout=600) for p in procs]
+                       "--post-rate", f"{limit}/{window:g}s", "--parallelism", str(parallelism))
+                 for i, m in enumerate(manifests)]
+        outs = [p.communicate(timeout=1800) for p in procs]
         makespan = time.monotonic() - t0
         stats = sb.stats()
     if dsn:  # with a budget per process, 429s may exhaust the retries: that is the point
@@ -79,12 +114,12 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
     renders = stats["renders_per_project"]
     # The last POST cannot leave before (ceil(P/L)-1) windows; its render then takes
     # render_seconds on the sandbox's clock (60 API seconds per real one).
-    bound = (math.ceil(total / limit) - 1) * window + config.render_seconds / 60.0
+    bound = (math.ceil(total / limit) - 1) * window + render_seconds / 60.0
     return {"store": "postgresql" if dsn else "files", "runners": runners, "videos": runners * n,
             "posts": total, "limit": f"{limit}/{window:g}s",
             "bound_s": round(bound, 2), "makespan_s": round(makespan, 2),
             "makespan_over_bound": round(makespan / bound, 2), "rate_limited_429": stats["rate_limited"],
-            "exit_codes": [p.returncode for p in procs],
+            "exit_codes": [p.returncode for p in procs], "peak_server_connections": connections.peak,
             "renders": sum(renders.values()), "max_renders_per_project": max(renders.values())}
 
 
