@@ -4,6 +4,7 @@ PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them
     python bench/state_campaigns.py three-runners --videos 10          # PostgreSQL vs files
     python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1
     python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
+    python bench/state_campaigns.py pooled --runners 20 50 100 --videos 2 --pool 4
 
 PostgreSQL comes from `--dsn`, else a throwaway server is started (bench/pgserver.py).
 """
@@ -92,7 +93,7 @@ class ConnectionPeak:
 
 def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
                   runners: int = 3, direct: str | None = None, render_seconds: float = 30.0,
-                  parallelism: int = 4) -> dict[str, Any]:
+                  parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """`runners` applies at once on their own manifests with one key; the state (and so the
     POST budget) in PostgreSQL when `dsn` is given, else each in its own file. `direct`, the
     same database without a pooler between, counts server connections (default: `dsn`)."""
@@ -102,12 +103,14 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
     with Sandbox(config) as sb, ConnectionPeak(direct or dsn) as connections:
         t0 = time.monotonic()
         procs = [start(sb.url, m, dsn or os.path.join(directory, f"s{i}.json"),
-                       "--post-rate", f"{limit}/{window:g}s", "--parallelism", str(parallelism))
+                       "--post-rate", f"{limit}/{window:g}s", "--parallelism", str(parallelism), *extra)
                  for i, m in enumerate(manifests)]
         outs = [p.communicate(timeout=1800) for p in procs]
         makespan = time.monotonic() - t0
         stats = sb.stats()
-    if dsn:  # with a budget per process, 429s may exhaust the retries: that is the point
+    errors = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, outs, strict=True)
+              if p.returncode != 0 and err.strip()]
+    if dsn and strict:  # with a budget per process, 429s may exhaust the retries: that is the point
         for p, (_, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, (p.returncode, err[-3000:])
     total = posts(stats)
@@ -120,7 +123,9 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
             "bound_s": round(bound, 2), "makespan_s": round(makespan, 2),
             "makespan_over_bound": round(makespan / bound, 2), "rate_limited_429": stats["rate_limited"],
             "exit_codes": [p.returncode for p in procs], "peak_server_connections": connections.peak,
-            "renders": sum(renders.values()), "max_renders_per_project": max(renders.values())}
+            "renders": sum(renders.values()), "max_renders_per_project": max(renders.values()),
+            "renders_per_video": round(sum(renders.values()) / (runners * n), 3),
+            **({"first_error": errors[0]} if errors else {})}
 
 
 def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]:
@@ -226,9 +231,32 @@ def tamper(directory: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]
             **check(records, stats, n)}
 
 
+def pooled(server: Any, directory: str, runners: int, n: int, pool: int, direct: bool) -> dict[str, Any]:
+    """`runners` applies at once on one key, each on its own manifest of `n` videos, through
+    a PgBouncer in transaction mode with `pool` server connections (or directly)."""
+    from bench.pgserver import PgBouncer
+
+    bouncer = None if direct else PgBouncer(server, pool_size=pool)
+    try:
+        dsn = server.fresh_db() if bouncer is None else bouncer.fresh_db()
+        # Slower polls than the tests': a hundred runners share the machine with the sandbox.
+        figures = three_runners(directory, dsn, n, runners=runners, render_seconds=60.0, parallelism=2,
+                                direct=dsn if bouncer is None else bouncer.direct(dsn), strict=False,
+                                extra=("--poll-interval", "0.5", "--poll-max", "1"))
+    finally:
+        if bouncer:
+            bouncer.close()
+    return {**figures, "via": "direct" if direct else f"pgbouncer transaction pool {pool}",
+            "exit_codes": {str(c): figures["exit_codes"].count(c) for c in set(figures["exit_codes"])}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper"])
+    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper", "pooled"])
+    ap.add_argument("--runners", type=int, nargs="+", default=[20, 50, 100],
+                    help="pooled: how many applies at once, each on its own manifest")
+    ap.add_argument("--pool", type=int, default=4, help="pooled: PgBouncer's server connections")
+    ap.add_argument("--direct", action="store_true", help="pooled: without PgBouncer, for comparison")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--kills", type=int, default=25)
     ap.add_argument("--videos", type=int, default=None, help="per manifest; default 10 (three-runners), 20")
@@ -241,6 +269,11 @@ def main() -> None:
         server = Postgres()
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            if args.kind == "pooled":
+                for runners in args.runners:
+                    print(json.dumps(pooled(server, tempfile.mkdtemp(dir=tmp), runners, args.videos or 2,
+                                            args.pool, args.direct)), flush=True)
+                return
             if args.kind == "three-runners":
                 shared = args.dsn or (server.fresh_db() if server else None)
                 for dsn in (shared, None):

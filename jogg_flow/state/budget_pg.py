@@ -64,7 +64,7 @@ class PgPostBudget:
             "insert into jogg_flow_post_pauses (key_hash, until) values "
             "(%s, clock_timestamp() + %s * interval '1 second') on conflict (key_hash) do update "
             "set until = greatest(jogg_flow_post_pauses.until, excluded.until)",
-            (self.key_hash, float(seconds))), self.where)
+            (self.key_hash, float(seconds))), self.where, single=True)
 
     def cancel(self) -> None:
         """Wake every queued caller with `Cancelled`; no POST is sent after this."""
@@ -112,10 +112,10 @@ class PgPostBudget:
             if sent:
                 self._link.run(lambda c: c.execute(
                     "update jogg_flow_post_slots set expires_at = clock_timestamp() + %s * interval "
-                    "'1 second' where id = %s", (self.window, slot_id)), self.where)
+                    "'1 second' where id = %s", (self.window, slot_id)), self.where, single=True)
             else:
                 self._link.run(lambda c: c.execute("delete from jogg_flow_post_slots where id = %s",
-                                                   (slot_id,)), self.where)
+                                                   (slot_id,)), self.where, single=True)
         except StateError:
             pass  # the answer is in hand and must reach the state; the slot expires by itself
 

@@ -39,8 +39,8 @@ class Runs(Protocol):
 
     where: str
 
-    def run(self, fn: Callable[[Conn], T], what: str | None = None) -> T:
-        """`fn(conn)` in one transaction."""
+    def run(self, fn: Callable[[Conn], T], what: str | None = None, *, single: bool = False) -> T:
+        """`fn(conn)` in one transaction (with `single`, its statements each in their own)."""
 
 
 def seconds_from(environ: Mapping[str, str]) -> float:
@@ -75,7 +75,7 @@ class Lease:
         def beat() -> None:
             while not self._stop.wait(self.seconds / 6):
                 try:
-                    link.run(lambda conn: self._renew(conn, link.where))
+                    link.run(lambda conn: self._renew(conn, link.where), single=True)
                 except StateError:
                     if self.lost:
                         return
@@ -130,14 +130,36 @@ def take(link: Runs, name: str,
     return lease, previous
 
 
-def check_current(conn: Conn, lease: Lease, where: str) -> None:
+# One statement that writes only if the lease is current: `{write}` reads `lease` (`insert
+# ... select ... from lease`, `... where exists (select 1 from lease)`); it answers 1 if it was.
+FENCED = ("with lease as (select 1 from jogg_flow_leases where name = %(lease_name)s and token = "
+          "%(lease_token)s for share), done as ({write} returning 1) select count(*) from lease")
+UNFENCED = "with lease as (select 1), done as ({write} returning 1) select count(*) from lease"
+
+
+def fenced_write(conn: Conn, lease: Lease | None, write: str, params: dict[str, Any], where: str) -> None:
+    """Run `write` in one statement (its own transaction), only while `lease` is the
+    state's current one (checked and held in that statement): else StateError."""
+    if lease is None:
+        conn.execute(UNFENCED.format(write=write), params)
+        return
+    row = conn.execute(FENCED.format(write=write),
+                       {**params, "lease_name": lease.name, "lease_token": lease.token}).fetchone()
+    if not (row and row[0]):
+        check_current(conn, lease, where)
+        raise StateError(f"{where}: this run's lease on the state changed under it; it writes nothing more")
+
+
+def check_current(conn: Conn, lease: Lease, where: str, idle: float | None = None) -> None:
     """Inside a write's transaction: StateError unless `lease` is the state's current one;
-    the row stays held (FOR SHARE) so no run takes over before this transaction ends."""
-    row = conn.execute("select token, holder, run_id is null from jogg_flow_leases where name = %s "
-                       "for share", (lease.name,)).fetchone()
+    the row stays held (FOR SHARE) so no run takes over before this transaction ends.
+    With `idle`, the same statement arms the transaction as `arm` does."""
+    row = conn.execute("select token, holder, run_id is null, set_config("
+                       "'idle_in_transaction_session_timeout', %s, %s) from jogg_flow_leases "
+                       "where name = %s for share", (_ms(idle or 0), idle is not None, lease.name)).fetchone()
     if row is not None and row[0] == lease.token:
         return
-    token, holder, ended = row if row is not None else (None, None, False)
+    token, holder, ended = row[:3] if row is not None else (None, None, False)
     lease.lost = (f"{where}: this run's lease was taken over by {describe(holder)}"
                   f"{', since finished' if ended else ''} (token {token}, this "
                   f"run's {lease.token}): this run was paused or cut off for longer than its "
@@ -157,5 +179,8 @@ def release(conn: Conn, lease: Lease) -> None:
 def arm(conn: Conn, seconds: float) -> None:
     """First in every transaction: a client stopped inside it (SIGSTOP) would hold its
     server connection and the lease row; the server ends such a session after `seconds`."""
-    conn.execute("select set_config('idle_in_transaction_session_timeout', %s, true)",
-                 (f"{max(1, round(seconds * 1000))}ms",))
+    conn.execute("select set_config('idle_in_transaction_session_timeout', %s, true)", (_ms(seconds),))
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"

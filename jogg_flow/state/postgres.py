@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StateError
 from .dsn import describe as describe_dsn
 from .dsn import redact, split
-from .lease import Lease, arm, check_current, release, seconds_from, take
+from .lease import Lease, arm, check_current, fenced_write, release, seconds_from, take
 from .records import check_record
 
 if TYPE_CHECKING:
@@ -93,19 +93,25 @@ class Link:
         self._mutex = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = connect(dsn, where)
 
-    def run(self, fn: Callable[[psycopg.Connection[Any]], T], what: str | None = None) -> T:
-        """`fn(conn)` in one transaction; a database error becomes StateError. If the
-        connection broke (a restart, a pooler that dropped it), the transaction runs once
-        more on a new one: the lock is the lease, not the session, and every transaction
-        here may run twice (writes are upserts, a second POST slot expires by itself)."""
+    def run(self, fn: Callable[[psycopg.Connection[Any]], T], what: str | None = None, *,
+            single: bool = False, armed: bool = False) -> T:
+        """`fn(conn)` in one transaction, armed first (`lease.arm`) unless `fn` arms it
+        itself; with `single`, `fn` runs one statement, its own transaction, and nothing
+        stays open between statements. A database error becomes StateError. If the
+        connection broke (a restart, a pooler that dropped it), `fn` runs once more on a
+        new one: the lock is the lease, not the session, and every call here may run twice
+        (writes are upserts, a second POST slot expires by itself)."""
         import psycopg
 
         with self._mutex:
             for retry in (False, True):
                 conn = self._connection()
                 try:
+                    if single:
+                        return fn(conn)
                     with conn.transaction():
-                        arm(conn, self.idle)
+                        if not armed:
+                            arm(conn, self.idle)
                         return fn(conn)
                 except psycopg.Error as err:
                     if not retry and conn.closed:
@@ -121,10 +127,17 @@ class Link:
         lease = self.lease
 
         def checked(conn: psycopg.Connection[Any]) -> T:
-            if lease is not None:
-                check_current(conn, lease, self.where)
+            if lease is None:
+                arm(conn, self.idle)
+            else:
+                check_current(conn, lease, self.where, self.idle)
             return fn(conn)
-        return self.run(checked, what)
+        return self.run(checked, what, armed=True)
+
+    def write(self, sql: str, params: dict[str, Any], what: str | None = None) -> None:
+        """One fenced statement (`lease.FENCED`): a single round trip, its own transaction."""
+        lease = self.lease
+        self.run(lambda conn: fenced_write(conn, lease, sql, params, self.where), what, single=True)
 
     def close(self) -> None:
         """Release the lease (if the connection is gone, over a short-lived new one) and
@@ -221,18 +234,16 @@ class PgStore:
         while this run's lease is the current one."""
         from psycopg.types.json import Jsonb
 
-        def write(conn: psycopg.Connection[Any]) -> None:
-            if record is None:
-                conn.execute("delete from jogg_flow_videos where state = %s and key = %s", (self.name, key))
-            else:
-                conn.execute("insert into jogg_flow_videos (state, key, record) values (%s, %s, %s) "
-                             "on conflict (state, key) do update set record = excluded.record, "
-                             "updated_at = now()", (self.name, key, Jsonb(record)))
         with self._mutex:
-            self._link().fenced(write)
             if record is None:
+                self._link().write("delete from jogg_flow_videos where state = %(state)s and key = %(key)s "
+                                   "and exists (select 1 from lease)", {"state": self.name, "key": key})
                 self.videos.pop(key, None)
             else:
+                self._link().write("insert into jogg_flow_videos (state, key, record) select %(state)s, "
+                                   "%(key)s, %(record)s from lease on conflict (state, key) do update set "
+                                   "record = excluded.record, updated_at = now()",
+                                   {"state": self.name, "key": key, "record": Jsonb(record)})
                 self.videos[key] = copy.deepcopy(record)
 
     def set_identity(self, identity: dict[str, Any]) -> None:
@@ -241,9 +252,9 @@ class PgStore:
 
         with self._mutex:
             if identity != self.identity:
-                self._link().fenced(lambda conn: conn.execute(
-                    "update jogg_flow_states set identity = %s where name = %s",
-                    (Jsonb(identity), self.name)))
+                self._link().write("update jogg_flow_states set identity = %(identity)s where name = "
+                                   "%(state)s and exists (select 1 from lease)",
+                                   {"state": self.name, "identity": Jsonb(identity)})
                 self.identity = dict(identity)
 
     def replace_all(self, videos: dict[str, Record], identity: dict[str, Any] | None) -> None:
