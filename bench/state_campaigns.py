@@ -108,8 +108,7 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
         outs = [p.communicate(timeout=1800) for p in procs]
         makespan = time.monotonic() - t0
         stats = sb.stats()
-    errors = [err.strip().splitlines()[-1] for p, (_, err) in zip(procs, outs, strict=True)
-              if p.returncode != 0 and err.strip()]
+    errors = [_why(out, err) for p, (out, err) in zip(procs, outs, strict=True) if p.returncode != 0]
     if dsn and strict:  # with a budget per process, 429s may exhaust the retries: that is the point
         for p, (_, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, (p.returncode, err[-3000:])
@@ -126,6 +125,19 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
             "renders": sum(renders.values()), "max_renders_per_project": max(renders.values()),
             "renders_per_video": round(sum(renders.values()) / (runners * n), 3),
             **({"first_error": errors[0]} if errors else {})}
+
+
+def _why(stdout: str, stderr: str) -> str:
+    """What made a run fail: its first video that did not succeed, else its last error line."""
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "video" and event.get("status") != "succeeded":
+            return f"{event.get('key')}: {event.get('status')}: {event.get('message')}"
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]:
