@@ -1,14 +1,18 @@
 """A throwaway PostgreSQL server for tests and benches, started as the `postgres` OS user
-(initdb refuses root) from the binaries under /usr/lib/postgresql/*/bin."""
+(initdb refuses root) from the binaries under /usr/lib/postgresql/*/bin, and a PgBouncer in
+transaction mode in front of it (Debian's `pgbouncer`), as managed PostgreSQL serves it."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 
 def missing() -> str | None:
@@ -24,6 +28,22 @@ def missing() -> str | None:
     return None
 
 
+def missing_pgbouncer() -> str | None:
+    """Why no PgBouncer can be started here, or None."""
+    return None if _pgbouncer() else "pgbouncer not found (apt-get install pgbouncer)"
+
+
+def _pgbouncer() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(p, os.X_OK)), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Postgres:
     """127.0.0.1 on a free port, trust auth, plus a password-protected role `jf_secret`."""
 
@@ -35,9 +55,7 @@ class Postgres:
         os.chmod(self.base, 0o755)
         self.data, self.sock = os.path.join(self.base, "data"), os.path.join(self.base, "sock")
         os.mkdir(self.sock)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = _free_port()
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if os.geteuid() == 0:
             subprocess.run(["chown", "-R", "postgres:", self.base], check=True)
@@ -74,9 +92,97 @@ class Postgres:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/{db}", autocommit=True) as c:
             c.execute(statement)
 
-    def fresh_db(self) -> str:
-        """A new empty database; its DSN uses the password-protected role."""
+    def fresh_db(self, port: int | None = None) -> str:
+        """A new empty database; its DSN uses the password-protected role (through the
+        PgBouncer listening on `port`, when given)."""
         self.n += 1
         name = f"jf{self.n}_{os.getpid()}"
         self.sql(f"create database {name}")
-        return f"postgresql://jf_secret:{self.password}@127.0.0.1:{self.port}/{name}"
+        return f"postgresql://jf_secret:{self.password}@127.0.0.1:{port or self.port}/{name}"
+
+    def connections(self, db: str) -> int:
+        """Server connections open to database `db` now, this look aside."""
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as c:
+            row = c.execute("select count(*) from pg_stat_activity where datname = %s "
+                            "and pid <> pg_backend_pid()", (db,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+class PgBouncer:
+    """PgBouncer in `pool_mode = transaction` before `server`, on 127.0.0.1: a client's
+    consecutive transactions may run on different server connections, at most `pool_size`
+    of them per database and user, as Supabase's and Neon's poolers serve PostgreSQL."""
+
+    def __init__(self, server: Postgres, pool_size: int = 4) -> None:
+        self.server, self.pool_size = server, pool_size
+        self.base = os.path.join(server.base, f"pgbouncer{_free_port()}")
+        os.mkdir(self.base)
+        self.port = _free_port()
+        auth = os.path.join(self.base, "users.txt")
+        with open(auth, "w") as fh:
+            fh.write(f'"jf_secret" "{server.password}"\n"postgres" ""\n')
+        self.ini = os.path.join(self.base, "pgbouncer.ini")
+        with open(self.ini, "w") as fh:
+            fh.write(f"""[databases]
+* = host=127.0.0.1 port={server.port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {auth}
+pool_mode = transaction
+default_pool_size = {pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 2000
+max_db_connections = {pool_size}
+server_reset_query =
+logfile = {os.path.join(self.base, "log")}
+pidfile = {os.path.join(self.base, "pid")}
+""")
+        os.chmod(auth, 0o600)
+        if server._as:
+            subprocess.run(["chown", "-R", "postgres:", self.base], check=True)
+        self.start()
+
+    def start(self) -> None:
+        """Start PgBouncer (as the `postgres` user when root: it refuses root)."""
+        subprocess.run([*self.server._as, _pgbouncer() or "pgbouncer", "-d", "-q", self.ini],
+                       check=True, capture_output=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def fresh_db(self) -> str:
+        """A new empty database, reached through this PgBouncer."""
+        return self.server.fresh_db(self.port)
+
+    def direct(self, dsn: str) -> str:
+        """The same database as `dsn` (through this PgBouncer), reached without it."""
+        return dsn.replace(f"@127.0.0.1:{self.port}/", f"@127.0.0.1:{self.server.port}/")
+
+    def close(self) -> None:
+        """Stop PgBouncer (its pidfile names it)."""
+        try:
+            with open(os.path.join(self.base, "pid")) as fh:
+                pid = int(fh.read().strip())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)

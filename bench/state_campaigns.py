@@ -4,6 +4,7 @@ PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them
     python bench/state_campaigns.py three-runners --videos 10          # PostgreSQL vs files
     python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1
     python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
+    python bench/state_campaigns.py pooled --runners 20 50 100 --videos 2 --pool 4
 
 PostgreSQL comes from `--dsn`, else a throwaway server is started (bench/pgserver.py).
 """
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -60,33 +62,83 @@ def check(records: Mapping[str, dict[str, Any]], stats: dict[str, Any], n: int) 
     return {"duplicate_renders": duplicates, "forgotten_urls": forgotten}
 
 
+class ConnectionPeak:
+    """The most server connections open to one database at once while it runs, looked at
+    every 20 ms over `direct` (a connection straight to the server, not counted)."""
+
+    def __init__(self, direct: str | None) -> None:
+        self.direct, self.peak = direct, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ConnectionPeak:
+        if self.direct:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.direct:
+            self._thread.join()
+
+    def _watch(self) -> None:
+        import psycopg
+
+        assert self.direct
+        with psycopg.connect(self.direct, autocommit=True, prepare_threshold=None) as conn:
+            while not self._stop.wait(0.02):
+                row = conn.execute("select count(*) from pg_stat_activity where datname = "
+                                   "current_database() and pid <> pg_backend_pid()").fetchone()
+                self.peak = max(self.peak, int(row[0]) if row else 0)
+
+
 def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
-                  runners: int = 3) -> dict[str, Any]:
+                  runners: int = 3, direct: str | None = None, render_seconds: float = 30.0,
+                  parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """`runners` applies at once on their own manifests with one key; the state (and so the
-    POST budget) in PostgreSQL when `dsn` is given, else each in its own file."""
-    config = Config(time_scale=60.0, render_seconds=30.0, post_limit=limit, post_window=window * 60.0)
+    POST budget) in PostgreSQL when `dsn` is given, else each in its own file. `direct`, the
+    same database without a pooler between, counts server connections (default: `dsn`)."""
+    config = Config(time_scale=60.0, render_seconds=render_seconds, post_limit=limit,
+                    post_window=window * 60.0)
     manifests = [write_named(directory, f"shop{i}", n) for i in range(runners)]
-    with Sandbox(config) as sb:
+    with Sandbox(config) as sb, ConnectionPeak(direct or dsn) as connections:
         t0 = time.monotonic()
         procs = [start(sb.url, m, dsn or os.path.join(directory, f"s{i}.json"),
-                       "--post-rate", f"{limit}/{window:g}s") for i, m in enumerate(manifests)]
-        outs = [p.communicate(timeout=600) for p in procs]
+                       "--post-rate", f"{limit}/{window:g}s", "--parallelism", str(parallelism), *extra)
+                 for i, m in enumerate(manifests)]
+        outs = [p.communicate(timeout=1800) for p in procs]
         makespan = time.monotonic() - t0
         stats = sb.stats()
-    if dsn:  # with a budget per process, 429s may exhaust the retries: that is the point
+    errors = [_why(out, err) for p, (out, err) in zip(procs, outs, strict=True) if p.returncode != 0]
+    if dsn and strict:  # with a budget per process, 429s may exhaust the retries: that is the point
         for p, (_, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, (p.returncode, err[-3000:])
     total = posts(stats)
     renders = stats["renders_per_project"]
     # The last POST cannot leave before (ceil(P/L)-1) windows; its render then takes
     # render_seconds on the sandbox's clock (60 API seconds per real one).
-    bound = (math.ceil(total / limit) - 1) * window + config.render_seconds / 60.0
+    bound = (math.ceil(total / limit) - 1) * window + render_seconds / 60.0
     return {"store": "postgresql" if dsn else "files", "runners": runners, "videos": runners * n,
             "posts": total, "limit": f"{limit}/{window:g}s",
             "bound_s": round(bound, 2), "makespan_s": round(makespan, 2),
             "makespan_over_bound": round(makespan / bound, 2), "rate_limited_429": stats["rate_limited"],
-            "exit_codes": [p.returncode for p in procs],
-            "renders": sum(renders.values()), "max_renders_per_project": max(renders.values())}
+            "exit_codes": [p.returncode for p in procs], "peak_server_connections": connections.peak,
+            "renders": sum(renders.values()), "max_renders_per_project": max(renders.values()),
+            "renders_per_video": round(sum(renders.values()) / (runners * n), 3),
+            **({"first_error": errors[0]} if errors else {})}
+
+
+def _why(stdout: str, stderr: str) -> str:
+    """What made a run fail: its first video that did not succeed, else its last error line."""
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "video" and event.get("status") != "succeeded":
+            return f"{event.get('key')}: {event.get('status')}: {event.get('message')}"
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]:
@@ -95,7 +147,7 @@ def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> di
     manifest = write_named(directory, f"crash{seed}", n)
     with Sandbox(Config(time_scale=60.0, render_seconds=60.0, latency=0.02)) as sb:
         for _ in range(kills):
-            _kill_one(sb, manifest, dsn, rng)
+            _kill_one(sb, manifest, dsn, rng, f"crash{seed}")
         needs_check = finish(sb, manifest, dsn, f"crash{seed}")
         stats = sb.stats()
     records = stores.load(dsn, f"crash{seed}").videos
@@ -104,12 +156,33 @@ def pg_crash(directory: str, dsn: str, kills: int, seed: int, n: int = 20) -> di
             **check(records, stats, n)}
 
 
-def _kill_one(sb: Sandbox, manifest: str, location: str, rng: random.Random) -> None:
-    """Start a real apply and SIGKILL it at a random instant."""
+def _kill_one(sb: Sandbox, manifest: str, location: str, rng: random.Random, name: str = "") -> None:
+    """Start a real apply and SIGKILL it at a random instant (over PostgreSQL, then wait
+    for its lease to end, as the next run would have to)."""
     proc = start(sb.url, manifest, location, "--post-rate", "20/1s", "--parallelism", "3")
     time.sleep(rng.uniform(0.4, 1.2))
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+    if stores.is_postgres(location):
+        lease_ended(location, name)
+
+
+def lease_ended(dsn: str, name: str, timeout: float = 120.0) -> None:
+    """Return once no live lease holds the PostgreSQL state `name` (a killed run's ends
+    JOGG_FLOW_PG_LEASE seconds after its last renewal)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as conn:
+        while True:
+            row = conn.execute("select to_regclass('jogg_flow_leases') is not null").fetchone()
+            live = row and row[0] and conn.execute(
+                "select expires_at > clock_timestamp() from jogg_flow_leases where name = %s",
+                (name,)).fetchone()
+            if not (live and live[0]):
+                return
+            assert time.monotonic() < deadline, f"the lease on {name} never ended"
+            time.sleep(0.1)
 
 
 def finish(sb: Sandbox, manifest: str, location: str, name: str) -> int:
@@ -171,9 +244,32 @@ def tamper(directory: str, kills: int, seed: int, n: int = 20) -> dict[str, Any]
             **check(records, stats, n)}
 
 
+def pooled(server: Any, directory: str, runners: int, n: int, pool: int, direct: bool) -> dict[str, Any]:
+    """`runners` applies at once on one key, each on its own manifest of `n` videos, through
+    a PgBouncer in transaction mode with `pool` server connections (or directly)."""
+    from bench.pgserver import PgBouncer
+
+    bouncer = None if direct else PgBouncer(server, pool_size=pool)
+    try:
+        dsn = server.fresh_db() if bouncer is None else bouncer.fresh_db()
+        # Slower polls than the tests': a hundred runners share the machine with the sandbox.
+        figures = three_runners(directory, dsn, n, runners=runners, render_seconds=60.0, parallelism=2,
+                                direct=dsn if bouncer is None else bouncer.direct(dsn), strict=False,
+                                extra=("--poll-interval", "0.5", "--poll-max", "1"))
+    finally:
+        if bouncer:
+            bouncer.close()
+    return {**figures, "via": "direct" if direct else f"pgbouncer transaction pool {pool}",
+            "exit_codes": {str(c): figures["exit_codes"].count(c) for c in set(figures["exit_codes"])}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper"])
+    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper", "pooled"])
+    ap.add_argument("--runners", type=int, nargs="+", default=[20, 50, 100],
+                    help="pooled: how many applies at once, each on its own manifest")
+    ap.add_argument("--pool", type=int, default=4, help="pooled: PgBouncer's server connections")
+    ap.add_argument("--direct", action="store_true", help="pooled: without PgBouncer, for comparison")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--kills", type=int, default=25)
     ap.add_argument("--videos", type=int, default=None, help="per manifest; default 10 (three-runners), 20")
@@ -186,6 +282,11 @@ def main() -> None:
         server = Postgres()
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            if args.kind == "pooled":
+                for runners in args.runners:
+                    print(json.dumps(pooled(server, tempfile.mkdtemp(dir=tmp), runners, args.videos or 2,
+                                            args.pool, args.direct)), flush=True)
+                return
             if args.kind == "three-runners":
                 shared = args.dsn or (server.fresh_db() if server else None)
                 for dsn in (shared, None):

@@ -71,7 +71,41 @@ def postgres_server(tmp_path_factory):
     server.close()
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server):
+    """A PgBouncer in transaction mode (4 server connections) before the session's
+    PostgreSQL, or a skip saying what is missing (a failure under CI, which installs it)."""
+    from bench.pgserver import PgBouncer, missing_pgbouncer
+
+    reason = missing_pgbouncer()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PgBouncer tests: {reason}")
+        pytest.skip(reason)
+    bouncer = PgBouncer(postgres_server, pool_size=4)
+    yield bouncer
+    bouncer.close()
+
+
+LEASE = "3"  # seconds: a killed run's lease on a PostgreSQL state ends quickly in tests
+
+
 @pytest.fixture
-def pg(postgres_server):
-    """The DSN of a fresh, empty database on the session's server."""
+def pg(postgres_server, monkeypatch):
+    """The DSN of a fresh, empty database on the session's server (runs started by the
+    test hold 3-second leases)."""
+    monkeypatch.setenv("JOGG_FLOW_PG_LEASE", LEASE)
     return postgres_server.fresh_db()
+
+
+@pytest.fixture
+def pooled(pgbouncer, monkeypatch):
+    """The DSN of a fresh, empty database reached through the transaction-mode PgBouncer."""
+    monkeypatch.setenv("JOGG_FLOW_PG_LEASE", LEASE)
+    return pgbouncer.fresh_db()
+
+
+@pytest.fixture(params=["direct", "pooled"])
+def pg_any(request):
+    """A fresh database, reached directly and (a second run) through PgBouncer."""
+    return request.getfixturevalue("pg" if request.param == "direct" else "pooled")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bench.campaigns import KEY, settle
-from bench.state_campaigns import pg_crash, start, three_runners, write_named
+from bench.state_campaigns import lease_ended, pg_crash, start, three_runners, write_named
 from jogg_flow import state as stores
 from jogg_flow.api.errors import Cancelled
 from jogg_flow.sandbox import Config, Sandbox
@@ -91,6 +91,8 @@ def test_three_runners_share_one_post_budget(pg, tmp_path):
     figures = three_runners(str(tmp_path), pg, n=6)
     assert figures["rate_limited_429"] == 0
     assert figures["renders"] == 18 and figures["max_renders_per_project"] == 1
+    # One connection per runner carries its state, its lease and its POST budget.
+    assert 1 <= figures["peak_server_connections"] <= 3
 
 
 @pytest.mark.slow
@@ -116,7 +118,16 @@ def test_a_second_apply_on_the_same_state_is_refused_naming_the_holder(pg, postg
     assert set(stats["renders_per_product"].values()) == {1} and stats["renders_accepted"] == 3
 
 
-def test_sigkill_of_the_holder_frees_the_lock_within_seconds(pg, tmp_path):
+VIA = ["direct", pytest.param("pooled", marks=pytest.mark.slow)]
+
+
+def _dsn(request, via):
+    return request.getfixturevalue("pg" if via == "direct" else "pooled")
+
+
+@pytest.mark.parametrize("via", VIA)
+def test_sigkill_of_the_holder_frees_the_lock_within_seconds(request, via, tmp_path):
+    pg = _dsn(request, via)
     manifest = write_named(str(tmp_path), "shop", 4)
     with Sandbox(Config(time_scale=60.0, render_seconds=120.0)) as sb:
         holder = start(sb.url, manifest, pg, *FAST[:2])
@@ -155,6 +166,7 @@ def test_postgres_stopped_mid_run_is_exit_4_and_the_next_run_resumes(pg, postgre
         assert proc.returncode == 4, err
         assert "PostgreSQL state 'shop' on 127.0.0.1" in err and "Traceback" not in err
         _no_secret(postgres_server, err)
+        lease_ended(pg, "shop")  # the run could not release it: the database was down
         final = start(sb.url, manifest, pg, *FAST[:2])
         _, err = final.communicate(timeout=120)
         if final.returncode == 1 and settle(pg, sb.stats(), "shop"):
@@ -164,6 +176,34 @@ def test_postgres_stopped_mid_run_is_exit_4_and_the_next_run_resumes(pg, postgre
         stats = sb.stats()
     assert set(stats["renders_per_product"].values()) == {1}
     records = stores.load(pg, "shop").videos
+    assert all(r["status"] == "succeeded" for r in records.values()) and len(records) == 4
+
+
+@pytest.mark.slow
+def test_postgres_restarted_behind_pgbouncer_mid_run_renders_each_video_once(pooled, postgres_server, tmp_path):
+    manifest = write_named(str(tmp_path), "shop", 4)
+    with Sandbox(Config(time_scale=60.0, render_seconds=90.0)) as sb:
+        proc = start(sb.url, manifest, pooled, *FAST[:2])
+        try:
+            _wait_for(proc, '"step": "render"')
+            postgres_server.stop()
+            time.sleep(1.0)  # the pooler holds its clients' queries meanwhile
+        finally:
+            postgres_server.start()
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in (0, 4), err  # 4: a transaction the restart cut
+        assert "Traceback" not in err
+        _no_secret(postgres_server, err)
+        for _ in range(2):
+            lease_ended(pooled, "shop")
+            final = start(sb.url, manifest, pooled, *FAST[:2])
+            _, err = final.communicate(timeout=120)
+            if not (final.returncode == 1 and settle(pooled, sb.stats(), "shop")):
+                break
+        assert final.returncode == 0, err
+        stats = sb.stats()
+    assert set(stats["renders_per_product"].values()) == {1}
+    records = stores.load(pooled, "shop").videos
     assert all(r["status"] == "succeeded" for r in records.values()) and len(records) == 4
 
 
@@ -258,3 +298,142 @@ def test_plan_on_an_empty_database_warns_and_creates_nothing(pg, tmp_path, run):
     assert result.exit_code == 0 and "warning: no state at PostgreSQL state 'shop'" in result.stderr
     with psycopg.connect(pg) as conn:
         assert conn.execute("select to_regclass('jogg_flow_videos')").fetchone() == (None,)
+
+
+# -- through a transaction-mode pooler, and the lease ---------------------------------------------
+
+def test_three_runners_through_pgbouncer_in_transaction_mode(pooled, pgbouncer, tmp_path):
+    figures = three_runners(str(tmp_path), pooled, n=4, direct=pgbouncer.direct(pooled))
+    assert figures["rate_limited_429"] == 0 and figures["exit_codes"] == [0, 0, 0]
+    assert figures["renders"] == 12 and figures["max_renders_per_project"] == 1
+    assert 1 <= figures["peak_server_connections"] <= pgbouncer.pool_size
+
+
+def test_two_applies_of_one_manifest_through_pgbouncer_render_each_video_once(pooled, tmp_path):
+    manifest = write_named(str(tmp_path), "shop", 4)
+    with Sandbox(Config(time_scale=60.0, render_seconds=60.0)) as sb:
+        racers = [start(sb.url, manifest, pooled, *FAST[:2]) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in racers]
+        codes = sorted(p.returncode for p in racers)
+        assert codes in ([0, 0], [0, 4]), outs  # the loser is refused, or came after the winner
+        if codes == [0, 4]:
+            assert "locked by another run" in next(err for p, (_, err) in zip(racers, outs, strict=True)
+                                                   if p.returncode == 4)
+        third = start(sb.url, manifest, pooled, *FAST[:2])
+        _, err = third.communicate(timeout=120)
+        assert third.returncode == 0, err
+        stats = sb.stats()
+    assert set(stats["renders_per_product"].values()) == {1} and stats["renders_accepted"] == 4
+    records = stores.load(pooled, "shop").videos
+    assert len(records) == 4 and all(r["status"] == "succeeded" for r in records.values())
+
+
+def _stopped_past_its_lease(dsn, tmp_path):
+    """Apply, SIGSTOP the run past its lease, let another run take over and finish, then
+    SIGCONT the first: it must write nothing more, and no video is rendered twice."""
+    manifest = write_named(str(tmp_path), "shop", 4)
+    with Sandbox(Config(time_scale=60.0, render_seconds=120.0)) as sb:
+        holder = start(sb.url, manifest, dsn, *FAST[:2])
+        try:
+            _wait_for(holder, '"step": "render"')
+            holder.send_signal(signal.SIGSTOP)
+            lease_ended(dsn, "shop")
+            takeover = start(sb.url, manifest, dsn, *FAST[:2])
+            _, took = takeover.communicate(timeout=120)
+            assert takeover.returncode in (0, 1), took  # 1: a render the stop left unclear
+            before = dict(stores.load(dsn, "shop").videos)
+        finally:
+            holder.send_signal(signal.SIGCONT)
+        _, err = holder.communicate(timeout=120)
+        assert holder.returncode == 4, err
+        assert "lease was taken over by" in err and f"pid {takeover.pid} on" in err and "Traceback" not in err
+        assert stores.load(dsn, "shop").videos == before  # the late run wrote nothing
+        settle(dsn, sb.stats(), "shop")  # renders the stop left unclear, as a user would
+        final = start(sb.url, manifest, dsn, *FAST[:2])
+        _, err = final.communicate(timeout=120)
+        assert final.returncode == 0, err
+        stats = sb.stats()
+    assert set(stats["renders_per_product"].values()) == {1} and len(stats["renders_per_product"]) == 4
+    records = stores.load(dsn, "shop").videos
+    assert len(records) == 4 and all(r["status"] == "succeeded" for r in records.values())
+
+
+def test_a_holder_stopped_past_its_lease_through_pgbouncer_writes_nothing_after(pooled, tmp_path):
+    _stopped_past_its_lease(pooled, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_holder_stopped_past_its_lease_writes_nothing_after(pg, tmp_path):
+    _stopped_past_its_lease(pg, tmp_path)
+
+
+HOLDER = """
+import sys
+from jogg_flow import state as stores
+from jogg_flow.state.budget_pg import PgPostBudget
+with stores.locked(sys.argv[1], "shop") as store:
+    budget = PgPostBudget(store.link, sys.argv[2], limit=5, window=0.5)
+    print("held", flush=True)
+    sys.stdin.readline()
+    for what, act in (("put", lambda: store.put("p0", None)), ("slot", lambda: budget.slot().__enter__())):
+        try:
+            act()
+            print(what, "accepted", flush=True)
+        except Exception as err:
+            print(what, "refused:", err, flush=True)
+"""
+
+
+def _holder(dsn):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, dsn, KEY], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held", proc.stderr.read()
+    return proc
+
+
+def test_a_stale_token_gets_neither_a_state_write_nor_a_post_slot(pg_any):
+    holder = _holder(pg_any)
+    holder.send_signal(signal.SIGSTOP)
+    try:
+        lease_ended(pg_any, "shop")
+        with stores.locked(pg_any, "shop") as store:
+            assert store.took_over and store.took_over["pid"] == holder.pid
+            store.put("p1", {"status": "pending"})
+            holder.send_signal(signal.SIGCONT)
+            out, err = holder.communicate("go\n", timeout=60)
+            assert store.get("p1") == {"status": "pending"}
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        holder.kill()
+    lines = out.splitlines()
+    assert lines[0].startswith("put refused: ") and lines[1].startswith("slot refused: "), (out, err)
+    assert all(f"taken over by pid {os.getpid()} on" in line for line in lines)
+
+
+def test_unlock_refuses_while_a_lease_is_live_and_names_the_holder(pg_any, tmp_path, run):
+    manifest = write_named(str(tmp_path), "shop", 1)
+    holder = _holder(pg_any)
+    try:
+        refused = run("unlock", manifest, "--state", pg_any)
+        assert refused.exit_code == 4 and "locked by another run" in refused.stderr
+        assert f"pid {holder.pid} on" in refused.stderr
+    finally:
+        holder.kill()
+        holder.communicate()
+    lease_ended(pg_any, "shop")  # a killed holder's lease ends by itself
+    freed = run("unlock", manifest, "--state", pg_any)
+    assert freed.exit_code == 0 and f"'pid': {holder.pid}" in freed.output
+    assert run("unlock", manifest, "--state", pg_any).output.strip() == "no lock held"
+
+
+@pytest.mark.slow
+def test_sigkill_campaign_through_pgbouncer(pooled, tmp_path):
+    figures = pg_crash(str(tmp_path), pooled, kills=6, seed=1, n=10)
+    assert figures["duplicate_renders"] == 0 and figures["forgotten_urls"] == 0
+
+
+@pytest.mark.slow
+def test_three_runners_through_pgbouncer_at_scale(pooled, pgbouncer, tmp_path):
+    figures = three_runners(str(tmp_path), pooled, n=20, direct=pgbouncer.direct(pooled))
+    assert figures["rate_limited_429"] == 0 and figures["exit_codes"] == [0, 0, 0]
+    assert figures["renders"] == 60 and figures["max_renders_per_project"] == 1

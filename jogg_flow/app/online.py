@@ -24,7 +24,6 @@ from ..sandbox import Config, Sandbox
 from ..sandbox import saved as sandbox_saved
 from ..state import Record, Store, describe, describe_location, identity, is_postgres
 from ..state import locked as locked_state
-from ..state.dsn import split as split_dsn
 from ..state.status import OK_STATUSES
 from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
 
@@ -222,10 +221,13 @@ def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeo
     if not is_postgres(bound.location):
         return PostBudget(*rate)
     from ..state.budget_pg import PgPostBudget
+    from ..state.postgres import PgStore
 
-    dsn, _ = split_dsn(bound.location)
-    # A slot of a runner killed mid-POST expires after the longest a request may take.
-    return PgPostBudget(dsn, key, rate[0], rate[1], hold=request_timeout + 5.0 + rate[1],
+    store = bound.store
+    assert isinstance(store, PgStore) and store.link is not None
+    # On the state's own connection, fenced by its lease. A slot of a runner killed
+    # mid-POST expires after the longest a request may take.
+    return PgPostBudget(store.link, key, rate[0], rate[1], hold=request_timeout + 5.0 + rate[1],
                         where=f"the POST budget in {bound.where}")
 
 

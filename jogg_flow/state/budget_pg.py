@@ -6,6 +6,10 @@ disagree still count the same window. A slot is a row: taken with an expiry far 
 ahead to cover the request (so a runner killed mid-POST frees it by itself), and moved to
 `window` seconds after the answer once the answer is in. The key is stored only as a
 salted SHA-256 hash, with a random salt kept in the database.
+
+Its transactions go through the run's one connection (`postgres.Link`), and a slot is given
+only while the run's lease on its state is the current one, checked in the slot's own
+transaction: a run another took over from sends no more POSTs.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..api.budget import Slot
 from ..api.errors import Cancelled
 from ..errors import StateError
-from .dsn import redact
-from .postgres import NAMESPACE, connect, ensure_schema
+from .postgres import NAMESPACE, Link, ensure_schema
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,23 +35,18 @@ MAX_WAIT = 0.25  # longest sleep between two looks at the window: others may fre
 class PgPostBudget:
     """At most `limit` POSTs in any `window` seconds for one key, across processes."""
 
-    def __init__(self, dsn: str, api_key: str, limit: int = 20, window: float = 60.0,
-                 hold: float = 90.0, where: str = "PostgreSQL") -> None:
+    def __init__(self, link: Link | str, api_key: str, limit: int = 20, window: float = 60.0,
+                 hold: float = 90.0, where: str = "the POST budget in PostgreSQL") -> None:
+        """On `link`, the run's connection (its state's lease fences every slot), or on a
+        DSN, a connection of the budget's own."""
         self.limit, self.window, self.hold = limit, window, max(hold, window)
-        self.dsn, self.where = dsn, where
+        self.where = where
+        self._own = isinstance(link, str)
+        self._link = Link(link, where) if isinstance(link, str) else link
         self._cancelled = threading.Event()
-        self._mutex = threading.Lock()
-        self._conn = connect(dsn, where)
-        self._run(ensure_schema, self._conn)
-        self.key_hash = self._run(self._hash, api_key)
-
-    def _hash(self, api_key: str) -> str:
-        conn = self._require()
-        conn.execute("insert into jogg_flow_meta (name, value) values ('salt', %s) "
-                     "on conflict (name) do nothing", (secrets.token_hex(16),))
-        row = conn.execute("select value from jogg_flow_meta where name = 'salt'").fetchone()
-        assert row is not None
-        return hashlib.sha256((row[0] + api_key).encode()).hexdigest()
+        self._queue = threading.Lock()  # one thread of this run looks at the window at a time
+        self._link.run(ensure_schema, self.where)
+        self.key_hash = self._link.run(lambda conn: _hash(conn, api_key), self.where)
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
@@ -62,79 +60,69 @@ class PgPostBudget:
 
     def pause(self, seconds: float) -> None:
         """Hold every runner's POSTs for `seconds` (a 429 told one of us to)."""
-        self._locked(lambda c: c.execute(
+        self._link.run(lambda c: c.execute(
             "insert into jogg_flow_post_pauses (key_hash, until) values "
             "(%s, clock_timestamp() + %s * interval '1 second') on conflict (key_hash) do update "
             "set until = greatest(jogg_flow_post_pauses.until, excluded.until)",
-            (self.key_hash, float(seconds))))
+            (self.key_hash, float(seconds))), self.where, single=True)
 
     def cancel(self) -> None:
         """Wake every queued caller with `Cancelled`; no POST is sent after this."""
         self._cancelled.set()
 
     def close(self) -> None:
-        """Close the connection; slots still held expire by themselves."""
-        with self._mutex:
-            self._conn.close()
+        """Close the budget's own connection (the run's closes with its state); slots
+        still held expire by themselves."""
+        if self._own:
+            self._link.close()
 
     def _acquire(self) -> int:
-        while True:
-            if self._cancelled.is_set():
-                raise Cancelled("stopping: no more POSTs")
-            slot_id, wait = self._locked(self._try)
-            if slot_id is not None:
-                return int(slot_id)
-            self._cancelled.wait(min(max(wait, 0.005), MAX_WAIT))
+        with self._queue:
+            while True:
+                if self._cancelled.is_set():
+                    raise Cancelled("stopping: no more POSTs")
+                slot_id, wait = self._link.fenced(self._try, self.where)
+                if slot_id is not None:
+                    return int(slot_id)
+                self._cancelled.wait(min(max(wait, 0.005), MAX_WAIT))
 
     def _try(self, conn: psycopg.Connection[Any]) -> tuple[int | None, float]:
         """One look at the window, in a transaction serialised per key across runners."""
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (NAMESPACE + 1, self.key_hash))
-            conn.execute("delete from jogg_flow_post_slots where key_hash = %s "
-                         "and expires_at <= clock_timestamp()", (self.key_hash,))
-            row = conn.execute(
-                "select extract(epoch from (select until from jogg_flow_post_pauses where key_hash = %s)"
-                " - clock_timestamp()), count(*), extract(epoch from min(expires_at) - clock_timestamp()) "
-                "from jogg_flow_post_slots where key_hash = %s", (self.key_hash, self.key_hash)).fetchone()
-            assert row is not None
-            paused, used, soonest = (float(row[0]) if row[0] is not None else 0.0), row[1], row[2]
-            if paused > 0:
-                return None, paused
-            if used < self.limit:
-                got = conn.execute("insert into jogg_flow_post_slots (key_hash, expires_at) values "
-                                   "(%s, clock_timestamp() + %s * interval '1 second') returning id",
-                                   (self.key_hash, self.hold)).fetchone()
-                assert got is not None
-                return int(got[0]), 0.0
-            return None, float(soonest) if soonest is not None else MAX_WAIT
+        conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (NAMESPACE + 1, self.key_hash))
+        conn.execute("delete from jogg_flow_post_slots where key_hash = %s "
+                     "and expires_at <= clock_timestamp()", (self.key_hash,))
+        row = conn.execute(
+            "select extract(epoch from (select until from jogg_flow_post_pauses where key_hash = %s)"
+            " - clock_timestamp()), count(*), extract(epoch from min(expires_at) - clock_timestamp()) "
+            "from jogg_flow_post_slots where key_hash = %s", (self.key_hash, self.key_hash)).fetchone()
+        assert row is not None
+        paused, used, soonest = (float(row[0]) if row[0] is not None else 0.0), row[1], row[2]
+        if paused > 0:
+            return None, paused
+        if used < self.limit:
+            got = conn.execute("insert into jogg_flow_post_slots (key_hash, expires_at) values "
+                               "(%s, clock_timestamp() + %s * interval '1 second') returning id",
+                               (self.key_hash, self.hold)).fetchone()
+            assert got is not None
+            return int(got[0]), 0.0
+        return None, float(soonest) if soonest is not None else MAX_WAIT
 
     def _release(self, slot_id: int, sent: bool) -> None:
         try:
             if sent:
-                self._locked(lambda c: c.execute(
+                self._link.run(lambda c: c.execute(
                     "update jogg_flow_post_slots set expires_at = clock_timestamp() + %s * interval "
-                    "'1 second' where id = %s", (self.window, slot_id)))
+                    "'1 second' where id = %s", (self.window, slot_id)), self.where, single=True)
             else:
-                self._locked(lambda c: c.execute("delete from jogg_flow_post_slots where id = %s",
-                                                 (slot_id,)))
+                self._link.run(lambda c: c.execute("delete from jogg_flow_post_slots where id = %s",
+                                                   (slot_id,)), self.where, single=True)
         except StateError:
             pass  # the answer is in hand and must reach the state; the slot expires by itself
 
-    def _locked(self, fn: Any) -> Any:
-        with self._mutex:
-            return self._run(fn, self._require())
 
-    def _require(self) -> psycopg.Connection[Any]:
-        if self._conn.closed:
-            raise StateError(f"{self.where}: the POST budget's connection is closed")
-        return self._conn
-
-    def _run(self, fn: Any, *args: Any) -> Any:
-        import psycopg
-
-        try:
-            return fn(*args)
-        except psycopg.Error as err:
-            text = str(err).strip().splitlines()
-            raise StateError(redact(f"{self.where}: POST budget: {text[0] if text else err!r}",
-                                    self.dsn)) from None
+def _hash(conn: psycopg.Connection[Any], api_key: str) -> str:
+    conn.execute("insert into jogg_flow_meta (name, value) values ('salt', %s) "
+                 "on conflict (name) do nothing", (secrets.token_hex(16),))
+    row = conn.execute("select value from jogg_flow_meta where name = 'salt'").fetchone()
+    assert row is not None
+    return hashlib.sha256((row[0] + api_key).encode()).hexdigest()

@@ -1,29 +1,33 @@
-"""The state in PostgreSQL: one row per video, written in its own transaction.
+"""The state in PostgreSQL: one row per video, each write its own short transaction.
 
-The lock is a session advisory lock in jogg-flow's own namespace, taken on a dedicated
-connection that also carries every write: when the holder dies its session ends and the
-lock with it, and a runner whose session is gone cannot write any more (psycopg never
-reconnects on its own). Requires psycopg 3 (`pip install 'jogg-flow[postgres]'`).
+It works the same on a direct connection and through a pooler in transaction mode
+(PgBouncer, Supabase's and Neon's pooled URLs), where a client's consecutive transactions
+may run on different server connections: no server-side prepared statements, nothing left
+in the server session between transactions (`Link`). The lock is a lease (`lease.py`).
+Requires psycopg 3 (`pip install 'jogg-flow[postgres]'`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StateError
 from .dsn import describe as describe_dsn
 from .dsn import redact, split
-from .lock import describe as describe_holder
-from .lock import holder_info
+from .lease import Lease, arm, check_current, fenced_write, release, seconds_from, take
 from .records import check_record
 
 if TYPE_CHECKING:
     import psycopg
 
 Record = dict[str, Any]
-NAMESPACE = 0x4A46  # advisory lock class id of jogg-flow ("JF"); the state name hashes into objid
+T = TypeVar("T")
+NAMESPACE = 0x4A46  # advisory lock class id of jogg-flow ("JF"), for transaction-scoped locks only
 SCHEMA = """
 create table if not exists jogg_flow_states (
     name text primary key, lineage text not null, identity jsonb, holder jsonb,
@@ -38,17 +42,26 @@ create table if not exists jogg_flow_post_slots (
 create index if not exists jogg_flow_post_slots_key on jogg_flow_post_slots (key_hash, expires_at);
 create table if not exists jogg_flow_post_pauses (
     key_hash text primary key, until timestamptz not null);
+create table if not exists jogg_flow_leases (
+    name text primary key references jogg_flow_states (name) on delete cascade,
+    token bigint not null default 0, run_id text, holder jsonb, expires_at timestamptz,
+    renewed_at timestamptz);
 """
+LAST_TABLE = "jogg_flow_leases"  # present once the whole schema is
 
 
-def connect(dsn: str, what: str) -> psycopg.Connection[Any]:
-    """An autocommit connection, or StateError without the password."""
+def connect(dsn: str, what: str, timeout: float = 10.0) -> psycopg.Connection[Any]:
+    """An autocommit connection that prepares nothing on the server, or StateError
+    without the password."""
     try:
         import psycopg
     except ImportError:
         raise StateError("a PostgreSQL state needs psycopg 3: pip install 'jogg-flow[postgres]'") from None
     try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10, application_name="jogg-flow")
+        # prepare_threshold=None: a statement prepared on one server connection is unknown
+        # (or already known) on the next one a transaction pooler hands out.
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, round(timeout)),
+                               application_name="jogg-flow", prepare_threshold=None)
     except psycopg.Error as err:
         raise StateError(redact(f"{what}: cannot connect ({_first_line(err)})", dsn)) from None
     return conn
@@ -57,8 +70,113 @@ def connect(dsn: str, what: str) -> psycopg.Connection[Any]:
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
     """Create jogg-flow's tables once; concurrent first runs wait for each other."""
     with conn.transaction():
+        row = conn.execute("select to_regclass(%s)", (LAST_TABLE,)).fetchone()
+        if row and row[0]:
+            return
         conn.execute("select pg_advisory_xact_lock(%s, 0)", (NAMESPACE,))
         conn.execute(SCHEMA)
+
+
+class Link:
+    """A runner's one connection to the database, one transaction at a time.
+
+    The state, its lease's renewals and the POST budget all go through it, so a runner
+    holds at most one server connection at any moment (and behind a transaction pooler,
+    only while a transaction runs). Every call is a whole transaction: nothing is left in
+    the server session for the next call, which may run on another server connection.
+    """
+
+    def __init__(self, dsn: str, where: str) -> None:
+        self.dsn, self.where = dsn, where
+        self.lease: Lease | None = None
+        self.idle = seconds_from(os.environ)  # longest a transaction may wait on its client
+        self._mutex = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = connect(dsn, where)
+
+    def run(self, fn: Callable[[psycopg.Connection[Any]], T], what: str | None = None, *,
+            single: bool = False, armed: bool = False) -> T:
+        """`fn(conn)` in one transaction, armed first (`lease.arm`) unless `fn` arms it
+        itself; with `single`, `fn` runs one statement, its own transaction, and nothing
+        stays open between statements. A database error becomes StateError. If the
+        connection broke (a restart, a pooler that dropped it), `fn` runs once more on a
+        new one: the lock is the lease, not the session, and every call here may run twice
+        (writes are upserts, a second POST slot expires by itself)."""
+        import psycopg
+
+        with self._mutex:
+            for retry in (False, True):
+                conn = self._connection()
+                try:
+                    if single:
+                        return fn(conn)
+                    with conn.transaction():
+                        if not armed:
+                            arm(conn, self.idle)
+                        return fn(conn)
+                except psycopg.Error as err:
+                    if not retry and conn.closed:
+                        continue
+                    raise StateError(redact(f"{what or self.where}: {_first_line(err)}{self._resume(what)}",
+                                            self.dsn)) from None
+        raise AssertionError("unreachable")
+
+    def fenced(self, fn: Callable[[psycopg.Connection[Any]], T], what: str | None = None) -> T:
+        """`fn(conn)` in one transaction that first checks this run's lease token is the
+        current one (and holds it so until the commit): a run another took over from
+        writes nothing."""
+        lease = self.lease
+
+        def checked(conn: psycopg.Connection[Any]) -> T:
+            if lease is None:
+                arm(conn, self.idle)
+            else:
+                check_current(conn, lease, self.where, self.idle)
+            return fn(conn)
+        return self.run(checked, what, armed=True)
+
+    def write(self, sql: str, params: dict[str, Any], what: str | None = None) -> None:
+        """One fenced statement (`lease.FENCED`): a single round trip, its own transaction."""
+        lease = self.lease
+        self.run(lambda conn: fenced_write(conn, lease, sql, params, self.where), what, single=True)
+
+    def close(self) -> None:
+        """Release the lease (if the connection is gone, over a short-lived new one) and
+        close the connection."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.stop()
+        with self._mutex:
+            conn, self._conn = self._conn, None
+        if lease is not None:
+            self._release(conn, lease)
+        if conn is not None:
+            conn.close()
+
+    def _release(self, conn: psycopg.Connection[Any] | None, lease: Lease) -> None:
+        """Free the lease, over a new connection if this one broke (the server restarted):
+        the next run need not wait for it to end. Failing that, it ends by itself."""
+        import psycopg
+
+        if lease.lost:
+            return
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                return release(conn, lease)
+        with contextlib.suppress(psycopg.Error, StateError), \
+                connect(self.dsn, self.where, timeout=3) as fresh:
+            release(fresh, lease)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise StateError(f"{self.where}: the connection is closed; this run holds no lock any more")
+        if self._conn.closed:
+            self._conn = connect(self.dsn, self.where)
+        return self._conn
+
+    @staticmethod
+    def _resume(what: str | None) -> str:
+        return "" if what else ("; the state holds everything up to this step, and the next run "
+                                "resumes from there")
 
 
 class PgStore:
@@ -73,21 +191,20 @@ class PgStore:
         self.notes: list[str] = []
         self.existed = False
         self.took_over: dict[str, Any] | None = None
-        self._conn: psycopg.Connection[Any] | None = None
-        self._locked = False
+        self.link: Link | None = None
         self._mutex = threading.Lock()
 
     @classmethod
     def open(cls, location: str, default_name: str, *, lock: bool) -> PgStore:
-        """Connect and read; with `lock`, hold the state's advisory lock until close()."""
+        """Connect and read; with `lock`, hold the state's lease until close()."""
         store = cls(location, default_name)
-        store._conn = connect(store.dsn, store.where)
+        link = store.link = Link(store.dsn, store.where)
         try:
             if lock:
-                store._run(ensure_schema, store._conn)
-                store._run(store._lock)
-            if lock or store._run(store._has_tables):  # reading creates nothing
-                store._run(store._read)
+                link.run(ensure_schema)
+                link.lease, store.took_over = take(link, store.name)
+            if lock or link.run(_has_tables):  # reading creates nothing
+                link.run(store._read)
         except BaseException:
             store.close()
             raise
@@ -95,29 +212,7 @@ class PgStore:
             store.close()
         return store
 
-    def _lock(self) -> None:
-        conn = self._require()
-        got = conn.execute("select pg_try_advisory_lock(%s, hashtext(%s))",
-                           (NAMESPACE, self.name)).fetchone()
-        row = conn.execute("select holder from jogg_flow_states where name = %s", (self.name,)).fetchone()
-        if not (got and got[0]):
-            raise StateError(f"{self.where} is locked by another run: {describe_holder(row and row[0])}; "
-                             "it is freed when that run ends (its session closes)")
-        self.took_over = row[0] if row and row[0] else None
-        self._locked = True
-        from psycopg.types.json import Jsonb
-
-        conn.execute("insert into jogg_flow_states (name, lineage, holder) "
-                     "values (%s, gen_random_uuid()::text, %s) "
-                     "on conflict (name) do update set holder = excluded.holder",
-                     (self.name, Jsonb(holder_info())))
-
-    def _has_tables(self) -> bool:
-        row = self._require().execute("select to_regclass('jogg_flow_videos')").fetchone()
-        return bool(row and row[0])
-
-    def _read(self) -> None:
-        conn = self._require()
+    def _read(self, conn: psycopg.Connection[Any]) -> None:
         row = conn.execute("select identity from jogg_flow_states where name = %s", (self.name,)).fetchone()
         self.identity = row[0] if row else None
         videos = {}
@@ -135,24 +230,21 @@ class PgStore:
             return copy.deepcopy(record) if record is not None else None
 
     def put(self, key: str, record: Record | None) -> None:
-        """Record (or with None, forget) one video; committed before it returns."""
-        with self._mutex:
-            self._run(self._write, key, record)
-            if record is None:
-                self.videos.pop(key, None)
-            else:
-                self.videos[key] = copy.deepcopy(record)
-
-    def _write(self, key: str, record: Record | None) -> None:
+        """Record (or with None, forget) one video; committed before it returns, and only
+        while this run's lease is the current one."""
         from psycopg.types.json import Jsonb
 
-        conn = self._require()
-        if record is None:
-            conn.execute("delete from jogg_flow_videos where state = %s and key = %s", (self.name, key))
-        else:
-            conn.execute("insert into jogg_flow_videos (state, key, record) values (%s, %s, %s) "
-                         "on conflict (state, key) do update set record = excluded.record, "
-                         "updated_at = now()", (self.name, key, Jsonb(record)))
+        with self._mutex:
+            if record is None:
+                self._link().write("delete from jogg_flow_videos where state = %(state)s and key = %(key)s "
+                                   "and exists (select 1 from lease)", {"state": self.name, "key": key})
+                self.videos.pop(key, None)
+            else:
+                self._link().write("insert into jogg_flow_videos (state, key, record) select %(state)s, "
+                                   "%(key)s, %(record)s from lease on conflict (state, key) do update set "
+                                   "record = excluded.record, updated_at = now()",
+                                   {"state": self.name, "key": key, "record": Jsonb(record)})
+                self.videos[key] = copy.deepcopy(record)
 
     def set_identity(self, identity: dict[str, Any]) -> None:
         """Record the API this state describes."""
@@ -160,26 +252,24 @@ class PgStore:
 
         with self._mutex:
             if identity != self.identity:
-                self._run(lambda: self._require().execute(
-                    "update jogg_flow_states set identity = %s where name = %s",
-                    (Jsonb(identity), self.name)))
+                self._link().write("update jogg_flow_states set identity = %(identity)s where name = "
+                                   "%(state)s and exists (select 1 from lease)",
+                                   {"state": self.name, "identity": Jsonb(identity)})
                 self.identity = dict(identity)
 
     def replace_all(self, videos: dict[str, Record], identity: dict[str, Any] | None) -> None:
         """Make this state hold exactly `videos` and `identity`, in one transaction (push)."""
         from psycopg.types.json import Jsonb
 
-        def write() -> None:
-            conn = self._require()
-            with conn.transaction():
-                conn.execute("delete from jogg_flow_videos where state = %s", (self.name,))
-                conn.execute("update jogg_flow_states set identity = %s where name = %s",
-                             (Jsonb(identity) if identity is not None else None, self.name))
-                with conn.cursor() as cur:
-                    cur.executemany("insert into jogg_flow_videos (state, key, record) values (%s, %s, %s)",
-                                    [(self.name, k, Jsonb(r)) for k, r in videos.items()])
+        def write(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("delete from jogg_flow_videos where state = %s", (self.name,))
+            conn.execute("update jogg_flow_states set identity = %s where name = %s",
+                         (Jsonb(identity) if identity is not None else None, self.name))
+            with conn.cursor() as cur:
+                cur.executemany("insert into jogg_flow_videos (state, key, record) values (%s, %s, %s)",
+                                [(self.name, k, Jsonb(r)) for k, r in videos.items()])
         with self._mutex:
-            self._run(write)
+            self._link().fenced(write)
             self.videos = copy.deepcopy(videos)
             self.identity = identity
 
@@ -187,30 +277,20 @@ class PgStore:
         """Nothing to fold: every put is committed."""
 
     def close(self) -> None:
-        """End the session, which frees the lock."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                if self._locked and not conn.closed:
-                    conn.execute("update jogg_flow_states set holder = null where name = %s", (self.name,))
-            except Exception:  # noqa: BLE001, S110 - the lock goes with the session anyway
-                pass
-            conn.close()
+        """Release the lease and close the connection."""
+        link, self.link = self.link, None
+        if link is not None:
+            link.close()
 
-    def _require(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
+    def _link(self) -> Link:
+        if self.link is None:
             raise StateError(f"{self.where}: the connection is closed; this run holds no lock any more")
-        return self._conn
+        return self.link
 
-    def _run(self, fn: Any, *args: Any) -> Any:
-        import psycopg
 
-        try:
-            return fn(*args)
-        except psycopg.Error as err:
-            raise StateError(redact(f"{self.where}: {_first_line(err)}; the state holds everything "
-                                    "up to this step, and the next run resumes from there",
-                                    self.dsn)) from None
+def _has_tables(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("select to_regclass('jogg_flow_videos')").fetchone()
+    return bool(row and row[0])
 
 
 def _first_line(err: BaseException) -> str:
