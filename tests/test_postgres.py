@@ -387,6 +387,7 @@ with stores.locked(sys.argv[1], "shop") as store:
 def _holder(dsn):
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, dsn, KEY], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline().strip() == "held", proc.stderr.read()
     return proc
 
