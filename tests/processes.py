@@ -28,6 +28,9 @@ class Children:
 
     def __call__(self, args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
         kwargs.setdefault("preexec_fn", default_sigint)
+        # No terminal on stdin unless a test gives one: under `pytest -s` at a terminal an
+        # apply would otherwise stop at its question, as it does for a person.
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
         proc: subprocess.Popen[Any] = subprocess.Popen(args, **kwargs)
         self.started.append(proc)
         return proc

@@ -10,8 +10,10 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import IO
 
 from tests.processes import default_sigint
 
@@ -26,16 +28,27 @@ def set_size(fd: int, columns: int, rows: int = 30) -> None:
 
 
 def run_on_pty(args: list[str], env: Mapping[str, str], react: React, *, columns: int | None = None,
-               stdin_tty: bool = True, guard: float = 120.0) -> tuple[bytes, int]:
+               stdin_tty: bool = True, piped: bytearray | None = None, stderr_too: bool = False,
+               guard: float = 120.0) -> tuple[bytes, int]:
     """Run `python -m jogg_flow ARGS` with stdout and stderr (and stdin unless `stdin_tty` is
-    False) on a pseudo-terminal until it ends; returns (all it wrote, exit code)."""
+    False) on a pseudo-terminal until it ends; returns (all it wrote there, exit code).
+    With `piped`, stdout is a pipe instead (`jogg-flow ... | tee log` typed at a terminal)
+    and what came through it is appended to `piped`; `stderr_too` sends stderr there as well
+    (`jogg-flow ... > log 2>&1`)."""
     master, slave = pty.openpty()
     if columns:
         set_size(slave, columns)
     proc = subprocess.Popen([sys.executable, "-m", "jogg_flow", *args], env=dict(env),
-                            stdin=slave if stdin_tty else subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, start_new_session=True, preexec_fn=default_sigint)
+                            stdin=slave if stdin_tty else subprocess.DEVNULL,
+                            stdout=slave if piped is None else subprocess.PIPE,
+                            stderr=subprocess.STDOUT if stderr_too else slave,
+                            start_new_session=True, preexec_fn=default_sigint)
     os.close(slave)
+    reader = None
+    if piped is not None:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=_collect, args=(proc.stdout, piped), daemon=True)
+        reader.start()
     try:
         return _drive(proc, master, react, guard)
     finally:
@@ -43,6 +56,16 @@ def run_on_pty(args: list[str], env: Mapping[str, str], react: React, *, columns
             proc.kill()
             proc.wait(timeout=30)
         os.close(master)
+        if reader is not None:
+            reader.join(timeout=30)
+            assert proc.stdout is not None
+            proc.stdout.close()
+
+
+def _collect(pipe: IO[bytes], into: bytearray) -> None:
+    """Read the pipe to its end (a reader that keeps up, as `tee` does)."""
+    for chunk in iter(lambda: os.read(pipe.fileno(), 65536), b""):
+        into.extend(chunk)
 
 
 def _drive(proc: subprocess.Popen[bytes], master: int, react: React, guard: float) -> tuple[bytes, int]:

@@ -137,9 +137,10 @@ SIMPLE = "version: 1\nproducts:\n" + "".join(
 
 
 def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt=False,
-                stdin_tty=True):
+                stdin_tty=True, piped: bytearray | None = None, stderr_too=False):
     """Run `jogg-flow ARGS` with stdout (and stdin unless `stdin_tty` is False) on a
-    pseudo-terminal; answer the question when it shows. Returns (output, exit code)."""
+    pseudo-terminal, or stdout into a pipe with `piped`; answer the question when it shows.
+    Returns (what the terminal showed, exit code)."""
     env = {**os.environ, "JOGG_API_KEY": FAKE_KEY, "PYTHONPATH": str(ROOT), "TERM": "xterm",
            "NO_COLOR": "1", **(env_extra or {})}
     env.pop("GITHUB_ACTIONS", None)
@@ -156,7 +157,8 @@ def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt
             else:
                 os.write(master, answer)
 
-    seen, code = run_on_pty(list(args), env, react, stdin_tty=stdin_tty)
+    seen, code = run_on_pty(list(args), env, react, stdin_tty=stdin_tty, piped=piped,
+                            stderr_too=stderr_too)
     return seen.decode(errors="replace").replace("\r\n", "\n"), code
 
 
@@ -227,11 +229,65 @@ def test_yes_flag_on_a_terminal_does_not_ask(live, sandbox, flag):
     assert QUESTION not in out and sandbox.stats()["renders_accepted"] == 2
 
 
-def test_no_question_without_a_terminal_for_input_or_in_json(live, sandbox):
+def test_no_question_without_a_terminal_for_input_even_in_json(live, sandbox):
     manifest, args, state = live
     out, code = on_terminal(args, stdin_tty=False)
     assert code == 0 and QUESTION not in out, out
-    out, code = on_terminal([*args, "--output", "json"])
+    out, code = on_terminal([*args, "--output", "json"], stdin_tty=False)  # CI: as before
+    assert code == 0 and QUESTION not in out, out
+    assert sandbox.stats()["renders_accepted"] == 2
+
+
+@pytest.mark.parametrize("answer", [b"no\n", None])
+def test_apply_piped_into_tee_at_a_terminal_asks_there_and_no_sends_nothing(live, sandbox, answer):
+    # `jogg-flow apply m.yaml | tee out.log` typed at a terminal: stdout is a pipe, but a
+    # person is at the keyboard and is about to spend.
+    manifest, args, state = live
+    piped = bytearray()
+    out, code = on_terminal(args, answer=answer, piped=piped)
+    assert code == 1, out
+    head = out[:out.index(QUESTION)]
+    assert "+ create     p0" in head and "Plan: 2 create." in head and "Estimate: 2 renders" in head
+    assert "Apply cancelled; nothing was sent." in out and "Traceback" not in out
+    assert QUESTION.encode() not in piped  # the log gets the run, not the question
+    assert posts(sandbox) == {} and not state.exists()
+
+
+def test_apply_piped_into_tee_at_a_terminal_runs_after_yes(live, sandbox):
+    manifest, args, state = live
+    piped = bytearray()
+    out, code = on_terminal(args, answer=b"yes\n", piped=piped)
+    assert code == 0, out
+    assert "+ create     p0" in out[:out.index(QUESTION)]
+    log = piped.decode()
+    assert "succeeded   p0" in log and "succeeded   p1" in log and "2 succeeded" in log
+    assert sandbox.stats()["renders_accepted"] == 2
+
+
+def test_all_output_to_a_file_at_a_terminal_asks_on_the_terminal_itself(live, sandbox):
+    # `jogg-flow apply m.yaml > out.log 2>&1`: only stdin is left on the terminal.
+    manifest, args, state = live
+    piped = bytearray()
+    out, code = on_terminal(args, answer=b"no\n", piped=piped, stderr_too=True)
+    assert code == 1, out
+    assert "+ create     p0" in out[:out.index(QUESTION)]
+    assert "Apply cancelled; nothing was sent." in piped.decode()
+    assert posts(sandbox) == {} and not state.exists()
+
+
+def test_json_events_at_a_terminal_without_yes_are_refused_as_terraform_does(live, sandbox):
+    # `jogg-flow apply m.yaml --output json > events.jsonl` typed at a terminal.
+    manifest, args, state = live
+    piped = bytearray()
+    out, code = on_terminal([*args, "--output", "json"], piped=piped)
+    assert code == 3, out
+    assert QUESTION not in out and "Traceback" not in out
+    assert "error: apply --output json cannot ask before spending: add --yes, or apply a plan " \
+        "saved by `jogg-flow plan --out FILE`; nothing was sent" in out
+    last = json.loads(piped.decode().splitlines()[-1])
+    assert last["event"] == "error" and last["exit_code"] == 3
+    assert posts(sandbox) == {} and not state.exists()
+    out, code = on_terminal([*args, "--output", "json", "--yes"], piped=piped)
     assert code == 0 and QUESTION not in out, out
     assert sandbox.stats()["renders_accepted"] == 2
 

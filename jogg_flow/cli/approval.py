@@ -1,4 +1,5 @@
-"""The question `apply` asks on a terminal before it spends: the plan, the estimate, `yes`?
+"""The question `apply` asks before it spends when a person is at the keyboard (stdin is a
+terminal, wherever stdout goes): the plan, the estimate, `yes`?
 
 Only `yes` approves. EOF is a no; Ctrl-C at the question stops with exit 130. Nothing is
 sent before the answer, and the state's lock is held throughout, so the plan shown is the
@@ -8,9 +9,12 @@ over the question).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from ..app.online import NotApproved, Proposal
@@ -21,12 +25,47 @@ from ..ui.report import estimate_text, plan_text
 QUESTION = "Apply these changes? Only 'yes' is accepted: "
 
 
-def on_terminal(stdin: IO[str], stdout: IO[str]) -> bool:
-    """A person can answer: both standard input and output are terminals."""
+def is_terminal(stream: IO[str]) -> bool:
+    """Whether the stream is a terminal (a closed or replaced stream is not)."""
     try:
-        return stdin.isatty() and stdout.isatty()
-    except (ValueError, AttributeError):  # a closed or replaced stream
+        return stream.isatty()
+    except (ValueError, AttributeError):
         return False
+
+
+def at_keyboard(stdin: IO[str]) -> bool:
+    """A person can answer: standard input is a terminal, wherever the output goes
+    (`apply M | tee log` typed at a terminal is still a person about to spend)."""
+    return is_terminal(stdin)
+
+
+Place = IO[str] | str  # a stream on the terminal, or the path of the terminal to open
+
+
+def where_to_ask(stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> Place | None:
+    """Where the plan and the question show so the person at stdin sees them: standard
+    output when it is the terminal, else standard error when it is, else the terminal stdin
+    reads from (opened by its name; the console on Windows); None if there is none."""
+    for stream in (stdout, stderr):
+        if is_terminal(stream):
+            return stream
+    if os.name == "nt":
+        return "CONOUT$"
+    try:
+        return os.ttyname(stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def shown_on(place: Place) -> Iterator[IO[str]]:
+    """The stream for `place`: the stream itself, or the terminal opened for this question."""
+    if not isinstance(place, str):
+        yield place
+        return
+    with open(place, "w", encoding=getattr(sys.stdout, "encoding", None) or "utf-8",
+              errors="replace") as terminal:
+        yield terminal
 
 
 def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout: IO[str]) -> bool:
@@ -111,12 +150,15 @@ class Deferred:
 
 
 def asker(reporter: Deferred, manifest: str, sandbox: bool, stdin: IO[str],
-          stdout: IO[str]) -> Callable[[Proposal], bool]:
-    """The `confirm` hook for runner.apply: ask, and start the live view once approved."""
+          place: Place) -> Callable[[Proposal], bool]:
+    """The `confirm` hook for runner.apply: ask on the terminal at `place`, and start the
+    live view once approved."""
     def confirm(proposal: Proposal) -> bool:
         if reporter.stop is not None and reporter.stop.is_set():
             raise NotApproved(130)  # Ctrl-C while planning: no question left to ask
-        if not ask(proposal, manifest, sandbox, stdin, stdout):
+        with shown_on(place) as shown:
+            approved = ask(proposal, manifest, sandbox, stdin, shown)
+        if not approved:
             return False
         reporter.start()
         return True

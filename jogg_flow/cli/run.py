@@ -16,6 +16,7 @@ from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
+from ..errors import UsageError
 from ..state.status import Status
 from ..ui import github, junit, progress, report
 
@@ -176,7 +177,8 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
 @click.option("--yes", "--auto-approve", "yes", is_flag=True,
-              help="Do not ask on a terminal before spending (without a terminal it never asks).")
+              help="Do not ask before spending (asked whenever stdin is a terminal; "
+              "needed there with --output json).")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
@@ -184,8 +186,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
           allow_http: bool, allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int,
           junit_file: str | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
-    On a terminal it shows the plan and asks first (--yes skips that). MANIFEST may be a
-    plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
+    When stdin is a terminal it shows the plan and asks first (--yes skips that). MANIFEST may
+    be a plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
     from ..app import online as runner  # requests and the executor load only for apply (~50 ms)
     from ..app import saved_plan
 
@@ -209,7 +211,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
                                  post_rate=budget)
 
-    reporter, confirm = _approval(make, manifest, sandbox, output == "text" and not yes)
+    reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     if saved is not None:
         confirm = saved_plan.checker(saved)
     try:
@@ -268,18 +270,27 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
         _keep_sandbox_media(manifest, result, output)
 
 
-def _approval(make: Callable[[], progress.Reporter], manifest: str, sandbox: bool,
-              may_ask: bool) -> tuple[progress.Reporter | Deferred, Confirm | None]:
-    """(the run's reporter, runner.apply's `confirm`): on a terminal, a reporter that starts
-    once the person answered `yes` to the plan; elsewhere (CI, pipes, JSON) no question."""
+def _approval(make: Callable[[], progress.Reporter], manifest: str, sandbox: bool, output: str,
+              yes: bool) -> tuple[progress.Reporter | Deferred, Confirm | None]:
+    """(the run's reporter, runner.apply's `confirm`): when a person is at the keyboard
+    (stdin is a terminal, wherever stdout goes), a reporter that starts once they answered
+    `yes` to the plan, shown on their terminal; without one (CI) no question."""
     from . import approval
 
+    if yes or not approval.at_keyboard(sys.stdin):
+        return make(), None
+    if output == "json":  # as Terraform refuses `apply -json` without -auto-approve
+        raise UsageError("apply --output json cannot ask before spending: add --yes, or apply "
+                         "a plan saved by `jogg-flow plan --out FILE`; nothing was sent")
+    place = approval.where_to_ask(sys.stdin, sys.stdout, sys.stderr)
+    if place is None:
+        raise UsageError("stdin is a terminal but the question before spending cannot be shown "
+                         "on it: add --yes to apply without asking; nothing was sent")
     # Without a key (and no sandbox) the run stops before planning is useful: no question first.
-    has_key = sandbox or bool(os.environ.get("JOGG_API_KEY"))
-    if may_ask and has_key and approval.on_terminal(sys.stdin, sys.stdout):
-        deferred = approval.Deferred(make, sys.stderr)
-        return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, sys.stdout)
-    return make(), None
+    if not (sandbox or os.environ.get("JOGG_API_KEY")):
+        return make(), None
+    deferred = approval.Deferred(make, sys.stderr)
+    return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, place)
 
 
 _INTERRUPTED = "stopped by a signal; the state is saved and the next apply resumes"
