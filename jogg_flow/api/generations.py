@@ -40,6 +40,9 @@ class Generation:
     name: str  # the manifest's `api.version`
     base: str  # the documented host
     shares_products: bool  # one product can carry several videos (variants reuse it)
+    # Whether a free read can show that a render whose answer was lost was accepted (G0: the
+    # project's status; v2: the video list by name); v1 documents no such read.
+    reads_evidence: bool = True
     required_render: tuple[str, ...] = ()  # render settings the API refuses a body without
     # Script styles its docs list (compared case-insensitively, G0's "_stage" suffix allowed);
     # empty: any name is passed on.
@@ -69,7 +72,8 @@ GENERATIONS: dict[str, Generation] = {
     "open": Generation("open", "https://api-services.jogg.ai", shares_products=False,
                        client_path="open:OpenClient"),
     "v1": Generation(
-        "v1", "https://api.jogg.ai", shares_products=True, required_render=("avatar_id",),
+        "v1", "https://api.jogg.ai", shares_products=True, reads_evidence=False,
+        required_render=("avatar_id",),
         script_styles=("Don't Worry", "Discovery", "Data", "Top 3 reasons", "Soft Selling",
                        "Humor & Meme", "Feature Explainer", "Soft Storytelling with Twist",
                        "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution",

@@ -121,7 +121,10 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
         if confirm is not None and not confirm(
                 _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
-        if any(i.action in planner.CHANGES for i in items):
+        recheck = generation(manifest.api_version).reads_evidence  # needs-checks read again (free)
+        _unreadable_checks(items, manifest.api_version, recheck, emit)
+        if any(i.action in planner.CHANGES or (recheck and i.action == planner.Action.NEEDS_CHECK)
+               for i in items):
             bound = LockedState(state, location, describe_location(location, name), checked)
             result = _execute(manifest, items, bound, scope, cfg, emit, stop)
         else:
@@ -144,6 +147,16 @@ def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, t
     est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
     return Proposal(manifest, items, est, planner.post_rate(cfg.post_rate, manifest.post_rate, scale),
                     state.videos, state.identity, target, where)
+
+
+def _unreadable_checks(items: list[planner.PlanItem], version: str, readable: bool, emit: Emit) -> None:
+    """Where no read can settle a needs-check (v1), say so once for the run."""
+    n = sum(1 for i in items if i.action == planner.Action.NEEDS_CHECK)
+    if n and not readable:
+        emit({"event": "warning", "message": (
+            f"{n} video{'s' if n != 1 else ''} need{'' if n != 1 else 's'} a check: api.version {version} "
+            "offers no read that tells whether a render whose answer was lost was accepted; look in "
+            "JoggAI's dashboard, then `jogg-flow state adopt` or `state rerender`")})
 
 
 def _record_feeds(state: Store, manifest: Manifest) -> None:

@@ -8,6 +8,7 @@ after, so a run killed at any instant resumes without paying for a render twice.
 
 from __future__ import annotations
 
+import calendar
 import heapq
 import threading
 import time
@@ -31,6 +32,7 @@ from ..api.errors import (
     ServerError,
     TransportError,
 )
+from ..api.generations import GENERATIONS
 from ..errors import StateError
 from ..manifest.model import Video
 from ..state import Record, Store, status
@@ -146,9 +148,11 @@ class Executor:
         self._product_locks: dict[str, threading.Lock] = {}
 
     def run(self, items: list[PlanItem]) -> list[Outcome]:
-        """Carry out every item; return one outcome per item, in plan order."""
+        """Carry out every item; return one outcome per item, in plan order. A needs-check
+        video's evidence is read again first (free reads): a render JoggAI shows is adopted
+        and collected in this run."""
         work = []
-        for item in items:
+        for item in self._recheck_all(items):
             if item.action in SETTLED:
                 self._finish(item.key, settled(item, self.state.videos.get(item.key)))
             elif item.action == Action.WAIT:
@@ -371,8 +375,52 @@ class Executor:
                 self._retry_event(key, "check", err)
         record.update(status=Status.NEEDS_CHECK, error="a render was sent but its answer was lost, "
                       "and JoggAI shows no sign of it yet")
+        record.setdefault("needs_check_since", _now())
         self.state.put(key, record)
         raise NeedsCheck(record["error"])
+
+    def _recheck_all(self, items: list[PlanItem]) -> list[PlanItem]:
+        """The items, with each needs-check video whose evidence now shows its render turned
+        into a `wait` (collected by this run); the others stay needs-check, with how long."""
+        checks = [i for i in items if i.action == Action.NEEDS_CHECK]
+        if not checks:
+            return items
+        if not GENERATIONS[self.client.version].reads_evidence:
+            return items  # v1: nothing to read (the run says so once: app.online)
+        found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key)}
+        return [PlanItem(i.key, Action.WAIT, video=i.video) if i.key in found else
+                PlanItem(i.key, i.action, i.changes, i.video, _silent_since(self.state.get(i.key), i.detail),
+                         i.diff) if i.action == Action.NEEDS_CHECK else i for i in items]
+
+    def _recheck(self, key: str) -> bool:
+        """Read a needs-check video's evidence again, as when its answer was first lost:
+        a render JoggAI accepted (a project past "never started", a v2 video found by its
+        name, or an accepted render that reads again) is adopted, with the evidence in the
+        record's history. Evidence that it never left is left to the user, always."""
+        record = self.state.get(key)
+        if record is None or record.get("status") != Status.NEEDS_CHECK:
+            return False
+        try:
+            if (record.get("steps") or {}).get("render") == "done" and record.get("project_id"):
+                info = self.client.project_info(str(record["project_id"]))
+                evidence = f"render {record['project_id']} reads '{info.status}' again"
+                project_id = str(record["project_id"])
+            else:
+                found = self.client.find_render(record)
+                if found is None:
+                    return False
+                evidence, project_id = f"JoggAI shows render {found}", found
+        except ApiError as err:
+            self._retry_event(key, "check", err)
+            return False
+        history = record.get("history")
+        record["history"] = [*(history if isinstance(history, list) else []),
+                             {"adopted": f"{evidence}, read at {_now()}",
+                              "needed_check": record.get("error")}]
+        record.pop("error", None)
+        self.emit({"event": "adopted", "key": key, "project_id": project_id, "remote_status": "accepted"})
+        self._accepted(key, record, project_id)
+        return True
 
     def _adopt(self, key: str, record: Record) -> bool:
         """After an unknown outcome: if JoggAI shows the render, it was accepted."""
@@ -543,6 +591,7 @@ class Executor:
         record.update(status=Status.NEEDS_CHECK, error=(
             f"JoggAI accepted render {record['project_id']} but answered 'not found' {misses} times "
             f"over {self.clock() - since:.0f} s ({self.describe(err)})"))
+        record.setdefault("needs_check_since", _now())
         self.state.put(key, record)
         self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"]))
 
@@ -568,6 +617,20 @@ class Executor:
                 self._open -= 1
             self._lock.notify_all()
         self.emit(outcome.as_event())
+
+
+def _silent_since(record: Record | None, detail: str) -> str:
+    """A needs-check video's line: how long the evidence has said nothing."""
+    since = (record or {}).get("needs_check_since")
+    if not isinstance(since, str):
+        return detail
+    try:
+        start = calendar.timegm(time.strptime(since[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return detail
+    hours = max(0.0, time.time() - start) / 3600
+    age = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+    return f"needs-check for {age} (since {since}): {detail}"
 
 
 def settled(item: PlanItem, record: Record | None) -> Outcome:
