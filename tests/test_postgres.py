@@ -104,7 +104,7 @@ def test_three_runners_share_one_post_budget_at_scale(pg, tmp_path):
 
 def test_a_second_apply_on_the_same_state_is_refused_naming_the_holder(pg, postgres_server, tmp_path):
     manifest = write_named(str(tmp_path), "shop", 3)
-    with Sandbox(Config(time_scale=60.0, render_seconds=240.0)) as sb:
+    with Sandbox(Config(time_scale=60.0, render_seconds=600.0)) as sb:
         holder = start(sb.url, manifest, pg, *FAST[:2])
         _wait_for(holder, '"step": "render"')
         second = start(sb.url, manifest, pg, *FAST[:2])

@@ -172,4 +172,4 @@ def test_sigint_stops_a_child_even_when_the_tests_run_as_a_background_job(spawn)
     assert proc.stderr is not None and "JoggAI sandbox on http://127.0.0.1:" in proc.stderr.readline()
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
-    assert proc.returncode == 0
+    assert proc.returncode in (0, 130)  # stopped while serving, or while starting to
