@@ -4,6 +4,7 @@ must name the feed (or the manifest field) at the exact line."""
 from __future__ import annotations
 
 import pathlib
+import shutil
 
 import pytest
 
@@ -67,10 +68,14 @@ GOOD = {
 
 
 def manifest_for(tmp_path: pathlib.Path, fixture: pathlib.Path) -> str:
+    """A manifest reading a copy of `fixture` in feeds/ beside it (a manifest reads only
+    inside its own folder tree)."""
     family = fixture.name.split("-")[0]
     fmt = "\n    format: shopify" if family == "shopify" else ""
+    (tmp_path / "feeds").mkdir(exist_ok=True)
+    shutil.copy(fixture, tmp_path / "feeds" / fixture.name)
     path = tmp_path / "shop.yaml"
-    path.write_text(f"version: 1\nproducts_from:\n  - file: {fixture}{fmt}\n    product:\n"
+    path.write_text(f"version: 1\nproducts_from:\n  - file: feeds/{fixture.name}{fmt}\n    product:\n"
                     f"      {PRODUCT.get(family, COLUMNS)}\n")
     return str(path)
 
@@ -86,7 +91,7 @@ def test_broken_feed_is_reported_at_its_line(name, tmp_path, run):
     result = run("validate", manifest)
     assert result.exit_code == 3
     assert "Traceback" not in result.output + result.stderr
-    expected = BROKEN[name].replace("MANIFEST", manifest).replace("FEED", str(fixture))
+    expected = BROKEN[name].replace("MANIFEST", manifest).replace("FEED", str(tmp_path / "feeds" / name))
     assert result.stderr.strip() == expected
 
 

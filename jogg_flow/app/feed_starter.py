@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..errors import UsageError
 from ..feeds import FeedError, FetchError, Row, format_of, open_feed, read
+from ..feeds.files import Outside, inside
 
 # For each template field, the column names that mean it, most specific first.
 _KEY = ("handle", "id", "sku", "slug", "product_id", "item_group_id")
@@ -45,7 +46,10 @@ def write_from_feed(path: str, feed: str, force: bool = False) -> str:
     """Write a manifest driven by `feed` to `path`; refuse to overwrite unless `force`."""
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} exists; use --force to overwrite it")
-    fmt, row, columns = _sample(feed)
+    folder = os.path.dirname(os.path.abspath(path))
+    # The manifest will read the feed only inside its own folder tree (feeds.files).
+    name = os.path.relpath(os.path.abspath(feed), folder)
+    fmt, row, columns = _sample(feed, folder, name)
     text = starter_text(path, feed, fmt, row, columns)
     try:
         with open(path, "w", encoding="utf-8") as fh:
@@ -55,14 +59,22 @@ def write_from_feed(path: str, feed: str, force: bool = False) -> str:
     return path
 
 
-def _sample(feed: str) -> tuple[str, Row, tuple[str, ...]]:
+def _sample(feed: str, folder: str, name: str) -> tuple[str, Row, tuple[str, ...]]:
     fmt = format_of(feed, None)
     if fmt is None:
         raise UsageError(f"{feed}: cannot tell the format from the name (.csv, .tsv, .json, .jsonl, .xml)")
+    try:
+        inside(folder, name)
+    except Outside:
+        raise UsageError(f"{feed}: is outside the new manifest's folder, and a manifest reads "
+                         "feeds only inside its own folder tree; write the manifest beside the "
+                         "feed or in a folder above it") from None
+    except FetchError as err:
+        raise UsageError(str(err)) from None
     if fmt == "csv" and _is_shopify(feed):
         fmt = "shopify"
     try:
-        source, stream = open_feed(feed, feed, None)
+        source, stream = open_feed(feed, (folder, name), None)
         for item in read(source, fmt, stream):
             if isinstance(item, Row):
                 return fmt, item, source.columns or tuple(item.values)
