@@ -40,36 +40,41 @@ class Answer:
     """An answer being read: its status, headers, and body in chunks under the deadline
     and the size cap."""
 
-    def __init__(self, resp: BaseHTTPResponse, until: float, max_bytes: int) -> None:
-        self.status = resp.status
+    def __init__(self, resp: BaseHTTPResponse, until: float, seconds: float, max_bytes: int,
+                 token: int | None) -> None:
+        self.status, self.reason = resp.status, resp.reason or ""
         self.headers: Mapping[str, str] = resp.headers
-        self._resp, self._until, self._max = resp, until, max_bytes
+        self._resp, self._until, self._seconds, self.max_bytes = resp, until, seconds, max_bytes
+        self._token = token  # the watchdog's, armed to shut the socket at the deadline
         self.received = 0
 
     def chunks(self) -> Iterator[bytes]:
         """The body, chunk by chunk; NetError past the deadline or the cap, or when cut."""
         declared = self.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self._max:
-            raise NetError(f"larger than {self._max:,} bytes")
-        sock = getattr(getattr(self._resp, "connection", None), "sock", None)
-        token = WATCHDOG.arm(self._until, sock) if sock is not None else None
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise NetError(f"larger than {self.max_bytes:,} bytes")
         try:
             while True:
                 try:
                     chunk = self._resp.read(_CHUNK, decode_content=False)
                 except (urllib3.exceptions.HTTPError, OSError) as err:
                     if time.monotonic() >= self._until:
-                        raise NetError("not complete by its deadline") from None
+                        raise NetError(f"not complete after {self._seconds:g} s") from None
                     raise NetError(f"cut short ({reason(err)})") from None
                 if not chunk:
                     break
                 self.received += len(chunk)
-                if self.received > self._max:
-                    raise NetError(f"larger than {self._max:,} bytes")
+                if self.received > self.max_bytes:
+                    raise NetError(f"larger than {self.max_bytes:,} bytes")
                 yield chunk
         finally:
-            if token is not None and not WATCHDOG.disarm(token):
-                raise NetError("not complete by its deadline")  # the end seen was the cut
+            if not self.disarm():
+                raise NetError(f"not complete after {self._seconds:g} s")  # the end seen was the cut
+
+    def disarm(self) -> bool:
+        """Stop the deadline's watch; False when it had already shut the socket."""
+        token, self._token = self._token, None
+        return token is None or WATCHDOG.disarm(token)
 
     def read(self) -> bytes:
         """The whole body (see `chunks`)."""
@@ -93,11 +98,12 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
                         **(headers or {})}
         self._pool: PoolManager | None = None
         self._resp: BaseHTTPResponse | None = None
+        self._answer: Answer | None = None
 
     def __enter__(self) -> Answer:
         until = time.monotonic() + self.deadline
         self._pool = manager(self.url, 1, fresh=True)
-        DEADLINE.at = until
+        DEADLINE.at, DEADLINE.whole, DEADLINE.token = until, True, None
         try:
             self._resp = self._pool.urlopen(
                 "GET", self.url, headers=self.headers, redirect=False, retries=False,
@@ -105,22 +111,27 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
                                                                 read=self.timeout[1]))
         except (urllib3.exceptions.HTTPError, OSError) as err:
             self._pool.clear()
+            if DEADLINE.token is not None:
+                WATCHDOG.disarm(DEADLINE.token)
             if time.monotonic() >= until:
                 raise NetError(f"no answer within {self.deadline:g} s") from None
             if isinstance(err, urllib3.exceptions.TimeoutError):
                 raise NetError(f"no answer within {self.timeout[1]:g} s") from None
             raise NetError(f"cannot fetch ({reason(err)})") from None
         finally:
-            DEADLINE.at = None
+            token, DEADLINE.at, DEADLINE.whole, DEADLINE.token = DEADLINE.token, None, False, None
+        self._answer = Answer(self._resp, until, self.deadline, self.max_bytes, token)
         if 300 <= self._resp.status < 400:
             target = urlsplit(urljoin(self.url, self._resp.headers.get("Location", ""))).hostname
             status = self._resp.status
             self.__exit__()
             raise NetError(f"HTTP {status} redirect to {target or '?'} not followed; "
                            "give the final address")
-        return Answer(self._resp, until, self.max_bytes)
+        return self._answer
 
     def __exit__(self, *_: Any) -> None:
+        if self._answer is not None:
+            self._answer.disarm()
         if self._resp is not None:
             self._resp.close()
             self._resp.release_conn()
@@ -250,7 +261,9 @@ def _shutdown(sock: Any) -> None:
 
 
 class _CutAtDeadline:
-    """Mixed into urllib3's connections: the status line and headers obey the deadline too."""
+    """Mixed into urllib3's connections: the status line and headers obey the deadline too,
+    and with `DEADLINE.whole` set the body as well (the armed token is left in
+    `DEADLINE.token` for the body's reader to disarm)."""
 
     def getresponse(self) -> HTTPResponse:
         at, sock = getattr(DEADLINE, "at", None), getattr(self, "sock", None)
@@ -259,7 +272,10 @@ class _CutAtDeadline:
             return super().getresponse()  # type: ignore[misc, no-any-return]
         finally:
             if token is not None:
-                WATCHDOG.disarm(token)
+                if getattr(DEADLINE, "whole", False):
+                    DEADLINE.token = token
+                else:
+                    WATCHDOG.disarm(token)
 
 
 class _Conn(_CutAtDeadline, HTTPConnection):  # type: ignore[misc]

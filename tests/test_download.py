@@ -6,7 +6,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
 from jogg_flow.engine.download import download_all
 from jogg_flow.state import State
@@ -66,8 +65,7 @@ def test_only_succeeded_videos_are_fetched(tmp_path):
     state = State.load(str(tmp_path / "s.json"))
     state.put("a", {"status": "rendering", "outputs": {}})
     events = []
-    assert download_all(state, ["a", "missing"], str(tmp_path), events.append,
-                        session=requests.Session()) == 0
+    assert download_all(state, ["a", "missing"], str(tmp_path), events.append) == 0
     assert events == []
 
 
