@@ -39,6 +39,7 @@ from ..errors import UsageError
 from ..net import DEADLINE as _DEADLINE
 from ..net import manager as _manager
 from ..net import reason as _reason
+from ..net import web_url
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
@@ -71,6 +72,19 @@ class ProjectInfo:
     cover_url: str | None
     duration: float | None
     err_msg: str | None
+
+    def __post_init__(self) -> None:
+        # An answer is input: a URL that is not a plain http(s) one (a spreadsheet formula,
+        # javascript:, control characters for a terminal or a CI log) is never kept, and a
+        # finished render that has one is not a success.
+        bad = [name for name in ("video_url", "cover_url")
+               if getattr(self, name) is not None and not web_url(getattr(self, name))]
+        for name in bad:
+            object.__setattr__(self, name, None)
+        if bad and self.status == "succeeded":
+            object.__setattr__(self, "status", "failed")
+            object.__setattr__(self, "err_msg", f"JoggAI answered a {bad[0]} that is not a plain "
+                               "http(s) URL; not accepted as a finished video")
 
     @classmethod
     def read(cls, status: str, data: dict[str, Any], err_msg: Any) -> ProjectInfo:

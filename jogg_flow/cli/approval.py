@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..app.online import NotApproved, Proposal
+from ..errors import printable
 from ..ui.progress import Reporter
 from ..ui.report import estimate_text, plan_text
 
@@ -95,7 +96,7 @@ class Deferred:
             return
         for event in self._held:
             if event.get("event") == "warning":
-                self._warnings.write(f"warning: {event.get('message')}\n")
+                self._warnings.write(f"warning: {printable(str(event.get('message')))}\n")
         self._held.clear()
 
     @property
