@@ -115,6 +115,10 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
                 WATCHDOG.disarm(DEADLINE.token)
             if time.monotonic() >= until:
                 raise NetError(f"no answer within {self.deadline:g} s") from None
+            if isinstance(err, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too
+                raise NetError(f"cannot connect ({reason(err)})") from None
+            if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
+                raise NetError(f"cannot connect within {self.timeout[0]:g} s") from None
             if isinstance(err, urllib3.exceptions.TimeoutError):
                 raise NetError(f"no answer within {self.timeout[1]:g} s") from None
             raise NetError(f"cannot fetch ({reason(err)})") from None

@@ -55,6 +55,19 @@ BROKEN = {
     "shopify-handle-regrouped.csv": "FEED:4:1: Handle 'ridge-tent' appears again after other products "
                                     "(first at line 2); Shopify groups a product's lines",
     "shopify-not-an-export.csv": "FEED:1:1: is not a Shopify product export: there is no 'Handle' column",
+    # Deep or odd input (issue 22, item 5): refused at its line, never a traceback.
+    "jsonl-nested-50000-deep.jsonl": "FEED:2:1: is nested too deeply (a product's item is at most 32 "
+                                     "levels deep)",
+    "json-nested-50000-deep.json": "FEED:1:1: is nested too deeply (a product's item is at most 32 "
+                                   "levels deep)",
+    "jsonl-nested-40-deep.jsonl": "FEED:1:1: is nested too deeply (a product's item is at most 32 levels deep)",
+    "merchant-utf7.xml": "FEED:1:1: declares an encoding the XML reader cannot read (multi-byte encodings "
+                         "such as UTF-7 are not supported); save it as UTF-8",
+    # Values no state store can keep (item 6): refused at validate, naming the row.
+    "jsonl-nul-in-title.jsonl": "MANIFEST:7:24: products_from[0].product.details.title: holds a NUL "
+                                "character, which a state cannot keep (row FEED:2)",
+    "jsonl-lone-surrogate.jsonl": "MANIFEST:7:24: products_from[0].product.details.title: holds a lone "
+                                  "surrogate (half of a UTF-16 pair), which a state cannot keep (row FEED:1)",
 }
 GOOD = {
     "csv-good.csv": ["a-1", "b-2"],
@@ -64,6 +77,7 @@ GOOD = {
     "merchant-atom.xml": ["a-1", "b-2"],
     "merchant-good.tsv": ["sku-1"],
     "shopify-good.csv": ["ridge-tent", "mini-stove"],
+    "jsonl-integer-5000-digits.jsonl": ["a-1", "b-2"],  # kept as its digits, never converted
 }
 
 

@@ -125,7 +125,7 @@ def test_validate_offline_skips_a_url_feed_with_a_note(tmp_path, run):
     assert "note: https://127.0.0.1:9/feed.csv: not fetched (--offline)" in offline.stderr
     online = run("validate", str(path))
     assert online.exit_code == 3 and "Traceback" not in online.stderr
-    assert f"{path}:3:10: https://127.0.0.1:9/feed.csv: cannot fetch" in online.stderr
+    assert f"{path}:3:10: https://127.0.0.1:9/feed.csv: cannot connect" in online.stderr
 
 
 def test_a_url_feed_must_be_https(tmp_path, run):

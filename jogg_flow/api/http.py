@@ -422,7 +422,7 @@ def _json(raw: bytes) -> dict[str, Any] | None:
     """JoggAI's envelope, or None when the body is not one."""
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return None
     return body if isinstance(body, dict) and isinstance(body.get("code"), int) else None
 

@@ -24,7 +24,11 @@ def fetch(url: str, *, loopback_http: bool = False, deadline: float = DEADLINE) 
     also lets http://127.0.0.1 through, for a scripted server."""
     if url in _fetched:
         return _fetched[url]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range raises here, not in the middle of a fetch
+    except ValueError as err:
+        raise FetchError(f"{url}: is not a URL that can be read ({err})") from None
     if parts.scheme != "https" and not (loopback_http and parts.scheme == "http"
                                         and parts.hostname == "127.0.0.1"):
         raise FetchError(f"{url}: feeds are fetched over https only")
