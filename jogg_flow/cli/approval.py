@@ -1,6 +1,7 @@
 """The question `apply` asks on a terminal before it spends: the plan, the estimate, `yes`?
 
-Only `yes` approves. EOF is a no; Ctrl-C at the question stops with exit 130. Nothing is
+Only `yes` approves. EOF is a no; Ctrl-C or SIGTERM at the question stops at once with exit
+130. Nothing is
 sent before the answer, and the state's lock is held throughout, so the plan shown is the
 plan run. The live view starts only once the plan is approved (its redraws would write
 over the question).
@@ -29,17 +30,22 @@ def on_terminal(stdin: IO[str], stdout: IO[str]) -> bool:
         return False
 
 
-def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout: IO[str]) -> bool:
+def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout: IO[str],
+        stop: threading.Event | None = None) -> bool:
     """Show what would change and what it costs, then read the answer. A plan that sends
-    nothing (waits, reads, up-to-date videos) is not asked about."""
+    nothing (waits, reads, up-to-date videos) is not asked about. `stop`: set when the run
+    was asked to stop before the question (it is then not asked)."""
     if not proposal.spends:
         return True
-    # Ctrl-C from the moment the question may be seen ends the run at once: apply's own
-    # handler only asks the run to stop, which would leave the question waiting.
+    # Ctrl-C or SIGTERM from the moment the question may be seen ends the run at once:
+    # apply's own handler only asks the run to stop, which would leave the question waiting.
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if main else {}
     answer = ""
     try:
+        if stop is not None and stop.is_set():  # a signal between planning and the question
+            raise KeyboardInterrupt
         stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
         stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
         stdout.flush()
@@ -47,12 +53,16 @@ def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout
     except KeyboardInterrupt:
         raise NotApproved(130) from None
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if not answer.endswith("\n"):  # Ctrl-C or EOF (Ctrl-D): the terminal echoed no newline
             stdout.write("\n")
             stdout.flush()
     return answer.strip() == "yes"
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # out of the blocked readline, whichever signal it was
 
 
 class Deferred:
@@ -116,7 +126,7 @@ def asker(reporter: Deferred, manifest: str, sandbox: bool, stdin: IO[str],
     def confirm(proposal: Proposal) -> bool:
         if reporter.stop is not None and reporter.stop.is_set():
             raise NotApproved(130)  # Ctrl-C while planning: no question left to ask
-        if not ask(proposal, manifest, sandbox, stdin, stdout):
+        if not ask(proposal, manifest, sandbox, stdin, stdout, reporter.stop):
             return False
         reporter.start()
         return True
