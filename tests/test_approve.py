@@ -137,10 +137,11 @@ SIMPLE = "version: 1\nproducts:\n" + "".join(
 
 
 def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt=False,
-                stdin_tty=True, piped: bytearray | None = None, stderr_too=False):
+                stdin_tty=True, piped: bytearray | None = None, stderr_too=False, guard: float = 120.0):
     """Run `jogg-flow ARGS` with stdout (and stdin unless `stdin_tty` is False) on a
-    pseudo-terminal, or stdout into a pipe with `piped`; answer the question when it shows.
-    Returns (what the terminal showed, exit code)."""
+    pseudo-terminal, or stdout into a pipe with `piped`; answer the question when it shows
+    (`interrupt`: send SIGINT, or the signal given, instead). Returns (what the terminal
+    showed, exit code)."""
     env = {**os.environ, "JOGG_API_KEY": FAKE_KEY, "PYTHONPATH": str(ROOT), "TERM": "xterm",
            "NO_COLOR": "1", **(env_extra or {})}
     env.pop("GITHUB_ACTIONS", None)
@@ -151,14 +152,14 @@ def on_terminal(args, env_extra=None, answer: bytes | None = b"yes\n", interrupt
         if not answered and QUESTION.encode() in seen:
             answered = True
             if interrupt:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGINT if interrupt is True else interrupt)
             elif answer is None:
                 os.write(master, b"\x04")  # Ctrl-D: end of input
             else:
                 os.write(master, answer)
 
     seen, code = run_on_pty(list(args), env, react, stdin_tty=stdin_tty, piped=piped,
-                            stderr_too=stderr_too)
+                            stderr_too=stderr_too, guard=guard)
     return seen.decode(errors="replace").replace("\r\n", "\n"), code
 
 
@@ -201,6 +202,19 @@ def test_ctrl_c_at_the_question_is_exit_130_and_sends_nothing(live, sandbox, run
     assert "Apply cancelled; nothing was sent." in out and "Traceback" not in out
     assert posts(sandbox) == {}
     # The lock went with it: the next run goes ahead.
+    again = run("apply", *args[1:], "-q", env={"JOGG_API_KEY": FAKE_KEY})
+    assert again.exit_code == 0, again.stderr
+
+
+def test_sigterm_at_the_question_ends_the_run_at_once_and_sends_nothing(live, sandbox, run):
+    # Before, SIGTERM printed "stopping…" and the question went on waiting for input: the
+    # guard (a hang, not a timing) would end this test on the old code.
+    manifest, args, state = live
+    out, code = on_terminal(args, interrupt=signal.SIGTERM, guard=60.0)
+    assert code == 130, out
+    assert "Apply cancelled; nothing was sent." in out and "Traceback" not in out
+    assert "stopping:" not in out
+    assert posts(sandbox) == {} and not state.exists()
     again = run("apply", *args[1:], "-q", env={"JOGG_API_KEY": FAKE_KEY})
     assert again.exit_code == 0, again.stderr
 

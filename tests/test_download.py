@@ -7,7 +7,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
 from jogg_flow.engine.download import download_all
 from jogg_flow.engine.events import fields
@@ -68,8 +67,7 @@ def test_only_succeeded_videos_are_fetched(tmp_path):
     state = State.load(str(tmp_path / "s.json"))
     state.put("a", {"status": "rendering", "outputs": {}})
     events: list[dict[str, Any]] = []
-    assert download_all(state, ["a", "missing"], str(tmp_path), lambda e: events.append(fields(e)),
-                        session=requests.Session()) == 0
+    assert download_all(state, ["a", "missing"], str(tmp_path), lambda e: events.append(fields(e))) == 0
     assert events == []
 
 

@@ -4,6 +4,7 @@ must name the feed (or the manifest field) at the exact line."""
 from __future__ import annotations
 
 import pathlib
+import shutil
 
 import pytest
 
@@ -54,6 +55,19 @@ BROKEN = {
     "shopify-handle-regrouped.csv": "FEED:4:1: Handle 'ridge-tent' appears again after other products "
                                     "(first at line 2); Shopify groups a product's lines",
     "shopify-not-an-export.csv": "FEED:1:1: is not a Shopify product export: there is no 'Handle' column",
+    # Deep or odd input (issue 22, item 5): refused at its line, never a traceback.
+    "jsonl-nested-50000-deep.jsonl": "FEED:2:1: is nested too deeply (a product's item is at most 32 "
+                                     "levels deep)",
+    "json-nested-50000-deep.json": "FEED:1:1: is nested too deeply (a product's item is at most 32 "
+                                   "levels deep)",
+    "jsonl-nested-40-deep.jsonl": "FEED:1:1: is nested too deeply (a product's item is at most 32 levels deep)",
+    "merchant-utf7.xml": "FEED:1:1: declares an encoding the XML reader cannot read (multi-byte encodings "
+                         "such as UTF-7 are not supported); save it as UTF-8",
+    # Values no state store can keep (item 6): refused at validate, naming the row.
+    "jsonl-nul-in-title.jsonl": "MANIFEST:7:24: products_from[0].product.details.title: holds a NUL "
+                                "character, which a state cannot keep (row FEED:2)",
+    "jsonl-lone-surrogate.jsonl": "MANIFEST:7:24: products_from[0].product.details.title: holds a lone "
+                                  "surrogate (half of a UTF-16 pair), which a state cannot keep (row FEED:1)",
 }
 GOOD = {
     "csv-good.csv": ["a-1", "b-2"],
@@ -63,14 +77,19 @@ GOOD = {
     "merchant-atom.xml": ["a-1", "b-2"],
     "merchant-good.tsv": ["sku-1"],
     "shopify-good.csv": ["ridge-tent", "mini-stove"],
+    "jsonl-integer-5000-digits.jsonl": ["a-1", "b-2"],  # kept as its digits, never converted
 }
 
 
 def manifest_for(tmp_path: pathlib.Path, fixture: pathlib.Path) -> str:
+    """A manifest reading a copy of `fixture` in feeds/ beside it (a manifest reads only
+    inside its own folder tree)."""
     family = fixture.name.split("-")[0]
     fmt = "\n    format: shopify" if family == "shopify" else ""
+    (tmp_path / "feeds").mkdir(exist_ok=True)
+    shutil.copy(fixture, tmp_path / "feeds" / fixture.name)
     path = tmp_path / "shop.yaml"
-    path.write_text(f"version: 1\nproducts_from:\n  - file: {fixture}{fmt}\n    product:\n"
+    path.write_text(f"version: 1\nproducts_from:\n  - file: feeds/{fixture.name}{fmt}\n    product:\n"
                     f"      {PRODUCT.get(family, COLUMNS)}\n")
     return str(path)
 
@@ -86,7 +105,7 @@ def test_broken_feed_is_reported_at_its_line(name, tmp_path, run):
     result = run("validate", manifest)
     assert result.exit_code == 3
     assert "Traceback" not in result.output + result.stderr
-    expected = BROKEN[name].replace("MANIFEST", manifest).replace("FEED", str(fixture))
+    expected = BROKEN[name].replace("MANIFEST", manifest).replace("FEED", str(tmp_path / "feeds" / name))
     assert result.stderr.strip() == expected
 
 

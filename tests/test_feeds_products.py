@@ -126,7 +126,7 @@ def test_validate_offline_skips_a_url_feed_with_a_note(tmp_path, run):
     assert "note: https://127.0.0.1:9/feed.csv: not fetched (--offline)" in offline.stderr
     online = run("validate", str(path))
     assert online.exit_code == 3 and "Traceback" not in online.stderr
-    assert f"{path}:3:10: https://127.0.0.1:9/feed.csv: cannot fetch" in online.stderr
+    assert f"{path}:3:10: https://127.0.0.1:9/feed.csv: cannot connect" in online.stderr
 
 
 def test_a_url_feed_must_be_https(tmp_path, run):
@@ -150,8 +150,9 @@ def test_shopify_rows_group_variants_and_images():
 
 
 def test_shopify_images_become_intro_medias_and_tags_split(tmp_path):
+    shutil.copy(FIX / "shopify-good.csv", tmp_path)
     (tmp_path / "shop.yaml").write_text(
-        f"version: 1\nproducts_from:\n  - file: {FIX / 'shopify-good.csv'}\n    format: shopify\n"
+        "version: 1\nproducts_from:\n  - file: shopify-good.csv\n    format: shopify\n"
         "    product:\n      key: '{{ row.Handle }}'\n"
         "      url: 'https://shop.example.com/products/{{ row.Handle }}'\n"
         "      tags: '{{ row.Tags }}'\n"
@@ -204,7 +205,8 @@ def test_init_from_a_feed_writes_a_manifest_that_validates(feed, tmp_path, run):
 
 def test_init_from_a_shopify_export_maps_its_columns(tmp_path, run):
     target = str(tmp_path / "new.yaml")
-    assert run("init", target, "--from", str(FIX / "shopify-good.csv")).exit_code == 0
+    shutil.copy(FIX / "shopify-good.csv", tmp_path)
+    assert run("init", target, "--from", str(tmp_path / "shopify-good.csv")).exit_code == 0
     text = (tmp_path / "new.yaml").read_text()
     assert "format: shopify" in text and 'intro_medias: "{{ row.images }}"' in text
     loaded = load_manifest(target)
@@ -237,16 +239,18 @@ def test_a_missing_feed_file_is_placed_on_its_manifest_line(shop, run):
 
 
 def test_init_from_a_broken_feed_is_a_one_line_usage_error(tmp_path, run):
-    result = run("init", str(tmp_path / "new.yaml"), "--from", str(FIX / "csv-utf16.csv"))
+    shutil.copy(FIX / "csv-utf16.csv", tmp_path)
+    result = run("init", str(tmp_path / "new.yaml"), "--from", str(tmp_path / "csv-utf16.csv"))
     assert result.exit_code == 3 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"error: {FIX / 'csv-utf16.csv'}:1: is UTF-16; save it as UTF-8 "
+    assert result.stderr.strip() == (f"error: {tmp_path / 'csv-utf16.csv'}:1: is UTF-16; save it as UTF-8 "
                                      "(with or without BOM)")
     assert not (tmp_path / "new.yaml").exists()
 
 
 def test_init_from_json_lines_maps_its_fields(tmp_path, run):
     target = str(tmp_path / "new.yaml")
-    assert run("init", target, "--from", str(FIX / "jsonl-good.jsonl")).exit_code == 0
+    shutil.copy(FIX / "jsonl-good.jsonl", tmp_path)
+    assert run("init", target, "--from", str(tmp_path / "jsonl-good.jsonl")).exit_code == 0
     assert [v.key for v in load_manifest(target).videos] == ["a-1", "b-2"]
 
 

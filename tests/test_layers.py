@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine",),
     ("manifest", "state"),
     ("api", "feeds", "sandbox"),
-    ("errors", "__init__", "schemas"),
+    ("errors", "net", "__init__", "schemas"),
 ]
 
 

@@ -16,30 +16,30 @@ every connection after its answer (#15).
 
 from __future__ import annotations
 
-import heapq
 import json
-import os
 import random
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import unquote, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
-from urllib3 import PoolManager, ProxyManager
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3 import ProxyManager
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, ProxyError
-from urllib3.response import BaseHTTPResponse, HTTPResponse
+from urllib3.response import BaseHTTPResponse
 
 from .. import __version__
 from ..errors import UsageError
+from ..net import DEADLINE as _DEADLINE
+from ..net import manager as _manager
+from ..net import reason as _reason
+from ..net import web_url
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
@@ -72,6 +72,19 @@ class ProjectInfo:
     cover_url: str | None
     duration: float | None
     err_msg: str | None
+
+    def __post_init__(self) -> None:
+        # An answer is input: a URL that is not a plain http(s) one (a spreadsheet formula,
+        # javascript:, control characters for a terminal or a CI log) is never kept, and a
+        # finished render that has one is not a success.
+        bad = [name for name in ("video_url", "cover_url")
+               if getattr(self, name) is not None and not web_url(getattr(self, name))]
+        for name in bad:
+            object.__setattr__(self, name, None)
+        if bad and self.status == "succeeded":
+            object.__setattr__(self, "status", "failed")
+            object.__setattr__(self, "err_msg", f"JoggAI answered a {bad[0]} that is not a plain "
+                               "http(s) URL; not accepted as a finished video")
 
     @classmethod
     def read(cls, status: str, data: dict[str, Any], err_msg: Any) -> ProjectInfo:
@@ -394,158 +407,6 @@ class HttpClient:
                           http_status=status)
 
 
-def _manager(base_url: str, size: int, fresh: bool = False) -> PoolManager:
-    """The client's pool for its one host: `size` kept-alive connections (one per thread
-    of the run), certificates checked against requests' CA bundle (or REQUESTS_CA_BUNDLE /
-    CURL_CA_BUNDLE), through the proxy the environment names for the host, if any. The
-    environment is read once: it cannot change under a run. `fresh`: every connection is
-    closed once its answer is read, so each request opens its own (for POSTs)."""
-    kw: dict[str, Any] = {"maxsize": size, "block": False, "retries": False, "cert_reqs": "CERT_REQUIRED"}
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
-    if bundle:
-        kw["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
-    proxy = _proxy_for(base_url)
-    if proxy:
-        parts = urlsplit(proxy)
-        auth = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        headers = urllib3.make_headers(proxy_basic_auth=auth) if parts.username else None
-        manager: PoolManager = ProxyManager(proxy, num_pools=2, proxy_headers=headers, **kw)
-    else:
-        manager = PoolManager(num_pools=2, **kw)
-    # Connections whose wait for the status line and headers ends at the request's
-    # deadline too (the body is read against it in `_read`).
-    manager.pool_classes_by_scheme = {"http": _FreshPool, "https": _SFreshPool} if fresh else \
-        {"http": _Pool, "https": _SPool}
-    return manager
-
-
-def _proxy_for(base_url: str) -> str | None:
-    """HTTPS_PROXY / HTTP_PROXY / ALL_PROXY for the base's scheme, unless NO_PROXY exempts it."""
-    parts = urlsplit(base_url)
-    if urllib.request.proxy_bypass_environment(parts.hostname or ""):  # type: ignore[attr-defined]
-        return None
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy:
-        return None
-    return proxy if "://" in proxy else "http://" + proxy
-
-
-def _certifi() -> str | None:
-    try:
-        import certifi
-    except ImportError:  # the system's store, then
-        return None
-    return str(certifi.where())
-
-
-_DEADLINE = threading.local()  # when the calling thread's request must have its answer
-
-
-class _Watchdog:
-    """One thread that shuts each armed socket at its deadline: a server trickling its
-    headers a byte at a time never trips the per-read timeout. (A timer thread per request
-    cost more CPU than the request itself.)"""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._due: list[tuple[float, int, Any]] = []
-        self._armed: set[int] = set()
-        self._seq = 0
-        self._thread: threading.Thread | None = None
-
-    def arm(self, at: float, sock: Any) -> int:
-        """Shut `sock` at monotonic time `at` unless disarmed first; returns the token."""
-        with self._cond:
-            self._seq += 1
-            heapq.heappush(self._due, (at, self._seq, sock))
-            self._armed.add(self._seq)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="jogg-deadlines", daemon=True)
-                self._thread.start()
-            if self._due[0][1] == self._seq:
-                self._cond.notify()
-            return self._seq
-
-    def disarm(self, token: int) -> None:
-        """The answer's head arrived in time."""
-        with self._cond:
-            self._armed.discard(token)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._due and self._due[0][1] not in self._armed:
-                    heapq.heappop(self._due)  # disarmed: nothing to do
-                if not self._due:
-                    self._cond.wait()
-                    continue
-                at, token, sock = self._due[0]
-                wait = at - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                heapq.heappop(self._due)
-                self._armed.discard(token)
-            _shutdown(sock)
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _shutdown(sock: Any) -> None:
-    try:
-        sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
-    except OSError:
-        pass
-
-
-class _CutAtDeadline:
-    """Mixed into urllib3's connections: the status line and headers obey the deadline too."""
-
-    def getresponse(self) -> HTTPResponse:
-        at, sock = getattr(_DEADLINE, "at", None), getattr(self, "sock", None)
-        token = _WATCHDOG.arm(at, sock) if at is not None and sock is not None else None
-        try:
-            return super().getresponse()  # type: ignore[misc, no-any-return]
-        finally:
-            if token is not None:
-                _WATCHDOG.disarm(token)
-
-
-class _Conn(_CutAtDeadline, HTTPConnection):  # type: ignore[misc]
-    pass
-
-
-class _SConn(_CutAtDeadline, HTTPSConnection):  # type: ignore[misc]
-    pass
-
-
-class _Pool(HTTPConnectionPool):
-    ConnectionCls = _Conn
-
-
-class _SPool(HTTPSConnectionPool):
-    ConnectionCls = _SConn
-
-
-class _Closing:
-    """A pool that closes each connection as it comes back: the next request connects anew."""
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            conn.close()
-        super()._put_conn(conn)  # type: ignore[misc]
-
-
-class _FreshPool(_Closing, _Pool):
-    pass
-
-
-class _SFreshPool(_Closing, _SPool):
-    pass
-
-
 _MAYBE = {"POST": "; it may or may not have been carried out", "GET": "", "PUT": ""}
 
 
@@ -561,7 +422,7 @@ def _json(raw: bytes) -> dict[str, Any] | None:
     """JoggAI's envelope, or None when the body is not one."""
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return None
     return body if isinstance(body, dict) and isinstance(body.get("code"), int) else None
 
@@ -594,19 +455,6 @@ def _retry_after(resp: BaseHTTPResponse, body: dict[str, Any]) -> float | None:
             when = when.replace(tzinfo=timezone.utc)
         return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
     return None
-
-
-def _reason(err: BaseException) -> str:
-    """What the system said ("Connection refused", "Name or service not known"), found in
-    the error or what caused it; else the error's kind."""
-    seen: BaseException | None = err
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, OSError) and seen.strerror:
-            return str(seen.strerror)
-        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-    return type(err).__name__
 
 
 def _not_sent(err: Exception) -> bool:

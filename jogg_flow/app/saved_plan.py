@@ -144,6 +144,8 @@ def read(path: str) -> SavedPlan | None:
             body = json.load(fh)
     except (OSError, ValueError):
         return None  # not a plan: the manifest loader says what is wrong with it
+    except RecursionError:
+        raise UsageError(f"{path}:1:1: is nested too deeply to be a saved plan") from None
     if not isinstance(body, dict) or MARKER not in body:
         return None
     if body[MARKER] != VERSION:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import JoggFlowError, ManifestError, Problem
+from ..errors import JoggFlowError, ManifestError, Problem, printable
 from ..manifest.model import parse_rate
 from ..ui import github, progress
 
@@ -109,7 +109,7 @@ def _show(err: JoggFlowError) -> None:
         _problems(err.problems)
     else:
         _json_error(err.exit_code, str(err))
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {printable(str(err))}", err=True)
         if github.active(os.environ):
             click.echo(github.annotation("error", str(err), title="jogg-flow"))
 
@@ -153,7 +153,7 @@ def _sandbox_or_base(sandbox: bool, api_base: str | None) -> None:
 
 
 def _warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {printable(message)}", err=True)
 select_option = click.option("--select", "select", multiple=True, metavar="GLOB",
                              help="Only these videos: a key glob or tag:NAME (repeatable).")
 output_option = click.option("--output", "output", type=click.Choice(["text", "json"]),

@@ -1,7 +1,8 @@
 """The question `apply` asks before it spends when a person is at the keyboard (stdin is a
 terminal, wherever stdout goes): the plan, the estimate, `yes`?
 
-Only `yes` approves. EOF is a no; Ctrl-C at the question stops with exit 130. Nothing is
+Only `yes` approves. EOF is a no; Ctrl-C or SIGTERM at the question stops at once with exit
+130. Nothing is
 sent before the answer, and the state's lock is held throughout, so the plan shown is the
 plan run. The live view starts only once the plan is approved (its redraws would write
 over the question).
@@ -15,10 +16,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from ..app.online import NotApproved, Proposal
 from ..engine.events import Event
+from ..errors import printable
 from ..ui.progress import Reporter
 from ..ui.report import estimate_text, plan_text
 
@@ -68,17 +70,22 @@ def shown_on(place: Place) -> Iterator[IO[str]]:
         yield terminal
 
 
-def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout: IO[str]) -> bool:
+def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout: IO[str],
+        stop: threading.Event | None = None) -> bool:
     """Show what would change and what it costs, then read the answer. A plan that sends
-    nothing (waits, reads, up-to-date videos) is not asked about."""
+    nothing (waits, reads, up-to-date videos) is not asked about. `stop`: set when the run
+    was asked to stop before the question (it is then not asked)."""
     if not proposal.spends:
         return True
-    # Ctrl-C from the moment the question may be seen ends the run at once: apply's own
-    # handler only asks the run to stop, which would leave the question waiting.
+    # Ctrl-C or SIGTERM from the moment the question may be seen ends the run at once:
+    # apply's own handler only asks the run to stop, which would leave the question waiting.
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if main else {}
     answer = ""
     try:
+        if stop is not None and stop.is_set():  # a signal between planning and the question
+            raise KeyboardInterrupt
         stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
         stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
         stdout.flush()
@@ -86,12 +93,16 @@ def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout
     except KeyboardInterrupt:
         raise NotApproved(130) from None
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if not answer.endswith("\n"):  # Ctrl-C or EOF (Ctrl-D): the terminal echoed no newline
             stdout.write("\n")
             stdout.flush()
     return answer.strip() == "yes"
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # out of the blocked readline, whichever signal it was
 
 
 class Deferred:
@@ -135,7 +146,7 @@ class Deferred:
             return
         for event in self._held:
             if event["event"] == "warning":
-                self._warnings.write(f"warning: {event['message']}\n")
+                self._warnings.write(f"warning: {printable(str(event['message']))}\n")
         self._held.clear()
 
     @property
@@ -157,7 +168,7 @@ def asker(reporter: Deferred, manifest: str, sandbox: bool, stdin: IO[str],
         if reporter.stop is not None and reporter.stop.is_set():
             raise NotApproved(130)  # Ctrl-C while planning: no question left to ask
         with shown_on(place) as shown:
-            approved = ask(proposal, manifest, sandbox, stdin, shown)
+            approved = ask(proposal, manifest, sandbox, stdin, shown, reporter.stop)
         if not approved:
             return False
         reporter.start()

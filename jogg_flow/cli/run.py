@@ -16,7 +16,7 @@ from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
-from ..errors import UsageError
+from ..errors import UsageError, printable
 from ..state.status import Status
 from ..ui import github, junit, progress, report
 
@@ -60,10 +60,10 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
         _problems(r.problems)
         for feed in r.manifest.feeds if r.manifest else ():
             if feed.note:
-                click.echo(f"note: {feed.source}: {feed.note}", err=True)
+                click.echo(printable(f"note: {feed.source}: {feed.note}"), err=True)
         if output == "text" and r.manifest:
             n = len(r.manifest.videos)
-            click.echo(f"{r.file}: ok ({n} video{'' if n == 1 else 's'})")
+            click.echo(f"{printable(r.file)}: ok ({n} video{'' if n == 1 else 's'})")
     return 3 if any(r.problems for r in results) else 0
 
 
@@ -224,14 +224,14 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
                   "exit_code": result.exit_code,
                   "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
     except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
-        click.echo(str(err), err=True)
+        click.echo(printable(str(err)), err=True)
         return err.exit_code
     finally:
         reporter.close()
     if reporter.lost:
         _output_lost()
     if reporter.failure:
-        click.echo(f"warning: {reporter.failure}", err=True)
+        click.echo(f"warning: {printable(reporter.failure)}", err=True)
     _after_run(result, manifest, _named_state(state), output, keep_media=sandbox and not download)
     if junit_file:
         _write_junit(junit_file, result)
@@ -254,7 +254,7 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
     """What a finished run says last: why it stopped, how to settle needs-check videos, the
     GitHub report, and where the sandbox's videos are kept."""
     if result.stopped_by:
-        click.echo(f"error: stopped: {result.stopped_by}", err=True)
+        click.echo(f"error: stopped: {printable(str(result.stopped_by))}", err=True)
         _json_error(result.exit_code, f"stopped: {result.stopped_by}")
     elif result.exit_code == 130:
         click.echo(f"error: {_INTERRUPTED}", err=True)

@@ -8,7 +8,7 @@ import click
 
 from .. import state as state_store
 from ..app.scope import Scope, state_name, state_path_for
-from ..errors import UsageError
+from ..errors import UsageError, printable
 from ..manifest import load_manifest
 from ..state import unlock
 from ..state.status import of_record as shown_status
@@ -49,7 +49,8 @@ def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> 
                                for key, r in sorted(records.items())], indent=2))
         return 0
     for key, record in sorted(records.items()):
-        click.echo(f"{key}\t{shown_status(record)}\t{record.get('project_id') or '-'}")
+        click.echo("\t".join(printable(str(v)) for v in (key, shown_status(record),
+                                                           record.get("project_id") or "-")))
     return 0
 
 

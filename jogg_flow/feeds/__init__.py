@@ -16,6 +16,7 @@ from . import fetch as fetching
 from .base import FeedError, Item, Row, Source
 from .csv_feed import read_csv, read_shopify
 from .fetch import FetchError
+from .files import open_inside
 from .json_feed import read_json, read_jsonl
 from .merchant_xml import read_merchant_xml
 
@@ -72,21 +73,19 @@ class Hashing:
         self.stream.close()
 
 
-def open_feed(name: str, path: str | None, url: str | None, *, loopback_http: bool = False,
-              ) -> tuple[Source, Hashing]:
-    """An opened feed, and its stream, whose `digest` is set once `read` has ended."""
+def open_feed(name: str, file: tuple[str, str] | None, url: str | None, *,
+              loopback_http: bool = False) -> tuple[Source, Hashing]:
+    """An opened feed, and its stream, whose `digest` is set once `read` has ended.
+
+    `file` is (the manifest's folder, the name the manifest gives): the feed is read only
+    when it is a regular file inside that folder (see `files.inside`). A refusal is a
+    FetchError, placed on the manifest's `file:` line like a URL that cannot be fetched."""
     stream: BinaryIO
     if url is not None:
         stream = io.BytesIO(fetching.fetch(url, loopback_http=loopback_http))
     else:
-        assert path is not None
-        # Placed on the manifest's `file:` line, like a URL that cannot be fetched.
-        if os.path.isdir(path):
-            raise FetchError(f"{path}: is a directory, not a feed file")
-        try:
-            stream = open(path, "rb")  # noqa: SIM115 - closed when `read` ends
-        except OSError as err:
-            raise FetchError(f"{path}: cannot read ({err.strerror})") from None
+        assert file is not None
+        stream = open_inside(*file, shown=name)  # closed when `read` ends
     hashing = Hashing(stream)
     return Source(name, hashing), hashing
 

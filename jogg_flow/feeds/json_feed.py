@@ -9,7 +9,20 @@ from typing import Any
 from .base import FeedError, Item, Row, Source, scalar, utf8_lines
 
 MAX_JSON_BYTES = 256 * 1024 * 1024
+MAX_DEPTH = 32  # arrays and objects within an item: a product never needs more
 _WS = " \t\r\n"
+_DEEP = "is nested too deeply (a product's item is at most {} levels deep)"
+
+
+class _Digits(str):
+    """A JSON integer kept as the text it was (templates see numbers as text anyway): an
+    integer of thousands of digits is never converted (Python refuses past 4,300)."""
+
+    __slots__ = ()
+
+
+def _loads(text: str) -> object:
+    return json.loads(text, parse_int=_Digits)
 
 
 def read_jsonl(source: Source) -> Iterator[Item]:
@@ -18,10 +31,13 @@ def read_jsonl(source: Source) -> Iterator[Item]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = _loads(line)
         except json.JSONDecodeError as err:
             col = err.colno if err.lineno == 1 else len(line.rstrip("\r\n")) + 1  # at the line's end
             yield FeedError(number, f"is not valid JSON: {err.msg}", col=col)
+            continue
+        except RecursionError:
+            yield FeedError(number, _DEEP.format(MAX_DEPTH))
             continue
         yield _row(number, item)
 
@@ -37,11 +53,13 @@ def read_json(source: Source) -> Iterator[Item]:
         raise FeedError(1, f"is larger than {MAX_JSON_BYTES} bytes; use JSON Lines for big feeds")
     text = "".join(utf8_lines(raw.splitlines(keepends=True)))
     try:
-        data = json.loads(text)
+        data = _loads(text)
     except json.JSONDecodeError as err:
         raise FeedError(err.lineno, f"is not valid JSON: {err.msg}", col=err.colno) from None
+    except RecursionError:
+        raise FeedError(1, _DEEP.format(MAX_DEPTH)) from None
     start = _array_start(text, data)
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_Digits)
     pos, line = start + 1, 1 + text.count("\n", 0, start + 1)
     while True:
         skip = _skip(text, pos)
@@ -68,7 +86,7 @@ def _array_start(text: str, data: Any) -> int:
         raise FeedError(1, f"must be an array of objects, or an object holding exactly one array "
                         f"(found {found})")
     # Walk the object's members with the json decoder to the array's opening bracket.
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_Digits)
     pos = _skip(text, 0) + 1
     while True:
         pos = _skip(text, pos)
@@ -89,7 +107,21 @@ def _skip(text: str, pos: int) -> int:
 def _row(line: int, item: Any) -> Item:
     if not isinstance(item, dict):
         return FeedError(line, f"item is {_what(item)}, not an object")
+    if _depth(item) > MAX_DEPTH:
+        return FeedError(line, _DEEP.format(MAX_DEPTH))
     return Row(line, {str(k): scalar(v) for k, v in item.items()})
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in `value` (walked without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def _what(item: Any) -> str:

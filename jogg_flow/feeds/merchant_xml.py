@@ -110,6 +110,9 @@ def read_merchant_xml(source: Source) -> Iterator[Item]:
         except expat.ExpatError as err:
             raise FeedError(err.lineno, f"is not valid XML: {expat.ErrorString(err.code)}",
                             col=err.offset + 1) from None
+        except ValueError:  # expat reads UTF-8, UTF-16, ISO-8859-1 and ASCII; not UTF-7 and the like
+            raise FeedError(1, "declares an encoding the XML reader cannot read (multi-byte "
+                            "encodings such as UTF-7 are not supported); save it as UTF-8") from None
         for row in items.ready:
             seen = True
             yield row

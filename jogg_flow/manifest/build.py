@@ -85,7 +85,7 @@ class Builder:
             if self.secret and self.secret in value:
                 self.fail(path, schema.SECRET_HINT)
             if not is_template(value):
-                return value
+                return self._storable(value, path)
             try:
                 out = self.templater.render(value, ctx)
             except TemplateError as err:
@@ -97,12 +97,29 @@ class Builder:
                 self.fail(path, schema.SECRET_HINT)
                 return value
             self.recheck(out, value, path)
-            return out
+            return self._storable(out, path)
         if isinstance(value, list):
             return [self.value(item, path + (i,), ctx) for i, item in enumerate(value)]
         if isinstance(value, dict):
             return {k: self.value(v, path + (k,), ctx) for k, v in value.items()}
         return value
+
+    def _storable(self, text: str, path: Path) -> str:
+        """`text`, when every state store can hold it: PostgreSQL's text refuses NUL, and no
+        store can encode a lone surrogate (a JSON feed's "\\ud800"). Refused here, at the
+        line, rather than by the state in the middle of a run. A URL must also parse (the
+        schema's pattern lets `https://[x/` through, which urllib cannot split)."""
+        if path and path[-1] in ("url", "base_url") or path[-2:-1] == ("intro_medias",):
+            problem = _unparsable(text)
+            if problem:
+                self.fail(path, f"{schema.place(path)}: is not a URL that can be read ({problem})")
+        if text.isprintable():
+            return text
+        what = "a NUL character" if "\0" in text else "a lone surrogate (half of a UTF-16 pair)" \
+            if any("\ud800" <= c <= "\udfff" for c in text) else None
+        if what:
+            self.fail(path, f"{schema.place(path)}: holds {what}, which a state cannot keep")
+        return text
 
     def recheck(self, out: str, source: str, path: Path) -> None:
         shape = tuple(0 if isinstance(p, int) else p for p in path)
@@ -256,6 +273,15 @@ def windows_name_problem(name: str) -> str | None:
     return None
 
 
+def _unparsable(url: str) -> str | None:
+    """Why urllib cannot read `url` (a lone '[', a port out of range), or None."""
+    try:
+        urlsplit(url).port  # noqa: B018 - reading the port is the check
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def _holds(text: str, secret: str) -> bool:
     low, key = text.lower(), secret.lower()
     return key in low or key[::-1] in low
@@ -342,7 +368,7 @@ def _media(item: Any) -> Any:
     if not isinstance(item, dict) or not isinstance(item.get("url"), str):
         return item
     url = item["url"]
-    path = urlsplit(url).path
+    path = urlsplit(url).path if _unparsable(url) is None else url  # refused already: see _storable
     kind = item.get("type") or ("video" if path.lower().endswith(_VIDEO_EXT) else "image")
     media = {"type": 2 if kind == "video" else 1, "url": url,
              "name": item.get("name") or posixpath.basename(path) or "media"}

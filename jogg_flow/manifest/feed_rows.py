@@ -95,6 +95,9 @@ class _Feed:
         self.template: dict[str, Any] = spec["product"]
         self.url = spec.get("url") if isinstance(spec.get("url"), str) else None
         file = spec.get("file") if isinstance(spec.get("file"), str) else None
+        folder = os.path.dirname(os.path.abspath(build.doc.file))
+        # Read only inside the manifest's folder tree (feeds.files); named as the user wrote it.
+        self.file = (folder, file) if file else None
         self.path = os.path.join(os.path.dirname(build.doc.file), file) if file else None
         self.name = self.url or self.path or ""
         self.repeats: dict[Problem, list[int]] = {}
@@ -111,7 +114,7 @@ class _Feed:
                                              "its products were not checked"))
             return []
         try:
-            source, stream = open_feed(self.name, self.path, self.url)
+            source, stream = open_feed(self.name, self.file, self.url)
         except FetchError as err:
             self.build.fail(where, str(err))
             return []

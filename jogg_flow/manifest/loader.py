@@ -125,7 +125,12 @@ class _Builder:
             if node.tag == _STR:
                 return node.value
             if node.tag in _NATIVE:
-                return self.scalars.construct_object(node)
+                try:
+                    return self.scalars.construct_object(node)
+                except ValueError:  # an integer past Python's 4,300-digit conversion limit
+                    self.problems.append(self.at(node, f"a number of {len(node.value):,} characters "
+                                                 "is too long to be a value"))
+                    return node.value
             return node.value  # timestamps, binary: the text the user wrote
         if isinstance(node, SequenceNode):
             return [self.build(item) for item in node.value]

@@ -219,6 +219,11 @@ def _unknown_keys(error: ValidationError) -> Iterator[Finding]:
         yield path + (key,), f"unknown key '{key}'{where}{hint}", True
 
 
+def place(path: Path) -> str:
+    """A readable name for a place in the manifest: 'products[2].render.lang'."""
+    return _name(path)
+
+
 def _name(path: Path) -> str:
     """A readable name for a place: 'products[2].render.lang'."""
     out = ""

@@ -34,7 +34,7 @@ class Records(Mapping[str, Record]):
     def __getitem__(self, key: str) -> Record:
         try:
             record: Record = json.loads(self._texts[key])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise StateError(f"{self._where}: the record of '{key}' is damaged") from None
         return record
 

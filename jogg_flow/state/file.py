@@ -119,6 +119,9 @@ class State:
         except (OSError, ValueError) as err:
             raise StateError(f"{self.path}: state file is unreadable ({_reason(err)}); "
                              "it was left untouched") from None
+        except RecursionError:  # arrays or objects nested thousands deep: no record of ours
+            raise StateError(f"{self.path}: state file is unreadable (nested too deeply); "
+                             "it was left untouched") from None
         return _check_snapshot(snap, self.path)
 
     def _read_journal(self) -> list[dict[str, Any]]:
@@ -144,6 +147,9 @@ class State:
     def _entry(self, raw: bytes, i: int, whole: bool) -> dict[str, Any] | None:
         try:
             entry = json.loads(raw)
+        except RecursionError:
+            raise StateError(f"{self.journal_path}: line {i + 1} is nested too deeply; the state "
+                             "was left untouched") from None
         except ValueError:
             if whole and raw.strip():
                 raise StateError(f"{self.journal_path}: line {i + 1} is damaged; the state "

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import Problem
+from ..errors import Problem, printable
 from ..state.status import Status
 
 
@@ -22,7 +22,10 @@ def active(environ: Mapping[str, str]) -> bool:
 
 
 def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # A workflow command is one line: line breaks escaped as GitHub documents, every other
+    # control character shown, never obeyed (a raw newline would start a command of its own:
+    # `::add-mask::`, `::stop-commands::`).
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _prop(text: str) -> str:
@@ -129,7 +132,7 @@ def _plain(url: Any) -> bool:
 
 def _cell(text: str) -> str:
     """Text that stays inside one Markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|").replace("`", "'")
+    return " ".join(printable(text).split()).replace("|", "\\|").replace("`", "'")
 
 
 def output_lines(rows: list[dict[str, Any]], videos_file: str | None = None,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from ..engine.events import Event, fields
+from ..errors import printable
 from ..state.status import Status
 
 EVENTS_VERSION = 2  # 2: the `video` event speaks jogg_flow.status (pending, rendering, ...)
@@ -87,6 +88,8 @@ class Reporter:
             self._emit(json.dumps({"v": EVENTS_VERSION, "ts": round(time.time(), 3), **event},
                                   sort_keys=True))
             return
+        # Keys, URLs and messages come from the state, feeds and API answers: shown, never obeyed.
+        event = {k: printable(v) if isinstance(v, str) else v for k, v in event.items()}
         self._track(event)
         line = self._line(event)
         if line is not None:

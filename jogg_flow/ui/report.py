@@ -10,6 +10,7 @@ from typing import Any
 
 from ..api.generations import ASPECT_NAMES, ASPECT_SHAPES, DEFAULT_ASPECT_RATIO
 from ..engine.planner import CHANGES, FRESH, Action, Estimate, PlanItem, counts
+from ..errors import printable
 from ..state import status
 from ..state.status import Status
 
@@ -22,6 +23,7 @@ def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
     """The commands that settle a needs-check video (`same_state`: the run named its state
     with --state, which the commands need too; it is not repeated, as it may hold a password)."""
     tail = " (with the same --state)" if same_state else ""
+    key = printable(key)
     return (f"{key}: needs checking in JoggAI's dashboard: if the render is there, "
             f"`jogg-flow state adopt {manifest} {key} PROJECT_ID`; if not, "
             f"`jogg-flow state rerender {manifest} {key}`{tail}")
@@ -58,7 +60,7 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: b
             lines.append("    " + retry_hint(manifest, item.key))
     summary = ", ".join(f"{n} {action}" for action, n in counts(items).items())
     lines.append(f"Plan: {summary or 'nothing selected'}.")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # keys and values from the state and feeds
 
 
 # Said under the actions that pay for a render again, so a reviewer sees what a change costs.
@@ -146,14 +148,28 @@ def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, OUTPUT_FIELDS, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return buf.getvalue().rstrip("\n")
     return table(OUTPUT_FIELDS, [[r[f] for f in OUTPUT_FIELDS] for r in rows])
 
 
+# What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell that a spreadsheet shows and never runs: text starting like a
+    formula gets a leading `'` (OWASP's advice; the csv module quotes the rest), and control
+    characters are shown as escapes. Numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    text = printable(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
 def table(columns: Sequence[str], rows: list[list[Any]]) -> str:
     """An aligned plain-text table with upper-case headers."""
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    cells = [["" if v is None else printable(str(v)) for v in row] for row in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]

@@ -1,0 +1,330 @@
+"""Plain HTTP for everything jogg-flow fetches: the API's transport (`api.http`), URL feeds and
+`--download`, over one urllib3 stack.
+
+Every exchange has a total deadline cut at the socket (a server dripping a byte a second
+never holds a run past it), a size cap, and no redirect followed. Nothing is sent that
+jogg-flow did not put there itself: urllib3 reads no `~/.netrc` (requests does, and sent its
+passwords to feed and file hosts, even on to plain http after a redirect); only a proxy the
+environment names is used, with the credentials written in its own URL.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import urllib3
+from urllib3 import PoolManager, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import BaseHTTPResponse, HTTPResponse
+
+from . import __version__
+
+TIMEOUT = (10.0, 60.0)  # seconds to connect, seconds between two reads
+_CHUNK = 1 << 16
+
+
+class NetError(Exception):
+    """A fetch that failed or was refused; the message is user-facing and names no URL
+    (the caller says which), so a signed query string is never repeated."""
+
+
+class Answer:
+    """An answer being read: its status, headers, and body in chunks under the deadline
+    and the size cap."""
+
+    def __init__(self, resp: BaseHTTPResponse, until: float, seconds: float, max_bytes: int,
+                 token: int | None) -> None:
+        self.status, self.reason = resp.status, resp.reason or ""
+        self.headers: Mapping[str, str] = resp.headers
+        self._resp, self._until, self._seconds, self.max_bytes = resp, until, seconds, max_bytes
+        self._token = token  # the watchdog's, armed to shut the socket at the deadline
+        self.received = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body, chunk by chunk; NetError past the deadline or the cap, or when cut."""
+        declared = self.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise NetError(f"larger than {self.max_bytes:,} bytes")
+        try:
+            while True:
+                try:
+                    chunk = self._resp.read(_CHUNK, decode_content=False)
+                except (urllib3.exceptions.HTTPError, OSError) as err:
+                    if time.monotonic() >= self._until:
+                        raise NetError(f"not complete after {self._seconds:g} s") from None
+                    raise NetError(f"cut short ({reason(err)})") from None
+                if not chunk:
+                    break
+                self.received += len(chunk)
+                if self.received > self.max_bytes:
+                    raise NetError(f"larger than {self.max_bytes:,} bytes")
+                yield chunk
+        finally:
+            if not self.disarm():
+                raise NetError(f"not complete after {self._seconds:g} s")  # the end seen was the cut
+
+    def disarm(self) -> bool:
+        """Stop the deadline's watch; False when it had already shut the socket."""
+        token, self._token = self._token, None
+        return token is None or WATCHDOG.disarm(token)
+
+    def read(self) -> bytes:
+        """The whole body (see `chunks`)."""
+        return b"".join(self.chunks())
+
+
+class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
+    """GET `url` (http or https): a context manager giving the `Answer`, its connection
+    closed on exit. `deadline` seconds for the whole exchange, head and body; a redirect
+    is refused with its target's host; `headers` are the only ones sent besides
+    User-Agent, Accept-Encoding: identity and Host."""
+
+    def __init__(self, url: str, *, deadline: float, max_bytes: int,
+                 headers: Mapping[str, str] | None = None,
+                 timeout: tuple[float, float] = TIMEOUT) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise NetError("not an http(s) URL")
+        self.url, self.deadline, self.max_bytes, self.timeout = url, deadline, max_bytes, timeout
+        self.headers = {"User-Agent": f"jogg-flow/{__version__}", "Accept-Encoding": "identity",
+                        **(headers or {})}
+        self._pool: PoolManager | None = None
+        self._resp: BaseHTTPResponse | None = None
+        self._answer: Answer | None = None
+
+    def __enter__(self) -> Answer:
+        until = time.monotonic() + self.deadline
+        self._pool = manager(self.url, 1, fresh=True)
+        DEADLINE.at, DEADLINE.whole, DEADLINE.token = until, True, None
+        try:
+            self._resp = self._pool.urlopen(
+                "GET", self.url, headers=self.headers, redirect=False, retries=False,
+                preload_content=False, timeout=urllib3.Timeout(connect=self.timeout[0],
+                                                                read=self.timeout[1]))
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            self._pool.clear()
+            if DEADLINE.token is not None:
+                WATCHDOG.disarm(DEADLINE.token)
+            if time.monotonic() >= until:
+                raise NetError(f"no answer within {self.deadline:g} s") from None
+            if isinstance(err, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too
+                raise NetError(f"cannot connect ({reason(err)})") from None
+            if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
+                raise NetError(f"cannot connect within {self.timeout[0]:g} s") from None
+            if isinstance(err, urllib3.exceptions.TimeoutError):
+                raise NetError(f"no answer within {self.timeout[1]:g} s") from None
+            raise NetError(f"cannot fetch ({reason(err)})") from None
+        finally:
+            token, DEADLINE.at, DEADLINE.whole, DEADLINE.token = DEADLINE.token, None, False, None
+        self._answer = Answer(self._resp, until, self.deadline, self.max_bytes, token)
+        if 300 <= self._resp.status < 400:
+            target = urlsplit(urljoin(self.url, self._resp.headers.get("Location", ""))).hostname
+            status = self._resp.status
+            self.__exit__()
+            raise NetError(f"HTTP {status} redirect to {target or '?'} not followed; "
+                           "give the final address")
+        return self._answer
+
+    def __exit__(self, *_: Any) -> None:
+        if self._answer is not None:
+            self._answer.disarm()
+        if self._resp is not None:
+            self._resp.close()
+            self._resp.release_conn()
+        if self._pool is not None:
+            self._pool.clear()
+
+
+def web_url(value: Any) -> bool:
+    """Whether `value` is a plain http(s) URL with a host: no whitespace, control, format
+    or separator characters, at most 8 KiB. What an API or a state file says is a URL is
+    used, printed or linked only when it is one."""
+    if not isinstance(value, str) or not value or len(value) > 8192:
+        return False
+    if not value.isprintable() or " " in value:
+        return False  # isprintable: no Cc, Cf, Cs, Zl, Zp, nor Zs other than the space
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def reason(err: BaseException) -> str:
+    """What the system said ("Connection refused", "Name or service not known"), found in
+    the error or what caused it; else the error's kind."""
+    seen: BaseException | None = err
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return str(seen.strerror)
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return type(err).__name__
+
+
+def manager(base_url: str, size: int, fresh: bool = False) -> PoolManager:
+    """The client's pool for its one host: `size` kept-alive connections (one per thread
+    of the run), certificates checked against requests' CA bundle (or REQUESTS_CA_BUNDLE /
+    CURL_CA_BUNDLE), through the proxy the environment names for the host, if any. The
+    environment is read once: it cannot change under a run. `fresh`: every connection is
+    closed once its answer is read, so each request opens its own (for POSTs)."""
+    kw: dict[str, Any] = {"maxsize": size, "block": False, "retries": False, "cert_reqs": "CERT_REQUIRED"}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
+    if bundle:
+        kw["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
+    proxy = _proxy_for(base_url)
+    if proxy:
+        parts = urlsplit(proxy)
+        auth = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=auth) if parts.username else None
+        manager: PoolManager = ProxyManager(proxy, num_pools=2, proxy_headers=headers, **kw)
+    else:
+        manager = PoolManager(num_pools=2, **kw)
+    # Connections whose wait for the status line and headers ends at the request's
+    # deadline too (the body is read against it in `_read`).
+    manager.pool_classes_by_scheme = {"http": _FreshPool, "https": _SFreshPool} if fresh else \
+        {"http": _Pool, "https": _SPool}
+    return manager
+
+
+def _proxy_for(base_url: str) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY / ALL_PROXY for the base's scheme, unless NO_PROXY exempts it."""
+    parts = urlsplit(base_url)
+    if urllib.request.proxy_bypass_environment(parts.hostname or ""):  # type: ignore[attr-defined]
+        return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else "http://" + proxy
+
+
+def _certifi() -> str | None:
+    try:
+        import certifi
+    except ImportError:  # the system's store, then
+        return None
+    return str(certifi.where())
+
+
+DEADLINE = threading.local()  # when the calling thread's request must have its answer
+
+
+class _Watchdog:
+    """One thread that shuts each armed socket at its deadline: a server trickling its
+    headers a byte at a time never trips the per-read timeout. (A timer thread per request
+    cost more CPU than the request itself.)"""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, Any]] = []
+        self._armed: set[int] = set()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, sock: Any) -> int:
+        """Shut `sock` at monotonic time `at` unless disarmed first; returns the token."""
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._due, (at, self._seq, sock))
+            self._armed.add(self._seq)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="jogg-deadlines", daemon=True)
+                self._thread.start()
+            if self._due[0][1] == self._seq:
+                self._cond.notify()
+            return self._seq
+
+    def disarm(self, token: int) -> bool:
+        """The answer (or its head) arrived in time; False when the socket was already shut."""
+        with self._cond:
+            armed = token in self._armed
+            self._armed.discard(token)
+            return armed
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._due and self._due[0][1] not in self._armed:
+                    heapq.heappop(self._due)  # disarmed: nothing to do
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                at, token, sock = self._due[0]
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+                self._armed.discard(token)
+            _shutdown(sock)
+
+
+WATCHDOG = _Watchdog()
+
+
+def _shutdown(sock: Any) -> None:
+    try:
+        sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
+    except OSError:
+        pass
+
+
+class _CutAtDeadline:
+    """Mixed into urllib3's connections: the status line and headers obey the deadline too,
+    and with `DEADLINE.whole` set the body as well (the armed token is left in
+    `DEADLINE.token` for the body's reader to disarm)."""
+
+    def getresponse(self) -> HTTPResponse:
+        at, sock = getattr(DEADLINE, "at", None), getattr(self, "sock", None)
+        token = WATCHDOG.arm(at, sock) if at is not None and sock is not None else None
+        try:
+            return super().getresponse()  # type: ignore[misc, no-any-return]
+        finally:
+            if token is not None:
+                if getattr(DEADLINE, "whole", False):
+                    DEADLINE.token = token
+                else:
+                    WATCHDOG.disarm(token)
+
+
+class _Conn(_CutAtDeadline, HTTPConnection):  # type: ignore[misc]
+    pass
+
+
+class _SConn(_CutAtDeadline, HTTPSConnection):  # type: ignore[misc]
+    pass
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Conn
+
+
+class _SPool(HTTPSConnectionPool):
+    ConnectionCls = _SConn
+
+
+class _Closing:
+    """A pool that closes each connection as it comes back: the next request connects anew."""
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn.close()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _FreshPool(_Closing, _Pool):
+    pass
+
+
+class _SFreshPool(_Closing, _SPool):
+    pass
