@@ -29,6 +29,8 @@ class PostBudget:
     def __init__(self, limit: int = 20, window: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.window, self.clock = limit, window, clock
+        self.ceiling = limit  # the limit asked for; `limit` adapts below it after 429s
+        self._last_429 = -1e18
         self._expiries: list[float] = []
         self._inflight = 0
         self._paused_until = 0.0
@@ -55,6 +57,21 @@ class PostBudget:
         with self._cond:
             self._paused_until = max(self._paused_until, self.clock() + seconds)
 
+    def throttled(self) -> int:
+        """A POST met a 429 although this budget was kept: the key's real rate is lower
+        (the server counts differently, or another client shares the key). Take a quarter
+        off the limit (never below 1); it creeps back by one each quiet window. Returns the
+        limit now in force."""
+        with self._cond:
+            self._last_429 = self.clock()
+            self.limit = max(1, (self.limit * 3) // 4)
+            return self.limit
+
+    def _recover(self, now: float) -> None:
+        if self.limit < self.ceiling and now - self._last_429 >= self.window:
+            self.limit += 1
+            self._last_429 = now  # one step per quiet window
+
     def cancel(self) -> None:
         """Wake every queued caller with `Cancelled`; no POST is sent after this."""
         with self._cond:
@@ -67,6 +84,7 @@ class PostBudget:
                 if self._cancelled:
                     raise Cancelled("stopping: no more POSTs")
                 now = self.clock()
+                self._recover(now)
                 self._expiries = [t for t in self._expiries if t > now]
                 if now < self._paused_until:
                     self._cond.wait(self._paused_until - now)

@@ -140,12 +140,15 @@ class HttpClient:
                  rng: random.Random | None = None,
                  on_retry: Callable[[str, ApiError, float], None] | None = None,
                  stop: threading.Event | None = None, allow_http: bool = False,
-                 max_body: int = MAX_BODY) -> None:
+                 max_body: int = MAX_BODY, rate_patience: float = 1800.0) -> None:
         if not api_key:
             raise InvalidKey("JOGG_API_KEY is not set", code=10105)
         self.base_url = check_base(base_url, allow_http)
         self.budget = budget or PostBudget()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        # How long one request keeps answering 429s before it gives up: a 429 was not carried
+        # out, so it is never counted as an attempt; the run's own deadline bounds it.
+        self.rate_patience = rate_patience
         # A product is made by crawling its page while the request waits: give it longer.
         self.product_timeout = 4 * timeout[1]
         self.stop = stop or threading.Event()
@@ -248,16 +251,13 @@ class HttpClient:
               sending: Sending = None) -> Any:
         route = f"{method} {path}"
         attempt = 0
+        limited_until: float | None = None  # a 429 is not an attempt: it is bounded in time
         while True:
             try:
                 return self._once(method, path, body, params, read_timeout, sending)
             except RateLimited as err:
-                # Not carried out, so safe to send again for every method. Without a hint,
-                # JoggAI's window is the only safe wait; the pause holds every worker.
-                hint = err.retry_after
-                delay = self.budget.window if hint is None else min(hint, 2 * self.budget.window)
-                self.budget.pause(delay)
-                error: ApiError = err
+                limited_until = self._rate_limited(route, err, limited_until)
+                continue
             except ApiError as err:
                 if not err.transient:
                     raise
@@ -269,14 +269,34 @@ class HttpClient:
                     raise OutcomeUnknown(f"{said}; it may or may not have been carried out",
                                          code=err.code, rid=err.rid) from None
                 delay = self._delay(attempt)
-                error = err
+                error: ApiError = err
             attempt += 1
             if attempt > self.retries:
                 raise error
             if self.on_retry:
                 self.on_retry(route, error, delay)
-            if not (isinstance(error, RateLimited) and method == "POST"):
-                self.sleep(delay)  # a POST waits on the paused budget instead
+            self.sleep(delay)
+
+    def _rate_limited(self, route: str, err: RateLimited, until: float | None) -> float:
+        """A 429: not carried out, so safe to send again for every method, and no attempt
+        spent; waiting ends when `rate_patience` has run out since the first one. Without a
+        hint JoggAI's window is the only safe wait; the pause holds every worker, and a POST
+        that met it although the budget was kept lowers the budget."""
+        hint = err.retry_after
+        delay = self.budget.window if hint is None else min(hint, 2 * self.budget.window)
+        self.budget.pause(delay)
+        post = route.startswith("POST ")
+        if post and hasattr(self.budget, "throttled"):
+            self.budget.throttled()
+        now = time.monotonic()
+        until = until or now + self.rate_patience
+        if now + delay > until:
+            raise err
+        if self.on_retry:
+            self.on_retry(route, err, delay)
+        if not post:
+            self.sleep(delay)  # a POST waits on the paused budget instead
+        return until
 
     def _sleep_unless_stopped(self, seconds: float) -> None:
         if self.stop.wait(seconds):

@@ -248,7 +248,7 @@ def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: A
                 stop: threading.Event, emit: Emit) -> HttpClient:
     """The run's client: its POST budget, its timeouts, waits that wake on `stop`."""
     client = client_class(version)(  # refuses a base that is not an http(s) URL, before any warning
-        base, key, budget=budget, pool=cfg.parallelism + POLLERS + 1, stop=stop,
+        base, key, budget=budget, pool=cfg.parallelism + POLLERS + 1, stop=stop, rate_patience=cfg.timeout,
         timeout=(min(5.0, cfg.request_timeout), cfg.request_timeout), allow_http=cfg.allow_http,
         on_retry=lambda route, err, delay: emit(
             {"event": "retry", "route": route, "reason": str(err), "delay": round(delay, 3)}))
