@@ -1,5 +1,7 @@
 """Write each GitHub workflow shown in the docs (a ```yaml block with `jobs:`) to DIR, one
-file per block, named after the document and its line, so linters can check them.
+file per block, named after the document and its line, so linters can check them. A piece
+of a workflow (steps or jobs without the rest), or one without `name` or `on`, is an error:
+it would escape the linters.
 
 With `--action action.yml OUT`, write instead a workflow that runs the composite action's
 steps as one job (its inputs become workflow_dispatch inputs, its outputs the job's), since
@@ -16,23 +18,35 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# What only a GitHub workflow (or a piece of one) says; other CIs' YAML (GitLab's) has none.
+GITHUB = re.compile(r"^\s*(-\s+)?(runs-on|uses|steps):", re.MULTILINE)
 
 
 def docs_workflows(out: str) -> int:
     target = pathlib.Path(out)
     target.mkdir(parents=True, exist_ok=True)
     count = 0
+    problems: list[str] = []
     for doc in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]:
         text = doc.read_text(encoding="utf-8")
         for match in BLOCK.finditer(text):
             body = match.group(1)
-            if not re.search(r"^jobs:", body, re.MULTILINE):
-                continue
             line = text.count("\n", 0, match.start()) + 1
+            top = set(re.findall(r"^([a-z-]+):", body, re.MULTILINE))
+            if "jobs" not in top:
+                if GITHUB.search(body):
+                    problems.append(f"{doc.relative_to(ROOT)}:{line}: a piece of a GitHub workflow: "
+                                    "show the whole workflow (name, on, jobs) so that it is linted")
+                continue
+            if missing := {"name", "on"} - top:
+                problems.append(f"{doc.relative_to(ROOT)}:{line}: a workflow without "
+                                f"{' or '.join(sorted(missing))}")
             (target / f"{doc.stem}-line{line}.yml").write_text(body, encoding="utf-8")
             count += 1
     print(f"{count} workflows from the docs in {target}")
-    return 0 if count else 1
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 0 if count and not problems else 1
 
 
 def _block_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
