@@ -28,6 +28,10 @@ def _escape(c: str) -> str:
     return named or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
+# `apply --max-duration` ran out with videos left for the next apply (EX_TEMPFAIL: run again).
+OUT_OF_TIME = 75
+
+
 class JoggFlowError(Exception):
     """Base of every error a user may see without a traceback."""
 

@@ -71,3 +71,23 @@ def test_the_budget_lowers_after_a_429_and_creeps_back_after_quiet_windows():
     with budget.slot():
         pass
     assert budget.limit == 12
+
+
+def test_max_duration_stops_in_time_says_what_remains_and_the_next_apply_finishes(run, tmp_path):
+    """A CI job has a time limit: --max-duration closes submitting at three quarters of it,
+    stops at all of it with exit 75 and the count left, and the next apply goes on."""
+    manifest, state = write_manifest(str(tmp_path), 60, "open"), str(tmp_path / "s.json")
+    outputs = tmp_path / "out.txt"
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0)) as sb:  # 20 POSTs a second
+        result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--max-duration", "2s",
+                     "--poll-interval", "0.05", "--poll-max", "0.2",
+                     env={"JOGG_API_KEY": FAKE_KEY, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)})
+        assert result.exit_code == 75, result.stderr
+        left = int(next(line for line in outputs.read_text().splitlines() if line.startswith("remaining="))
+                   .split("=")[1])
+        assert 0 < left < 60
+        assert f"--max-duration reached: {left} videos remain" in result.stderr
+        code, events = _apply(run, manifest, state, sb.url, "20/1s")
+        stats = sb.stats()
+    assert code == 0, [e for e in events if e["event"] == "video" and e["status"] != "succeeded"][:3]
+    assert stats["renders_accepted"] == 60 and set(stats["renders_per_project"].values()) == {1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from ..api.generations import is_loopback
 from ..engine import planner
 from ..engine.events import Emit
 from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled
-from ..errors import JoggFlowError, UsageError
+from ..errors import OUT_OF_TIME, JoggFlowError, UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
 from ..manifest.templating import SECRET_ENV
@@ -24,7 +25,7 @@ from ..sandbox import Config, Sandbox
 from ..sandbox import saved as sandbox_saved
 from ..state import Record, Store, describe, describe_location, identity, is_postgres
 from ..state import locked as locked_state
-from ..state.status import OK_STATUSES
+from ..state.status import OK_STATUSES, Status
 from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
@@ -50,6 +51,13 @@ class Applied:
     requests: int = 0
     stopped_by: str = ""
     preflight: Preflight | None = None  # the account and credits read before the first POST
+    out_of_time: bool = False  # --max-duration ended it; `remaining` videos wait for the next
+
+    @property
+    def remaining(self) -> int:
+        """Videos this run left for the next one (not yet rendered, or still rendering)."""
+        return sum(1 for o in self.outcomes if o.status in (Status.PENDING, Status.RENDERING,
+                                                            Status.QUEUED, Status.SUBMITTING))
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ class ApplySettings:
     sandbox_config: Config | None = None
     allow_http: bool = False  # send the key over plain http to a non-loopback host (a proxy)
     allow_partial: bool = False  # start even when the credit left does not cover the plan
+    max_duration: float | None = None  # seconds the whole run may take (--max-duration)
 
 
 def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = lambda e: None,
@@ -191,6 +200,7 @@ class LockedState:
 def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedState, scope: Scope,
              cfg: ApplySettings, emit: Emit, stop: threading.Event | None) -> Applied:
     gc.enable()  # cli.main paused the collector for the load; a run of minutes needs it
+    started = time.monotonic()
     state = bound.store
     saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
     with _api(manifest.api_version, manifest.base_url, scope, cfg, saved_at) as (base, key, scale):
@@ -213,7 +223,8 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
             found = _preflight(client, items, state, cfg, emit)
             _record_account(found, bound)
             executor = Executor(client, state, options, emit, stop)
-            outcomes = executor.run(items)
+            with _max_duration(cfg.max_duration, started, executor, stop, emit) as out_of_time:
+                outcomes = executor.run(items)
         finally:
             client.close()
             if hasattr(budget, "close"):
@@ -221,11 +232,46 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         if executor.state_error is not None:
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                         client.requests_made, executor.stopped_by(),
-                         found)
+                         client.requests_made, executor.stopped_by(), found,
+                         out_of_time=executor.halt_reason != "" or out_of_time.is_set())
+        if result.out_of_time and result.remaining:
+            result.exit_code = OUT_OF_TIME
         if cfg.download and not (stop and stop.is_set()):
             _download(result, state, cfg.download, emit)  # while the sandbox still serves files
         return result
+
+
+@contextlib.contextmanager
+def _max_duration(seconds: float | None, started: float, executor: Executor, stop: threading.Event,
+                  emit: Emit) -> Iterator[threading.Event]:
+    """`--max-duration`: submitting closes when three quarters of it are gone (what is in
+    flight is collected meanwhile), and the run stops, state saved, when it is all gone.
+    Yields the event set at the end."""
+    ended = threading.Event()
+    if not seconds:
+        yield ended
+        return
+
+    def close() -> None:
+        emit({"event": "warning", "message": f"--max-duration {seconds:g}s: submitting nothing more; "
+              "collecting the renders under way"})
+        executor.close_submissions(f"--max-duration {seconds:g}s")
+
+    def end() -> None:
+        ended.set()
+        stop.set()
+
+    elapsed = time.monotonic() - started
+    timers = [threading.Timer(max(0.0, seconds * 0.75 - elapsed), close),
+              threading.Timer(max(0.0, seconds - elapsed), end)]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield ended
+    finally:
+        for timer in timers:
+            timer.cancel()
 
 
 def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeout: float) -> Any:

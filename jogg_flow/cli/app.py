@@ -7,6 +7,7 @@ import errno
 import gc
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -129,6 +130,20 @@ def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         return parse_rate(value)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """'90', '90s', '15m', '5h30m' -> seconds."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", value.strip())
+    if not value.strip() or not match:
+        raise click.BadParameter(f"{value!r} is not a duration: give e.g. 90s, 15m, 5h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise click.BadParameter("must be more than 0 seconds")
+    return total
 
 
 state_option = click.option("--state", "state", metavar="PATH|URL", envvar="JOGG_FLOW_STATE",

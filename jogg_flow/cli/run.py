@@ -16,7 +16,7 @@ from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
-from ..errors import UsageError, printable
+from ..errors import OUT_OF_TIME, UsageError, printable
 from ..state.status import Status
 from ..ui import github, junit, progress, report
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # loaded only by apply (requests and the executor come with t
     from ..app.online import Confirm
     from .approval import Deferred
 from .app import (
+    _duration,
     _json_error,
     _json_errors,
     _named_state,
@@ -174,6 +175,10 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
               help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
 @click.option("-v", "--verbose", count=True, help="Every step and status read.")
+@click.option("--max-duration", callback=_duration, metavar="DURATION",
+              help="The longest the whole run may take (e.g. 5h30m, for a CI job's limit): submitting "
+              "stops at three quarters of it, the run at all of it; what is left waits for the next "
+              f"apply (exit {OUT_OF_TIME}).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
 @click.option("--yes", "--auto-approve", "yes", is_flag=True,
@@ -184,7 +189,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, retry_failed: bool,
           allow_http: bool, allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int,
-          junit_file: str | None, yes: bool) -> int:
+          max_duration: float | None, junit_file: str | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     When stdin is a terminal it shows the plan and asks first (--yes skips that). MANIFEST may
     be a plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
@@ -203,7 +208,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     settings = runner.ApplySettings(
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
-        download=download, allow_http=allow_http, allow_partial=allow_partial)
+        download=download, allow_http=allow_http, allow_partial=allow_partial, max_duration=max_duration)
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
 
     def make() -> progress.Reporter:
@@ -253,7 +258,12 @@ def _write_junit(path: str, result: Any) -> None:
 def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_media: bool) -> None:
     """What a finished run says last: why it stopped, how to settle needs-check videos, the
     GitHub report, and where the sandbox's videos are kept."""
-    if result.stopped_by:
+    if result.exit_code == OUT_OF_TIME:
+        said = (f"--max-duration reached: {result.remaining} video{'s' if result.remaining != 1 else ''} "
+                "remain (not yet rendered, or rendering); the next apply goes on with them")
+        click.echo(f"error: {said}", err=True)
+        _json_error(OUT_OF_TIME, said)
+    elif result.stopped_by:
         click.echo(f"error: stopped: {printable(str(result.stopped_by))}", err=True)
         _json_error(result.exit_code, f"stopped: {result.stopped_by}")
     elif result.exit_code == 130:
@@ -339,7 +349,8 @@ def _github_report(result: Any) -> None:
     videos_file = github.write_videos_file(
         rows, manifest.name, os.environ, os.path.join(os.path.dirname(manifest.file) or ".", ".jogg-flow"))
     for variable, text in (("GITHUB_STEP_SUMMARY", summary),
-                           ("GITHUB_OUTPUT", github.output_lines(rows, videos_file))):
+                           ("GITHUB_OUTPUT", github.output_lines(rows, videos_file, remaining=(
+                               result.remaining if result.exit_code == OUT_OF_TIME else None)))):
         problem = github.append(os.environ.get(variable), text)
         if problem:
             click.echo(github.annotation("warning", problem, title="jogg-flow"))

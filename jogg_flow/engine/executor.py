@@ -137,6 +137,7 @@ class Executor:
         # Set by a refusal every later render would meet (no credit left): nothing more is
         # submitted, but the renders JoggAI accepted are still collected.
         self.halted = threading.Event()
+        self.halt_reason = ""  # why submitting was closed when it was not the API (--max-duration)
         self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Condition()
@@ -205,8 +206,8 @@ class Executor:
             self._check_stop()
             self._submit(item, item.video)
         except (Stopped, Cancelled):
-            self._finish(key, self._stopped(key, "not sent: submitting stopped ("
-                                            f"{self.fatal.msg if self.fatal else 'no credit'}); "
+            why = self.halt_reason or (self.fatal.msg if self.fatal else "no credit")
+            self._finish(key, self._stopped(key, f"not sent: submitting stopped ({why}); "
                                             "the next apply renders it" if self.halted.is_set()
                                             else "stopped; the next apply resumes it"))
         except NeedsCheck as err:
@@ -449,6 +450,13 @@ class Executor:
         """An error every later call would meet: stop the run, send nothing more."""
         self.fatal = self.fatal or err
         self.stop.set()
+        self.client.budget.cancel()
+
+    def close_submissions(self, reason: str) -> None:
+        """Submit nothing more from now on (`reason` says why), but go on collecting the
+        renders JoggAI accepted, as after a refusal every render would meet."""
+        self.halt_reason = self.halt_reason or reason
+        self.halted.set()
         self.client.budget.cancel()
 
     def _halt_for(self, err: ApiError) -> None:

@@ -136,11 +136,13 @@ def _cell(text: str) -> str:
 
 
 def output_lines(rows: list[dict[str, Any]], videos_file: str | None = None,
-                 limit: int = OUTPUT_LIMIT) -> str:
+                 limit: int = OUTPUT_LIMIT, remaining: int | None = None) -> str:
     """`$GITHUB_OUTPUT` content: counts, `videos-file` (the full list's path, when written),
     and every video as JSON under a random delimiter while that fits in `limit` UTF-16 code
     units (GitHub's unit for its 1 MB of outputs per job); past it, `videos` is left out."""
     out = [f"{status}={n}" for status, n in sorted(_counts(rows).items())]
+    if remaining is not None:  # --max-duration ended the run: the next job goes on
+        out.append(f"remaining={remaining}")
     if videos_file:
         out.append(f"videos-file={_data(videos_file)}")
     delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
