@@ -89,6 +89,8 @@ class Templater:
         self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)), "vars": {}}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
+        self._paths: dict[str, tuple[str, ...] | None] = {}  # plain lookups, read without Jinja
+        self._max_chars = 0  # jinja_limits.MAX_CHARS once Jinja is loaded
         self._constant: dict[str, str] = {}
 
     @property
@@ -96,6 +98,10 @@ class Templater:
         """The bounded Jinja sandbox, made on the first template (Jinja costs 50-90 ms to import)."""
         if self._env is None:
             import jinja2
+
+            from .jinja_limits import MAX_CHARS
+
+            self._max_chars = MAX_CHARS
 
             self._env = _env_class()(undefined=jinja2.StrictUndefined, autoescape=False,
                                      keep_trailing_newline=True)
@@ -157,7 +163,14 @@ class Templater:
         fn, per_product = hit
         if not per_product and expr in self._constant:
             return self._constant[expr]
-        value = fn(**ctx)
+        path = self._paths.get(expr, _UNSEEN)
+        if path is _UNSEEN:
+            path = self._paths[expr] = _lookup_path(expr)
+        value = _MISSING if path is None else _look_up(path, ctx)
+        if type(value) is str and len(value) <= self._max_chars:
+            return value  # a plain lookup of a short text: cheaper than any cache
+        if value is _MISSING:  # not a plain lookup, or one Jinja must explain: Jinja itself
+            value = fn(**ctx)
         from .jinja_limits import MAX_CHARS, refuse, size
 
         if size(value) > MAX_CHARS:
@@ -211,6 +224,43 @@ def _bounded_render(template: jinja2.Template, ctx: dict[str, Any]) -> str:
 def allowed(names: tuple[str, ...]) -> tuple[str, ...]:
     """The declared names a template may read: never the key nor anything credential-like."""
     return tuple(n for n in names if n != SECRET_ENV and not CREDENTIAL.search(n))
+
+
+_UNSEEN: Any = object()
+_MISSING: Any = object()
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PATH = re.compile(rf"\s*({_NAME})((?:\s*\.\s*{_NAME}|\s*\[\s*'[^'\\]*'\s*\]|\s*\[\s*\"[^\"\\]*\"\s*\])*)\s*")
+_STEP = re.compile(rf"\.\s*({_NAME})|\[\s*'([^'\\]*)'\s*\]|\[\s*\"([^\"\\]*)\"\s*\]")
+
+
+def _lookup_path(expr: str) -> tuple[str, ...] | None:
+    """`row.title`, `vars.brand`, `row['Product Name']` as the names to look up, or None for
+    anything else (a filter, a call, arithmetic: Jinja renders those)."""
+    match = _PATH.fullmatch(expr)
+    if match is None:
+        return None
+    return (match.group(1), *(next(g for g in step.groups() if g is not None)
+                              for step in _STEP.finditer(match.group(2))))
+
+
+def _look_up(path: tuple[str, ...], ctx: Mapping[str, Any]) -> Any:
+    """A plain lookup resolved as the sandbox would resolve it, for data it holds: a name of
+    the context, then keys of plain mappings and feed rows. Anything Jinja would resolve
+    otherwise (an attribute or method of the object, a missing name that must be explained,
+    `env`) is _MISSING, and Jinja does it, so the output is always Jinja's."""
+    obj = ctx.get(path[0], _MISSING)
+    for name in path[1:]:
+        if isinstance(obj, ExplainedMapping):
+            if name not in obj:
+                return _MISSING
+            obj = obj[name]
+        elif type(obj) is dict and name in obj and not hasattr(dict, name):
+            obj = obj[name]
+        else:
+            return _MISSING
+    if obj is _MISSING or isinstance(obj, EnvView) or not isinstance(obj, str | int | float | list | dict):
+        return _MISSING
+    return obj
 
 
 def _split(source: str) -> list[str] | None:
