@@ -87,13 +87,15 @@ class ConnectionPeak:
         with psycopg.connect(self.direct, autocommit=True, prepare_threshold=None) as conn:
             while not self._stop.wait(0.02):
                 row = conn.execute("select count(*) from pg_stat_activity where datname = "
-                                   "current_database() and pid <> pg_backend_pid()").fetchone()
+                                   "current_database() and backend_type = 'client backend' "
+                                   "and pid <> pg_backend_pid()").fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
 
 
 def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
                   runners: int = 3, direct: str | None = None, render_seconds: float = 30.0,
-                  parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+                  parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = (),
+                  noop_too: bool = False) -> dict[str, Any]:
     """`runners` applies at once on their own manifests with one key; the state (and so the
     POST budget) in PostgreSQL when `dsn` is given, else each in its own file. `direct`, the
     same database without a pooler between, counts server connections (default: `dsn`)."""
@@ -108,6 +110,7 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
         outs = [p.communicate(timeout=1800) for p in procs]
         makespan = time.monotonic() - t0
         stats = sb.stats()
+        noop = _noop(sb.url, manifests, dsn, extra) if noop_too and dsn else None
     errors = [_why(out, err) for p, (out, err) in zip(procs, outs, strict=True) if p.returncode != 0]
     if dsn and strict:  # with a budget per process, 429s may exhaust the retries: that is the point
         for p, (_, err) in zip(procs, outs, strict=True):
@@ -124,7 +127,18 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
             "exit_codes": [p.returncode for p in procs], "peak_server_connections": connections.peak,
             "renders": sum(renders.values()), "max_renders_per_project": max(renders.values()),
             "renders_per_video": round(sum(renders.values()) / (runners * n), 3),
-            **({"first_error": errors[0]} if errors else {})}
+            **({"first_error": errors[0]} if errors else {}),
+            **({"noop_makespan_s": round(noop, 2)} if noop is not None else {})}
+
+
+def _noop(url: str, manifests: list[str], dsn: str, extra: tuple[str, ...]) -> float:
+    """The same applies again, every video up to date: what starting that many runners,
+    taking their leases and reading their states costs on this machine."""
+    t0 = time.monotonic()
+    procs = [start(url, m, dsn, *extra) for m in manifests]
+    for p in procs:
+        p.communicate(timeout=1800)
+    return time.monotonic() - t0
 
 
 def _why(stdout: str, stderr: str) -> str:
@@ -254,7 +268,7 @@ def pooled(server: Any, directory: str, runners: int, n: int, pool: int, direct:
         # Slower polls than the tests': a hundred runners share the machine with the sandbox.
         figures = three_runners(directory, dsn, n, runners=runners, render_seconds=60.0, parallelism=2,
                                 direct=dsn if bouncer is None else bouncer.direct(dsn), strict=False,
-                                extra=("--poll-interval", "0.5", "--poll-max", "1"))
+                                extra=("--poll-interval", "0.5", "--poll-max", "1"), noop_too=True)
     finally:
         if bouncer:
             bouncer.close()
