@@ -16,6 +16,7 @@ from bench.campaigns import KEY, settle
 from bench.state_campaigns import lease_ended, pg_crash, start, three_runners, write_named
 from jogg_flow import state as stores
 from jogg_flow.api.errors import Cancelled
+from jogg_flow.errors import StateError
 from jogg_flow.sandbox import Config, Sandbox
 
 ENV = {"JOGG_API_KEY": KEY, "JOGG_API_BASE": None, "JOGG_FLOW_STATE": None}
@@ -407,6 +408,25 @@ def test_a_stale_token_gets_neither_a_state_write_nor_a_post_slot(pg_any):
     lines = out.splitlines()
     assert lines[0].startswith("put refused: ") and lines[1].startswith("slot refused: "), (out, err)
     assert all(f"taken over by pid {os.getpid()} on" in line for line in lines)
+
+
+def test_a_live_run_renews_its_lease_past_its_length(pooled):
+    import psycopg
+
+    holder = _holder(pooled)
+    try:
+        with psycopg.connect(pooled, autocommit=True, prepare_threshold=None) as conn:
+            first = conn.execute("select expires_at from jogg_flow_leases where name = 'shop'").fetchone()[0]
+            while not conn.execute("select clock_timestamp() > %s", (first,)).fetchone()[0]:
+                time.sleep(0.2)  # on the database's clock, past the lease as first taken
+            live = conn.execute("select expires_at > clock_timestamp() from jogg_flow_leases "
+                                "where name = 'shop'").fetchone()[0]
+        assert live
+        with pytest.raises(StateError, match=f"locked by another run: pid {holder.pid} on"):
+            stores.locked(pooled, "shop").__enter__()
+    finally:
+        holder.kill()
+        holder.communicate()
 
 
 def test_unlock_refuses_while_a_lease_is_live_and_names_the_holder(pg_any, tmp_path, run):
