@@ -2,7 +2,7 @@
 PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them.
 
     python bench/state_campaigns.py three-runners --videos 10          # PostgreSQL vs files
-    python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1
+    python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1 [--pooled]
     python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
     python bench/state_campaigns.py pooled --runners 20 50 100 --videos 2 --pool 4
 
@@ -283,6 +283,7 @@ def main() -> None:
                     help="pooled: how many applies at once, each on its own manifest")
     ap.add_argument("--pool", type=int, default=4, help="pooled: PgBouncer's server connections")
     ap.add_argument("--direct", action="store_true", help="pooled: without PgBouncer, for comparison")
+    ap.add_argument("--pooled", action="store_true", help="pg-crash: through a transaction-mode PgBouncer")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--kills", type=int, default=25)
     ap.add_argument("--videos", type=int, default=None, help="per manifest; default 10 (three-runners), 20")
@@ -293,6 +294,11 @@ def main() -> None:
         from bench.pgserver import Postgres
 
         server = Postgres()
+    bouncer = None
+    if args.pooled and server:
+        from bench.pgserver import PgBouncer
+
+        bouncer = PgBouncer(server)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.kind == "pooled":
@@ -307,11 +313,13 @@ def main() -> None:
                 return
             for seed in args.seeds:
                 if args.kind == "pg-crash":
-                    dsn = args.dsn or server.fresh_db()  # type: ignore[union-attr]
+                    dsn = args.dsn or (bouncer or server).fresh_db()  # type: ignore[union-attr]
                     print(json.dumps(pg_crash(tmp, dsn, args.kills, seed, args.videos or 20)))
                 else:
                     print(json.dumps(tamper(tmp, args.kills, seed, args.videos or 20)))
     finally:
+        if bouncer:
+            bouncer.close()
         if server:
             server.close()
 
