@@ -429,6 +429,22 @@ def test_a_live_run_renews_its_lease_past_its_length(pooled):
         holder.communicate()
 
 
+def test_a_run_of_an_older_jogg_flow_still_holds_the_state_against_this_one(pg, run, tmp_path):
+    import psycopg
+
+    manifest = write_named(str(tmp_path), "shop", 1)
+    older = {"pid": 4242, "host": "old-runner", "started": "2026-11-01T00:00:00+0000"}
+    assert stores.load(pg, "shop").videos == {}
+    with stores.locked(pg, "shop"):
+        pass  # the tables, as an older version had them, and the state's row
+    with psycopg.connect(pg, autocommit=True) as conn:  # what an older run holds while it runs
+        conn.execute("select pg_advisory_lock(%s, hashtext('shop'))", (0x4A46,))
+        conn.execute("update jogg_flow_states set holder = %s where name = 'shop'", (json.dumps(older),))
+        refused = run("unlock", manifest, "--state", pg)
+        assert refused.exit_code == 4 and "older jogg-flow: pid 4242 on old-runner" in refused.stderr
+    assert run("unlock", manifest, "--state", pg).exit_code == 0  # its session ended
+
+
 def test_unlock_refuses_while_a_lease_is_live_and_names_the_holder(pg_any, tmp_path, run):
     manifest = write_named(str(tmp_path), "shop", 1)
     holder = _holder(pg_any)
