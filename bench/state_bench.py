@@ -74,17 +74,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir or ".") as tmp:
         rows.append(("file, no fsync", file_store(tmp, args.puts, sync=False)))
         rows.append(("file, fsync per line (default)", file_store(tmp, args.puts, sync=True)))
-    dsn = args.dsn
+    dsn, pooled, bouncer = args.dsn, None, None
     if not dsn:
-        from bench.pgserver import Postgres, missing
+        from bench.pgserver import PgBouncer, Postgres, missing, missing_pgbouncer
 
         if missing() is None:
             server = Postgres()
             dsn = server.fresh_db()
+            if missing_pgbouncer() is None:
+                bouncer = PgBouncer(server)
+                pooled = bouncer.fresh_db()
     try:
         if dsn:
-            rows.append(("postgresql, one committed upsert", pg_store(dsn, args.puts)))
+            rows.append(("postgresql, one fenced upsert", pg_store(dsn, args.puts)))
+        if pooled:
+            rows.append(("the same through pgbouncer", pg_store(pooled, args.puts)))
     finally:
+        if bouncer:
+            bouncer.close()
         if server:
             server.close()
     base = statistics.median(rows[0][1])

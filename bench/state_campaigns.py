@@ -2,7 +2,7 @@
 PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them.
 
     python bench/state_campaigns.py three-runners --videos 10          # PostgreSQL vs files
-    python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1
+    python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1 [--pooled]
     python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
     python bench/state_campaigns.py pooled --runners 20 50 100 --videos 2 --pool 4
 
@@ -88,13 +88,15 @@ class ConnectionPeak:
         with psycopg.connect(self.direct, autocommit=True, prepare_threshold=None) as conn:
             while not self._stop.wait(0.02):
                 row = conn.execute("select count(*) from pg_stat_activity where datname = "
-                                   "current_database() and pid <> pg_backend_pid()").fetchone()
+                                   "current_database() and backend_type = 'client backend' "
+                                   "and pid <> pg_backend_pid()").fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
 
 
 def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
                   runners: int = 3, direct: str | None = None, render_seconds: float = 30.0,
-                  parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+                  parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = (),
+                  noop_too: bool = False) -> dict[str, Any]:
     """`runners` applies at once on their own manifests with one key; the state (and so the
     POST budget) in PostgreSQL when `dsn` is given, else each in its own file. `direct`, the
     same database without a pooler between, counts server connections (default: `dsn`)."""
@@ -109,6 +111,7 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
         outs = [p.communicate(timeout=1800) for p in procs]
         makespan = time.monotonic() - t0
         stats = sb.stats()
+        noop = _noop(sb.url, manifests, dsn, extra) if noop_too and dsn else None
     errors = [_why(out, err) for p, (out, err) in zip(procs, outs, strict=True) if p.returncode != 0]
     if dsn and strict:  # with a budget per process, 429s may exhaust the retries: that is the point
         for p, (_, err) in zip(procs, outs, strict=True):
@@ -125,7 +128,18 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
             "exit_codes": [p.returncode for p in procs], "peak_server_connections": connections.peak,
             "renders": sum(renders.values()), "max_renders_per_project": max(renders.values()),
             "renders_per_video": round(sum(renders.values()) / (runners * n), 3),
-            **({"first_error": errors[0]} if errors else {})}
+            **({"first_error": errors[0]} if errors else {}),
+            **({"noop_makespan_s": round(noop, 2)} if noop is not None else {})}
+
+
+def _noop(url: str, manifests: list[str], dsn: str, extra: tuple[str, ...]) -> float:
+    """The same applies again, every video up to date: what starting that many runners,
+    taking their leases and reading their states costs on this machine."""
+    t0 = time.monotonic()
+    procs = [start(url, m, dsn, *extra) for m in manifests]
+    for p in procs:
+        p.communicate(timeout=1800)
+    return time.monotonic() - t0
 
 
 def _why(stdout: str, stderr: str) -> str:
@@ -255,7 +269,7 @@ def pooled(server: Any, directory: str, runners: int, n: int, pool: int, direct:
         # Slower polls than the tests': a hundred runners share the machine with the sandbox.
         figures = three_runners(directory, dsn, n, runners=runners, render_seconds=60.0, parallelism=2,
                                 direct=dsn if bouncer is None else bouncer.direct(dsn), strict=False,
-                                extra=("--poll-interval", "0.5", "--poll-max", "1"))
+                                extra=("--poll-interval", "0.5", "--poll-max", "1"), noop_too=True)
     finally:
         if bouncer:
             bouncer.close()
@@ -270,6 +284,7 @@ def main() -> None:
                     help="pooled: how many applies at once, each on its own manifest")
     ap.add_argument("--pool", type=int, default=4, help="pooled: PgBouncer's server connections")
     ap.add_argument("--direct", action="store_true", help="pooled: without PgBouncer, for comparison")
+    ap.add_argument("--pooled", action="store_true", help="pg-crash: through a transaction-mode PgBouncer")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--kills", type=int, default=25)
     ap.add_argument("--videos", type=int, default=None, help="per manifest; default 10 (three-runners), 20")
@@ -280,6 +295,11 @@ def main() -> None:
         from bench.pgserver import Postgres
 
         server = Postgres()
+    bouncer = None
+    if args.pooled and server:
+        from bench.pgserver import PgBouncer
+
+        bouncer = PgBouncer(server)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.kind == "pooled":
@@ -294,11 +314,13 @@ def main() -> None:
                 return
             for seed in args.seeds:
                 if args.kind == "pg-crash":
-                    dsn = args.dsn or server.fresh_db()  # type: ignore[union-attr]
+                    dsn = args.dsn or (bouncer or server).fresh_db()  # type: ignore[union-attr]
                     print(json.dumps(pg_crash(tmp, dsn, args.kills, seed, args.videos or 20)))
                 else:
                     print(json.dumps(tamper(tmp, args.kills, seed, args.videos or 20)))
     finally:
+        if bouncer:
+            bouncer.close()
         if server:
             server.close()
 

@@ -16,6 +16,7 @@ from bench.campaigns import KEY, settle
 from bench.state_campaigns import lease_ended, pg_crash, start, three_runners, write_named
 from jogg_flow import state as stores
 from jogg_flow.api.errors import Cancelled
+from jogg_flow.errors import StateError
 from jogg_flow.sandbox import Config, Sandbox
 
 ENV = {"JOGG_API_KEY": KEY, "JOGG_API_BASE": None, "JOGG_FLOW_STATE": None}
@@ -409,6 +410,41 @@ def test_a_stale_token_gets_neither_a_state_write_nor_a_post_slot(pg_any):
     lines = out.splitlines()
     assert lines[0].startswith("put refused: ") and lines[1].startswith("slot refused: "), (out, err)
     assert all(f"taken over by pid {os.getpid()} on" in line for line in lines)
+
+
+def test_a_live_run_renews_its_lease_past_its_length(pooled):
+    import psycopg
+
+    holder = _holder(pooled)
+    try:
+        with psycopg.connect(pooled, autocommit=True, prepare_threshold=None) as conn:
+            first = conn.execute("select expires_at from jogg_flow_leases where name = 'shop'").fetchone()[0]
+            while not conn.execute("select clock_timestamp() > %s", (first,)).fetchone()[0]:
+                time.sleep(0.2)  # on the database's clock, past the lease as first taken
+            live = conn.execute("select expires_at > clock_timestamp() from jogg_flow_leases "
+                                "where name = 'shop'").fetchone()[0]
+        assert live
+        with pytest.raises(StateError, match=f"locked by another run: pid {holder.pid} on"):
+            stores.locked(pooled, "shop").__enter__()
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+def test_a_run_of_an_older_jogg_flow_still_holds_the_state_against_this_one(pg, run, tmp_path):
+    import psycopg
+
+    manifest = write_named(str(tmp_path), "shop", 1)
+    older = {"pid": 4242, "host": "old-runner", "started": "2026-11-01T00:00:00+0000"}
+    assert stores.load(pg, "shop").videos == {}
+    with stores.locked(pg, "shop"):
+        pass  # the tables, as an older version had them, and the state's row
+    with psycopg.connect(pg, autocommit=True) as conn:  # what an older run holds while it runs
+        conn.execute("select pg_advisory_lock(%s, hashtext('shop'))", (0x4A46,))
+        conn.execute("update jogg_flow_states set holder = %s where name = 'shop'", (json.dumps(older),))
+        refused = run("unlock", manifest, "--state", pg)
+        assert refused.exit_code == 4 and "older jogg-flow: pid 4242 on old-runner" in refused.stderr
+    assert run("unlock", manifest, "--state", pg).exit_code == 0  # its session ended
 
 
 def test_unlock_refuses_while_a_lease_is_live_and_names_the_holder(pg_any, tmp_path, run):

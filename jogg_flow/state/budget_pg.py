@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from ..api.budget import Slot
 from ..api.errors import Cancelled
 from ..errors import StateError
-from .postgres import NAMESPACE, Link, ensure_schema
+from .lease import NAMESPACE
+from .postgres import Link, ensure_schema
 
 if TYPE_CHECKING:
     import psycopg

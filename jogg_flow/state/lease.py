@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     Conn = psycopg.Connection[Any]
 
 T = TypeVar("T")
+NAMESPACE = 0x4A46  # advisory lock class id of jogg-flow ("JF"), for transaction-scoped locks only
 SECONDS = 30.0  # how long a lease lasts without renewal
 ENV = "JOGG_FLOW_PG_LEASE"  # another length, in seconds (tests, or a slow network)
 
@@ -119,6 +120,7 @@ def take(link: Runs, name: str,
             raise StateError(f"{link.where} is locked by another run: {describe(holder)}; that run renews "
                              f"its lease while it lives, and if it is gone the lease ends within "
                              f"{math.ceil(left)} s")
+        _no_older_run(conn, name, link.where)
         got = conn.execute("update jogg_flow_leases set token = token + 1, run_id = %s, holder = %s, "
                            "expires_at = clock_timestamp() + %s * interval '1 second', "
                            "renewed_at = clock_timestamp() where name = %s returning token",
@@ -148,6 +150,17 @@ def fenced_write(conn: Conn, lease: Lease | None, write: str, params: dict[str, 
     if not (row and row[0]):
         check_current(conn, lease, where)
         raise StateError(f"{where}: this run's lease on the state changed under it; it writes nothing more")
+
+
+def _no_older_run(conn: Conn, name: str, where: str) -> None:
+    """A jogg-flow from before the lease holds a session advisory lock on the state while
+    it runs (and names itself in jogg_flow_states.holder): refuse while one does."""
+    free = conn.execute("select pg_try_advisory_xact_lock(%s, hashtext(%s))", (NAMESPACE, name)).fetchone()
+    if free and free[0]:
+        return
+    row = conn.execute("select holder from jogg_flow_states where name = %s", (name,)).fetchone()
+    raise StateError(f"{where} is locked by another run of an older jogg-flow: {describe(row and row[0])}; "
+                     "it is freed when that run ends")
 
 
 def check_current(conn: Conn, lease: Lease, where: str, idle: float | None = None) -> None:

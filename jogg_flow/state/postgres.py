@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import StateError
 from .dsn import describe as describe_dsn
 from .dsn import redact, split
-from .lease import Lease, arm, check_current, fenced_write, release, seconds_from, take
+from .lease import NAMESPACE, Lease, arm, check_current, fenced_write, release, seconds_from, take
 from .records import check_record
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any]
 T = TypeVar("T")
-NAMESPACE = 0x4A46  # advisory lock class id of jogg-flow ("JF"), for transaction-scoped locks only
 SCHEMA = """
 create table if not exists jogg_flow_states (
     name text primary key, lineage text not null, identity jsonb, holder jsonb,
