@@ -418,11 +418,15 @@ def test_a_live_run_renews_its_lease_past_its_length(pooled):
     holder = _holder(pooled)
     try:
         with psycopg.connect(pooled, autocommit=True, prepare_threshold=None) as conn:
-            first = conn.execute("select expires_at from jogg_flow_leases where name = 'shop'").fetchone()[0]
-            while not conn.execute("select clock_timestamp() > %s", (first,)).fetchone()[0]:
+            def one(sql: str, *args: object) -> object:
+                row = conn.execute(sql, args or None).fetchone()
+                assert row is not None
+                return row[0]
+
+            first = one("select expires_at from jogg_flow_leases where name = 'shop'")
+            while not one("select clock_timestamp() > %s", first):
                 time.sleep(0.2)  # on the database's clock, past the lease as first taken
-            live = conn.execute("select expires_at > clock_timestamp() from jogg_flow_leases "
-                                "where name = 'shop'").fetchone()[0]
+            live = one("select expires_at > clock_timestamp() from jogg_flow_leases where name = 'shop'")
         assert live
         with pytest.raises(StateError, match=f"locked by another run: pid {holder.pid} on"):
             stores.locked(pooled, "shop").__enter__()
