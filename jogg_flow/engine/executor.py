@@ -76,6 +76,9 @@ class Options:
     # follow the polling schedule's backoff: about ten minutes at JoggAI's pace, long enough
     # to rule out a read that came before the render was visible.
     missing_reads: int = 8
+    # `--max-credits`: renders this run may send (JoggAI charges about 1 credit per render
+    # of up to 2 minutes); None: no cap. Once reached, nothing more is submitted.
+    max_renders: int | None = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Outcome:
     project_id: str | None = None
     video_url: str | None = None
     message: str = ""
+    credits: float | None = None  # what JoggAI deducted for its render, where it says (v2)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -124,6 +128,8 @@ class Executor:
         # Set by a refusal every later render would meet (no credit left): nothing more is
         # submitted, but the renders JoggAI accepted are still collected.
         self.halted = threading.Event()
+        self.capped = ""  # why submitting stopped at --max-credits, if it did
+        self._renders_sent = 0  # render POSTs of this run that may have been charged
         self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Condition()
@@ -191,7 +197,7 @@ class Executor:
             self._submit(item, item.video)
         except (Stopped, Cancelled):
             self._finish(key, self._stopped(key, "not sent: submitting stopped ("
-                                            f"{self.fatal.msg if self.fatal else 'no credit'}); "
+                                            f"{self.fatal.msg if self.fatal else self.capped}); "
                                             "the next apply renders it" if self.halted.is_set()
                                             else "stopped; the next apply resumes it"))
         except NeedsCheck as err:
@@ -312,6 +318,7 @@ class Executor:
             steps["render"] = "inflight"
             self.state.put(key, record)
 
+        self._reserve_render()
         self._step(key, "render")
         try:
             project_id = self.client.submit_render(record, video.render, sending=in_flight)
@@ -319,15 +326,35 @@ class Executor:
             self._retry_event(key, "render", err)
             return self._watch_unknown(key, record)
         except REFUSALS as err:
+            self._release_render()  # not carried out: nothing charged
             self._refused(key, record, "render", err)
             raise
         except (Cancelled, TransportError):
             # Certainly never sent (the run stopped while it queued for the budget, or
             # no connection): not a render to watch for.
+            self._release_render()
             if steps.pop("render", None) is not None:
                 self.state.put(key, record)
             raise
         self._accepted(key, record, project_id)
+
+    def _reserve_render(self) -> None:
+        """Count a render about to be sent against `--max-credits`; at the cap, submitting
+        stops (the renders already accepted are still collected)."""
+        cap = self.options.max_renders
+        with self._lock:
+            if cap is None or self._renders_sent < cap:
+                self._renders_sent += 1
+                return
+            self.capped = self.capped or (f"--max-credits {cap} reached: {cap} render"
+                                          f"{'s' if cap != 1 else ''} sent, nothing more submitted")
+        self.halted.set()
+        self.client.budget.cancel()
+        raise Stopped
+
+    def _release_render(self) -> None:
+        with self._lock:
+            self._renders_sent -= 1
 
     def _refused(self, key: str, record: Record, step: str, err: ApiError) -> None:
         """JoggAI refused the POST (see REFUSALS): it is not in flight, and the record says
@@ -402,7 +429,7 @@ class Executor:
     def stopped_by(self) -> str:
         """Why the run stopped submitting, with what the rest of the plan needs; "" if it did not."""
         if self.fatal is None:
-            return ""
+            return self.capped
         text = self.describe(self.fatal)
         if isinstance(self.fatal, InsufficientCredit):
             unsent = sum(1 for k, o in self.outcomes.items()
@@ -499,20 +526,24 @@ class Executor:
         poll["n"] += 1
         poll.pop("missing", None)
         poll.pop("missing_since", None)
+        if info.credits is not None:
+            record["credits"] = info.credits  # what JoggAI says it deducted (v2)
         if info.status == "failed":
             record["status"] = Status.FAILED
             record["remote"] = {"status": "failed", "err_msg": info.err_msg}
             record["finished_at"] = _now()
             self.state.put(key, record)
             reason = record["remote"]["err_msg"] or "render failed"
-            return self._finish(key, Outcome(key, Status.FAILED, record["project_id"], message=reason))
+            return self._finish(key, Outcome(key, Status.FAILED, record["project_id"], message=reason,
+                                             credits=record.get("credits")))
         if info.status == "succeeded":
             record.update(status=Status.SUCCEEDED, finished_at=_now(), remote={"status": "succeeded"},
                           outputs={"video_url": info.video_url, "cover_url": info.cover_url,
                                    "duration": info.duration})
             record.pop("error", None)
             self.state.put(key, record)
-            return self._finish(key, Outcome(key, Status.SUCCEEDED, record["project_id"], info.video_url))
+            return self._finish(key, Outcome(key, Status.SUCCEEDED, record["project_id"], info.video_url,
+                                             credits=record.get("credits")))
         poll["progress"] = info.progress
         self.emit({"event": "poll", "key": key, "remote_status": info.status,
                    "progress": info.progress})

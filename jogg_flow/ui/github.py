@@ -65,20 +65,30 @@ def gallery_link(environ: Mapping[str, str]) -> str | None:
 
 
 def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None = None,
-                     artifact: str = "") -> str:
-    """The step summary: one row per video with its status and link, and the gallery's
-    artifact when there is one."""
+                     artifact: str = "", estimated: int | None = None) -> str:
+    """The step summary: one row per video with its status, credits and link, the credits
+    JoggAI deducted in all beside the plan's `estimated` ones, and the gallery's artifact
+    when there is one."""
     lines = [f"### jogg-flow: {_cell(name)}", ""]
     if gallery and _plain(gallery):
         lines += [f"Watch the videos: download the **{_cell(artifact)}** artifact from "
                   f"[this run's artifacts]({gallery}) and open its `index.html`.", ""]
-    lines += ["| video | status | link |", "|---|---|---|"]
+    lines += ["| video | status | credits | link |", "|---|---|---|---|"]
+    charged = [row["credits"] for row in rows if _number(row.get("credits"))]
     for row in rows:
         url = row.get("video_url")
         # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
         link = f"[video]({url})" if _plain(url) else ""
-        lines.append(f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {link} |")
+        cost = f"{row['credits']:g}" if _number(row.get("credits")) else ""
+        lines.append(f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {cost} | {link} |")
+    if estimated is not None:
+        said = f"{sum(charged):g} deducted by JoggAI" if charged else "not reported by JoggAI"
+        lines += ["", f"Credits: {said}; the plan's estimate: {estimated}."]
     return "\n".join(lines) + "\n\n"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _plain(url: Any) -> bool:
