@@ -207,7 +207,7 @@ class Executor:
             # The product or project is gone at JoggAI: nothing was rendered or charged, and
             # only a fresh product can help; the next apply makes one (no --retry-failed).
             message = self.describe(err) + "; the next apply starts from a fresh product"
-            self._forget_product(key, message)
+            self._forget_product(key, err, message)
             self._finish(key, Outcome(key, Status.ERROR, message=message))
         except ApiError as err:
             if isinstance(err, InsufficientCredit):
@@ -258,7 +258,8 @@ class Executor:
         keys = list(self.state.videos)  # one C-level copy: other workers put meanwhile
         for other_key in [k for k in keys if k != video.key and k.split("/", 1)[0] == video.product]:
             other = self.state.get(other_key)
-            if other is not None and _same_product(other, video):
+            if other is not None and _same_product(other, video) \
+                    and other.get("product_id") not in record.get("gone_products", ()):
                 _carry_product(other, record)
                 record["shared_from"] = other_key
                 self.state.put(video.key, record)
@@ -364,12 +365,16 @@ class Executor:
                              "reason": str(err), "at": _now()}
         self.state.put(key, record)
 
-    def _forget_product(self, key: str, message: str) -> None:
+    def _forget_product(self, key: str, err: ApiError, message: str) -> None:
         """The record's product is gone at JoggAI: the next apply creates a fresh one."""
         record = self.state.get(key)
         if record is not None:
+            if record.get("product_id") is not None:  # a sibling variant must not lend it back
+                record.setdefault("gone_products", []).append(record["product_id"])
             record.update(product_id=None, project_id=None, steps={}, status=Status.PENDING,
-                          error=message)
+                          error=message, refused={"step": "product", "code": err.code,
+                                                  "http_status": err.http_status, "reason": message,
+                                                  "at": _now()})
             record.pop("shared_from", None)
             self.state.put(key, record)
 
