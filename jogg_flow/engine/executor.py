@@ -572,13 +572,17 @@ class Executor:
         self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"]))
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
+        # A render read as "not found" lately is said so: it is not known to be rendering.
+        misses = poll.get("missing")
+        unseen = f"JoggAI answered 'not found' for it {misses} times; " if misses else ""
         if not self.options.wait:
             return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
-                                             message="--no-wait: a later apply collects it"))
+                                             message=f"{unseen}--no-wait: a later apply collects it"))
         if self.clock() >= poll["deadline"]:
-            return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
-                                             message=f"still rendering after --timeout "
-                                             f"{self.options.timeout:g} s; a later apply collects it"))
+            limit = f"--timeout {self.options.timeout:g} s"
+            said = f"{unseen}{limit} ran out; a later apply reads it again" if unseen else \
+                f"still rendering after {limit}; a later apply collects it"
+            return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"], message=said))
         with self._lock:
             self._schedule(key, poll, None)
 
