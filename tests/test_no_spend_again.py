@@ -139,6 +139,7 @@ def test_no_credit_mid_run_stops_submitting_and_collects_what_was_accepted(run, 
         assert sorted(outcomes.values()) == ["error", "pending", "pending", "succeeded", "succeeded"]
         assert sb.stats()["requests"][RENDER[version]] == 3  # nothing sent after the 18020
         assert "3 videos not rendered, needing about 3 credits" in result.stderr
+        assert "not sent: submitting stopped (Insufficient credit); the next apply renders it" in result.stdout
 
         with sb.backend.lock:
             sb.backend.credits = 10  # topped up

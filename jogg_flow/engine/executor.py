@@ -196,10 +196,7 @@ class Executor:
             self._check_stop()
             self._submit(item, item.video)
         except (Stopped, Cancelled):
-            self._finish(key, self._stopped(key, "not sent: submitting stopped ("
-                                            f"{self.fatal.msg if self.fatal else self.capped}); "
-                                            "the next apply renders it" if self.halted.is_set()
-                                            else "stopped; the next apply resumes it"))
+            self._finish(key, self._stopped(key, self._why_not_sent()))
         except NeedsCheck as err:
             self._finish(key, Outcome(key, Status.NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
                                       message=str(err)))
@@ -443,6 +440,13 @@ class Executor:
                      f"{unsent} credit{'s' if unsent != 1 else ''}: top up and apply again")
         return text
 
+    def _why_not_sent(self) -> str:
+        """What a video's line says when the run stopped before its render was sent."""
+        if not self.halted.is_set():
+            return "stopped; the next apply resumes it"
+        why = self.fatal.msg if self.fatal else self.capped
+        return f"not sent: submitting stopped ({why}); the next apply renders it"
+
     def _check_stop(self) -> None:
         if self.stop.is_set() or self.halted.is_set():
             raise Stopped
@@ -521,7 +525,7 @@ class Executor:
         except MISSING as err:
             return self._missing(key, record, poll, err)
         except _POLL_FATAL as err:
-            # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
+            # A gateway's bare 401/403, a revoked key: every later read meets it too.
             self._stop_for(err)
             return self._finish(key, Outcome(key, Status.ERROR, record["project_id"],
                                              message=self.describe(err)))
