@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from ..app.online import NotApproved, Proposal
 from ..ui.progress import Reporter
-from ..ui.report import estimate_text, plan_text
+from ..ui.report import estimate_text, orientation_text, plan_text
 
 QUESTION = "Apply these changes? Only 'yes' is accepted: "
 
@@ -40,6 +40,8 @@ def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout
     answer = ""
     try:
         stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
+        if orientation_text(proposal.items):
+            stdout.write(orientation_text(proposal.items) + "\n")
         stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
         stdout.flush()
         answer = stdin.readline()
