@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,52 @@ def test_the_sandbox_refuses_a_product_update_without_its_string_id(sb):
                                      method="PUT", headers={"x-api-key": FAKE_KEY})
     with urllib.request.urlopen(request) as answer:
         assert json.load(answer)["msg"] == "Parameter error: product_id is invalid"
+
+
+class StandIn:
+    """An independent v1/v2 stand-in (not the sandbox): records each render body and answers
+    as the specs show, so what is sent is seen as it left the client."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def __call__(self, r):
+        from tests.scripted import Reply, envelope
+
+        if r.path in ("/v1/whoami", "/v2/user/whoami"):
+            return envelope({"email": "ops@shop.example"})
+        if r.path == "/v2/user/remaining_quota":
+            return envelope({"remaining_quota": 100})
+        if r.path in ("/v1/product", "/v2/product"):
+            return envelope({"product_id": "NTQ0MTkzNjg"})
+        if r.path in ("/v1/create_video_from_url", "/v2/create_video_from_product"):
+            self.bodies.append(r.body)
+            return envelope({"project_id": "a" * 32, "video_id": "a" * 32, "status": "processing"})
+        if r.path.startswith("/v2/product_video/"):
+            return envelope({"status": "completed", "video_url": "https://res.example/v.mp4"})
+        if r.path == "/v1/project":
+            return envelope({"status_code": 4, "video_url": "https://res.example/v.mp4"})
+        return Reply(404, b"no")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_against_an_independent_stand_in_the_bodies_hold_the_documented_fields(run, write, tmp_path, version):
+    from tests.scripted import Scripted
+
+    manifest = write("m.yaml", f"version: 1\napi: {{version: {version}}}\n"
+                     "defaults: {render: {avatar_id: 37, visual_style: Simple Product Switch}}\n"
+                     "products: [{key: a, url: 'https://shop.example/a'}]\n")
+    stand_in = StandIn()
+    with Scripted(stand_in) as api:
+        result = run("apply", manifest, "--api-base", api.url, "--state", str(tmp_path / "s.json"), *FAST,
+                     env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 0, result.stderr
+    (body,) = stand_in.bodies
+    if version == "v2":
+        assert {"product_id", "video_spec", "avatar", "voice", "audio", "script"} <= set(body)
+        assert body["voice"] == {} and body["video_spec"]["aspect_ratio"] == "landscape"
+    else:
+        assert {"product_id", "aspect_ratio", "video_length", "language", "avatar_id", "avatar_type",
+                "template_type", "script_style"} <= set(body)
+        assert body["visual_style"] == "Simple Product Switch" and "template_id" not in body
+        assert body["aspect_ratio"] == 1

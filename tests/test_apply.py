@@ -335,9 +335,9 @@ def test_outputs_formats(api, apply, write, run, env, tmp_path):
     rows = json.loads(run(*args, "--format", "json", env=env).output)
     assert [r["key"] for r in rows] == KEYS and all(r["status"] == "succeeded" for r in rows)
     csv = run(*args, "--format", "csv", env=env).output.splitlines()
-    assert csv[0] == "key,project_id,status,video_url,cover_url,duration" and len(csv) == 5
+    assert csv[0] == "key,project_id,status,video_url,cover_url,duration,credits" and len(csv) == 5
     table = run(*args, env=env).output.splitlines()
-    assert table[0].split() == ["KEY", "PROJECT_ID", "STATUS", "VIDEO_URL", "COVER_URL", "DURATION"]
+    assert table[0].split() == ["KEY", "PROJECT_ID", "STATUS", "VIDEO_URL", "COVER_URL", "DURATION", "CREDITS"]
 
 
 def test_apply_sandbox_runs_the_example_end_to_end(run, tmp_path):

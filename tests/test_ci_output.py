@@ -80,9 +80,9 @@ def test_github_failure_annotation_summary_and_outputs(apply, write, sandbox, tm
     assert annotations == [f"::error file={manifest},line=3,title=jogg-flow::blender: failed: "
                            "Render failed: the avatar could not be composed (sandbox)"]
     text = summary.read_text()
-    assert "| `blender` | failed |  | Render failed: the avatar could not be composed (sandbox) |" in text
+    assert "| `blender` | failed |  |  | Render failed: the avatar could not be composed (sandbox) |" in text
     assert "**1 failed, 1 succeeded**" in text
-    assert "| `kettle` | succeeded | [video](http://127.0.0.1:" in text
+    assert "| `kettle` | succeeded |  | [video](http://127.0.0.1:" in text
     lines = outputs.read_text().splitlines()
     assert lines[:2] == ["failed=1", "succeeded=1"]
     assert lines[2].startswith("videos-file=")
@@ -187,8 +187,8 @@ def test_the_step_summary_keeps_each_row_in_its_cells():
         {"key": "c", "status": "succeeded", "video_url": ["https://x.example/c.mp4"]},
         {"key": "d", "status": "succeeded", "video_url": "javascript:alert(1)"}])
     rows = text.strip().splitlines()[6:]
-    assert rows[0] == "| `a` | succeeded | [video](https://x.example/a.mp4) |  |"
-    assert rows[1:] == ["| `b` | succeeded |  |  |", "| `c` | succeeded |  |  |", "| `d` | succeeded |  |  |"]
+    assert rows[0] == "| `a` | succeeded |  | [video](https://x.example/a.mp4) |  |"
+    assert rows[1:] == ["| `b` | succeeded |  |  |  |", "| `c` | succeeded |  |  |  |", "| `d` | succeeded |  |  |  |"]
 
 
 def test_download_never_follows_a_link_planted_in_the_directory(apply, write, tmp_path):

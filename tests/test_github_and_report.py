@@ -45,7 +45,7 @@ def test_csv_quotes_awkward_values():
              "cover_url": None, "duration": 30.0}]
     parsed = list(csv.DictReader(io.StringIO(report.format_rows(rows, "csv"))))
     assert parsed == [{"key": "a,b", "project_id": "", "status": "succeeded", "video_url": 'say "hi"',
-                       "cover_url": "", "duration": "30.0"}]
+                       "cover_url": "", "duration": "30.0", "credits": ""}]
 
 
 def test_table_aligns_columns():

@@ -139,6 +139,7 @@ def test_no_credit_mid_run_stops_submitting_and_collects_what_was_accepted(run, 
         assert sorted(outcomes.values()) == ["error", "pending", "pending", "succeeded", "succeeded"]
         assert sb.stats()["requests"][RENDER[version]] == 3  # nothing sent after the 18020
         assert "3 videos not rendered, needing about 3 credits" in result.stderr
+        assert "not sent: submitting stopped (Insufficient credit); the next apply renders it" in result.stdout
 
         with sb.backend.lock:
             sb.backend.credits = 10  # topped up
@@ -159,3 +160,24 @@ def test_the_v1_preflight_says_joggai_documents_no_credit_read(run, write, tmp_p
         check = run("plan", manifest, "--state", state, "--api-base", sb.url, "--check",
                     env={"JOGG_API_KEY": FAKE_KEY})
         assert "JoggAI documents no credit read for api.version v1" in check.stderr
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_product_gone_at_joggai_is_not_lent_back_by_a_sibling_variant(run, write, tmp_path, version):
+    """10104 on a render POST: nothing was charged, and the next apply starts from a fresh
+    product, not from the gone one a finished sibling variant still names."""
+    manifest = write("m.yaml", f"version: 1\napi: {{version: {version}}}\nproducts:\n"
+                     "  - key: a\n    url: https://shop.example/a\n    render: {avatar_id: 37}\n"
+                     "    variants: [{name: x}, {name: y}]\n")
+    state = str(tmp_path / "s.json")
+    with sandbox(Fault("code_40000", RENDER[version], skip=1)) as sb:  # a/y's render is refused
+        result, outcomes = apply(run, manifest, sb, state, "--parallelism", "1")
+        assert outcomes == {"a/x": "succeeded", "a/y": "error"}
+        with sb.backend.lock:
+            sb.backend.v2_products.clear()  # JoggAI lost the product meanwhile
+        result, outcomes = apply(run, manifest, sb, state)
+        assert (result.exit_code, outcomes["a/y"]) == (1, "error")
+        assert "the next apply starts from a fresh product" in result.stdout
+        result, outcomes = apply(run, manifest, sb, state)
+        assert (result.exit_code, outcomes["a/y"]) == (0, "succeeded"), result.stdout
+        assert sb.stats()["products_created"] == 2 and renders(sb) == 2

@@ -72,6 +72,8 @@ class ProjectInfo:
     cover_url: str | None
     duration: float | None
     err_msg: str | None
+    # What JoggAI deducted for the render, where it says (v2's `deducted_credit`).
+    credits: float | None = None
 
     def __post_init__(self) -> None:
         # An answer is input: a URL that is not a plain http(s) one (a spreadsheet formula,
@@ -90,10 +92,14 @@ class ProjectInfo:
     def read(cls, status: str, data: dict[str, Any], err_msg: Any) -> ProjectInfo:
         """From either generation's status payload, `status` already mapped."""
         duration = data.get("duration") or data.get("video_duration")
+        charged = data.get("deducted_credit")
+        if isinstance(charged, bool) or not isinstance(charged, (int, float)) or not 0 <= charged < 1e6:
+            charged = None
         return cls(status=status, progress=int(data.get("progress") or 0),
                    video_url=data.get("video_url") or None, cover_url=data.get("cover_url") or None,
                    duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
-                   err_msg=str(err_msg) if err_msg else None)
+                   err_msg=str(err_msg) if err_msg else None,
+                   credits=None if charged is None else float(charged))
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,14 @@ class Applied:
         """Videos this run left for the next one (not yet rendered, or still rendering)."""
         return sum(1 for o in self.outcomes if o.status in (Status.PENDING, Status.RENDERING,
                                                             Status.QUEUED, Status.SUBMITTING))
+    credits_estimated: int = 0  # the plan's estimate
+
+    @property
+    def credits_charged(self) -> float | None:
+        """What JoggAI says it deducted for this run's renders (v2's `deducted_credit`);
+        None when it said nothing for any of them (v1, open)."""
+        charged = [o.credits for o in self.outcomes if o.credits is not None]
+        return sum(charged) if charged else None
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,13 @@ class ApplySettings:
     allow_http: bool = False  # send the key over plain http to a non-loopback host (a proxy)
     allow_partial: bool = False  # start even when the credit left does not cover the plan
     max_duration: float | None = None  # seconds the whole run may take (--max-duration)
+    max_credits: int | None = None  # refuse a plan estimated above it; stop submitting at it
+
+
+class OverCap(JoggFlowError):
+    """`--max-credits`: the plan would spend more; nothing was sent."""
+
+    exit_code = 1
 
 
 def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = lambda e: None,
@@ -127,6 +142,10 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
         items = planner.plan(manifest.videos, state.videos, scope.select, scope.retry_failed)
         for item in items:
             emit(item.as_event())
+        est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
+        if cfg.max_credits is not None and est.credits > cfg.max_credits:
+            raise OverCap(f"this plan needs about {est.credits} credits, over --max-credits "
+                          f"{cfg.max_credits}: nothing was sent; narrow it with --select, or raise the cap")
         if confirm is not None and not confirm(
                 _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
@@ -136,6 +155,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
                for i in items):
             bound = LockedState(state, location, describe_location(location, name), checked)
             result = _execute(manifest, items, bound, scope, cfg, emit, stop)
+            result.credits_estimated = est.credits
         else:
             state.set_identity(checked)
             outcomes = [settled(i, state.videos.get(i.key)) for i in items]
@@ -207,7 +227,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         state.set_identity(bound.target)
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
-                          poll_max=cfg.poll_max or 120.0 / scale)
+                          poll_max=cfg.poll_max or 120.0 / scale, max_renders=cfg.max_credits)
         if _is_joggai(base) and options.poll_interval < MIN_POLL:
             emit({"event": "warning", "message": f"--poll-interval {options.poll_interval:g} is "
                   f"below JoggAI's {MIN_POLL:g} s minimum; using {MIN_POLL:g} s"})

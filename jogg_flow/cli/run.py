@@ -171,6 +171,8 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
               help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
 @click.option("--allow-partial", is_flag=True,
               help="Start even when the credit left does not cover the whole plan.")
+@click.option("--max-credits", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Refuse a plan estimated to spend more than N credits; stop submitting at N.")
 @click.option("--heartbeat", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
 @click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
@@ -188,8 +190,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, retry_failed: bool,
-          allow_http: bool, allow_partial: bool, heartbeat: float | None, quiet: bool, verbose: int,
-          max_duration: float | None, junit_file: str | None, yes: bool) -> int:
+          allow_http: bool, allow_partial: bool, max_credits: int | None, heartbeat: float | None,
+          quiet: bool, verbose: int, max_duration: float | None, junit_file: str | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     When stdin is a terminal it shows the plan and asks first (--yes skips that). MANIFEST may
     be a plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
@@ -208,7 +210,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     settings = runner.ApplySettings(
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
-        download=download, allow_http=allow_http, allow_partial=allow_partial, max_duration=max_duration)
+        download=download, allow_http=allow_http, allow_partial=allow_partial, max_credits=max_credits,
+        max_duration=max_duration)
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
 
     def make() -> progress.Reporter:
@@ -226,7 +229,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
                    for k in dict.fromkeys(o.status for o in result.outcomes)}
         reporter({"event": "summary", "counts": summary, "requests": result.requests,
-                  "exit_code": result.exit_code,
+                  "exit_code": result.exit_code, "credits_charged": result.credits_charged,
+                  "credits_estimated": result.credits_estimated,
                   "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
     except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
         click.echo(printable(str(err)), err=True)
@@ -269,6 +273,10 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
     elif result.exit_code == 130:
         click.echo(f"error: {_INTERRUPTED}", err=True)
         _json_error(130, _INTERRUPTED)
+    if output == "text" and result.credits_charged is not None:
+        # Where JoggAI says what it deducted (v2); elsewhere the preflight line gave the estimate.
+        click.echo(report.credits_text(result.credits_charged, result.credits_estimated), err=True)
+
     for o in result.outcomes:
         if o.status == Status.NEEDS_CHECK:
             click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
@@ -342,10 +350,11 @@ def _github_report(result: Any) -> None:
     for mark in github.limited_annotations(marks):
         click.echo(mark)
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
-             "video_url": o.video_url, **({"message": o.message} if o.message else {})}
+             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {})}
             for o in result.outcomes]
     summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
-                                      os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""))
+                                      os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""),
+                                      result.credits_estimated)
     videos_file = github.write_videos_file(
         rows, manifest.name, os.environ, os.path.join(os.path.dirname(manifest.file) or ".", ".jogg-flow"))
     for variable, text in (("GITHUB_STEP_SUMMARY", summary),

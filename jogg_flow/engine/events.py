@@ -93,6 +93,7 @@ class VideoEvent(_Video, total=False):
     project_id: str
     video_url: str
     message: str
+    credits: float  # what JoggAI deducted for its render, where it says (v2)
 
 
 class _Download(TypedDict):
@@ -121,14 +122,20 @@ class PreflightEvent(TypedDict):
     message: str
 
 
-class SummaryEvent(TypedDict):
-    """The run's last word: outcomes counted, requests made, the exit code."""
-
+class _Summary(TypedDict):
     event: Literal["summary"]
     counts: dict[str, int]
     requests: int
     exit_code: int
     message: str
+
+
+class SummaryEvent(_Summary, total=False):
+    """The run's last word: outcomes counted, requests made, the exit code, and the credits
+    JoggAI deducted (None where it does not say) beside the plan's estimate."""
+
+    credits_charged: float | None
+    credits_estimated: int
 
 
 Event = (PlanEvent | StepEvent | RetryEvent | PollEvent | AdoptedEvent | OrphanEvent | WarningEvent

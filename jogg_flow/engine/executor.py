@@ -78,6 +78,9 @@ class Options:
     # follow the polling schedule's backoff: about ten minutes at JoggAI's pace, long enough
     # to rule out a read that came before the render was visible.
     missing_reads: int = 8
+    # `--max-credits`: renders this run may send (JoggAI charges about 1 credit per render
+    # of up to 2 minutes); None: no cap. Once reached, nothing more is submitted.
+    max_renders: int | None = None
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Outcome:
     project_id: str | None = None
     video_url: str | None = None
     message: str = ""
+    credits: float | None = None  # what JoggAI deducted for its render, where it says (v2)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -103,9 +107,9 @@ class Outcome:
             event["video_url"] = self.video_url
         if self.message:
             event["message"] = self.message
+        if self.credits is not None:
+            event["credits"] = self.credits
         return event
-
-
 
 
 def is_ok(outcome: Outcome, wait: bool) -> bool:
@@ -138,6 +142,8 @@ class Executor:
         # submitted, but the renders JoggAI accepted are still collected.
         self.halted = threading.Event()
         self.halt_reason = ""  # why submitting was closed when it was not the API (--max-duration)
+        self.capped = ""  # why submitting stopped at --max-credits, if it did
+        self._renders_sent = 0  # render POSTs of this run that may have been charged
         self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Condition()
@@ -206,10 +212,7 @@ class Executor:
             self._check_stop()
             self._submit(item, item.video)
         except (Stopped, Cancelled):
-            why = self.halt_reason or (self.fatal.msg if self.fatal else "no credit")
-            self._finish(key, self._stopped(key, f"not sent: submitting stopped ({why}); "
-                                            "the next apply renders it" if self.halted.is_set()
-                                            else "stopped; the next apply resumes it"))
+            self._finish(key, self._stopped(key, self._why_not_sent()))
         except NeedsCheck as err:
             self._finish(key, Outcome(key, Status.NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
                                       message=str(err)))
@@ -217,7 +220,7 @@ class Executor:
             # The product or project is gone at JoggAI: nothing was rendered or charged, and
             # only a fresh product can help; the next apply makes one (no --retry-failed).
             message = self.describe(err) + "; the next apply starts from a fresh product"
-            self._forget_product(key, message)
+            self._forget_product(key, err, message)
             self._finish(key, Outcome(key, Status.ERROR, message=message))
         except ApiError as err:
             if isinstance(err, InsufficientCredit):
@@ -268,7 +271,8 @@ class Executor:
         keys = list(self.state.videos)  # one C-level copy: other workers put meanwhile
         for other_key in [k for k in keys if k != video.key and k.split("/", 1)[0] == video.product]:
             other = self.state.get(other_key)
-            if other is not None and _same_product(other, video):
+            if other is not None and _same_product(other, video) \
+                    and other.get("product_id") not in record.get("gone_products", ()):
                 _carry_product(other, record)
                 record["shared_from"] = other_key
                 self.state.put(video.key, record)
@@ -328,6 +332,7 @@ class Executor:
             steps["render"] = "inflight"
             self.state.put(key, record)
 
+        self._reserve_render()
         self._step(key, "render")
         try:
             project_id = self.client.submit_render(record, video.render, sending=in_flight)
@@ -335,15 +340,35 @@ class Executor:
             self._retry_event(key, "render", err)
             return self._watch_unknown(key, record)
         except REFUSALS as err:
+            self._release_render()  # not carried out: nothing charged
             self._refused(key, record, "render", err)
             raise
         except (Cancelled, TransportError):
             # Certainly never sent (the run stopped while it queued for the budget, or
             # no connection): not a render to watch for.
+            self._release_render()
             if steps.pop("render", None) is not None:
                 self.state.put(key, record)
             raise
         self._accepted(key, record, project_id)
+
+    def _reserve_render(self) -> None:
+        """Count a render about to be sent against `--max-credits`; at the cap, submitting
+        stops (the renders already accepted are still collected)."""
+        cap = self.options.max_renders
+        with self._lock:
+            if cap is None or self._renders_sent < cap:
+                self._renders_sent += 1
+                return
+            self.capped = self.capped or (f"--max-credits {cap} reached: {cap} render"
+                                          f"{'s' if cap != 1 else ''} sent, nothing more submitted")
+        self.halted.set()
+        self.client.budget.cancel()
+        raise Stopped
+
+    def _release_render(self) -> None:
+        with self._lock:
+            self._renders_sent -= 1
 
     def _refused(self, key: str, record: Record, step: str, err: ApiError) -> None:
         """JoggAI refused the POST (see REFUSALS): it is not in flight, and the record says
@@ -353,12 +378,16 @@ class Executor:
                              "reason": str(err), "at": _now()}
         self.state.put(key, record)
 
-    def _forget_product(self, key: str, message: str) -> None:
+    def _forget_product(self, key: str, err: ApiError, message: str) -> None:
         """The record's product is gone at JoggAI: the next apply creates a fresh one."""
         record = self.state.get(key)
         if record is not None:
+            if record.get("product_id") is not None:  # a sibling variant must not lend it back
+                record.setdefault("gone_products", []).append(record["product_id"])
             record.update(product_id=None, project_id=None, steps={}, status=Status.PENDING,
-                          error=message)
+                          error=message, refused={"step": "product", "code": err.code,
+                                                  "http_status": err.http_status, "reason": message,
+                                                  "at": _now()})
             record.pop("shared_from", None)
             self.state.put(key, record)
 
@@ -469,7 +498,7 @@ class Executor:
     def stopped_by(self) -> str:
         """Why the run stopped submitting, with what the rest of the plan needs; "" if it did not."""
         if self.fatal is None:
-            return ""
+            return self.capped
         text = self.describe(self.fatal)
         if isinstance(self.fatal, InsufficientCredit):
             unsent = sum(1 for k, o in self.outcomes.items()
@@ -477,6 +506,13 @@ class Executor:
             text += (f"; {unsent} video{'s' if unsent != 1 else ''} not rendered, needing about "
                      f"{unsent} credit{'s' if unsent != 1 else ''}: top up and apply again")
         return text
+
+    def _why_not_sent(self) -> str:
+        """What a video's line says when the run stopped before its render was sent."""
+        if not self.halted.is_set():
+            return "stopped; the next apply resumes it"
+        why = self.fatal.msg if self.fatal else (self.capped or self.halt_reason)
+        return f"not sent: submitting stopped ({why}); the next apply renders it"
 
     def _check_stop(self) -> None:
         if self.stop.is_set() or self.halted.is_set():
@@ -556,7 +592,7 @@ class Executor:
         except MISSING as err:
             return self._missing(key, record, poll, err)
         except _POLL_FATAL as err:
-            # A bare 404, a gateway refusal, a revoked key: every later read meets it too.
+            # A gateway's bare 401/403, a revoked key: every later read meets it too.
             self._stop_for(err)
             return self._finish(key, Outcome(key, Status.ERROR, record["project_id"],
                                              message=self.describe(err)))
@@ -566,20 +602,24 @@ class Executor:
         poll["n"] += 1
         poll.pop("missing", None)
         poll.pop("missing_since", None)
+        if info.credits is not None:
+            record["credits"] = info.credits  # what JoggAI says it deducted (v2)
         if info.status == "failed":
             record["status"] = Status.FAILED
             record["remote"] = {"status": "failed", "err_msg": info.err_msg}
             record["finished_at"] = _now()
             self.state.put(key, record)
             reason = record["remote"]["err_msg"] or "render failed"
-            return self._finish(key, Outcome(key, Status.FAILED, record["project_id"], message=reason))
+            return self._finish(key, Outcome(key, Status.FAILED, record["project_id"], message=reason,
+                                             credits=record.get("credits")))
         if info.status == "succeeded":
             record.update(status=Status.SUCCEEDED, finished_at=_now(), remote={"status": "succeeded"},
                           outputs={"video_url": info.video_url, "cover_url": info.cover_url,
                                    "duration": info.duration})
             record.pop("error", None)
             self.state.put(key, record)
-            return self._finish(key, Outcome(key, Status.SUCCEEDED, record["project_id"], info.video_url))
+            return self._finish(key, Outcome(key, Status.SUCCEEDED, record["project_id"], info.video_url,
+                                             credits=record.get("credits")))
         poll["progress"] = info.progress
         self.emit({"event": "poll", "key": key, "remote_status": info.status,
                    "progress": info.progress})
@@ -604,13 +644,17 @@ class Executor:
         self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"]))
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
+        # A render read as "not found" lately is said so: it is not known to be rendering.
+        misses = poll.get("missing")
+        unseen = f"JoggAI answered 'not found' for it {misses} times; " if misses else ""
         if not self.options.wait:
             return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
-                                             message="--no-wait: a later apply collects it"))
+                                             message=f"{unseen}--no-wait: a later apply collects it"))
         if self.clock() >= poll["deadline"]:
-            return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"],
-                                             message=f"still rendering after --timeout "
-                                             f"{self.options.timeout:g} s; a later apply collects it"))
+            limit = f"--timeout {self.options.timeout:g} s"
+            said = f"{unseen}{limit} ran out; a later apply reads it again" if unseen else \
+                f"still rendering after {limit}; a later apply collects it"
+            return self._finish(key, Outcome(key, Status.RENDERING, record["project_id"], message=said))
         with self._lock:
             self._schedule(key, poll, None)
 

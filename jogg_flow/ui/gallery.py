@@ -35,6 +35,7 @@ class Card:
     video_link: str | None  # the remote URL, for the "open" link
     duration: str
     reason: str
+    credits: str = ""  # what JoggAI deducted for its render, where it said (v2)
 
 
 def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[str, Any]],
@@ -55,7 +56,8 @@ def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[st
             key=str(key), status=status.of_record(record), tags=tuple(tags.get(key, ())),
             project_id=str(record.get("project_id") or ""),
             video=local["video"] or remote_video, cover=local["cover"] or safe_url(outputs.get("cover_url")),
-            video_link=remote_video, duration=_duration(outputs.get("duration")), reason=_reason(record)))
+            video_link=remote_video, duration=_duration(outputs.get("duration")), reason=_reason(record),
+            credits=_credits(record.get("credits"))))
     return out
 
 
@@ -90,6 +92,12 @@ def _duration(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         seconds = int(round(value))
         return f"{seconds // 60}:{seconds % 60:02d}"
+    return ""
+
+
+def _credits(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return f"{value:g} credit{'' if value == 1 else 's'}"
     return ""
 
 
@@ -134,7 +142,7 @@ def _card(c: Card) -> str:
         links.append(f'<a href="{e(c.video_link)}">video</a>')
     if c.cover:
         links.append(f'<a href="{e(c.cover)}">cover</a>')
-    facts = " · ".join(x for x in (c.duration, _project(c.project_id)) if x)
+    facts = " · ".join(x for x in (c.duration, c.credits, _project(c.project_id)) if x)
     # Without a video or cover the reason already fills the media box.
     reason = f'<p class="reason">{e(c.reason)}</p>' if c.reason and (c.video or c.cover) else ""
     status_class = "ok" if c.status == Status.SUCCEEDED else "bad" if c.status in _BAD else "warn"

@@ -78,15 +78,20 @@ _REASON = 300  # characters of a failure's reason in the summary
 
 
 def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None = None,
-                     artifact: str = "", limit: int = SUMMARY_LIMIT) -> str:
-    """The step summary, at most `limit` bytes: the counts; a row per video (failed and
-    needs-check ones first, with their reason) while they fit, then how many more there are
-    and where to see them; the gallery's artifact when there is one."""
+                     artifact: str = "", estimated: int | None = None, limit: int = SUMMARY_LIMIT) -> str:
+    """The step summary, at most `limit` bytes: the counts and the credits JoggAI deducted
+    beside the plan's `estimated` ones; a row per video (failed and needs-check ones first,
+    with their reason) while they fit, then how many more there are and where to see them;
+    the gallery's artifact when there is one."""
     head = [f"### jogg-flow: {_cell(name)}", "", f"**{_counts_text(rows)}**", ""]
+    if estimated is not None:
+        charged = [row["credits"] for row in rows if _number(row.get("credits"))]
+        said = f"{sum(charged):g} deducted by JoggAI" if charged else "not reported by JoggAI"
+        head += [f"Credits: {said}; the plan's estimate: {estimated}.", ""]
     if gallery and _plain(gallery):
         head += [f"Watch the videos: download the **{_cell(artifact)}** artifact from "
                  f"[this run's artifacts]({gallery}) and open its `index.html`.", ""]
-    head += ["| video | status | link | reason |", "|---|---|---|---|"]
+    head += ["| video | status | credits | link | reason |", "|---|---|---|---|---|"]
     ordered = [r for r in rows if r.get("status") in _PROBLEMS] + \
         [r for r in rows if r.get("status") not in _PROBLEMS]
     size = len(("\n".join(head) + "\n").encode("utf-8")) + 200  # 200: room for the last line
@@ -106,10 +111,16 @@ def _summary_row(row: Mapping[str, Any]) -> str:
     url = row.get("video_url")
     # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
     link = f"[video]({url})" if _plain(url) else ""
+    cost = f"{row['credits']:g}" if _number(row.get("credits")) else ""
     reason = str(row.get("message") or "") if row.get("status") in _PROBLEMS else ""
     if len(reason) > _REASON:
         reason = reason[:_REASON - 1] + "…"
-    return f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {link} | {_cell(reason)} |"
+    return (f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {cost} | {link} "
+            f"| {_cell(reason)} |")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:

@@ -118,7 +118,16 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
-OUTPUT_FIELDS = ("key", "project_id", "status", "video_url", "cover_url", "duration")
+def credits_text(charged: float | None, estimated: int) -> str:
+    """The run's cost beside the plan's estimate, for the summary ("" when nothing was planned
+    and nothing charged)."""
+    if charged is None and not estimated:
+        return ""
+    said = "not reported by JoggAI" if charged is None else f"{charged:g} charged by JoggAI"
+    return f"credits: {said} (the plan's estimate: {estimated})"
+
+
+OUTPUT_FIELDS = ("key", "project_id", "status", "video_url", "cover_url", "duration", "credits")
 
 
 def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -130,7 +139,7 @@ def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> 
         rows.append({"key": key, "project_id": record.get("project_id"),
                      "status": status.of_record(record),
                      "video_url": outputs.get("video_url"), "cover_url": outputs.get("cover_url"),
-                     "duration": outputs.get("duration")})
+                     "duration": outputs.get("duration"), "credits": record.get("credits")})
         if record.get("status") == Status.NEEDS_CHECK:
             rows[-1]["message"] = str(record.get("error") or "")
         elif record.get("status") == Status.FAILED:
@@ -150,7 +159,7 @@ def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         writer.writeheader()
         writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return buf.getvalue().rstrip("\n")
-    return table(OUTPUT_FIELDS, [[r[f] for f in OUTPUT_FIELDS] for r in rows])
+    return table(OUTPUT_FIELDS, [[r.get(f) for f in OUTPUT_FIELDS] for r in rows])
 
 
 # What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
