@@ -152,8 +152,8 @@ def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, 
         raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}"
                                + (" (is another sandbox running? try --port 0 for any free port)"
                                   if err.errno == errno.EADDRINUSE else "")) from None
-    click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
-    try:
+    try:  # Ctrl-C from the moment the banner may be seen is a clean stop
+        click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
