@@ -301,16 +301,11 @@ def _api(version: str, manifest_base: str | None, scope: Scope, cfg: ApplySettin
     file where the friendly sandbox (no `sandbox_config`) keeps its records between runs."""
     if scope.sandbox:
         config = cfg.sandbox_config or Config(time_scale=SANDBOX_SCALE)
-        with Sandbox(config) as sandbox:
-            kept = saved_at if cfg.sandbox_config is None else None
-            if kept:
-                sandbox_saved.recall(sandbox.backend, kept)
-            try:
-                # Never the user's real key, not even to localhost.
-                yield sandbox.url, "sandbox-key", config.time_scale
-            finally:
-                if kept:
-                    sandbox_saved.remember(sandbox.backend, kept)
+        with Sandbox(config) as sandbox, contextlib.ExitStack() as keeping:
+            if saved_at and cfg.sandbox_config is None:
+                keeping.enter_context(sandbox_saved.kept(sandbox.backend, saved_at))
+            # Never the user's real key, not even to localhost.
+            yield sandbox.url, "sandbox-key", config.time_scale
         return
     environ = scope.env
     key = environ.get(SECRET_ENV, "")
