@@ -108,3 +108,27 @@ def test_an_apply_sandbox_killed_with_sigkill_is_finished_by_the_next_one(write,
     listed = subprocess.run([sys.executable, "-m", "jogg_flow", "state", "list", path, "--sandbox",
                              "--output", "json"], capture_output=True, text=True, timeout=60)
     assert {row["status"] for row in json.loads(listed.stdout)} == {"succeeded"}
+
+
+def test_records_are_on_disk_before_the_answer_and_a_torn_line_is_skipped(tmp_path):
+    # What a kill -9 leaves: the files as they are while the sandbox still runs.
+    import shutil
+
+    from jogg_flow.sandbox import Config, Sandbox
+    from jogg_flow.sandbox import saved as sandbox_saved
+    from jogg_flow.sandbox.backend import Backend
+
+    path = str(tmp_path / "live" / ".jogg-flow" / "shop.sandbox-api.json")
+    crashed = tmp_path / "crashed"
+    with Sandbox(Config(time_scale=60.0)) as sb, sandbox_saved.kept(sb.backend, path):
+        made = sb.backend.create_product({"url": "https://shop.example/kettle"}, sb.url)
+        sb.backend.render({"project_id": made["prj_id"]}, None)
+        shutil.copytree(os.path.dirname(path), crashed)
+    journal = crashed / "shop.sandbox-api.journal"
+    with open(journal, "a") as fh:
+        fh.write('{"t":"projects","k":"torn-by-the-crash","v":{"pro')
+    fresh = Backend(Config(time_scale=60.0))
+    sandbox_saved.recall(fresh, str(crashed / "shop.sandbox-api.json"))
+    assert fresh.products[made["id"]]["url"] == "https://shop.example/kettle"
+    assert fresh.projects[made["prj_id"]]["rendered_at"] is not None
+    assert "torn-by-the-crash" not in fresh.projects
