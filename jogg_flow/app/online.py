@@ -26,6 +26,7 @@ from ..state import Record, Store, describe, describe_location, identity, is_pos
 from ..state import locked as locked_state
 from ..state.dsn import split as split_dsn
 from ..state.status import OK_STATUSES
+from ..ui.report import counted
 from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
@@ -258,14 +259,14 @@ def _preflight(client: HttpClient, items: list[planner.PlanItem], state: Store, 
         return None  # stopping already: the executor sends nothing and the run exits 130
     budget = client.budget
     who = f"account {found.account}" if found.account else "key accepted"
-    left = "" if found.credits is None else f", {found.credits:g} credits left"
+    left = "" if found.credits is None else f", {counted(found.credits, 'credit')} left"
     emit({"event": "preflight", "account": found.account, "credits": found.credits,
           "renders": est.renders, "credits_needed": est.credits, "posts": est.posts,
-          "message": f"{who}{left}; this plan: {est.renders} renders (~{est.credits} credits), "
-                     f"{est.posts} POSTs (~{est.post_seconds((budget.limit, budget.window)):g} s "
-                     "of POST budget)"})
+          "message": f"{who}{left}; this plan: {counted(est.renders, 'render')} "
+                     f"(~{counted(est.credits, 'credit')}), {counted(est.posts, 'POST')} "
+                     f"(~{est.post_seconds((budget.limit, budget.window)):g} s of POST budget)"})
     if found.credits is not None and found.credits < est.credits and not cfg.allow_partial:
-        raise InsufficientCredit(f"{found.credits:g} credits left, this plan needs about "
+        raise InsufficientCredit(f"{counted(found.credits, 'credit')} left, this plan needs about "
                                  f"{est.credits}: nothing was sent; top up, or pass "
                                  "--allow-partial to spend what is left", code=18020)
     return found

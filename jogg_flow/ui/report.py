@@ -78,14 +78,19 @@ def _list_note(old: Any, new: Any) -> str:
     return ""
 
 
+def counted(n: float, word: str) -> str:
+    """`1 render`, `2 renders`, `0.5 credits`: a number and its noun in agreement."""
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
+
+
 def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False) -> str:
     """What the plan will spend, in credits and in POST-budget time (the sandbox's own,
     faster budget with `sandbox`)."""
     seconds = est.post_seconds(rate)
     span = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
     where = " (the sandbox's budget: it runs faster than JoggAI)" if sandbox else ""
-    return (f"Estimate: {est.renders} render{'s' if est.renders != 1 else ''} ≈ {est.credits} "
-            f"credit{'s' if est.credits != 1 else ''} (1 per video up to 2 minutes); {est.posts} POSTs "
+    return (f"Estimate: {counted(est.renders, 'render')} ≈ {counted(est.credits, 'credit')} "
+            f"(1 per video up to 2 minutes); {counted(est.posts, 'POST')} "
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
