@@ -206,3 +206,26 @@ def test_download_never_follows_a_link_planted_in_the_directory(apply, write, tm
     assert "leads outside" in result.output and "kettle" in result.output
     assert list(elsewhere.iterdir()) == []
     assert (out / "kettle.cover.png").exists()  # the rest of the downloads went on
+
+
+def test_init_keeps_the_state_folder_out_of_git(run, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("*.log")  # the user's own, without a final newline
+    monkeypatch.chdir(tmp_path)
+    made = run("init")
+    assert made.exit_code == 0, made.stderr
+    assert "wrote jogg-flow.yaml and .gitignore (.jogg-flow/" in made.stdout
+    assert (tmp_path / ".gitignore").read_text().splitlines()[0] == "*.log"
+    applied = run("apply", "jogg-flow.yaml", "--sandbox", "-q", "--poll-interval", "0.05")
+    assert applied.exit_code == 0, applied.stderr
+    assert (tmp_path / ".jogg-flow").is_dir()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout
+    assert sorted(status.splitlines()) == ["?? .gitignore", "?? jogg-flow.yaml"]
+    again = run("init", "--force")
+    assert again.exit_code == 0 and (tmp_path / ".gitignore").read_text().count(".jogg-flow/") == 1

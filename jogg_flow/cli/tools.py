@@ -10,7 +10,7 @@ import click
 
 from ..api.generations import VERSIONS
 from ..app.scope import Scope
-from ..app.starter import write_starter
+from ..app.starter import ignore_state_folder, write_starter
 from ..errors import UsageError
 from ..manifest import load_manifest, schema
 from ..sandbox import FAULT_KINDS, Config, Fault
@@ -36,7 +36,9 @@ def init_cmd(path: str, force: bool, feed: str | None) -> int:
         write_from_feed(path, feed, force)
     else:
         write_starter(path, force)
-    click.echo(f"wrote {path}; next: jogg-flow validate {path}")
+    ignored = ignore_state_folder(path)
+    also = f" and {ignored} (.jogg-flow/, the state and sandbox trials, stays out of git)" if ignored else ""
+    click.echo(f"wrote {path}{also}; next: jogg-flow validate {path}")
     return 0
 
 
