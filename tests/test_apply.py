@@ -281,7 +281,7 @@ def test_no_credit_stops_the_run(api, apply, write, tmp_path):
         assert "18020" in result.stderr
         if api.version == "v2":
             # v2 reports the credit left: the preflight stops before the first POST.
-            assert "credits left" in result.stderr
+            assert "1 credit left, this plan needs about" in result.stderr
             assert sb.stats()["renders_accepted"] == 0
             assert not any(route.startswith("POST") for route in sb.stats()["requests"])
         else:  # the open API does not: its first render is paid, the second refused

@@ -232,3 +232,24 @@ def test_junit_has_a_case_per_video_failures_with_their_reason(apply, run, write
         failure = cases["blender"].find("failure")
         assert failure is not None and "the avatar could not be composed" in (failure.text or "")
         assert cases["kettle"].find("failure") is None and cases["kettle"].find("skipped") is None
+def test_init_keeps_the_state_folder_out_of_git(run, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("*.log")  # the user's own, without a final newline
+    monkeypatch.chdir(tmp_path)
+    made = run("init")
+    assert made.exit_code == 0, made.stderr
+    assert "wrote jogg-flow.yaml and .gitignore (.jogg-flow/" in made.stdout
+    assert (tmp_path / ".gitignore").read_text().splitlines()[0] == "*.log"
+    applied = run("apply", "jogg-flow.yaml", "--sandbox", "-q", "--poll-interval", "0.05")
+    assert applied.exit_code == 0, applied.stderr
+    assert (tmp_path / ".jogg-flow").is_dir()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout
+    assert sorted(status.splitlines()) == ["?? .gitignore", "?? jogg-flow.yaml"]
+    again = run("init", "--force")
+    assert again.exit_code == 0 and (tmp_path / ".gitignore").read_text().count(".jogg-flow/") == 1

@@ -120,3 +120,13 @@ def test_a_piped_sandbox_apply_writes_lines_throughout_the_run(tmp_path):
     summary = next(i for i, line in enumerate(lines) if " succeeded in " in line)
     assert any(line[9:].startswith("… ") for line in lines[:summary]), lines
     assert lines[-1].startswith("videos in ") and "--output html" in lines[-1]
+
+
+def test_one_render_is_said_in_the_singular(write, run):
+    manifest = write("m.yaml", MANIFEST)
+    result = run("apply", manifest, "--sandbox", "--poll-interval", "0.05", "--poll-max", "0.2")
+    assert result.exit_code == 0, result.stderr
+    assert "this plan: 1 render (~1 credit), 2 POSTs (~" in result.stdout, result.stdout
+    assert "1 renders" not in result.stdout and "1 credits" not in result.stdout
+    plan = run("plan", write("n.yaml", MANIFEST.replace("kettle", "lamp")), "--sandbox")
+    assert "Estimate: 1 render ≈ 1 credit (1 per video up to 2 minutes); 2 POSTs" in plan.stdout

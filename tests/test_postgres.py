@@ -44,7 +44,7 @@ def test_apply_plan_and_state_commands_on_postgres(pg, postgres_server, tmp_path
         first = run("apply", manifest, "--api-base", sb.url, "--state", pg, *FAST, env=ENV)
         assert first.exit_code == 0, first.stderr
         again = run("apply", manifest, "--api-base", sb.url, "--state", pg, *FAST, env=ENV)
-        assert again.exit_code == 0 and "3 up-to-date" in again.output
+        assert again.exit_code == 0 and "No changes: 3 videos up to date." in again.output
         plan = run("plan", manifest, "--api-base", sb.url, env={**ENV, "JOGG_FLOW_STATE": pg})
         assert plan.exit_code == 0 and "3 up-to-date" in plan.output
         other = run("plan", manifest, "--state", pg, env=ENV)  # the default API

@@ -159,3 +159,15 @@ def test_a_state_changed_in_place_is_refused(setup, sandbox):
     refused = apply("plan.json")
     assert refused.exit_code == 4 and "state changed since the plan was saved" in refused.stderr
     assert renders(sandbox) == 1
+
+
+def test_a_saved_plan_with_json_events_at_a_terminal_runs(setup, sandbox):
+    # `apply -json` needs -auto-approve or a saved plan in Terraform; here too.
+    manifest, plan, apply, saved, state = setup
+    assert plan().exit_code == 0
+    piped = bytearray()
+    out, code = on_terminal(["apply", str(saved), "--api-base", sandbox.url, "--state", str(state),
+                             "--output", "json", *FAST], answer=b"no\n", piped=piped)
+    assert code == 0 and QUESTION not in out, out
+    assert json.loads(piped.decode().splitlines()[-1])["event"] == "summary"
+    assert renders(sandbox) == 2

@@ -26,6 +26,7 @@ from ..sandbox import saved as sandbox_saved
 from ..state import Record, Store, describe, describe_location, identity, is_postgres
 from ..state import locked as locked_state
 from ..state.status import OK_STATUSES, Status
+from ..ui.report import counted
 from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
@@ -339,16 +340,16 @@ def _preflight(client: HttpClient, items: list[planner.PlanItem], state: Store, 
         return None  # stopping already: the executor sends nothing and the run exits 130
     budget = client.budget
     who = f"account {found.account}" if found.account else "key accepted"
-    left = f", {found.credits:g} credits left" if found.credits is not None else \
+    left = f", {counted(found.credits, 'credit')} left" if found.credits is not None else \
         "" if generation(client.version).credit_read else \
         f", credit left unknown (JoggAI documents no credit read for api.version {client.version})"
     emit({"event": "preflight", "account": found.account, "credits": found.credits,
           "renders": est.renders, "credits_needed": est.credits, "posts": est.posts,
-          "message": f"{who}{left}; this plan: {est.renders} renders (~{est.credits} credits), "
-                     f"{est.posts} POSTs (~{est.post_seconds((budget.limit, budget.window)):g} s "
-                     "of POST budget)"})
+          "message": f"{who}{left}; this plan: {counted(est.renders, 'render')} "
+                     f"(~{counted(est.credits, 'credit')}), {counted(est.posts, 'POST')} "
+                     f"(~{est.post_seconds((budget.limit, budget.window)):g} s of POST budget)"})
     if found.credits is not None and found.credits < est.credits and not cfg.allow_partial:
-        raise InsufficientCredit(f"{found.credits:g} credits left, this plan needs about "
+        raise InsufficientCredit(f"{counted(found.credits, 'credit')} left, this plan needs about "
                                  f"{est.credits}: nothing was sent; top up, or pass "
                                  "--allow-partial to spend what is left", code=18020)
     return found
@@ -384,16 +385,11 @@ def _api(version: str, manifest_base: str | None, scope: Scope, cfg: ApplySettin
     file where the friendly sandbox (no `sandbox_config`) keeps its records between runs."""
     if scope.sandbox:
         config = cfg.sandbox_config or Config(time_scale=SANDBOX_SCALE)
-        with Sandbox(config) as sandbox:
-            kept = saved_at if cfg.sandbox_config is None else None
-            if kept:
-                sandbox_saved.recall(sandbox.backend, kept)
-            try:
-                # Never the user's real key, not even to localhost.
-                yield sandbox.url, "sandbox-key", config.time_scale
-            finally:
-                if kept:
-                    sandbox_saved.remember(sandbox.backend, kept)
+        with Sandbox(config) as sandbox, contextlib.ExitStack() as keeping:
+            if saved_at and cfg.sandbox_config is None:
+                keeping.enter_context(sandbox_saved.kept(sandbox.backend, saved_at))
+            # Never the user's real key, not even to localhost.
+            yield sandbox.url, "sandbox-key", config.time_scale
         return
     environ = scope.env
     key = environ.get(SECRET_ENV, "")

@@ -74,3 +74,32 @@ def write_starter(path: str, force: bool = False) -> str:
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror}") from None
     return path
+
+
+IGNORED = ".jogg-flow/"
+_IGNORE_BLOCK = ("# jogg-flow: the state, its journal and lock, and sandbox trials stay out of git\n"
+                 f"{IGNORED}\n")
+
+
+def ignore_state_folder(manifest: str) -> str | None:
+    """Keep `.jogg-flow/` (beside the manifest) out of git: write a `.gitignore` there, or add
+    the line to the one there is. Returns the file written, or None if it already said so."""
+    folder = os.path.dirname(manifest)
+    path = os.path.join(folder, ".gitignore") if folder else ".gitignore"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError):
+        return None  # not ours to repair: the manifest is written, the user sees no .gitignore line
+    if text is not None and any(line.strip().strip("/") == IGNORED.strip("/")
+                                for line in text.splitlines()):
+        return None
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(("" if not text or text.endswith("\n") else "\n") + _IGNORE_BLOCK)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    return path
+

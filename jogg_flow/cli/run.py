@@ -321,7 +321,9 @@ def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
     folder = sandbox_media_dir(manifest)
     finished = [o.key for o in result.outcomes if o.status in (Status.SUCCEEDED, Status.UP_TO_DATE)]
     keep(folder, finished)
-    if output == "text" and finished:  # a --no-wait run has nothing to look at yet
+    # Said when this run made videos (a --no-wait run has nothing to look at yet, and one
+    # with nothing to do says just that).
+    if output == "text" and any(o.status == Status.SUCCEEDED for o in result.outcomes):
         click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "
                    f"{manifest} --sandbox --output html --out gallery.html")
 

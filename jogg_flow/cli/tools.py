@@ -10,7 +10,7 @@ import click
 
 from ..api.generations import VERSIONS
 from ..app.scope import Scope
-from ..app.starter import write_starter
+from ..app.starter import ignore_state_folder, write_starter
 from ..errors import UsageError
 from ..manifest import load_manifest, schema
 from ..sandbox import FAULT_KINDS, Config, Fault
@@ -36,7 +36,9 @@ def init_cmd(path: str, force: bool, feed: str | None) -> int:
         write_from_feed(path, feed, force)
     else:
         write_starter(path, force)
-    click.echo(f"wrote {path}; next: jogg-flow validate {path}")
+    ignored = ignore_state_folder(path)
+    also = f" and {ignored} (.jogg-flow/, the state and sandbox trials, stays out of git)" if ignored else ""
+    click.echo(f"wrote {path}{also}; next: jogg-flow validate {path}")
     return 0
 
 
@@ -152,8 +154,8 @@ def sandbox_cmd(host: str, port: int, render_seconds: float, time_scale: float, 
         raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}"
                                + (" (is another sandbox running? try --port 0 for any free port)"
                                   if err.errno == errno.EADDRINUSE else "")) from None
-    click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
-    try:
+    try:  # Ctrl-C from the moment the banner may be seen is a clean stop
+        click.echo(f"JoggAI sandbox on {server.url} (stats: {server.url}/_sandbox/stats)", err=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -13,7 +13,7 @@ from ..api.generations import GENERATIONS
 from ..errors import ManifestError, Problem
 from . import loader, schema
 from .model import Manifest, Video, parse_rate
-from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template
+from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template, url_context
 
 Path = tuple[Any, ...]
 _MISSING: Any = object()
@@ -209,8 +209,9 @@ class Builder:
         # A feed's product (i < 0) has its template's place as `base` and sees its `row`.
         base = base or ("products", i)
         extra = {} if row is None else {"row": row}
-        url = self.value(product.get("url", ""), base + ("url",), extra)
         tags = product.get("tags") or []
+        url = self.value(product.get("url", ""), base + ("url",),
+                         {**extra, **url_context(product["key"], tags)})
         ctx: dict[str, Any] = {**extra, "product": {"key": product["key"], "url": url, "tags": tags}}
         variants = product.get("variants")
         if not isinstance(variants, list):

@@ -15,7 +15,7 @@ from ..errors import Problem
 from ..feeds import FeedError, FetchError, Row, format_of, open_feed, read
 from . import loader, schema
 from .model import Video
-from .templating import ExplainedMapping, TemplateError, Templater, is_template
+from .templating import ExplainedMapping, TemplateError, Templater, is_template, url_context
 
 Path = tuple[Any, ...]
 
@@ -149,11 +149,11 @@ class _Feed:
         key = self._required("key", ctx, row)
         if key is None or not self._unique(key, row.line):
             return []
-        url = self._required("url", ctx, row)
+        tags = self._tags(ctx)
+        url = self._required("url", {**ctx, **url_context(key, tags)}, row)
         if url is None:
             return []
-        product: dict[str, Any] = {**self.template, "key": key, "url": url,
-                                   "tags": self._tags(ctx)}
+        product: dict[str, Any] = {**self.template, "key": key, "url": url, "tags": tags}
         details = self.template.get("details")
         if isinstance(details, dict) and isinstance(details.get("intro_medias"), str):
             path = self.base + ("product", "details", "intro_medias")

@@ -278,3 +278,36 @@ def _split(source: str) -> list[str] | None:
                 return None
             parts[i] = part
     return parts
+
+
+class _ProductBeforeUrl(dict[str, Any]):
+    """`product` as its own `url` sees it: its key and tags; its url is what is being made."""
+
+    def __missing__(self, name: str) -> Any:
+        if name == "url":
+            raise _NotInUrl("product.url cannot be used in url itself (it is the value being "
+                            "made); product.key and product.tags can")
+        raise _NotInUrl(f"product has no '{name}' in url (product.key and product.tags can be used)")
+
+
+class _VariantNotInUrl:
+    """`variant` in a url: a product's url is one for all its variants (they share the product)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NotInUrl(f"variant.{name} cannot be used in url: {_SHARED_URL}")
+
+    def __str__(self) -> str:
+        raise _NotInUrl(f"variant cannot be used in url: {_SHARED_URL}")
+
+
+_SHARED_URL = ("url belongs to the product, and its variants share it (one product, one crawl); "
+               "use variant.* in details or render")
+
+
+class _NotInUrl(Exception):
+    """A name `url` cannot see, and why (said as the template's error)."""
+
+
+def url_context(key: Any, tags: Any) -> dict[str, Any]:
+    """What a product's `url` template sees besides vars, env (and a feed's row)."""
+    return {"product": _ProductBeforeUrl(key=key, tags=tags), "variant": _VariantNotInUrl()}

@@ -34,6 +34,8 @@ STYLES = {s.lower() for s in (
     "Soft Selling", "Humor & Meme", "Feature Explainer", "Soft Storytelling with Twist",
     "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution", "Comparison",
     "Creative/Innovative", "Emotional Appeal", "Immersive Storytelling")}
+# What a later sandbox needs to answer for this one's products and renders.
+KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name")
 MESSAGES = {10104: "Record not found", 10105: "Invalid API key", 18020: "Insufficient credit",
             18025: "No permission to call APIs", 40000: "Parameter error",
             429: "Rate limit exceeded. Please try again later.", 50000: "System error"}
@@ -122,13 +124,18 @@ class Backend:
         self.requests: Counter[str] = Counter()
         self.renders: Counter[str] = Counter()
         self.credits = config.credits
+        # Told of each record of KEPT that changes, before the answer reporting it is sent.
+        self.keeper: Callable[[str, Any, Any], None] | None = None
 
     def now(self) -> float:
         """API time in seconds since start."""
         return self.t_offset + (time.monotonic() - self.t0) * self.config.time_scale
 
-    # What a later sandbox needs to answer for this one's products and renders.
-    _KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name")
+    def changed(self, table: str, key: Any) -> None:
+        """Hand the keeper a record of `table` (one of KEPT) that just changed; the caller
+        holds the lock, so records reach the keeper in the order they changed."""
+        if self.keeper is not None:
+            self.keeper(table, key, getattr(self, table)[key])
 
     def snapshot(self) -> dict[str, Any]:
         """The remote records as plain data, with the API time and the wall time they were
@@ -136,7 +143,7 @@ class Backend:
         sandbox runs, as it would at JoggAI)."""
         with self.lock:
             out: dict[str, Any] = {"version": 1, "api_now": self.now(), "wall": time.time()}
-            for name in self._KEPT:
+            for name in KEPT:
                 out[name] = list(getattr(self, name).items())  # pairs keep int keys ints
             return out
 
@@ -145,7 +152,7 @@ class Backend:
         if data.get("version") != 1:
             raise ValueError("not a sandbox snapshot of version 1")
         with self.lock:
-            for name in self._KEPT:
+            for name in KEPT:
                 getattr(self, name).update({k: v for k, v in data[name]})
             away = max(0.0, time.time() - float(data["wall"]))
             self.t_offset = float(data["api_now"]) + away * self.config.time_scale
@@ -203,6 +210,8 @@ class Backend:
             self.projects[prj_id] = {"product_id": product_id, "rendered_at": None, "fails": False,
                                      "created_at": int(time.time()), "settings": {}}
             self.counters["products_created"] += 1
+            self.changed("products", product_id)
+            self.changed("projects", prj_id)
         return {"id": product_id, "prj_id": prj_id}
 
     def update_product(self, body: dict[str, Any]) -> None:
@@ -224,6 +233,7 @@ class Backend:
             product.update({k: body[k] for k in ("title", "intro_text", "target_audience",
                                                  "intro_medias") if k in body})
             self.counters["products_updated"] += 1
+            self.changed("products", product_id)
 
     def render(self, body: dict[str, Any], fault: str | None) -> None:
         project_id = body.get("project_id")
@@ -238,6 +248,7 @@ class Backend:
             project.update(rendered_at=self.now(), settings=dict(body),
                            fails=fault == "render_fail" or self.rng.random() < self.config.fail_rate)
             self.count_render(project_id, str(project["product_id"]))
+            self.changed("projects", project_id)
 
     def charge(self) -> None:
         """Take one render's credit, or refuse with 18020 (the caller holds the lock):
@@ -254,6 +265,7 @@ class Backend:
         self.counters["renders_accepted"] += 1
         if name:
             self.by_name.setdefault(name, []).append(render_id)
+            self.changed("by_name", name)
 
     def project_info(self, project_id: str, base: str) -> dict[str, Any]:
         if not project_id:

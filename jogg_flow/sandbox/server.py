@@ -162,8 +162,11 @@ class Sandbox:
         self._server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
+        """Stop serving and close the socket. Only a background thread needs telling: in
+        the foreground `serve_forever` has returned (or, stopped by Ctrl-C before it began,
+        never ran: shutting it down would wait for it for ever)."""
+        if self._thread is not None:
+            self._server.shutdown()
         self._server.server_close()
 
     def __enter__(self) -> Sandbox:

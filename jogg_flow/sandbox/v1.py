@@ -75,6 +75,7 @@ def create_video(backend: Backend, body: dict[str, Any], fault: str | None) -> d
             "created_at": int(time.time()), "settings": body,
             "fails": fault == "render_fail" or backend.rng.random() < backend.config.fail_rate}
         backend.count_render(project_id, product_id, name)
+        backend.changed("v1_projects", project_id)
     return {"project_id": project_id}
 
 

@@ -50,6 +50,7 @@ def create_product(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
                                                    "description": "front"}]}
         backend.v2_products[product_id] = product
         backend.counters["products_created"] += 1
+        backend.changed("v2_products", product_id)
     return dict(product)
 
 
@@ -61,6 +62,7 @@ def update_product(backend: Backend, body: dict[str, Any]) -> None:
             raise ApiFailure(10104)
         product.update({k: body[k] for k in ("name", "description", "target_audience", "media") if k in body})
         backend.counters["products_updated"] += 1
+        backend.changed("v2_products", str(body.get("product_id")))
 
 
 def create_video(backend: Backend, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
@@ -79,6 +81,7 @@ def create_video(backend: Backend, body: dict[str, Any], fault: str | None) -> d
             "created_at": int(time.time()), "settings": body,
             "fails": fault == "render_fail" or backend.rng.random() < backend.config.fail_rate}
         backend.count_render(video_id, product_id, str(spec.get("name") or ""))
+        backend.changed("v2_videos", video_id)
     return {"video_id": video_id, "status": "processing"}
 
 

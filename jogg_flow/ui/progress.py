@@ -57,6 +57,7 @@ class Reporter:
         self._notice_stream: IO[str] = stream
         self._counts: dict[str, int] = {}
         self._queued = 0
+        self._folded = 0  # up-to-date outcomes of a run that changes nothing, said in one line
         self._drawn = 0
         self._last_draw = 0.0
         self._closed = threading.Event()
@@ -168,6 +169,9 @@ class Reporter:
             return None
         if kind == "video":
             status = e["status"]
+            if status == Status.UP_TO_DATE and not self._queued and not self.verbose:
+                self._folded += 1  # nothing to do for it, in a run with nothing to do
+                return None
             tail = e.get("video_url") or e.get("message") or ""
             return f"{self._paint(f'{status:<11}', status)} {key}  {tail}".rstrip()
         if kind == "step":
@@ -188,6 +192,9 @@ class Reporter:
             painted = self._paint(f"{status:<11}", Status.FAILED if bad else Status.SUCCEEDED)
             return f"{painted} {key}  {tail}"
         if kind == "summary":
+            if self._folded and self._folded == sum(self._counts.values()):
+                n = self._folded
+                return f"No changes: {n} video{'' if n == 1 else 's'} up to date."
             return f"{e.get('message', '')} in {self.clock() - self._start:.1f}s"
         return f"{kind}: {e.get('message') or e.get('url') or ''} {key}".rstrip()
 

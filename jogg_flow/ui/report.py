@@ -105,6 +105,9 @@ def orientation_text(items: Iterable[PlanItem]) -> str:
         return ""
     return (f"Orientation: {len(unset)} video{'s' if len(unset) != 1 else ''} set no render.aspect_ratio: "
             f"rendered {DEFAULT_ORIENTATION}, the default for every api.version (JoggAI's documented one).")
+def counted(n: float, word: str) -> str:
+    """`1 render`, `2 renders`, `0.5 credits`: a number and its noun in agreement."""
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
 
 
 def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False) -> str:
@@ -113,8 +116,8 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
     seconds = est.post_seconds(rate)
     span = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
     where = " (the sandbox's budget: it runs faster than JoggAI)" if sandbox else ""
-    return (f"Estimate: {est.renders} render{'s' if est.renders != 1 else ''} ≈ {est.credits} "
-            f"credit{'s' if est.credits != 1 else ''} (1 per video up to 2 minutes); {est.posts} POSTs "
+    return (f"Estimate: {counted(est.renders, 'render')} ≈ {counted(est.credits, 'credit')} "
+            f"(1 per video up to 2 minutes); {counted(est.posts, 'POST')} "
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
