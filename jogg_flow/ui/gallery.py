@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from ..manifest.model import Manifest
 from ..state import status
 from ..state.status import Status
+from .report import needs_check_text
 
 _BAD = (Status.FAILED, Status.ERROR)
 
@@ -103,7 +104,7 @@ def _credits(value: Any) -> str:
 
 def _reason(record: Mapping[str, Any]) -> str:
     if record.get("status") == Status.NEEDS_CHECK:
-        return str(record.get("error") or "a render was sent but its answer was lost; check the dashboard")
+        return needs_check_text(record) + "; check the dashboard"
     if record.get("status") in _BAD:
         remote = _dict(record.get("remote"))
         return str(record.get("error") or remote.get("err_msg") or "failed")

@@ -105,6 +105,13 @@ def orientation_text(items: Iterable[PlanItem]) -> str:
         return ""
     return (f"Orientation: {len(unset)} video{'s' if len(unset) != 1 else ''} set no render.aspect_ratio: "
             f"rendered {DEFAULT_ORIENTATION}, the default for every api.version (JoggAI's documented one).")
+def needs_check_text(record: Mapping[str, Any]) -> str:
+    """A needs-check video's evidence, and since when it has said nothing more."""
+    error = str(record.get("error") or "a render's answer was lost")
+    since = record.get("needs_check_since")
+    return f"{error} (needs-check since {since})" if isinstance(since, str) else error
+
+
 def counted(n: float, word: str) -> str:
     """`1 render`, `2 renders`, `0.5 credits`: a number and its noun in agreement."""
     return f"{n:g} {word}{'' if n == 1 else 's'}"
@@ -144,7 +151,7 @@ def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> 
                      "video_url": outputs.get("video_url"), "cover_url": outputs.get("cover_url"),
                      "duration": outputs.get("duration"), "credits": record.get("credits")})
         if record.get("status") == Status.NEEDS_CHECK:
-            rows[-1]["message"] = str(record.get("error") or "")
+            rows[-1]["message"] = needs_check_text(record)
         elif record.get("status") == Status.FAILED:
             remote = record.get("remote")
             said = remote.get("err_msg") if isinstance(remote, dict) else None
