@@ -34,7 +34,7 @@ def _rounds(run, tmp_path, rounds: int) -> None:
             code, _ = _apply(run, manifest, state, sb.url)
             checks = [k for k, r in State.load(state).videos.items() if r.get("status") == "needs-check"]
             assert code == 1 and checks, "the scenario must leave needs-check videos"
-            listed = run("outputs", manifest, "--state", state, "--output", "json")
+            listed = run("outputs", manifest, "--state", state, "--api-base", sb.url, "--output", "json")
             rows = {r["key"]: r for r in json.loads(listed.stdout)}
             assert all("(needs-check since 20" in rows[k]["message"] for k in checks)  # its age
             time.sleep(3.0)  # JoggAI's clock: the renders leave "start" meanwhile
