@@ -162,3 +162,20 @@ def test_outputs_csv_never_holds_a_cell_a_spreadsheet_runs(cell, run, write, tmp
     for field in ("project_id", "video_url"):
         assert not row[field].startswith(("=", "+", "-", "@", "\t", "\r", "＝"))
     assert row["cover_url"] == "https://x.example/c.png"
+
+
+def test_a_failure_message_with_nul_and_escapes_is_kept_and_shown_escaped(run, write, tmp_path):
+    # Item 6: a NUL in an answer reached the state (PostgreSQL refuses it on every later write).
+    class Failing(OpenApi):
+        def __call__(self, r):
+            if r.path == "/open/prj_info":
+                return envelope({"status": 5, "err_msg": "crawl\u0000failed\x1b[2J"})
+            return super().__call__(r)
+
+    manifest, state = write("m.yaml", MANIFEST), str(tmp_path / "s.json")
+    with Scripted(Failing(None, None)) as api:
+        result = run("apply", manifest, "--api-base", api.url, "--state", state, *FAST,
+                     env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 1 and not OBEYED.search(result.stdout + result.stderr)
+    assert "crawl\\x00failed\\x1b[2J" in result.stdout
+    assert "\u0000" not in json.dumps(State.load(state).get("a"), ensure_ascii=False)
