@@ -143,21 +143,6 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
             self._pool.clear()
 
 
-def web_url(value: Any) -> bool:
-    """Whether `value` is a plain http(s) URL with a host: no whitespace, control, format
-    or separator characters, at most 8 KiB. What an API or a state file says is a URL is
-    used, printed or linked only when it is one."""
-    if not isinstance(value, str) or not value or len(value) > 8192:
-        return False
-    if not value.isprintable() or " " in value:
-        return False  # isprintable: no Cc, Cf, Cs, Zl, Zp, nor Zs other than the space
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 def reason(err: BaseException) -> str:
     """What the system said ("Connection refused", "Name or service not known"), found in
     the error or what caused it; else the error's kind."""

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jogg_flow import errors
+from jogg_flow import text
 from jogg_flow.api.http import ProjectInfo
 from jogg_flow.errors import Problem
 from jogg_flow.state import State
@@ -115,10 +115,10 @@ ANY = st.text(st.characters(), max_size=40)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ANY, ANY)
 def test_printed_values_hold_no_control_characters(key, value):
-    for text in (errors.printable(value), str(Problem(key, 1, 1, value)), report.table(["k", "v"], [[key, value]]),
-                 github.annotation("error", value, key, 1), report.plan_text([])):
-        text.encode("utf-8")  # a lone surrogate would raise here
-        assert not any(c in text for c in "\x1b\r\x07\x85\u2028\u202e")
+    for shown in (text.printable(value), str(Problem(key, 1, 1, value)), report.table(["k", "v"], [[key, value]]),
+                  github.annotation("error", value, key, 1), report.plan_text([])):
+        shown.encode("utf-8")  # a lone surrogate would raise here
+        assert not any(c in shown for c in "\x1b\r\x07\x85\u2028\u202e")
     stream = _Lines()
     Reporter("text", stream)({"event": "video", "key": key, "status": "failed", "message": value})
     assert stream.text.count("\n") == 1 and "\x1b" not in stream.text

@@ -35,11 +35,11 @@ from urllib3.exceptions import ConnectTimeoutError, ProxyError
 from urllib3.response import BaseHTTPResponse
 
 from .. import __version__
-from ..errors import UsageError, printable
+from ..errors import UsageError
 from ..net import DEADLINE as _DEADLINE
 from ..net import manager as _manager
 from ..net import reason as _reason
-from ..net import web_url
+from ..text import printable, web_url
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,

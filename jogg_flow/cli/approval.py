@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..app.online import NotApproved, Proposal
-from ..errors import printable
+from ..text import printable
 from ..ui.progress import Reporter
 from ..ui.report import estimate_text, plan_text
 

@@ -15,8 +15,8 @@ from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
-from ..errors import printable
 from ..state.status import Status
+from ..text import printable
 from ..ui import github, progress, report
 from .app import (
     _json_error,

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from ..errors import printable
 from ..state.status import Status
+from ..text import printable
 
 EVENTS_VERSION = 2  # 2: the `video` event speaks jogg_flow.status (pending, rendering, ...)
 _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}

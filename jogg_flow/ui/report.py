@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..engine.planner import CHANGES, Action, Estimate, PlanItem, counts
-from ..errors import printable
 from ..state import status
 from ..state.status import Status
+from ..text import printable
 
 _MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RETRY: "!",
          Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽"}
