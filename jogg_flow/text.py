@@ -40,6 +40,7 @@ def web_url(value: Any) -> bool:
         return False  # isprintable: no Cc, Cf, Cs, Zl, Zp, nor Zs other than the space
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port out of range raises here
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
