@@ -57,7 +57,7 @@ def read_json(source: Source) -> Iterator[Item]:
     except json.JSONDecodeError as err:
         raise FeedError(err.lineno, f"is not valid JSON: {err.msg}", col=err.colno) from None
     except RecursionError:
-        raise FeedError(1, _DEEP.format(MAX_DEPTH)) from None
+        raise FeedError(_deep_line(text), _DEEP.format(MAX_DEPTH)) from None
     start = _array_start(text, data)
     decoder = json.JSONDecoder(parse_int=_Digits)
     pos, line = start + 1, 1 + text.count("\n", 0, start + 1)
@@ -110,6 +110,27 @@ def _row(line: int, item: Any) -> Item:
     if _depth(item) > MAX_DEPTH:
         return FeedError(line, _DEEP.format(MAX_DEPTH))
     return Row(line, {str(k): scalar(v) for k, v in item.items()})
+
+
+def _deep_line(text: str) -> int:
+    """The line where the document nests deeper than an item may (the array of products and
+    its object count too), for a document too deep for the json module to read."""
+    depth, line, quoted, escaped = 0, 1, False, False
+    for c in text:
+        if quoted:
+            quoted = escaped or c != '"'
+            escaped = not escaped and c == "\\"
+        elif c == '"':
+            quoted = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH + 2:
+                return line
+        elif c in "]}":
+            depth -= 1
+        if c == "\n":
+            line += 1
+    return 1
 
 
 def _depth(value: Any) -> int:
