@@ -21,8 +21,11 @@ class _Digits(str):
     __slots__ = ()
 
 
+_DECODER = json.JSONDecoder(parse_int=_Digits)  # one: json.loads with a hook makes one per call
+
+
 def _loads(text: str) -> object:
-    return json.loads(text, parse_int=_Digits)
+    return _DECODER.decode(text)
 
 
 def read_jsonl(source: Source) -> Iterator[Item]:
@@ -59,7 +62,7 @@ def read_json(source: Source) -> Iterator[Item]:
     except RecursionError:
         raise FeedError(_deep_line(text), _DEEP.format(MAX_DEPTH)) from None
     start = _array_start(text, data)
-    decoder = json.JSONDecoder(parse_int=_Digits)
+    decoder = _DECODER
     pos, line = start + 1, 1 + text.count("\n", 0, start + 1)
     while True:
         skip = _skip(text, pos)
@@ -86,7 +89,7 @@ def _array_start(text: str, data: Any) -> int:
         raise FeedError(1, f"must be an array of objects, or an object holding exactly one array "
                         f"(found {found})")
     # Walk the object's members with the json decoder to the array's opening bracket.
-    decoder = json.JSONDecoder(parse_int=_Digits)
+    decoder = _DECODER
     pos = _skip(text, 0) + 1
     while True:
         pos = _skip(text, pos)
