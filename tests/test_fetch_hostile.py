@@ -159,3 +159,16 @@ def test_a_feed_server_that_never_answers_is_cut_at_the_deadline():
                 fetch(f"{server.url}/silent.csv", loopback_http=True, deadline=0.5)
         finally:
             release.set()
+
+
+def test_no_api_request_carries_netrc_credentials(run, write, tmp_path):
+    from tests.conftest import FAKE_KEY
+    from tests.test_hostile_answers import OpenApi
+
+    manifest = write("m.yaml", "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n")
+    with Scripted(OpenApi("https://cdn.example/v.mp4", None)) as api:
+        result = run("apply", manifest, "--api-base", api.url, "--state", str(tmp_path / "s.json"),
+                     "--post-rate", "20/1s", "--poll-interval", "0.05", env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 0, result.stderr
+    assert len(api.log) >= 4
+    assert not any("Authorization" in r.headers or NETRC_PASSWORD in repr(r.headers) for r in api.log)
