@@ -58,7 +58,7 @@ class Answer:
                 try:
                     chunk = self._resp.read(_CHUNK, decode_content=False)
                 except (urllib3.exceptions.HTTPError, OSError) as err:
-                    if time.monotonic() >= self._until:
+                    if not self.disarm():  # the watchdog shut the socket: the deadline passed
                         raise NetError(f"not complete after {self._seconds:g} s") from None
                     raise NetError(f"cut short ({reason(err)})") from None
                 if not chunk:
@@ -67,9 +67,11 @@ class Answer:
                 if self.received > self.max_bytes:
                     raise NetError(f"larger than {self.max_bytes:,} bytes")
                 yield chunk
-        finally:
-            if not self.disarm():
-                raise NetError(f"not complete after {self._seconds:g} s")  # the end seen was the cut
+        except BaseException:
+            self.disarm()
+            raise
+        if not self.disarm():  # the end seen was the socket shut at the deadline
+            raise NetError(f"not complete after {self._seconds:g} s")
 
     def disarm(self) -> bool:
         """Stop the deadline's watch; False when it had already shut the socket."""
@@ -111,9 +113,8 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
                                                                 read=self.timeout[1]))
         except (urllib3.exceptions.HTTPError, OSError) as err:
             self._pool.clear()
-            if DEADLINE.token is not None:
-                WATCHDOG.disarm(DEADLINE.token)
-            if time.monotonic() >= until:
+            fired = DEADLINE.token is not None and not WATCHDOG.disarm(DEADLINE.token)
+            if fired or time.monotonic() >= until:
                 raise NetError(f"no answer within {self.deadline:g} s") from None
             if isinstance(err, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too
                 raise NetError(f"cannot connect ({reason(err)})") from None
@@ -141,21 +142,6 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
             self._resp.release_conn()
         if self._pool is not None:
             self._pool.clear()
-
-
-def web_url(value: Any) -> bool:
-    """Whether `value` is a plain http(s) URL with a host: no whitespace, control, format
-    or separator characters, at most 8 KiB. What an API or a state file says is a URL is
-    used, printed or linked only when it is one."""
-    if not isinstance(value, str) or not value or len(value) > 8192:
-        return False
-    if not value.isprintable() or " " in value:
-        return False  # isprintable: no Cc, Cf, Cs, Zl, Zp, nor Zs other than the space
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def reason(err: BaseException) -> str:

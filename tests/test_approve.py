@@ -320,3 +320,24 @@ def test_without_a_key_there_is_no_question_only_the_error(live, sandbox):
     out, code = on_terminal(args, env_extra={"JOGG_API_KEY": ""})
     assert code == 3 and QUESTION not in out, out
     assert "JOGG_API_KEY is not set" in out and posts(sandbox) == {}
+
+
+def test_a_stop_asked_for_before_the_question_cancels_it_unasked():
+    # A SIGTERM between planning and the question set the run's stop event; the question
+    # then waited for an answer nobody would give.
+    import io
+    import threading
+    from typing import Any, cast
+
+    from jogg_flow.app.online import NotApproved, Proposal
+    from jogg_flow.cli.approval import ask
+    from jogg_flow.engine.planner import Estimate
+
+    stop = threading.Event()
+    stop.set()
+    proposal = Proposal(manifest=cast(Any, None), items=[], estimate=Estimate(1, 1, 2), rate=(20, 60.0), records={},
+                        identity=None, target={}, where="s.json")
+    out = io.StringIO()
+    with pytest.raises(NotApproved) as err:
+        ask(proposal, "m.yaml", False, io.StringIO("yes\n"), out, stop)
+    assert err.value.exit_code == 130 and QUESTION not in out.getvalue()

@@ -82,3 +82,15 @@ def test_an_api_answer_nested_50000_deep_is_not_a_traceback(write, tmp_path, run
                                   env={"JOGG_API_KEY": FAKE_KEY}))
     assert result.exit_code == 1
     assert "internal error" not in result.output + result.stderr
+
+
+def test_plan_shows_a_lone_surrogate_from_the_state_instead_of_crashing(write, tmp_path, run):
+    # Before: UnicodeEncodeError out of `plan` (the diff printed the state's old title raw).
+    manifest, state = write("m.yaml", MANIFEST.replace("}]", ", details: {title: T}}]")), tmp_path / "s.json"
+    applied = run("apply", manifest, "--sandbox", "--yes", "-q", "--state", str(state), "--poll-interval", "0.05")
+    assert applied.exit_code == 0, applied.stderr
+    journal = state.with_name("s.json.journal")
+    journal.write_text(journal.read_text().replace('"title":"T"', '"title":"T\\ud800\\u001b[2J"'))
+    result = no_traceback(run("plan", manifest, "--sandbox", "--state", str(state)))
+    assert result.exit_code == 0
+    assert 'details.title: "T\\ud800\\u001b[2J" → "T"' in result.stdout

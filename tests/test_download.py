@@ -109,3 +109,12 @@ def test_a_tampered_url_is_a_per_video_error(outputs, tmp_path):
     failed = download_all(state, ["a"], str(tmp_path / "out"), lambda e: events.append(fields(e)))
     assert failed == (0 if isinstance(outputs, list) else 1)
     assert all("not a URL" in e["message"] for e in events)
+
+
+@pytest.mark.parametrize("url", ["https://[x/a.mp4", "file:///etc/passwd", "https://x.example/a\n.mp4",
+                                 "https://x.example:99999/a.mp4"])
+def test_a_url_that_is_not_plain_http_is_a_per_video_error_not_a_crash(url, tmp_path):
+    events: list[dict[str, Any]] = []
+    assert download_all(state_with(tmp_path, url), ["a"], str(tmp_path / "out"),
+                        lambda e: events.append(fields(e))) == 1
+    assert events[-1]["status"] == "failed"

@@ -58,7 +58,7 @@ BROKEN = {
     # Deep or odd input (issue 22, item 5): refused at its line, never a traceback.
     "jsonl-nested-50000-deep.jsonl": "FEED:2:1: is nested too deeply (a product's item is at most 32 "
                                      "levels deep)",
-    "json-nested-50000-deep.json": "FEED:1:1: is nested too deeply (a product's item is at most 32 "
+    "json-nested-50000-deep.json": "FEED:2:1: is nested too deeply (a product's item is at most 32 "
                                    "levels deep)",
     "jsonl-nested-40-deep.jsonl": "FEED:1:1: is nested too deeply (a product's item is at most 32 levels deep)",
     "merchant-utf7.xml": "FEED:1:1: declares an encoding the XML reader cannot read (multi-byte encodings "

@@ -14,7 +14,7 @@ import pytest
 from jogg_flow.errors import ManifestError
 from jogg_flow.manifest import load_manifest
 
-from .conftest import FAKE_KEY
+from .conftest import FAKE_KEY, ROOT
 
 TOKEN = "ghs_CheckoutToken0123456789abcdef"
 GIT_CONFIG = f"""[remote "origin"]
@@ -95,8 +95,9 @@ def test_a_named_pipe_in_the_folder_is_refused_without_waiting_for_a_writer(tmp_
     # instead of hanging the suite.
     os.mkfifo(tmp_path / "feed.csv")
     path = manifest(tmp_path, "feed.csv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "jogg_flow", "validate", path], capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+                          text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
     assert done.returncode == 3
     assert done.stderr.strip() == (f"{path}:3:11: {tmp_path / 'feed.csv'}: is not a regular file "
                                    "(a device, pipe or socket); refused")

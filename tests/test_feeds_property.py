@@ -120,3 +120,39 @@ def test_any_text_survives_json_lines_and_merchant_xml_unchanged(titles, fmt):
         manifest.write_text(MANIFEST.replace("feed.csv", f"feed.{fmt}"))
         videos = load_manifest(str(manifest)).videos
     assert [(v.key, v.url, v.details["title"]) for v in videos] == items
+
+
+# Issue 22: rows of any text, any depth and any number, through validate under GitHub Actions:
+# exit 0 or 3, never a traceback, and nothing printed that a terminal or the runner obeys.
+JSON_VALUE = st.recursive(
+    st.one_of(st.text(st.characters(), max_size=12), st.integers(-10**30, 10**30), st.booleans(),
+              st.none(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12)
+ROW = st.fixed_dictionaries({"handle": st.one_of(st.just("p-1"), st.text(st.characters(), max_size=8)),
+                             "link": st.one_of(st.just("https://shop.example.com/p"), st.text(max_size=12)),
+                             "title": JSON_VALUE})
+OBEYED = ("\x1b", "\x07", "\r", "\x85", "\u2028", "\u202e")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ROW, min_size=1, max_size=4), st.integers(0, 60))
+def test_any_json_lines_row_is_refused_or_taken_without_a_traceback_or_an_escape(rows_, deep):
+    from click.testing import CliRunner
+
+    from jogg_flow.cli import cli
+
+    lines = [json.dumps(r) for r in rows_]
+    lines.append('{"handle": "p-9", "link": "https://shop.example.com/9", "title": ' + "[" * deep + "]" * deep + "}")
+    lines.append('{"handle": "p-8", "link": "https://shop.example.com/8", "gtin": ' + "7" * (deep * 100) + "}")
+    with tempfile.TemporaryDirectory() as tmp:
+        (pathlib.Path(tmp) / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        manifest = pathlib.Path(tmp) / "shop.yaml"
+        manifest.write_text(MANIFEST.replace("feed.csv", "feed.jsonl"))
+        for output in ("text", "json"):
+            result = CliRunner().invoke(cli, ["validate", str(manifest), "--output", output],
+                                        env={"GITHUB_ACTIONS": "true"}, catch_exceptions=False)
+            printed = result.stdout + result.stderr
+            assert result.exit_code in (0, 3) and "Traceback" not in printed
+            assert not any(c in printed for c in OBEYED)
+            assert all(not line.startswith("::") or line.startswith("::error file=") for line in printed.splitlines())

@@ -4,6 +4,7 @@ per file, and a partial answer that does not start where it was asked refused.""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -144,3 +145,31 @@ def test_a_partial_answer_that_starts_elsewhere_is_refused_and_fetched_whole_nex
         assert download_all(state, ["a"], str(out), events.append) == 0
     assert "Range" not in server.log[0].headers
     assert (out / "a.mp4").read_bytes() == BODY
+
+
+def test_a_feed_server_that_never_answers_is_cut_at_the_deadline():
+    release = threading.Event()
+
+    def silent(request):
+        release.wait(30)  # holds the answer; the read timeout alone would wait 60 s
+        return Reply(200, b"handle,link\n")
+
+    with Scripted(silent) as server:
+        try:
+            with pytest.raises(FetchError, match=r"silent.csv: no answer within 0.5 s"):
+                fetch(f"{server.url}/silent.csv", loopback_http=True, deadline=0.5)
+        finally:
+            release.set()
+
+
+def test_no_api_request_carries_netrc_credentials(run, write, tmp_path):
+    from tests.conftest import FAKE_KEY
+    from tests.test_hostile_answers import OpenApi
+
+    manifest = write("m.yaml", "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n")
+    with Scripted(OpenApi("https://cdn.example/v.mp4", None)) as api:
+        result = run("apply", manifest, "--api-base", api.url, "--state", str(tmp_path / "s.json"),
+                     "--post-rate", "20/1s", "--poll-interval", "0.05", env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 0, result.stderr
+    assert len(api.log) >= 4
+    assert not any("Authorization" in r.headers or NETRC_PASSWORD in repr(r.headers) for r in api.log)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jogg_flow import errors
+from jogg_flow import text
 from jogg_flow.api.http import ProjectInfo
 from jogg_flow.errors import Problem
 from jogg_flow.state import State
@@ -116,10 +116,10 @@ ANY = st.text(st.characters(), max_size=40)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ANY, ANY)
 def test_printed_values_hold_no_control_characters(key, value):
-    for text in (errors.printable(value), str(Problem(key, 1, 1, value)), report.table(["k", "v"], [[key, value]]),
-                 github.annotation("error", value, key, 1), report.plan_text([])):
-        text.encode("utf-8")  # a lone surrogate would raise here
-        assert not any(c in text for c in "\x1b\r\x07\x85\u2028\u202e")
+    for shown in (text.printable(value), str(Problem(key, 1, 1, value)), report.table(["k", "v"], [[key, value]]),
+                  github.annotation("error", value, key, 1), report.plan_text([])):
+        shown.encode("utf-8")  # a lone surrogate would raise here
+        assert not any(c in shown for c in "\x1b\r\x07\x85\u2028\u202e")
     stream = _Lines()
     Reporter("text", cast(IO[str], stream))({"event": "video", "key": key, "status": "failed", "message": value})
     assert stream.text.count("\n") == 1 and "\x1b" not in stream.text
@@ -163,3 +163,20 @@ def test_outputs_csv_never_holds_a_cell_a_spreadsheet_runs(cell, run, write, tmp
     for field in ("project_id", "video_url"):
         assert not row[field].startswith(("=", "+", "-", "@", "\t", "\r", "＝"))
     assert row["cover_url"] == "https://x.example/c.png"
+
+
+def test_a_failure_message_with_nul_and_escapes_is_kept_and_shown_escaped(run, write, tmp_path):
+    # Item 6: a NUL in an answer reached the state (PostgreSQL refuses it on every later write).
+    class Failing(OpenApi):
+        def __call__(self, r):
+            if r.path == "/open/prj_info":
+                return envelope({"status": 5, "err_msg": "crawl\u0000failed\x1b[2J"})
+            return super().__call__(r)
+
+    manifest, state = write("m.yaml", MANIFEST), str(tmp_path / "s.json")
+    with Scripted(Failing(None, None)) as api:
+        result = run("apply", manifest, "--api-base", api.url, "--state", state, *FAST,
+                     env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 1 and not OBEYED.search(result.stdout + result.stderr)
+    assert "crawl\\x00failed\\x1b[2J" in result.stdout
+    assert "\u0000" not in json.dumps(State.load(state).get("a"), ensure_ascii=False)

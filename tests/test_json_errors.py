@@ -120,3 +120,11 @@ def test_validate_and_the_error_object_give_problems_the_same_shape(files):
     assert [set(item) for item in listed] == [{"file", "ok", "videos", "feeds", "problems"}]
     assert listed[0]["problems"] == error["problems"]
     assert set(error["problems"][0]) == {"file", "line", "col", "message"}
+
+
+@pytest.mark.parametrize("base", ["https://[api.example", "https://api.example:99999", "ftp://api.example"])
+def test_an_api_base_urllib_cannot_read_is_a_usage_error(base, write, run):
+    manifest = write("m.yaml", "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n")
+    result = run("apply", manifest, "--api-base", base, "--yes", env={"JOGG_API_KEY": "k" * 20})
+    assert result.exit_code == 3 and "Traceback" not in result.output + result.stderr
+    assert "is not an http(s) URL" in result.stderr

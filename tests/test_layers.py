@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("manifest", "state"),
     ("api", "feeds", "sandbox"),
     ("errors", "net", "__init__", "schemas"),
+    ("text",),
 ]
 
 

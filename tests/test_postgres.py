@@ -478,3 +478,19 @@ def test_three_runners_through_pgbouncer_at_scale(pooled, pgbouncer, tmp_path):
     figures = three_runners(str(tmp_path), pooled, n=20, direct=pgbouncer.direct(pooled))
     assert figures["rate_limited_429"] == 0 and figures["exit_codes"] == [0, 0, 0]
     assert figures["renders"] == 60 and figures["max_renders_per_project"] == 1
+def test_a_raw_hash_or_at_in_the_password_connects_and_never_leaks(postgres_server, pg, tmp_path, run):
+    # Issue 22, item 11: the password was cut at '#' (the rest became the state's name, shown in
+    # every message) or at the first '@' (the rest became a host name in libpq's error).
+    password = "r@w#Pa55/word"
+    postgres_server.sql(f"do $$ begin create role jf_raw login password '{password}' superuser; "
+                        "exception when duplicate_object then null; end $$")
+    manifest = write_named(str(tmp_path), "shop", 1)
+    db = pg.rsplit("/", 1)[1]
+    raw = f"postgresql://jf_raw:{password}@127.0.0.1:{postgres_server.port}/{db}#shop"
+    result = run("plan", manifest, "--state", raw, env=ENV)
+    assert result.exit_code == 0, result.stderr
+    down = f"postgresql://jf_raw:{password}@127.0.0.1:1/{db}"
+    result = run("plan", manifest, "--state", down, env=ENV)
+    assert result.exit_code == 4 and "cannot connect" in result.stderr
+    for piece in ("r@w", "Pa55", "word", password):
+        assert piece not in result.output + result.stderr

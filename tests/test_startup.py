@@ -16,7 +16,7 @@ PROBE = """
 import atexit, gc, json, sys
 from jogg_flow.cli import main
 atexit.register(lambda: print(json.dumps({"gc": gc.isenabled(), "frozen": gc.get_freeze_count(),
-    "modules": sorted(m for m in ("jsonschema", "jinja2", "requests", "fastjsonschema") if m in sys.modules)}),
+    "modules": sorted(m for m in ("jsonschema", "jinja2", "requests", "urllib3", "fastjsonschema") if m in sys.modules)}),
     file=sys.stderr))
 main(sys.argv[1:])
 """
@@ -59,6 +59,17 @@ def test_a_templated_value_brings_jinja(tmp_path):
     assert "jinja2" in seen["modules"] and "jsonschema" not in seen["modules"]
 
 
+def test_a_file_feed_and_the_gallery_need_no_http_stack(tmp_path):
+    (tmp_path / "feed.csv").write_text("handle,link\na,https://shop.example/a\n")
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\nproducts_from:\n  - file: feed.csv\n    product:\n"
+                    "      key: '{{ row.handle }}'\n      url: '{{ row.link }}'\n")
+    for args in (("validate", str(path)), ("outputs", str(path), "--output", "html", "--out", "g.html")):
+        code, seen = _probe(*args, tmp_path=tmp_path)
+        assert code == 0, args
+        assert "urllib3" not in seen["modules"] and "requests" not in seen["modules"], args
+
+
 def test_apply_collects_again_for_its_run(tmp_path):
     path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
     code, seen = _probe("apply", path, "--sandbox", "--poll-interval", "0.05", tmp_path=tmp_path)
@@ -96,4 +107,4 @@ def test_plan_and_a_no_op_apply_on_a_state_with_an_api_identity_import_no_http_s
         code, seen = _probe(command, path, "--state", state, "--api-base", sandbox.url, tmp_path=tmp_path)
         assert code == 0, command
         # The state's API identity is compared without an HTTP client: nothing to send.
-        assert "requests" not in seen["modules"], command
+        assert "requests" not in seen["modules"] and "urllib3" not in seen["modules"], command

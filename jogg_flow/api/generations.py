@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import UsageError
+from ..text import printable, web_url
+
 # The orientation of a video whose manifest sets no `render.aspect_ratio`, the same for every
 # generation: landscape (16:9), the only default JoggAI documents (v2 openapi-v2.yaml,
 # `video_spec.aspect_ratio: default: landscape`). v1 requires the field and G0's guide names
@@ -104,8 +107,12 @@ def generation(name: str) -> Generation:
 def resolve_base(version: str, flag: str | None, environ: Mapping[str, str],
                  manifest_base: str | None) -> str:
     """The base URL a run talks to: `--api-base`, then JOGG_API_BASE, then the manifest's
-    `api.base_url`, then the generation's documented host."""
-    return flag or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version]
+    `api.base_url`, then the generation's documented host. One that urllib cannot read
+    (`https://[x`, a port out of range) is a usage error, not a crash later."""
+    base = flag or environ.get("JOGG_API_BASE") or manifest_base or DEFAULT_BASES[version]
+    if not web_url(base):
+        raise UsageError(f"API base {printable(base)!r} is not an http(s) URL")
+    return base
 
 
 def is_loopback(host: str) -> bool:

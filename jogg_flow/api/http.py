@@ -39,7 +39,7 @@ from ..errors import UsageError
 from ..net import DEADLINE as _DEADLINE
 from ..net import manager as _manager
 from ..net import reason as _reason
-from ..net import web_url
+from ..text import printable, web_url
 from .budget import PostBudget
 from .errors import (
     _BY_CODE,
@@ -83,6 +83,8 @@ class ProjectInfo:
                if getattr(self, name) is not None and not web_url(getattr(self, name))]
         for name in bad:
             object.__setattr__(self, name, None)
+        if self.err_msg is not None:  # kept in the state and printed: no NUL, no escapes
+            object.__setattr__(self, "err_msg", printable(self.err_msg))
         if bad and self.status == "succeeded":
             object.__setattr__(self, "status", "failed")
             object.__setattr__(self, "err_msg", f"JoggAI answered a {bad[0]} that is not a plain "
@@ -405,7 +407,7 @@ class HttpClient:
         if body is None:
             return self._bare(resp, raw, route)
         code, rid = body["code"], body.get("rid") or None
-        msg = str(body.get("msg") or body.get("message") or "")
+        msg = printable(str(body.get("msg") or body.get("message") or ""))  # kept and printed
         if code == 0 and status < 400:
             return body.get("data")
         if code == 0:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ManifestError, UsageError
 from ..feeds import FeedError, FetchError, Row, format_of, open_feed, read
-from ..feeds.files import Outside, inside
+from ..feeds.files import Outside, inside, open_inside
 from ..manifest import loader, schema
 
 # For each template field, the column names that mean it, most specific first.
@@ -108,7 +108,7 @@ def _sample(feed: str, folder: str, name: str) -> tuple[str, Row, tuple[str, ...
                          "feed or in a folder above it") from None
     except FetchError as err:
         raise UsageError(str(err)) from None
-    if fmt == "csv" and _is_shopify(feed):
+    if fmt == "csv" and _is_shopify(feed, folder, name):
         fmt = "shopify"
     try:
         source, stream = open_feed(feed, (folder, name), None)
@@ -123,11 +123,11 @@ def _sample(feed: str, folder: str, name: str) -> tuple[str, Row, tuple[str, ...
     raise UsageError(f"{feed}: has no rows to learn the columns from")
 
 
-def _is_shopify(feed: str) -> bool:
-    try:
-        with open(feed, encoding="utf-8-sig", errors="replace") as fh:
-            header = fh.readline()
-    except OSError:
+def _is_shopify(feed: str, folder: str, name: str) -> bool:
+    try:  # opened as the manifest will open it: a pipe or a device is refused, not waited on
+        with open_inside(folder, name, feed) as fh:
+            header = fh.readline(65536).decode("utf-8-sig", "replace")
+    except (OSError, FetchError):
         return False
     return header.startswith("Handle,") and "Body (HTML)" in header
 

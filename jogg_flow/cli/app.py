@@ -16,8 +16,9 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import JoggFlowError, ManifestError, Problem, printable
+from ..errors import JoggFlowError, ManifestError, Problem
 from ..manifest.model import parse_rate
+from ..text import printable
 from ..ui import github, progress
 
 

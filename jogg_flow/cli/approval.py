@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from ..app.online import NotApproved, Proposal
 from ..engine.events import Event
-from ..errors import printable
+from ..text import printable
 from ..ui.progress import Reporter
 from ..ui.report import estimate_text, orientation_text, plan_text
 

@@ -16,8 +16,9 @@ from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
-from ..errors import OUT_OF_TIME, UsageError, printable
+from ..errors import OUT_OF_TIME, UsageError
 from ..state.status import Status
+from ..text import printable
 from ..ui import github, junit, progress, report
 
 if TYPE_CHECKING:  # loaded only by apply (requests and the executor come with them)

@@ -8,10 +8,11 @@ import click
 
 from .. import state as state_store
 from ..app.scope import Scope, state_name, state_path_for
-from ..errors import UsageError, printable
+from ..errors import UsageError
 from ..manifest import load_manifest
 from ..state import unlock
 from ..state.status import of_record as shown_status
+from ..text import printable
 from .app import (
     _json_errors,
     api_base_option,

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from ..net import NetError, get
 from ..state import Store
 from ..state.status import Status
+from ..text import web_url
 from .events import Emit
 
 _DEFAULT_EXT = {"video": ".mp4", "cover": ".png"}
@@ -78,6 +79,8 @@ def _destination(directory: str, key: str, kind: str, url: Any) -> str:
     if not isinstance(url, str):
         raise DownloadError(f"the state's {kind}_url is a {type(url).__name__}, not a URL; "
                             "`jogg-flow state rm` the video to make it anew")
+    if not web_url(url):  # a state anyone may edit, or one written before answers were checked
+        raise DownloadError(f"the state's {kind}_url is not a plain http(s) URL; refused")
     parts = key.split("/") if isinstance(key, str) else []
     if not parts or len(parts) > 2 or not all(_PART.fullmatch(p) for p in parts):
         raise DownloadError(f"refusing to write {key!r}: not a video key that names a file in "

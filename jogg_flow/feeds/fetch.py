@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..net import TIMEOUT, NetError, get
-
 MAX_BYTES = 64 * 1024 * 1024
 DEADLINE = 300.0  # seconds for the whole feed: a server dripping bytes is not waited on forever
 _fetched: dict[str, bytes] = {}  # one command is one process: each URL is fetched once
@@ -32,8 +30,10 @@ def fetch(url: str, *, loopback_http: bool = False, deadline: float = DEADLINE) 
     if parts.scheme != "https" and not (loopback_http and parts.scheme == "http"
                                         and parts.hostname == "127.0.0.1"):
         raise FetchError(f"{url}: feeds are fetched over https only")
+    from ..net import NetError, get  # the HTTP stack loads only when a manifest has a URL feed
+
     try:
-        with get(url, deadline=deadline, max_bytes=MAX_BYTES, timeout=TIMEOUT) as answer:
+        with get(url, deadline=deadline, max_bytes=MAX_BYTES) as answer:
             if answer.status != 200:
                 raise FetchError(f"{url}: HTTP {answer.status} {answer.reason}".rstrip())
             body = answer.read()

@@ -21,8 +21,11 @@ class _Digits(str):
     __slots__ = ()
 
 
+_DECODER = json.JSONDecoder(parse_int=_Digits)  # one: json.loads with a hook makes one per call
+
+
 def _loads(text: str) -> object:
-    return json.loads(text, parse_int=_Digits)
+    return _DECODER.decode(text)
 
 
 def read_jsonl(source: Source) -> Iterator[Item]:
@@ -57,9 +60,9 @@ def read_json(source: Source) -> Iterator[Item]:
     except json.JSONDecodeError as err:
         raise FeedError(err.lineno, f"is not valid JSON: {err.msg}", col=err.colno) from None
     except RecursionError:
-        raise FeedError(1, _DEEP.format(MAX_DEPTH)) from None
+        raise FeedError(_deep_line(text), _DEEP.format(MAX_DEPTH)) from None
     start = _array_start(text, data)
-    decoder = json.JSONDecoder(parse_int=_Digits)
+    decoder = _DECODER
     pos, line = start + 1, 1 + text.count("\n", 0, start + 1)
     while True:
         skip = _skip(text, pos)
@@ -86,7 +89,7 @@ def _array_start(text: str, data: Any) -> int:
         raise FeedError(1, f"must be an array of objects, or an object holding exactly one array "
                         f"(found {found})")
     # Walk the object's members with the json decoder to the array's opening bracket.
-    decoder = json.JSONDecoder(parse_int=_Digits)
+    decoder = _DECODER
     pos = _skip(text, 0) + 1
     while True:
         pos = _skip(text, pos)
@@ -110,6 +113,27 @@ def _row(line: int, item: Any) -> Item:
     if _depth(item) > MAX_DEPTH:
         return FeedError(line, _DEEP.format(MAX_DEPTH))
     return Row(line, {str(k): scalar(v) for k, v in item.items()})
+
+
+def _deep_line(text: str) -> int:
+    """The line where the document nests deeper than an item may (the array of products and
+    its object count too), for a document too deep for the json module to read."""
+    depth, line, quoted, escaped = 0, 1, False, False
+    for c in text:
+        if quoted:
+            quoted = escaped or c != '"'
+            escaped = not escaped and c == "\\"
+        elif c == '"':
+            quoted = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH + 2:
+                return line
+        elif c in "]}":
+            depth -= 1
+        if c == "\n":
+            line += 1
+    return 1
 
 
 def _depth(value: Any) -> int:

@@ -13,11 +13,12 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ..manifest.model import Manifest
 from ..state import status
 from ..state.status import Status
+from ..text import web_url
 from .report import needs_check_text
 
 _BAD = (Status.FAILED, Status.ERROR)
@@ -63,14 +64,9 @@ def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[st
 
 
 def safe_url(url: Any) -> str | None:
-    """An http(s) URL with a host, else None (no javascript:, data:, or anything odd)."""
-    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
+    """An http(s) URL with a host, else None (no javascript:, data:, control or bidi
+    characters, or anything odd: see `text.web_url`)."""
+    return url if web_url(url) else None
 
 
 def _local(media_dir: str | None, name: Any, page_dir: str) -> str | None:

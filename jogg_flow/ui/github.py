@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import Problem, printable
+from ..errors import Problem
 from ..state.status import Status
+from ..text import printable
 
 
 def active(environ: Mapping[str, str]) -> bool:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from ..engine.events import Event, fields
-from ..errors import printable
 from ..state.status import Status
+from ..text import printable
 
 EVENTS_VERSION = 2  # 2: the `video` event speaks jogg_flow.status (pending, rendering, ...)
 _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}

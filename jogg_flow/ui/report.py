@@ -10,9 +10,9 @@ from typing import Any
 
 from ..api.generations import ASPECT_NAMES, ASPECT_SHAPES, DEFAULT_ASPECT_RATIO
 from ..engine.planner import CHANGES, FRESH, Action, Estimate, PlanItem, counts
-from ..errors import printable
 from ..state import status
 from ..state.status import Status
+from ..text import printable
 
 _MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RETRY: "!",
          Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽",
