@@ -86,21 +86,24 @@ class Answer:
 class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
     """GET `url` (http or https): a context manager giving the `Answer`, its connection
     closed on exit. `deadline` seconds for the whole exchange, head and body; a redirect
-    is refused with its target's host; `headers` are the only ones sent besides
-    User-Agent, Accept-Encoding: identity and Host."""
+    is refused with its target's host, unless `follow` allows that many and it leads to
+    https (a CDN in front of a file: never on to plain http); `headers` are the only ones
+    sent besides User-Agent, Accept-Encoding: identity and Host."""
 
     def __init__(self, url: str, *, deadline: float, max_bytes: int,
                  headers: Mapping[str, str] | None = None,
-                 timeout: tuple[float, float] = TIMEOUT) -> None:
+                 timeout: tuple[float, float] = TIMEOUT, follow: int = 0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise NetError("not an http(s) URL")
         self.url, self.deadline, self.max_bytes, self.timeout = url, deadline, max_bytes, timeout
         self.headers = {"User-Agent": f"jogg-flow/{__version__}", "Accept-Encoding": "identity",
                         **(headers or {})}
+        self._given, self.follow = headers, follow
         self._pool: PoolManager | None = None
         self._resp: BaseHTTPResponse | None = None
         self._answer: Answer | None = None
+        self._next: get | None = None  # the redirect's target, when one is followed
 
     def __enter__(self) -> Answer:
         until = time.monotonic() + self.deadline
@@ -127,14 +130,21 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
             token, DEADLINE.at, DEADLINE.whole, DEADLINE.token = DEADLINE.token, None, False, None
         self._answer = Answer(self._resp, until, self.deadline, self.max_bytes, token)
         if 300 <= self._resp.status < 400:
-            target = urlsplit(urljoin(self.url, self._resp.headers.get("Location", ""))).hostname
-            status = self._resp.status
+            location = urljoin(self.url, self._resp.headers.get("Location", ""))
+            target, status = urlsplit(location), self._resp.status
             self.__exit__()
-            raise NetError(f"HTTP {status} redirect to {target or '?'} not followed; "
+            if self.follow > 0 and target.scheme == "https" and target.hostname:
+                self._next = get(location, deadline=max(0.001, until - time.monotonic()),
+                                 max_bytes=self.max_bytes, headers=self._given, timeout=self.timeout,
+                                 follow=self.follow - 1)
+                return self._next.__enter__()
+            raise NetError(f"HTTP {status} redirect to {target.hostname or '?'} not followed; "
                            "give the final address")
         return self._answer
 
     def __exit__(self, *_: Any) -> None:
+        if self._next is not None:
+            self._next.__exit__()
         if self._answer is not None:
             self._answer.disarm()
         if self._resp is not None:

@@ -71,7 +71,8 @@ def test_a_feed_redirect_is_not_followed(tmp_path):
     assert [r.path for r in server.log] == ["/moved.csv"]
 
 
-def test_a_download_redirect_is_not_followed(tmp_path):
+def test_a_download_redirect_to_plain_http_is_not_followed(tmp_path):
+    """A download follows a redirect only on to https (a CDN in front of a file); never to http."""
     events: list[Any] = []
     with Scripted(files) as server:
         assert download_all(state_with(tmp_path, f"{server.url}/moved.mp4?sig=s3cr3t"), ["a"],

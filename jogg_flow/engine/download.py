@@ -33,6 +33,10 @@ MAX_BYTES = {"video": 2 * 2**30, "cover": 64 * 2**20}
 DEADLINE = 1800.0  # seconds per file, head and body
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
+# A file JoggAI names may sit behind a CDN that redirects: followed on to https only (a
+# download carries no credential), never to plain http.
+_REDIRECTS = 5
+
 
 class DownloadError(Exception):
     """A file that could not be fetched or did not arrive whole."""
@@ -113,7 +117,7 @@ def _fetch_once(url: str, dest: str, known: Any, limits: _Limits) -> tuple[str, 
     where = urlsplit(url).path  # never the query: it may be a signed link's secret
     try:
         with get(url, headers=headers, deadline=limits.deadline, max_bytes=limits.max_bytes,
-                 timeout=(10.0, limits.timeout)) as answer:
+                 timeout=(10.0, limits.timeout), follow=_REDIRECTS) as answer:
             if answer.status == 206:
                 mode, total = "ab", _range(answer.headers.get("Content-Range"), have, part)
                 answer.max_bytes = limits.max_bytes - have
