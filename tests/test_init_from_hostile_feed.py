@@ -44,9 +44,10 @@ def written(run, folder: pathlib.Path, feed: pathlib.Path) -> dict[str, Any]:
 def test_a_header_smuggling_api_settings_writes_none(tmp_path, run):
     header = ["handle", "link", f"title\napi:\n  base_url: {EVIL}\n  version: v2\nx: \""]
     data = written(run, tmp_path, feed_with_header(tmp_path, header))
-    assert sorted(data) == ["defaults", "products_from", "vars", "version"]
+    assert sorted(data) == ["api", "defaults", "products_from", "vars", "version"]
+    assert data["api"] == {"version": "v1"}  # as `init` writes it: no base_url from the feed
     loaded = load_manifest(str(tmp_path / "new.yaml"))
-    assert loaded.base_url is None and loaded.api_version == "open"
+    assert loaded.base_url is None and loaded.api_version == "v1"
     assert [v.key for v in loaded.videos] == ["a-1"]
 
 
@@ -77,7 +78,7 @@ def test_a_feed_whose_file_name_breaks_a_line_stays_in_its_quotes_and_comment(tm
     target = tmp_path / "new.yaml"
     assert run("init", str(target), "--from", str(feed)).exit_code == 0
     data = yaml.safe_load(target.read_text())
-    assert "api" not in data and data["products_from"][0]["file"] == feed.name
+    assert data["api"] == {"version": "v1"} and data["products_from"][0]["file"] == feed.name
     assert [v.key for v in load_manifest(str(target)).videos] == ["a-1"]
 
 
@@ -102,6 +103,7 @@ def test_any_header_writes_only_the_starter_or_nothing(run, names):
             assert result.exit_code == 3 and not target.exists()
             return
         data = yaml.safe_load(target.read_text())
-        assert sorted(data) == ["defaults", "products_from", "vars", "version"]
+        assert sorted(data) == ["api", "defaults", "products_from", "vars", "version"]
+        assert data["api"] == {"version": "v1"}
         assert sorted(data["vars"]) == ["brand"] and len(data["products_from"]) == 1
         assert sorted(data["products_from"][0]) == ["file", "product"]

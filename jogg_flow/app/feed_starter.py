@@ -15,11 +15,14 @@ from ..feeds.files import Outside, inside, open_inside
 from ..manifest import loader, schema
 
 # For each template field, the column names that mean it, most specific first.
-_KEY = ("handle", "id", "sku", "slug", "product_id", "item_group_id")
-_URL = ("link", "url", "product_url", "product_link", "permalink")
-_TITLE = ("title", "name", "product_name")
+# Matched case-insensitively: `productUrl` is `producturl` (JSON exports' camel case).
+_KEY = ("handle", "id", "sku", "slug", "product_id", "productid", "item_group_id")
+_URL = ("link", "url", "product_url", "producturl", "product_link", "productlink", "page",
+        "page_url", "permalink")
+_TITLE = ("title", "name", "product_name", "productname")
 _TEXT = ("body_text", "description", "summary", "short_description")
-_IMAGES = ("images", "additional_image_link", "image_link", "image", "image_url", "image src")
+_IMAGES = ("images", "pictures", "photos", "additional_image_link", "image_link", "image",
+           "image_url", "imageurl", "image src")
 _TAGS = ("product_type", "type", "category", "google_product_category", "tags")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A column name the manifest may quote: words, spaces and a little punctuation (Shopify's
@@ -39,6 +42,8 @@ _HEAD = """\
 #   jogg-flow validate {name}
 #   jogg-flow apply {name} --sandbox
 version: 1
+api:
+  version: v1                   # as `jogg-flow init` starts: v1 | v2 | open
 vars:
   brand: Acme{shop_var}
 defaults:
@@ -164,7 +169,7 @@ def _meant(name: str, fmt: str, row: Row, columns: tuple[str, ...]) -> dict[str,
     variables = dict(_VARS)
     if fmt == "shopify":
         variables["shop_domain"] = "shop.example.com"
-    return {"version": 1, "vars": variables, "defaults": _DEFAULTS,
+    return {"version": 1, "api": {"version": "v1"}, "vars": variables, "defaults": _DEFAULTS,
             "products_from": [_spec(name, fmt, row, columns)[0]]}
 
 
@@ -190,10 +195,21 @@ def _spec(name: str, fmt: str, row: Row, columns: tuple[str, ...],
     spec: dict[str, Any] = {"file": name.replace(os.sep, "/")}
     if fmt == "shopify":
         spec["format"] = "shopify"
+    conditions = []
     if availability:
-        spec["where"] = _ref(availability).strip("{} ") + " == 'in stock'"
+        conditions.append(_ref(availability).strip("{} ") + " == 'in stock'")
+    if fmt == "shopify":  # an export holds drafts, archived and unpublished products too
+        status, published = pick(("status",)), pick(("published",))
+        if status:
+            conditions.append(_ref(status, " | lower").strip("{} ") + " in ('', 'active')")
+        if published:
+            conditions.append(_ref(published, " | lower").strip("{} ") + " != 'false'")
+    if conditions:
+        spec["where"] = " and ".join(conditions)
     spec["product"] = product
     used = {c for c in (key, url, tags, availability, *found.values()) if c}
+    if fmt == "shopify":
+        used |= {c for c in (pick(("status",)), pick(("published",))) if c}
     return spec, used, left_out
 
 
