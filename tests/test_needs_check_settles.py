@@ -38,6 +38,11 @@ def _rounds(run, tmp_path, rounds: int) -> None:
             rows = {r["key"]: r for r in json.loads(listed.stdout)}
             assert all("(needs-check since 20" in rows[k]["message"] for k in checks)  # its age
             time.sleep(3.0)  # JoggAI's clock: the renders leave "start" meanwhile
+            checked = run("plan", manifest, "--state", state, "--api-base", sb.url, "--check", "--output",
+                          "json", env={"JOGG_API_KEY": FAKE_KEY})
+            assert checked.exit_code == 0, checked.stderr
+            assert sorted(json.loads(checked.stdout)["check"]["adoptable"]) == sorted(checks)
+            assert State.load(state).videos[checks[0]]["status"] == "needs-check"  # plan writes nothing
             code, events = _apply(run, manifest, state, sb.url)
             assert code == 0, [e for e in events if e.get("event") == "video" and e["status"] != "succeeded"]
             adopted = {e["key"] for e in events if e["event"] == "adopted"}

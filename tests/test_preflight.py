@@ -153,7 +153,7 @@ def test_plan_check_in_json_is_one_document(run, write, tmp_path):
                      "--output", "json", env=env)
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert doc["check"] == {"account": "ops@shop.example", "credits": 2, "enough": False}
+    assert doc["check"] == {"account": "ops@shop.example", "credits": 2, "enough": False, "adoptable": []}
     assert doc["estimate"]["credits"] == 3
     env = {"JOGG_API_KEY": FAKE_KEY, "JOGG_API_BASE": "http://127.0.0.1:9"}  # nothing listens
     failed = run("plan", manifest, "--state", str(tmp_path / "s.json"), "--check", "--output", "json",

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..api import DEFAULT_BASES, PostBudget, client_class, generation, resolve_base
-from ..api.errors import Cancelled, InsufficientCredit
+from ..api.errors import ApiError, Cancelled, InsufficientCredit
 from ..api.generations import is_loopback
 from ..engine import planner
 from ..engine.events import Emit
-from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled
+from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled, shown_render
 from ..errors import OUT_OF_TIME, JoggFlowError, UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
@@ -409,6 +409,28 @@ def check(manifest: Manifest, scope: Scope, settings: ApplySettings | None = Non
             return client.preflight()
         finally:
             client.close()
+
+
+def check_evidence(manifest: Manifest, scope: Scope, records: Mapping[str, Mapping[str, Any]],
+                   settings: ApplySettings | None = None) -> list[str]:
+    """`plan --check`: the needs-check videos whose render JoggAI now shows (free reads; the
+    next apply adopts them). Nothing is written."""
+    waiting = [k for k, r in records.items() if r.get("status") == Status.NEEDS_CHECK]
+    if not waiting or not generation(manifest.api_version).reads_evidence:
+        return []
+    cfg = settings or ApplySettings()
+    shown = []
+    with _api(manifest.api_version, manifest.base_url, scope, cfg) as (base, key, _):
+        client = make_client(manifest.api_version, base, key, cfg, PostBudget(20, 60.0),
+                             threading.Event(), lambda e: None)
+        try:
+            for name in waiting:
+                with contextlib.suppress(ApiError):
+                    if shown_render(client, dict(records[name])) is not None:
+                        shown.append(name)
+        finally:
+            client.close()
+    return shown
 
 
 def catalog(kind: str, version: str, scope: Scope, *,

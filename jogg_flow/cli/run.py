@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -95,7 +95,7 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     est = planner.estimate(items, records, shares_products=generation(loaded.api_version).shares_products)
     rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
     # The free reads come first, so a failing check is the only JSON document on stdout.
-    checked = _plan_check(loaded, scope, est) if check else None
+    checked = _plan_check(loaded, scope, est, records) if check else None
     if output == "json":
         doc = {"manifest": loaded.file, "name": loaded.name,
                "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
@@ -119,8 +119,10 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
     return 2 if detailed_exitcode and changed else 0
 
 
-def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate) -> dict[str, Any]:
-    """`plan --check`: apply's free reads (the key, the generation, the credit left)."""
+def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate,
+                records: Mapping[str, Any]) -> dict[str, Any]:
+    """`plan --check`: apply's free reads (the key, the generation, the credit left, and the
+    evidence of each needs-check video)."""
     from ..app import online as runner
 
     found = runner.check(loaded, scope)
@@ -129,8 +131,14 @@ def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate) -> dict[str, A
         else f" (JoggAI documents no credit read for api.version {loaded.api_version})")
     click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
                f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
+    shown = runner.check_evidence(loaded, scope, records)
+    if shown:
+        click.echo(f"Check: JoggAI now shows the render of {len(shown)} needs-check video"
+                   f"{'s' if len(shown) != 1 else ''} ({', '.join(printable(k) for k in shown[:5])}"
+                   f"{', …' if len(shown) > 5 else ''}): the next apply adopts "
+                   f"{'them' if len(shown) != 1 else 'it'}.", err=True)
     return {"account": found.account, "credits": found.credits,
-            "enough": found.credits is None or found.credits >= est.credits}
+            "enough": found.credits is None or found.credits >= est.credits, "adoptable": shown}
 
 
 def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], scope: Scope,

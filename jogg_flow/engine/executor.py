@@ -431,18 +431,13 @@ class Executor:
         if record is None or record.get("status") != Status.NEEDS_CHECK:
             return False
         try:
-            if (record.get("steps") or {}).get("render") == "done" and record.get("project_id"):
-                info = self.client.project_info(str(record["project_id"]))
-                evidence = f"render {record['project_id']} reads '{info.status}' again"
-                project_id = str(record["project_id"])
-            else:
-                found = self.client.find_render(record)
-                if found is None:
-                    return False
-                evidence, project_id = f"JoggAI shows render {found}", found
+            shown = shown_render(self.client, record)
         except ApiError as err:
             self._retry_event(key, "check", err)
             return False
+        if shown is None:
+            return False
+        project_id, evidence = shown
         history = record.get("history")
         record["history"] = [*(history if isinstance(history, list) else []),
                              {"adopted": f"{evidence}, read at {_now()}",
@@ -669,6 +664,18 @@ class Executor:
                 self._open -= 1
             self._lock.notify_all()
         self.emit(outcome.as_event())
+
+
+def shown_render(client: HttpClient, record: Record) -> tuple[str, str] | None:
+    """Free reads of a needs-check video's evidence: (render id, what shows it) when JoggAI
+    shows its render, else None. An accepted render that read "not found" is read again; a
+    lost answer is looked for (the project's status, the video list by name). Raises
+    ApiError where a read fails."""
+    if (record.get("steps") or {}).get("render") == "done" and record.get("project_id"):
+        info = client.project_info(str(record["project_id"]))
+        return str(record["project_id"]), f"render {record['project_id']} reads '{info.status}' again"
+    found = client.find_render(record)
+    return None if found is None else (found, f"JoggAI shows render {found}")
 
 
 def _silent_since(record: Record | None, detail: str) -> str:
