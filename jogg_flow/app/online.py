@@ -399,38 +399,36 @@ def _api(version: str, manifest_base: str | None, scope: Scope, cfg: ApplySettin
     yield resolve_base(version, scope.api_base, environ, manifest_base), key, 1.0
 
 
-def check(manifest: Manifest, scope: Scope, settings: ApplySettings | None = None) -> Preflight:
-    """`plan --check`: the preflight's free GETs alone (key, generation, credits)."""
+@dataclass(frozen=True)
+class PlanCheck:
+    """What `plan --check` read: the preflight, and the needs-check videos whose render
+    JoggAI now shows (the next apply adopts them)."""
+
+    preflight: Preflight
+    adoptable: list[str]
+
+
+def check(manifest: Manifest, scope: Scope, records: Mapping[str, Mapping[str, Any]] | None = None,
+          settings: ApplySettings | None = None) -> PlanCheck:
+    """`plan --check`: the preflight's free GETs (key, generation, credits), then the
+    evidence of each needs-check video in `records`, over one client. Nothing is written."""
     cfg = settings or ApplySettings()
+    waiting = [k for k, r in (records or {}).items() if r.get("status") == Status.NEEDS_CHECK]
+    if not generation(manifest.api_version).reads_evidence:
+        waiting = []
     with _api(manifest.api_version, manifest.base_url, scope, cfg) as (base, key, _):
         client = make_client(manifest.api_version, base, key, cfg, PostBudget(20, 60.0),
                              threading.Event(), lambda e: None)
         try:
-            return client.preflight()
-        finally:
-            client.close()
-
-
-def check_evidence(manifest: Manifest, scope: Scope, records: Mapping[str, Mapping[str, Any]],
-                   settings: ApplySettings | None = None) -> list[str]:
-    """`plan --check`: the needs-check videos whose render JoggAI now shows (free reads; the
-    next apply adopts them). Nothing is written."""
-    waiting = [k for k, r in records.items() if r.get("status") == Status.NEEDS_CHECK]
-    if not waiting or not generation(manifest.api_version).reads_evidence:
-        return []
-    cfg = settings or ApplySettings()
-    shown = []
-    with _api(manifest.api_version, manifest.base_url, scope, cfg) as (base, key, _):
-        client = make_client(manifest.api_version, base, key, cfg, PostBudget(20, 60.0),
-                             threading.Event(), lambda e: None)
-        try:
+            found = client.preflight()
+            shown = []
             for name in waiting:
                 with contextlib.suppress(ApiError):
-                    if shown_render(client, dict(records[name])) is not None:
+                    if shown_render(client, dict((records or {})[name])) is not None:
                         shown.append(name)
+            return PlanCheck(found, shown)
         finally:
             client.close()
-    return shown
 
 
 def catalog(kind: str, version: str, scope: Scope, *,

@@ -125,13 +125,13 @@ def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate,
     evidence of each needs-check video)."""
     from ..app import online as runner
 
-    found = runner.check(loaded, scope)
+    checked = runner.check(loaded, scope, records)
+    found, shown = checked.preflight, checked.adoptable
     left = f"{found.credits:g}" if found.credits is not None else "not reported" + (
         "" if generation(loaded.api_version).credit_read
         else f" (JoggAI documents no credit read for api.version {loaded.api_version})")
     click.echo(f"Check: the key works{f' (account {found.account})' if found.account else ''}; "
                f"api.version {loaded.api_version} answers; credit left: {left}.", err=True)
-    shown = runner.check_evidence(loaded, scope, records)
     if shown:
         click.echo(f"Check: JoggAI now shows the render of {len(shown)} needs-check video"
                    f"{'s' if len(shown) != 1 else ''} ({', '.join(printable(k) for k in shown[:5])}"

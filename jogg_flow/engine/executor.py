@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..api.errors import (
@@ -93,10 +93,6 @@ class Outcome:
     video_url: str | None = None
     message: str = ""
     credits: float | None = None  # what JoggAI deducted for its render, where it says (v2)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON output."""
-        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
 
     def as_event(self) -> VideoEvent:
         """The outcome as a run tells it (a `video` event; empty fields left out)."""
@@ -418,9 +414,14 @@ class Executor:
         if not GENERATIONS[self.client.version].reads_evidence:
             return items  # v1: nothing to read (the run says so once: app.online)
         found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key)}
-        return [PlanItem(i.key, Action.WAIT, video=i.video) if i.key in found else
-                PlanItem(i.key, i.action, i.changes, i.video, _silent_since(self.state.get(i.key), i.detail),
-                         i.diff) if i.action == Action.NEEDS_CHECK else i for i in items]
+        out = []
+        for item in items:
+            if item.key in found:
+                item = PlanItem(item.key, Action.WAIT, video=item.video)
+            elif item.action == Action.NEEDS_CHECK:
+                item = replace(item, detail=_silent_since(self.state.get(item.key), item.detail))
+            out.append(item)
+        return out
 
     def _recheck(self, key: str) -> bool:
         """Read a needs-check video's evidence again, as when its answer was first lost:
