@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..errors import UsageError
@@ -60,15 +61,18 @@ class Generation:
     # Render settings it takes one at a time (see Exclusive).
     exclusive: tuple[Exclusive, ...] = ()
 
+    @cached_property
+    def _styles(self) -> dict[str, str]:
+        return {s.lower(): s for s in self.script_styles}  # read per video: built once
+
     def canonical_style(self, value: Any) -> str:
         """A script style as this generation spells it: `Discovery_stage` -> `Discovery`."""
         name = str(value).removesuffix("_stage")
-        return {s.lower(): s for s in self.script_styles}.get(name.lower(), name)
+        return self._styles.get(name.lower(), name)
 
     def knows_style(self, value: str) -> bool:
         """Whether the docs list `value` (always true where no list is documented)."""
-        return not self.script_styles or value.lower().removesuffix("_stage") in {
-            s.lower() for s in self.script_styles}
+        return not self.script_styles or value.lower().removesuffix("_stage") in self._styles
 
 
 GENERATIONS: dict[str, Generation] = {

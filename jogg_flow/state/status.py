@@ -35,6 +35,8 @@ class Status(str, Enum):
 STATUSES = tuple(Status)
 # Outcomes that let a run exit 0.
 OK_STATUSES = (Status.SUCCEEDED, Status.UP_TO_DATE, Status.ORPHANED)
+# Outcomes a person must act on: shown first, annotated as errors, JUnit failures.
+PROBLEMS = (Status.FAILED, Status.ERROR, Status.NEEDS_CHECK)
 
 # Words earlier versions wrote into states or printed, read as today's word.
 _OLDER = {"new": Status.PENDING, "absent": Status.PENDING, "submitted": Status.RENDERING,

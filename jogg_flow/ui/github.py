@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import Problem
-from ..state.status import Status
+from ..state.status import PROBLEMS, Status
 from ..text import printable
 
 
@@ -45,7 +45,7 @@ def outcome_level(status: str, exit_code: int) -> str | None:
     """The annotation an apply outcome earns: an error for a video that failed or needs
     checking; a warning for one left pending or rendering by a run that did not end well
     (--timeout, Ctrl-C, an API error); none otherwise (--no-wait leaves renders by design)."""
-    if status in (Status.FAILED, Status.ERROR, Status.NEEDS_CHECK):
+    if status in PROBLEMS:
         return "error"
     if status in (Status.PENDING, Status.RENDERING) and exit_code != 0:
         return "warning"
@@ -74,7 +74,6 @@ def gallery_link(environ: Mapping[str, str]) -> str | None:
 SUMMARY_LIMIT = 1024 * 1024 - 64 * 1024
 OUTPUT_LIMIT = 1_000_000 - 100_000
 ANNOTATIONS = 10
-_PROBLEMS = (Status.FAILED, Status.ERROR, Status.NEEDS_CHECK)
 _REASON = 300  # characters of a failure's reason in the summary
 
 
@@ -93,8 +92,8 @@ def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None 
         head += [f"Watch the videos: download the **{_cell(artifact)}** artifact from "
                  f"[this run's artifacts]({gallery}) and open its `index.html`.", ""]
     head += ["| video | status | credits | link | reason |", "|---|---|---|---|---|"]
-    ordered = [r for r in rows if r.get("status") in _PROBLEMS] + \
-        [r for r in rows if r.get("status") not in _PROBLEMS]
+    ordered = [r for r in rows if r.get("status") in PROBLEMS] + \
+        [r for r in rows if r.get("status") not in PROBLEMS]
     size = len(("\n".join(head) + "\n").encode("utf-8")) + 200  # 200: room for the last line
     lines = list(head)
     for shown, row in enumerate(ordered):
@@ -113,7 +112,7 @@ def _summary_row(row: Mapping[str, Any]) -> str:
     # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
     link = f"[video]({url})" if _plain(url) else ""
     cost = f"{row['credits']:g}" if _number(row.get("credits")) else ""
-    reason = str(row.get("message") or "") if row.get("status") in _PROBLEMS else ""
+    reason = str(row.get("message") or "") if row.get("status") in PROBLEMS else ""
     if len(reason) > _REASON:
         reason = reason[:_REASON - 1] + "…"
     return (f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {cost} | {link} "

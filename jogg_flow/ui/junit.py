@@ -12,18 +12,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.etree import ElementTree
 
-from ..state.status import Status
+from ..state.status import OK_STATUSES, PROBLEMS
 
-_FAILURES = (Status.FAILED, Status.ERROR, Status.NEEDS_CHECK)
-_PASSES = (Status.SUCCEEDED, Status.UP_TO_DATE, Status.ORPHANED)
 # XML 1.0 cannot hold these at all, not even escaped: an API's answer or a state may.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def report(suite: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """The rows (key, status, message, project_id, video_url) as one JUnit test suite."""
-    failures = sum(1 for r in rows if r.get("status") in _FAILURES)
-    skipped = sum(1 for r in rows if r.get("status") not in _FAILURES + _PASSES)
+    failures = sum(1 for r in rows if r.get("status") in PROBLEMS)
+    skipped = sum(1 for r in rows if r.get("status") not in PROBLEMS + OK_STATUSES)
     root = ElementTree.Element("testsuites", name="jogg-flow", tests=str(len(rows)),
                                failures=str(failures), skipped=str(skipped))
     group = ElementTree.SubElement(root, "testsuite", name=_text(suite), tests=str(len(rows)),
@@ -32,10 +30,10 @@ def report(suite: str, rows: Sequence[Mapping[str, Any]]) -> str:
         case = ElementTree.SubElement(group, "testcase", classname=_text(suite), name=_text(row["key"]))
         status = str(row.get("status"))
         reason = _text(row.get("message") or status)
-        if status in _FAILURES:
+        if status in PROBLEMS:
             ElementTree.SubElement(case, "failure", message=f"{status}: {reason}"[:500],
                                    type=status).text = reason
-        elif status not in _PASSES:
+        elif status not in OK_STATUSES:
             ElementTree.SubElement(case, "skipped", message=f"{status}: the next apply goes on with it")
         details = [f"{name}: {_text(row[name])}" for name in ("project_id", "video_url")
                    if row.get(name)]
