@@ -3,9 +3,13 @@ by side in one run, and peak memory per feed format.
 
     python bench/feed_speed.py            # 10,000 rows
     python bench/feed_speed.py 1000       # another size
+    python bench/feed_speed.py 10000 9    # 9 pairs per figure
 
-Each wall time is the best of three runs of the command as a user runs it (a fresh process,
-so start-up counts). Peak RSS is the validating process's own maximum resident set size.
+Each figure is the median CPU time (user + system) of fresh processes, as a user runs them
+(start-up counts), and its ratio to the hand-written manifest is the median of the ratios of
+interleaved pairs, with their spread (max - min): the machines are shared and noisy, so a
+ratio measured pair by pair holds where single times drift. Peak RSS is the validating
+process's own maximum resident set size.
 The bar (issue #14): a 10,000-row CSV validates within 1.2x of the hand-written manifest.
 """
 
@@ -13,10 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,14 +72,30 @@ def write_feeds(n: int, tmp: str) -> dict[str, str]:
     return paths
 
 
-def best(args: list[str], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "jogg_flow", *args], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _cpu(args: list[str]) -> float:
+    """The CPU seconds (user + system) of one fresh `python -m jogg_flow ARGS`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "jogg_flow", *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def paired(a: list[str], b: list[str], runs: int = 5) -> tuple[float, float, float, float]:
+    """A against B in fresh processes, interleaved (A B, B A, ...) after one warm-up of each:
+    (median CPU seconds of A, of B, and the min and median of the per-pair ratios A/B; the
+    max is the third figure's spread). CPU time, not wall time: the machines are shared."""
+    _cpu(a), _cpu(b)
+    pairs = []
+    for i in range(runs):
+        if i % 2:
+            tb, ta = _cpu(b), _cpu(a)
+        else:
+            ta, tb = _cpu(a), _cpu(b)
+        pairs.append((ta, tb))
+    ratios = sorted(ta / tb for ta, tb in pairs)
+    return (statistics.median(t for t, _ in pairs), statistics.median(t for _, t in pairs),
+            statistics.median(ratios), ratios[-1] - ratios[0])
 
 
 _RSS = ("import resource, sys; from jogg_flow.app import offline; r = offline.validate([sys.argv[1]]); "
@@ -88,24 +109,25 @@ def peak(path: str) -> tuple[int, float]:
     return int(videos), int(kib) / 1024
 
 
-def main(n: int) -> None:
+def main(n: int, runs: int = 5) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_feeds(n, tmp)
-        rows = []
+        hand = paths["hand"]
+        print(f"{'products from':>14} {'videos':>7} {'validate':>22} {'plan':>22} {'peak RSS':>9}")
+        print(f"{'':>14} {'':>7} {'CPU s, x hand (spread)':>22} {'CPU s, x hand (spread)':>22}")
+        names = {"hand": "hand-written", "csv": "CSV", "jsonl": "JSON Lines", "xml": "Merchant XML"}
         for label in ("hand", "csv", "jsonl", "xml"):
             path = paths[label]
             videos, rss = peak(path)
-            state = os.path.join(tmp, f"state-{label}.json")
-            plan = best(["plan", path, "--state", state])
-            rows.append((label, videos, best(["validate", path]), plan, rss))
-    print(f"{'products from':>14} {'videos':>7} {'validate':>9} {'plan':>7} {'peak RSS':>9}")
-    names = {"hand": "hand-written", "csv": "CSV", "jsonl": "JSON Lines", "xml": "Merchant XML"}
-    for label, videos, v, p, rss in rows:
-        print(f"{names[label]:>14} {videos:>7} {v:>8.2f}s {p:>6.2f}s {rss:>7.0f}MB")
-    hand, csv_row = rows[0], rows[1]
-    print(f"CSV / hand-written: validate {csv_row[2] / hand[2]:.2f}x, plan {csv_row[3] / hand[3]:.2f}x "
-          "(the bar: within 1.2x)")
+            figures = []
+            for command in ("validate", "plan"):
+                extra = [] if command == "validate" else ["--state", os.path.join(tmp, f"s-{label}.json")]
+                hand_extra = [] if command == "validate" else ["--state", os.path.join(tmp, "s-hand.json")]
+                cpu, _, ratio, spread = paired([command, path, *extra], [command, hand, *hand_extra], runs)
+                figures.append(f"{cpu:6.2f} {ratio:5.2f}x ({spread:4.2f})")
+            print(f"{names[label]:>14} {videos:>7} {figures[0]:>22} {figures[1]:>22} {rss:>7.0f}MB")
+    print(f"paired medians of {runs} interleaved fresh processes each (the bar: a CSV within 1.2x)")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10000, int(sys.argv[2]) if len(sys.argv) > 2 else 5)
