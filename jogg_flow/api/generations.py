@@ -60,6 +60,10 @@ class Generation:
     credit_read: bool = False
     # Render settings it takes one at a time (see Exclusive).
     exclusive: tuple[Exclusive, ...] = ()
+    # Whether one POST previews several visual styles of a video, and a chosen preview is
+    # rendered from its id (v2: create_video_from_product/preview_list, render_single_preview).
+    # v1's /v1/preview makes one style per POST and has no render from a preview.
+    previews: bool = False
 
     @cached_property
     def _styles(self) -> dict[str, str]:
@@ -97,8 +101,12 @@ GENERATIONS: dict[str, Generation] = {
         "v2", "https://api.jogg.ai", shares_products=True, required_render=("avatar_id",),
         script_styles=("Don't Worry", "Storytime", "Discovery", "Data", "Top 3 reasons",
                        "Light marketing"),
-        client_path="v2:V2Client", credit_read=True),
+        client_path="v2:V2Client", credit_read=True, previews=True),
 }
+# JoggAI's pricing: a render costs 1 credit per 2 minutes of video (at least 1), a preview half
+# that (0.5 per 2 minutes); every length jogg-flow asks for (15, 30, 60 s) is one unit.
+RENDER_CREDITS = 1.0
+PREVIEW_CREDITS = 0.5
 VERSIONS = tuple(GENERATIONS)
 DEFAULT_BASES = {name: g.base for name, g in GENERATIONS.items()}
 

@@ -105,6 +105,15 @@ class ProjectInfo:
 
 
 @dataclass(frozen=True)
+class PreviewAnswer:
+    """One style's line in a preview POST's answer: its preview id, or why it was refused."""
+
+    style: str
+    preview_id: str | None
+    err_msg: str | None
+
+
+@dataclass(frozen=True)
 class Preflight:
     """What the free GETs before the first POST learnt: the account and its credits."""
 
@@ -222,6 +231,26 @@ class HttpClient:
 
     def project_info(self, project_id: str) -> ProjectInfo:
         """A render's status and, when done, its outputs."""
+        raise NotImplementedError
+
+    # -- previews, where the generation has them (Generation.previews) -------------------
+
+    def submit_previews(self, record: dict[str, Any], settings: dict[str, Any],
+                        styles: list[str], marker: str, sending: Sending = None) -> list[PreviewAnswer]:
+        """One POST previewing `styles` of the record's video, named `marker`: per style,
+        its preview id or why JoggAI refused that style."""
+        raise NotImplementedError
+
+    def read_previews(self, ids: set[str]) -> dict[str, ProjectInfo]:
+        """The status of each preview in `ids` that the listing shows (free reads)."""
+        raise NotImplementedError
+
+    def find_previews(self, marker: str) -> list[str]:
+        """After a preview POST with no answer: the ids of the previews named `marker`."""
+        raise NotImplementedError
+
+    def render_preview(self, preview_id: str, sending: Sending = None) -> str:
+        """Render a chosen preview as the full video; return the id to poll."""
         raise NotImplementedError
 
     def catalog(self, kind: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import ServerError
 from .generations import ASPECT_NAMES, DEFAULT_ASPECT_RATIO, generation
-from .http import HttpClient, ProjectInfo, Sending
+from .http import HttpClient, PreviewAnswer, ProjectInfo, Sending
 from .product import product_body
 
 _STATUS = {"pending": "pending", "queued": "pending", "processing": "processing",
@@ -105,17 +105,28 @@ class V2Client(HttpClient):
         return str(video_id)
 
     def find_render(self, record: dict[str, Any]) -> str | None:
-        """Look the video up by its unique name among the newest product videos."""
-        for page in range(1, _FIND_PAGES + 1):
-            data = self._call("GET", "/v2/product_videos", params={
-                "page": page, "page_size": 100, "sort_by": "created_at", "sort_order": "desc"})
-            videos = (data or {}).get("videos") or []
-            for video in videos:
-                if video.get("title") == record["marker"] or video.get("name") == record["marker"]:
-                    return str(video.get("id") or video.get("video_id"))
-            if len(videos) < 100:
-                break
+        """Look the video up by its unique name among the newest product videos. A render
+        this record replaced (one made from another preview of the same request carries the
+        same name) is not it."""
+        earlier = {str(h.get("project_id")) for h in record.get("history") or ()
+                   if isinstance(h, dict) and h.get("project_id")}
+        for video in self._listed("/v2/product_videos", "videos"):
+            found = str(video.get("id") or video.get("video_id") or "")
+            if (video.get("title") == record["marker"] or video.get("name") == record["marker"]) \
+                    and found and found not in earlier:
+                return found
         return None
+
+    def _listed(self, path: str, key: str) -> Any:
+        """The items of a v2 list, newest first, up to _FIND_PAGES pages of 100."""
+        for page in range(1, _FIND_PAGES + 1):
+            data = self._call("GET", path, params={
+                "page": page, "page_size": 100, "sort_by": "created_at", "sort_order": "desc"})
+            items = (data or {}).get(key) if isinstance(data, dict) else None
+            items = items if isinstance(items, list) else []
+            yield from (i for i in items if isinstance(i, dict))
+            if len(items) < 100:
+                return
 
     def catalog(self, kind: str) -> list[dict[str, Any]]:
         """One page (up to 100) of a v2 list: avatars, voices, templates, visual styles, music."""
@@ -132,3 +143,52 @@ class V2Client(HttpClient):
         error = data.get("error")
         err_msg = error.get("message") if isinstance(error, dict) else error
         return ProjectInfo.read(_STATUS.get(str(data.get("status", "")).lower(), "pending"), data, err_msg)
+
+    # -- previews ------------------------------------------------------------------------
+
+    def submit_previews(self, record: dict[str, Any], settings: dict[str, Any],
+                        styles: list[str], marker: str, sending: Sending = None) -> list[PreviewAnswer]:
+        """POST /v2/create_video_from_product/preview_list: the render body (its own
+        `visual_style` left out: `visual_styles` names them) plus `visual_styles`."""
+        body = video_body(record["product_id"], {k: v for k, v in settings.items() if k != "visual_style"},
+                          marker)
+        body["visual_styles"] = list(styles)
+        data = self._call("POST", "/v2/create_video_from_product/preview_list", body=body, sending=sending)
+        listed = (data or {}).get("previews") if isinstance(data, dict) else None
+        if not isinstance(listed, list):
+            raise ServerError(f"preview_list answered without previews: {data!r:.80}")
+        out = []
+        for item in listed:
+            if isinstance(item, dict) and isinstance(item.get("visual_style"), str):
+                pid = item.get("preview_id")
+                err = item.get("err_msg")
+                out.append(PreviewAnswer(item["visual_style"], str(pid) if pid else None,
+                                         str(err) if err else None))
+        return out
+
+    def read_previews(self, ids: set[str]) -> dict[str, ProjectInfo]:
+        """GET /v2/product_previews, newest first, until every id in `ids` is seen."""
+        out: dict[str, ProjectInfo] = {}
+        for item in self._listed("/v2/product_previews", "previews"):
+            found = str(item.get("id") or item.get("preview_id") or "")
+            if found in ids:
+                status = _STATUS.get(str(item.get("status", "")).lower(), "pending")
+                out[found] = ProjectInfo.read(status, item, item.get("err_msg") or item.get("error"))
+                if len(out) == len(ids):
+                    break
+        return out
+
+    def find_previews(self, marker: str) -> list[str]:
+        """The previews the listing shows under `marker` (the request's video name)."""
+        listed = self._listed("/v2/product_previews", "previews")
+        return [str(i.get("id") or i.get("preview_id")) for i in listed
+                if i.get("title") == marker and (i.get("id") or i.get("preview_id"))]
+
+    def render_preview(self, preview_id: str, sending: Sending = None) -> str:
+        """POST /v2/create_video_from_product/render_single_preview {preview_id}."""
+        data = self._call("POST", "/v2/create_video_from_product/render_single_preview",
+                          body={"preview_id": preview_id}, sending=sending)
+        video_id = (data or {}).get("video_id") or (data or {}).get("product_video_id")
+        if not video_id:
+            raise ServerError(f"render_single_preview answered without video_id: {data!r:.80}")
+        return str(video_id)

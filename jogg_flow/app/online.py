@@ -7,7 +7,7 @@ import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,8 @@ from ..api.generations import is_loopback
 from ..engine import planner
 from ..engine.events import Emit
 from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled, shown_render
+from ..engine.previews import Previewer
+from ..engine.previews import settled as preview_settled
 from ..errors import OUT_OF_TIME, JoggFlowError, UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
@@ -82,6 +84,8 @@ class Proposal:
     identity: Mapping[str, Any] | None  # the API the state records
     target: Mapping[str, Any]  # the API this run talks to
     where: str  # the state's location as messages name it (no password)
+    shown: str = ""  # what the question shows in place of the plan (`preview`'s own plan)
+    question: str = ""  # the question, where not apply's
 
     @property
     def spends(self) -> bool:
@@ -171,6 +175,92 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     return result
 
 
+@dataclass
+class Previewed:
+    """What `preview` did: its plan, one outcome per video, the exit code it earns."""
+
+    manifest: Manifest
+    items: list[planner.PreviewItem]
+    outcomes: list[Outcome]
+    exit_code: int
+    estimate: planner.PreviewEstimate
+    requests: int = 0
+    stopped_by: str = ""
+    records: dict[str, Record] = field(default_factory=dict)  # the videos' records after the run
+
+
+def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = lambda e: None,
+            stop: threading.Event | None = None, confirm: Confirm | None = None) -> Previewed:
+    """Preview the styles each selected video lists in `render.preview_styles` (v2): one
+    POST per video whose preview inputs changed, its product made first as `apply` makes
+    it; then collect the previews. An unchanged manifest sends nothing."""
+    cfg = settings or ApplySettings()
+    manifest = load_manifest(scope.manifest, scope.env)
+    check_selection(manifest, scope.select)
+    api = generation(manifest.api_version)
+    if not api.previews:
+        raise UsageError(f"api.version {manifest.api_version} has no previews of several styles in one "
+                         "request: JoggAI's v2 has (set api.version: v2)")
+    location, name = state_path_for(manifest, scope.state, scope.sandbox), state_name(manifest, scope.sandbox)
+    target = target_identity(manifest, scope.api_base, scope.env, scope.sandbox)
+    with locked_state(location, name) as state:
+        where = describe_location(location, name)
+        checked = _open_checks(state, target, where, emit)
+        items = planner.plan_previews(manifest.videos, state.videos, scope.select, scope.retry_failed)
+        if not items:
+            raise UsageError(f"no {'selected ' if scope.select else ''}video of {manifest.file} sets "
+                             "render.preview_styles: nothing to preview")
+        for item in items:
+            emit(item.as_event())
+        est = planner.estimate_previews(items, api.shares_products)
+        if confirm is not None and not confirm(_preview_proposal(manifest, items, est, state, target, scope,
+                                                                 cfg, where)):
+            raise NotApproved()
+        if not any(i.action in (planner.PreviewAction.SEND, planner.PreviewAction.WAIT) for i in items):
+            state.set_identity(checked)
+            previewer = None
+            outcomes = []
+        else:
+            bound = LockedState(state, location, where, checked)
+            stop = stop if stop is not None else threading.Event()
+            gc.enable()
+            with _session(manifest, bound, scope, cfg, emit, stop) as (client, options):
+                if est.posts:
+                    found = client.preflight()
+                    _record_account(found, bound)
+                    if found.credits is not None and found.credits < est.credits and not cfg.allow_partial:
+                        raise InsufficientCredit(
+                            f"{counted(found.credits, 'credit')} left, these previews need about "
+                            f"{est.credits:g}: nothing was sent; top up, or pass --allow-partial", code=18020)
+                previewer = Previewer(client, state, options, emit, stop)
+                outcomes = previewer.run_previews(items)
+                requests = client.requests_made
+            if previewer.state_error is not None:
+                raise previewer.state_error
+        records = {i.key: dict(r) for i in items if (r := state.get(i.key)) is not None}
+        if previewer is None:
+            outcomes = [preview_settled(item, state.videos.get(item.key)) for item in items]
+            for outcome in outcomes:
+                emit(outcome.as_event())
+            return Previewed(manifest, items, outcomes, 0 if all(o.status in OK_STATUSES for o in outcomes)
+                             else 1, est, records=records)
+        code = _exit_code(outcomes, previewer, stop)
+        return Previewed(manifest, items, outcomes, code, est, requests, previewer.stopped_by(), records)
+
+
+def _preview_proposal(manifest: Manifest, items: list[planner.PreviewItem], est: planner.PreviewEstimate,
+                      state: Store, target: dict[str, Any], scope: Scope, cfg: ApplySettings,
+                      where: str) -> Proposal:
+    """The question before previews are paid for: their plan and estimate, said as text."""
+    from ..ui.report import preview_text
+
+    scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if scope.sandbox else 1.0
+    rate = planner.post_rate(cfg.post_rate, manifest.post_rate, scale)
+    return Proposal(manifest, [], planner.Estimate(0, 0, est.posts), rate, state.videos, state.identity,
+                    target, where, shown=preview_text(items, est, manifest.file),
+                    question="Preview these? Only 'yes' is accepted: ")
+
+
 def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, target: dict[str, Any],
               scope: Scope, cfg: ApplySettings, where: str) -> Proposal:
     scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if scope.sandbox else 1.0
@@ -223,9 +313,34 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
     gc.enable()  # cli.main paused the collector for the load; a run of minutes needs it
     started = time.monotonic()
     state = bound.store
+    stop = stop if stop is not None else threading.Event()
+    with _session(manifest, bound, scope, cfg, emit, stop) as (client, options):
+        found = _preflight(client, items, state, cfg, emit)
+        _record_account(found, bound)
+        executor = Executor(client, state, options, emit, stop)
+        with _max_duration(cfg.max_duration, started, executor, stop, emit) as out_of_time:
+            outcomes = executor.run(items)
+        if executor.state_error is not None:
+            raise executor.state_error
+        result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
+                         client.requests_made, executor.stopped_by(), found,
+                         out_of_time=executor.halt_reason != "" or out_of_time.is_set())
+        if result.out_of_time and result.remaining:
+            result.exit_code = OUT_OF_TIME
+        if cfg.download and not (stop and stop.is_set()):
+            _download(result, state, cfg.download, emit)  # while the sandbox still serves files
+        return result
+
+
+@contextlib.contextmanager
+def _session(manifest: Manifest, bound: LockedState, scope: Scope, cfg: ApplySettings, emit: Emit,
+             stop: threading.Event) -> Iterator[tuple[HttpClient, Options]]:
+    """The run's client (JoggAI, or the sandbox it starts) and its executor options: the
+    polling schedule (never faster than JoggAI allows), the POST budget, the state's
+    identity recorded. The client and budget close when the run ends."""
     saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
     with _api(manifest.api_version, manifest.base_url, scope, cfg, saved_at) as (base, key, scale):
-        state.set_identity(bound.target)
+        bound.store.set_identity(bound.target)
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
                           poll_max=cfg.poll_max or 120.0 / scale, max_renders=cfg.max_credits)
@@ -237,29 +352,14 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
-        stop = stop if stop is not None else threading.Event()
         budget = _budget(bound, key, rate, cfg.request_timeout)
         client = make_client(manifest.api_version, base, key, cfg, budget, stop, emit)
         try:
-            found = _preflight(client, items, state, cfg, emit)
-            _record_account(found, bound)
-            executor = Executor(client, state, options, emit, stop)
-            with _max_duration(cfg.max_duration, started, executor, stop, emit) as out_of_time:
-                outcomes = executor.run(items)
+            yield client, options
         finally:
             client.close()
             if hasattr(budget, "close"):
                 budget.close()
-        if executor.state_error is not None:
-            raise executor.state_error
-        result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
-                         client.requests_made, executor.stopped_by(), found,
-                         out_of_time=executor.halt_reason != "" or out_of_time.is_set())
-        if result.out_of_time and result.remaining:
-            result.exit_code = OUT_OF_TIME
-        if cfg.download and not (stop and stop.is_set()):
-            _download(result, state, cfg.download, emit)  # while the sandbox still serves files
-        return result
 
 
 @contextlib.contextmanager

@@ -86,10 +86,13 @@ def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout
     try:
         if stop is not None and stop.is_set():  # a signal between planning and the question
             raise KeyboardInterrupt
-        stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
-        if orientation_text(proposal.items):
-            stdout.write(orientation_text(proposal.items) + "\n")
-        stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
+        if proposal.shown:  # another command's own plan (`preview`)
+            stdout.write(proposal.shown + "\n" + (proposal.question or QUESTION))
+        else:
+            stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
+            if orientation_text(proposal.items):
+                stdout.write(orientation_text(proposal.items) + "\n")
+            stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)
         stdout.flush()
         answer = stdin.readline()
     except KeyboardInterrupt:

@@ -154,47 +154,67 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
                "(refused if the manifest or the state moves meanwhile)", err=True)
 
 
+# Options `apply` and `preview` share (both spend credits, poll and keep the POST budget).
+parallelism_option = click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Videos in their submit steps at once.")
+post_rate_option = click.option("--post-rate", callback=_rate, metavar="N/Ts",
+                                help="POST budget, e.g. 20/60s.")
+poll_interval_option = click.option("--poll-interval", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="First and shortest wait between two status reads [15].")
+poll_max_option = click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="Longest wait between two status reads [120].")
+timeout_option = click.option("--timeout", type=click.FloatRange(min=0), default=1800.0, show_default=True,
+              help="How long to wait for a submitted render.")
+request_timeout_option = click.option("--request-timeout", type=click.FloatRange(min=0.01), default=30.0,
+                                      show_default=True, help="Seconds to wait for one API answer.")
+no_wait_option = click.option("--no-wait", is_flag=True,
+                              help="Submit renders and exit; a later apply collects them.")
+allow_http_option = click.option("--allow-http", is_flag=True,
+              help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
+allow_partial_option = click.option("--allow-partial", is_flag=True,
+              help="Start even when the credit left does not cover the whole plan.")
+heartbeat_option = click.option("--heartbeat", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
+verbose_option = click.option("-v", "--verbose", count=True, help="Every step and status read.")
+yes_option = click.option("--yes", "--auto-approve", "yes", is_flag=True,
+              help="Do not ask before spending (asked whenever stdin is a terminal; "
+              "needed there with --output json).")
+api_base_env_option = click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL",
+                                   help="JoggAI API base URL.")
+
+
 @cli.command()
 @click.argument("manifest", type=click.Path())
 @state_option
 @select_option
 @output_option
 @sandbox_flag
-@click.option("--api-base", envvar="JOGG_API_BASE", metavar="URL", help="JoggAI API base URL.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Videos in their submit steps at once.")
-@click.option("--post-rate", callback=_rate, metavar="N/Ts", help="POST budget, e.g. 20/60s.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.01), metavar="SECONDS",
-              help="First and shortest wait between two status reads [15].")
-@click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
-              help="Longest wait between two status reads [120].")
-@click.option("--timeout", type=click.FloatRange(min=0), default=1800.0, show_default=True,
-              help="How long to wait for a submitted render.")
-@click.option("--request-timeout", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
-              help="Seconds to wait for one API answer.")
+@api_base_env_option
+@parallelism_option
+@post_rate_option
+@poll_interval_option
+@poll_max_option
+@timeout_option
+@request_timeout_option
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
-@click.option("--no-wait", is_flag=True, help="Submit renders and exit; a later apply collects them.")
+@no_wait_option
 @retry_failed_option
-@click.option("--allow-http", is_flag=True,
-              help="Send the key over plain http to a non-loopback API base (a proxy you trust).")
-@click.option("--allow-partial", is_flag=True,
-              help="Start even when the credit left does not cover the whole plan.")
+@allow_http_option
+@allow_partial_option
 @click.option("--max-credits", type=click.IntRange(min=0), default=None, metavar="N",
               help="Refuse a plan estimated to spend more than N credits; stop submitting at N.")
-@click.option("--heartbeat", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Without a terminal: a progress line this often (0: none) [30; 5 with --sandbox].")
-@click.option("-q", "--quiet", is_flag=True, help="Only each video's outcome and the summary.")
-@click.option("-v", "--verbose", count=True, help="Every step and status read.")
+@heartbeat_option
+@quiet_option
+@verbose_option
 @click.option("--max-duration", callback=_duration, metavar="DURATION",
               help="The longest the whole run may take (e.g. 5h30m, for a CI job's limit): submitting "
               "stops at three quarters of it, the run at all of it; what is left waits for the next "
               f"apply (exit {OUT_OF_TIME}).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
-@click.option("--yes", "--auto-approve", "yes", is_flag=True,
-              help="Do not ask before spending (asked whenever stdin is a terminal; "
-              "needed there with --output json).")
+@yes_option
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,

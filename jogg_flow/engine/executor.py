@@ -38,7 +38,7 @@ from ..manifest.model import Video
 from ..state import Record, Store, status
 from ..state.status import OK_STATUSES, Status
 from .events import Emit, VideoEvent
-from .planner import FRESH, Action, PlanItem
+from .planner import FRESH, Action, PlanItem, ready_preview
 
 if TYPE_CHECKING:
     from ..api.http import HttpClient
@@ -127,6 +127,8 @@ class NeedsCheck(Exception):
 class Executor:
     """Apply plan items with one client and one state."""
 
+    command = "apply"  # the command that goes on with what a stopped run left
+
     def __init__(self, client: HttpClient, state: Store, options: Options, emit: Emit,
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -159,13 +161,22 @@ class Executor:
             if item.action in SETTLED:
                 self._finish(item.key, settled(item, self.state.videos.get(item.key)))
             elif item.action == Action.WAIT:
-                self._open += 1
-                self._counted.add(item.key)
+                self._opened(item.key)
                 self._watch(item.key)
             else:
-                self._open += 1
-                self._counted.add(item.key)
+                self._opened(item.key)
                 work.append(item)
+        self._drive(work)
+        return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
+
+    def _opened(self, key: str) -> None:
+        """Count a video this run works on (it ends with one outcome)."""
+        self._open += 1
+        self._counted.add(key)
+
+    def _drive(self, work: list[Any]) -> None:
+        """Submit `work` on the worker pool (`_guarded` each) while the pollers read what is
+        rendering; return when every opened video has its outcome, or the run stops."""
         pollers = [threading.Thread(target=self._poll_loop, name=f"jogg-poller-{i}", daemon=True)
                    for i in range(POLLERS)]
         for poller in pollers:
@@ -183,11 +194,10 @@ class Executor:
                     self.client.budget.cancel()  # queued POSTs give up; calls under way finish
         for key in list(self._polls):
             self._finish(key, Outcome(key, Status.RENDERING, (self.state.get(key) or {}).get("project_id"),
-                                      message="stopped; the next apply collects it"))
+                                      message=f"stopped; the next {self.command} collects it"))
         deadline = time.monotonic() + 5
         for poller in pollers:
             poller.join(timeout=max(0.0, deadline - time.monotonic()))
-        return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
 
     # -- submission ------------------------------------------------------------------------
 
@@ -233,6 +243,8 @@ class Executor:
             old, record = record, _fresh(video, record, item.action)
             if self.client.shares_products and old is not None and _same_product(old, video):
                 _carry_product(old, record)  # a render-only change keeps its product
+                if isinstance(old.get("previews"), dict):
+                    record["previews"] = old["previews"]  # and the previews made on it
             self.state.put(key, record)
         if self.client.shares_products:
             # One variant creates the product; the others wait here, then reuse it.
@@ -318,6 +330,12 @@ class Executor:
             # under way): never sent again on our own; only the evidence decides.
             return self._watch_unknown(key, record)
         self._check_stop()
+        chosen = ready_preview(record, video) if GENERATIONS[self.client.version].previews else None
+        if chosen is not None:
+            # Made from the finished preview of its visual style: found again, if the answer
+            # is lost, by the preview request's name, which the render carries.
+            record["marker"] = chosen[1]["marker"]
+            record["from_preview"] = {"style": chosen[0], "preview_id": chosen[1]["preview_id"]}
         # A name unique to this video, for finding the render again if its answer is
         # lost where the API has no other handle on it (v2).
         record.setdefault("marker", f"{key} [jf-{uuid.uuid4().hex[:12]}]")
@@ -331,7 +349,10 @@ class Executor:
         self._reserve_render()
         self._step(key, "render")
         try:
-            project_id = self.client.submit_render(record, video.render, sending=in_flight)
+            if chosen is not None:
+                project_id = self.client.render_preview(str(chosen[1]["preview_id"]), sending=in_flight)
+            else:
+                project_id = self.client.submit_render(record, video.render, sending=in_flight)
         except OutcomeUnknown as err:
             self._retry_event(key, "render", err)
             return self._watch_unknown(key, record)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -66,6 +68,7 @@ class PlanItem:
     detail: str = ""
     # Old and new value per name in `changes` (values may be lists or mappings: not hashed).
     diff: tuple[Change, ...] = field(default=(), compare=False)
+    from_preview: str = ""  # the finished preview its render is made from (v2), if any
 
     def as_dict(self, values: bool = False) -> dict[str, Any]:
         """The item as plain data, for JSON output; `values` adds each change's old and new value."""
@@ -126,7 +129,9 @@ def item_for(video: Video, record: Mapping[str, Any] | None, retry_failed: bool 
                         detail=str(record.get("error") or "a render's answer was lost"))
     diff = changed_values(record.get("inputs", {}), video.inputs())
     if diff:
-        return PlanItem(video.key, Action.REPLACE, tuple(c.field for c in diff), video, diff=diff)
+        chosen = _from_preview(record, video)
+        return PlanItem(video.key, Action.REPLACE, tuple(c.field for c in diff), video,
+                        detail=_said(chosen), diff=diff, from_preview=chosen[1] if chosen else "")
     status = record.get("status")
     if status == Status.SUCCEEDED:
         return PlanItem(video.key, Action.UP_TO_DATE, video=video)
@@ -146,7 +151,185 @@ def item_for(video: Video, record: Mapping[str, Any] | None, retry_failed: bool 
     refused = record.get("refused")
     why = f" (JoggAI refused it last time, nothing was charged: {refused['reason']})" \
         if isinstance(refused, Mapping) and refused.get("reason") else ""
-    return PlanItem(video.key, Action.RESUME, video=video, detail="next: " + ", ".join(pending) + why)
+    chosen = _from_preview(record, video)
+    return PlanItem(video.key, Action.RESUME, video=video,
+                    detail="next: " + ", ".join(pending) + why + (f"; {_said(chosen)}" if chosen else ""),
+                    from_preview=chosen[1] if chosen else "")
+
+
+def _from_preview(record: Mapping[str, Any], video: Video) -> tuple[str, str] | None:
+    """(style, preview id) of the finished preview the render will be made from, or None."""
+    if not record.get("product_id") or record.get("status") == Status.FAILED:
+        return None
+    inputs = record.get("inputs") or {}
+    if inputs.get("url") != video.url or inputs.get("details") != video.details:
+        return None  # a fresh product: its previews are of the old one
+    chosen = ready_preview(record, video)
+    return (chosen[0], str(chosen[1]["preview_id"])) if chosen else None
+
+
+def _said(chosen: tuple[str, str] | None) -> str:
+    return f"render from preview '{chosen[0]}' ({chosen[1]})" if chosen else ""
+
+
+# -- previews (v2) -------------------------------------------------------------------------
+
+# Render settings a preview does not depend on: the style it previews is chosen per preview.
+_NOT_PREVIEWED = ("visual_style",)
+
+
+def preview_digest(video: Video) -> str:
+    """What decides a video's previews: its page, details and render settings but the visual
+    style. A preview made from other inputs is never rendered in this video's place."""
+    render = {k: v for k, v in video.render.items() if k not in _NOT_PREVIEWED}
+    text = json.dumps({"url": video.url, "details": video.details, "render": render},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def previews_of(record: Mapping[str, Any] | None, video: Video) -> Mapping[str, Any] | None:
+    """The record's previews when they were made from `video`'s inputs on its product."""
+    pv = (record or {}).get("previews")
+    if not isinstance(pv, Mapping) or pv.get("digest") != preview_digest(video):
+        return None
+    if not record or pv.get("product_id") != record.get("product_id"):
+        return None
+    return pv
+
+
+def style_entry(pv: Mapping[str, Any], style: str) -> tuple[str, Mapping[str, Any]] | None:
+    """(the style as recorded, its entry): styles are compared case-insensitively."""
+    styles = pv.get("styles")
+    if not isinstance(styles, Mapping):
+        return None
+    for name, entry in styles.items():
+        if str(name).lower() == style.lower() and isinstance(entry, Mapping):
+            return str(name), entry
+    return None
+
+
+def ready_preview(record: Mapping[str, Any] | None, video: Video) -> tuple[str, Mapping[str, Any]] | None:
+    """The finished preview of the video's `visual_style`, made from its inputs: the render
+    `apply` sends from it (render_single_preview) instead of a fresh one."""
+    style = video.render.get("visual_style")
+    pv = previews_of(record, video)
+    found = style_entry(pv, str(style)) if pv is not None and isinstance(style, str) else None
+    if found is None or found[1].get("status") != Status.SUCCEEDED or not found[1].get("preview_id"):
+        return None
+    return found
+
+
+class PreviewAction(str, Enum):
+    """What `preview` will do for a video."""
+
+    SEND = "preview"  # one POST previewing the styles it lacks
+    WAIT = "wait"  # previews JoggAI accepted: collect them
+    UP_TO_DATE = "up-to-date"
+    NEEDS_CHECK = "needs-check"  # a preview POST's answer was lost: never sent again on its own
+    BLOCKED = "blocked"  # its render's answer was lost: settled by apply first
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    """One video's preview action: the styles to send (SEND) and why."""
+
+    key: str
+    action: PreviewAction
+    video: Video = field(compare=False)
+    styles: tuple[str, ...] = ()
+    detail: str = ""
+    fresh_product: bool = False  # its product must be made (or made anew) first
+
+    def as_event(self) -> PlanEvent:
+        """The item as a run tells it (a `plan` event)."""
+        event: PlanEvent = {"event": "plan", "key": self.key, "action": self.action}
+        if self.detail:
+            event["detail"] = self.detail
+        return event
+
+    def as_dict(self) -> dict[str, Any]:
+        """The item as plain data, for JSON output."""
+        out: dict[str, Any] = {"key": self.key, "action": self.action}
+        if self.styles:
+            out["styles"] = list(self.styles)
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def plan_previews(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
+                  select: Sequence[str] = (), again: bool = False) -> list[PreviewItem]:
+    """What `preview` does for each selected video that sets `render.preview_styles`: send
+    the styles it has no preview of (made from its current inputs), wait for those under
+    way, or nothing. `again` (`--retry-failed`) sends again the styles JoggAI failed or whose
+    answer was lost."""
+    out = []
+    for video in videos:
+        if not video.preview_styles or not selected(video.key, video.tags, select):
+            continue
+        record = records.get(video.key)
+        status_ = (record or {}).get("status")
+        if status_ == Status.NEEDS_CHECK or ((record or {}).get("steps") or {}).get("render") == "inflight":
+            out.append(PreviewItem(video.key, PreviewAction.BLOCKED, video, detail=(
+                "its render's answer was lost: `jogg-flow apply` reads the evidence first")))
+            continue
+        fresh = record is None or not _product_usable(record, video)
+        pv = None if fresh else previews_of(record, video)
+        entries = {s: style_entry(pv, s) if pv is not None else None for s in video.preview_styles}
+        retry = (Status.FAILED, Status.NEEDS_CHECK) if again else ()
+        missing = tuple(s for s, e in entries.items() if e is None or e[1].get("status") in retry)
+        lost = [s for s, e in entries.items() if e is not None and e[1].get("status") == Status.NEEDS_CHECK]
+        if lost and not again:
+            out.append(PreviewItem(video.key, PreviewAction.NEEDS_CHECK, video, detail=(
+                f"a preview request's answer was lost ({', '.join(lost)}): never sent again on its "
+                "own; `jogg-flow preview --retry-failed` sends it again (it may pay twice)")))
+        elif missing:
+            said = f"{len(missing)} style{'s' if len(missing) != 1 else ''}: {', '.join(missing)}"
+            out.append(PreviewItem(video.key, PreviewAction.SEND, video, missing,
+                                   said + ("" if not fresh else "; its product first"), fresh))
+        elif any(e is not None and e[1].get("status") == Status.RENDERING for e in entries.values()):
+            out.append(PreviewItem(video.key, PreviewAction.WAIT, video, detail="previews under way"))
+        else:
+            out.append(PreviewItem(video.key, PreviewAction.UP_TO_DATE, video))
+    return out
+
+
+def _product_usable(record: Mapping[str, Any], video: Video) -> bool:
+    """Whether the record's product was made from the video's page and details."""
+    inputs = record.get("inputs") or {}
+    return ((record.get("steps") or {}).get("create") == "done" and bool(record.get("product_id"))
+            and record.get("status") != Status.FAILED and inputs.get("url") == video.url
+            and inputs.get("details") == video.details)
+
+
+@dataclass(frozen=True)
+class PreviewEstimate:
+    """What `preview` will spend: previews (0.5 credit each, JoggAI's pricing) and POSTs."""
+
+    previews: int
+    credits: float
+    posts: int
+
+
+def estimate_previews(items: Iterable[PreviewItem], shares_products: bool) -> PreviewEstimate:
+    """One preview POST per video sent, plus its product's create (once per product where
+    the API shares products) and update; 0.5 credit per style previewed."""
+    previews = posts = 0
+    products: set[tuple[str, str]] = set()
+    for item in items:
+        if item.action != PreviewAction.SEND:
+            continue
+        previews += len(item.styles)
+        posts += 1
+        if item.fresh_product:
+            product = _product_of(item.key, {"inputs": item.video.inputs()})
+            if not shares_products or product not in products:
+                products.add(product)
+                posts += 1
+    return PreviewEstimate(previews, previews * 0.5, posts)
 
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
@@ -184,6 +367,7 @@ class Estimate:
     renders: int
     credits: int
     posts: int
+    from_previews: int = 0  # renders sent from a finished preview (render_single_preview)
 
     def post_seconds(self, rate: tuple[int, float]) -> float:
         """The time the POST budget implies: one window per `limit` POSTs begun."""
@@ -196,7 +380,7 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
     """Renders, credits (JoggAI: 1 credit per 2 minutes of video, at least 1, so 1 per
     15/30/60 s render) and POSTs: a product create and a render per video, the create
     shared by a product's variants with equal url and details where the API allows it."""
-    renders = posts = 0
+    renders = posts = from_previews = 0
     products: set[tuple[str, str]] = set()
     done = {_product_of(k, r) for k, r in records.items()
             if (r.get("steps") or {}).get("create") == "done" and r.get("status") != Status.FAILED}
@@ -208,6 +392,7 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
         if steps.get("render") == "inflight":
             continue  # looked for, not sent again
         renders += 1
+        from_previews += bool(item.from_preview)
         if steps.get("create") == "done":
             continue
         product = _product_of(item.key, {"inputs": item.video.inputs()})
@@ -216,7 +401,7 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
         elif product not in products and product not in done:
             products.add(product)
             posts += 1
-    return Estimate(renders, renders, posts + renders)
+    return Estimate(renders, renders, posts + renders, from_previews)
 
 
 def post_rate(option: tuple[int, float] | None, manifest: tuple[int, float] | None,

@@ -242,12 +242,16 @@ class Builder:
             version = str(self.api.get("version", "open"))
             for name, message in render_problems(version, sections["render"]):
                 self.fail_once(_origin(layers_of, name), message + self._other_line(layers_of, version, name))
+            render = normalise_render(sections["render"], version)
+            # Which styles `preview` previews is not an input of the render: adding one never
+            # makes a rendered video out of date.
+            styles = render.pop("preview_styles", None)
             out.append(Video(
                 key=f"{product['key']}/{name}" if name else product["key"],
                 product=product["key"], variant=name, url=url if isinstance(url, str) else "",
                 tags=tuple(t for t in tags if isinstance(t, str)),
-                details=normalise_details(sections["details"]),
-                render=normalise_render(sections["render"], version), index=i))
+                details=normalise_details(sections["details"]), render=render, index=i,
+                preview_styles=tuple(str(s) for s in styles) if isinstance(styles, list) else ()))
         return out
 
     def _other_line(self, layers: list[tuple[Any, Path]], version: str, name: str) -> str:

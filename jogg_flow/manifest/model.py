@@ -24,6 +24,9 @@ class Video:
     details: dict[str, Any]
     render: dict[str, Any]
     index: int  # the product's position in the file, for pointing at its line
+    # v2: the visual styles `jogg-flow preview` previews (render.preview_styles); not an input
+    # of the render itself.
+    preview_styles: tuple[str, ...] = ()
 
     def inputs(self) -> dict[str, Any]:
         """What decides the remote result; a change in any of it needs a fresh video."""

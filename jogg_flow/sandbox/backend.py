@@ -35,7 +35,7 @@ STYLES = {s.lower() for s in (
     "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution", "Comparison",
     "Creative/Innovative", "Emotional Appeal", "Immersive Storytelling")}
 # What a later sandbox needs to answer for this one's products and renders.
-KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name")
+KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name", "v2_previews")
 MESSAGES = {10104: "Record not found", 10105: "Invalid API key", 18020: "Insufficient credit",
             18025: "No permission to call APIs", 40000: "Parameter error",
             429: "Rate limit exceeded. Please try again later.", 50000: "System error"}
@@ -115,6 +115,7 @@ class Backend:
         self.v2_products: dict[str, dict[str, Any]] = {}
         self.v2_videos: dict[str, dict[str, Any]] = {}
         self.v1_projects: dict[str, dict[str, Any]] = {}
+        self.v2_previews: dict[str, dict[str, Any]] = {}
         self.by_name: dict[str, list[str]] = {}  # v1/v2 video_name -> the renders it named
         self.per_product: Counter[str] = Counter()
         self.posts: dict[str, deque[float]] = {}
@@ -123,7 +124,7 @@ class Backend:
         self.counters: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
         self.renders: Counter[str] = Counter()
-        self.credits = config.credits
+        self.credits: float | None = config.credits
         # Told of each record of KEPT that changes, before the answer reporting it is sent.
         self.keeper: Callable[[str, Any, Any], None] | None = None
 
@@ -153,7 +154,7 @@ class Backend:
             raise ValueError("not a sandbox snapshot of version 1")
         with self.lock:
             for name in KEPT:
-                getattr(self, name).update({k: v for k, v in data[name]})
+                getattr(self, name).update({k: v for k, v in data.get(name, [])})
             away = max(0.0, time.time() - float(data["wall"]))
             self.t_offset = float(data["api_now"]) + away * self.config.time_scale
             self.t0 = time.monotonic()
@@ -254,7 +255,7 @@ class Backend:
         """Take one render's credit, or refuse with 18020 (the caller holds the lock):
         JoggAI deducts credits when it accepts a render."""
         if self.credits is not None:
-            if self.credits <= 0:
+            if self.credits < 1:
                 raise ApiFailure(18020)
             self.credits -= 1
 
@@ -303,6 +304,8 @@ class Backend:
                 "renders_per_project": dict(self.renders),
                 "renders_per_product": dict(self.per_product),
                 "renders_by_name": {k: list(v) for k, v in self.by_name.items()},
+                "previews_made": self.counters["previews_made"],
+                "renders_from_previews": self.counters["renders_from_previews"],
                 "requests": dict(self.requests),
                 "rate_limited": self.counters["rate_limited"],
                 "faults": {k[6:]: v for k, v in self.counters.items() if k.startswith("fault_")},

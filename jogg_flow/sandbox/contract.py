@@ -61,6 +61,16 @@ V2_RENDER: Rules = (
     ("override_script", False, _str),
     ("webhook_url", False, _str),
 )
+# POST /v2/create_video_from_product/preview_list: the render body's required fields plus
+# `visual_styles` (string[]); `visual_style` is not one of its fields. The schema also puts
+# `language` at the top level (its examples keep it in `script`).
+V2_PREVIEW_LIST: Rules = (
+    *(rule for rule in V2_RENDER if rule[0] != "visual_style"),
+    ("visual_styles", True, lambda v: isinstance(v, list) and bool(v) and all(_str(s) and s for s in v)),
+    ("language", False, _str),
+)
+# POST /v2/create_video_from_product/render_single_preview: `required: preview_id` (a string).
+V2_RENDER_PREVIEW: Rules = (("preview_id", True, lambda v: _str(v) and bool(v)),)
 # POST /v1/product, /v2/product: every field optional (a url, or a name with its media).
 PRODUCT: Rules = (
     ("url", False, _str), ("name", False, _str), ("description", False, _str),

@@ -69,7 +69,7 @@ def recall(backend: Backend, path: str) -> None:
             snap = json.load(fh)
         if snap.get("version") == 1:
             for name in KEPT:
-                tables[name].update({k: v for k, v in snap[name]})
+                tables[name].update({k: v for k, v in snap.get(name, [])})  # older: fewer tables
             clock = (float(snap["wall"]), float(snap["api_now"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         tables = {name: {} for name in KEPT}

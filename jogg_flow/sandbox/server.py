@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import media, v1, v2
+from . import media, previews, v1, v2
 from .backend import _BEFORE, MESSAGES, ApiFailure, Backend, Config, Fault, _is_code
 
 HTML_404 = (b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
@@ -286,6 +286,12 @@ class Sandbox:
             return v2.create_video(backend, body, fault)
         if route == "GET /v2/product_videos":
             return v2.product_videos(backend, query, base)
+        if route == "POST /v2/create_video_from_product/preview_list":
+            return previews.preview_list(backend, body, fault)
+        if route == "POST /v2/create_video_from_product/render_single_preview":
+            return previews.render_single_preview(backend, body, fault)
+        if route == "GET /v2/product_previews":
+            return previews.product_previews(backend, query, base)
         if route.startswith("GET /v2/product_video/"):
             return v2.product_video(backend, route.rsplit("/", 1)[1], base)
         raise _NotServed

@@ -1,7 +1,8 @@
 """`outputs --output html`: one self-contained page to look at the videos a manifest made.
 
 A card per video: its cover, a playable `<video>`, key, tags, status, duration and links;
-failed and needs-check videos show their reason instead. Inline CSS, no scripts, no
+failed and needs-check videos show their reason instead; a strip of its previews (v2), one
+player per style. Inline CSS, no scripts, no
 external assets. The state is a file anyone may edit: every text is escaped, and only an
 http(s) URL or a file found in the media directory becomes a `src` or an `href`.
 """
@@ -38,6 +39,18 @@ class Card:
     duration: str
     reason: str
     credits: str = ""  # what JoggAI deducted for its render, where it said (v2)
+    previews: tuple[Preview, ...] = ()  # its previews (v2), one per style
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One previewed style of a video, as the card's strip shows it."""
+
+    style: str
+    status: str
+    video: str | None  # a safe src, as Card.video
+    cover: str | None
+    chosen: bool  # the style its render was made from
 
 
 def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[str, Any]],
@@ -54,13 +67,37 @@ def cards(manifest: Manifest, keys: Sequence[str], records: Mapping[str, dict[st
                  or _local(media_dir, f"{key}{suffix}", page_dir)
                  for kind, suffix in (("video", ".mp4"), ("cover", ".cover.png"))}
         remote_video = safe_url(outputs.get("video_url"))
+        previews = _previews(key, record, media_dir, page_dir)
         out.append(Card(
             key=str(key), status=status.of_record(record), tags=tuple(tags.get(key, ())),
             project_id=str(record.get("project_id") or ""),
             video=local["video"] or remote_video, cover=local["cover"] or safe_url(outputs.get("cover_url")),
             video_link=remote_video, duration=_duration(outputs.get("duration")), reason=_reason(record),
-            credits=_credits(record.get("credits"))))
+            credits=_credits(record.get("credits")), previews=previews))
     return out
+
+
+def preview_file(key: str, style: str, suffix: str) -> str:
+    """The name a preview's kept or downloaded file takes: KEY.preview-STYLE.mp4."""
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in style.lower())
+    return f"{key}.preview-{slug.strip('-.') or 'style'}{suffix}"
+
+
+def _previews(key: str, record: Mapping[str, Any], media_dir: str | None,
+              page_dir: str) -> tuple[Preview, ...]:
+    styles = _dict(_dict(record.get("previews")).get("styles"))
+    chosen = _dict(record.get("from_preview")).get("style")
+    out = []
+    for style, entry in styles.items():
+        entry = _dict(entry)
+        name = str(style)
+        out.append(Preview(
+            name, str(entry.get("status") or ""),
+            _local(media_dir, preview_file(key, name, ".mp4"), page_dir)
+            or safe_url(entry.get("video_url")),
+            _local(media_dir, preview_file(key, name, ".cover.png"), page_dir)
+            or safe_url(entry.get("cover_url")), name == chosen))
+    return tuple(out)
 
 
 def safe_url(url: Any) -> str | None:
@@ -148,7 +185,27 @@ def _card(c: Card) -> str:
             f'<h2><code>{e(c.key)}</code></h2>'
             f'<p><span class="status {status_class}">{e(c.status)}</span>{tags}</p>'
             f'{reason}<p class="facts">{facts}</p><p class="links">{" ".join(links)}</p>'
-            f"</div></article>")
+            f"{_strip(c.previews)}</div></article>")
+
+
+def _strip(previews: Sequence[Preview]) -> str:
+    """A video's previews side by side, one player per style (the chosen one marked)."""
+    if not previews:
+        return ""
+    e = html.escape
+    shown = []
+    for p in previews:
+        if p.video:
+            poster = f' poster="{e(p.cover)}"' if p.cover else ""
+            player = (f'<video controls preload="none" playsinline{poster}>'
+                      f'<source src="{e(p.video)}" type="video/mp4"></video>')
+        else:
+            player = f'<div class="none">{e(p.status)}</div>'
+        mark = " chosen" if p.chosen else ""
+        shown.append(f'<figure class="preview{mark}" data-style="{e(p.style)}">{player}'
+                     f"<figcaption>{e(p.style)}{' ✓' if p.chosen else ''}</figcaption></figure>")
+    return f'<div class="previews" aria-label="previews">{"".join(shown)}</div>'
+
 
 
 def _project(project_id: str) -> str:
@@ -185,4 +242,10 @@ p{margin:4px 0}
 .facts{color:var(--muted);font-size:13px;overflow-wrap:anywhere}
 .links a{color:#4b3d8f;margin-right:10px;font-size:13px}
 footer{color:var(--muted);font-size:12px;padding:0 32px 24px}
+.previews{display:flex;gap:6px;overflow-x:auto;margin-top:8px}
+.preview{margin:0;flex:0 0 96px;background:#14121c;border-radius:6px;overflow:hidden}
+.preview video{width:96px;height:160px;object-fit:contain;display:block}
+.preview .none{height:160px;font-size:12px;display:flex;align-items:center}
+.preview figcaption{background:#fff;font-size:11px;padding:2px 4px;overflow-wrap:anywhere}
+.preview.chosen{outline:2px solid #1f7a3a}
 """

@@ -9,7 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..api.generations import ASPECT_NAMES, ASPECT_SHAPES, DEFAULT_ASPECT_RATIO
-from ..engine.planner import CHANGES, FRESH, Action, Estimate, PlanItem, counts
+from ..engine.planner import (
+    CHANGES,
+    FRESH,
+    Action,
+    Estimate,
+    PlanItem,
+    PreviewAction,
+    PreviewEstimate,
+    PreviewItem,
+    counts,
+)
 from ..state import status
 from ..state.status import Status
 from ..text import printable
@@ -128,6 +138,25 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
+_PREVIEW_MARK = {PreviewAction.SEND: "+", PreviewAction.WAIT: "…", PreviewAction.UP_TO_DATE: "=",
+                 PreviewAction.NEEDS_CHECK: "‽", PreviewAction.BLOCKED: "x"}
+
+
+def preview_text(items: Sequence[PreviewItem], est: PreviewEstimate, manifest: str = "MANIFEST") -> str:
+    """`preview`'s plan: a line per video, then what it spends (0.5 credit per style)."""
+    lines = [f"{_PREVIEW_MARK.get(i.action, ' ')} {i.action:<10} {i.key}"
+             + (f"  ({i.detail})" if i.detail else "") for i in items]
+    n: dict[str, int] = {}
+    for item in items:
+        n[item.action] = n.get(item.action, 0) + 1
+    lines.append("Previews: " + ", ".join(f"{k} {a}" for a, k in n.items()) + ".")
+    if est.previews:
+        lines.append(f"Estimate: {counted(est.previews, 'preview')} ≈ {counted(est.credits, 'credit')} "
+                     f"(0.5 each, JoggAI's price of a preview); {counted(est.posts, 'POST')}; then "
+                     f"`jogg-flow apply {manifest}` renders each video's visual_style from its preview.")
+    return "\n".join(printable(line) for line in lines)
+
+
 def credits_text(charged: float | None, estimated: int) -> str:
     """The run's cost beside the plan's estimate, for the summary ("" when nothing was planned
     and nothing charged)."""
@@ -150,6 +179,12 @@ def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> 
                      "status": status.of_record(record),
                      "video_url": outputs.get("video_url"), "cover_url": outputs.get("cover_url"),
                      "duration": outputs.get("duration"), "credits": record.get("credits")})
+        shown = previews_rows(record)
+        if shown:
+            rows[-1]["previews"] = shown
+        chosen = record.get("from_preview")
+        if isinstance(chosen, dict) and isinstance(chosen.get("style"), str):
+            rows[-1]["from_preview"] = chosen["style"]
         if record.get("status") == Status.NEEDS_CHECK:
             rows[-1]["message"] = needs_check_text(record)
         elif record.get("status") == Status.FAILED:
@@ -157,6 +192,30 @@ def outputs_rows(keys: Iterable[str], records: Mapping[str, dict[str, Any]]) -> 
             said = remote.get("err_msg") if isinstance(remote, dict) else None
             rows[-1]["message"] = str(record.get("error") or said or "")
     return rows
+
+
+def previews_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A video's previews (v2), one row per style: its status, preview id, links and the
+    credits JoggAI says it deducted (where it says)."""
+    pv = record.get("previews")
+    styles = pv.get("styles") if isinstance(pv, dict) else None
+    if not isinstance(styles, dict):
+        return []
+    out = []
+    for style, entry in styles.items():
+        if isinstance(entry, dict):
+            out.append({"style": str(style), "status": str(entry.get("status") or ""),
+                        "preview_id": entry.get("preview_id"), "video_url": entry.get("video_url"),
+                        "cover_url": entry.get("cover_url"), "credits": entry.get("credits"),
+                        **({"message": str(entry["err_msg"])} if entry.get("err_msg") else {})})
+    return out
+
+
+def previews_table(rows: list[dict[str, Any]]) -> str:
+    """The previews of every video, a line per style ("" when there are none)."""
+    lines = [[r["key"], p["style"], p["status"], p.get("video_url") or p.get("message") or ""]
+             for r in rows for p in r.get("previews") or ()]
+    return table(("key", "preview style", "status", "preview"), lines) if lines else ""
 
 
 def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
@@ -169,7 +228,9 @@ def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         writer.writeheader()
         writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return buf.getvalue().rstrip("\n")
-    return table(OUTPUT_FIELDS, [[r.get(f) for f in OUTPUT_FIELDS] for r in rows])
+    shown = previews_table(rows)
+    return table(OUTPUT_FIELDS, [[r.get(f) for f in OUTPUT_FIELDS] for r in rows]) + (
+        "\n\n" + shown if shown else "")
 
 
 # What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").

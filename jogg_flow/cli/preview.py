@@ -1,0 +1,142 @@
+"""preview: several visual styles of each video from one request (v2), before paying for a render."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..app.scope import Scope
+from ..state.status import Status
+from ..text import printable
+from ..ui import progress, report
+from .app import (
+    _json_errors,
+    _output_lost,
+    _sandbox_or_base,
+    cli,
+    output_option,
+    sandbox_flag,
+    select_option,
+    state_option,
+)
+from .app import retry_failed_option as _retry_option
+from .run import (
+    _approval,
+    _stop_on_signals,
+    allow_http_option,
+    allow_partial_option,
+    api_base_env_option,
+    heartbeat_option,
+    no_wait_option,
+    parallelism_option,
+    poll_interval_option,
+    poll_max_option,
+    post_rate_option,
+    quiet_option,
+    request_timeout_option,
+    sandbox_media_dir,
+    timeout_option,
+    verbose_option,
+    yes_option,
+)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path())
+@state_option
+@select_option
+@output_option
+@sandbox_flag
+@api_base_env_option
+@parallelism_option
+@post_rate_option
+@poll_interval_option
+@poll_max_option
+@timeout_option
+@request_timeout_option
+@no_wait_option
+@_retry_option
+@allow_http_option
+@allow_partial_option
+@heartbeat_option
+@quiet_option
+@verbose_option
+@yes_option
+def preview(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
+            api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
+            poll_interval: float | None, poll_max: float | None, timeout: float, request_timeout: float,
+            no_wait: bool, retry_failed: bool, allow_http: bool, allow_partial: bool,
+            heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
+    """Preview the visual styles each video lists in render.preview_styles (api.version v2):
+    one request per video previews them all, at half a render's price. A second run of an
+    unchanged manifest sends nothing. Then set render.visual_style to the style you choose:
+    `apply` renders it from its preview."""
+    from ..app import online as runner
+
+    _json_errors(output == "json", events=True)
+    _sandbox_or_base(sandbox, api_base)
+    scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
+                  retry_failed=retry_failed)
+    settings = runner.ApplySettings(
+        post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
+        timeout=timeout, request_timeout=request_timeout, wait=not no_wait, allow_http=allow_http,
+        allow_partial=allow_partial)
+    budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
+
+    def make() -> progress.Reporter:
+        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
+                                 post_rate=budget)
+
+    reporter, confirm = _approval(make, manifest, sandbox, output, yes)
+    try:
+        with _stop_on_signals(reporter) as stop:
+            reporter.stop = stop
+            result = runner.preview(scope, settings, emit=reporter, stop=stop, confirm=confirm)
+        summary = {k: sum(1 for o in result.outcomes if o.status == k)
+                   for k in dict.fromkeys(o.status for o in result.outcomes)}
+        reporter({"event": "summary", "counts": summary, "requests": result.requests,
+                  "exit_code": result.exit_code, "credits_charged": None,
+                  "credits_estimated": int(result.estimate.credits + 0.5),
+                  "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+    except runner.NotApproved as err:
+        click.echo(printable(str(err).replace("Apply", "Preview")), err=True)
+        return err.exit_code
+    finally:
+        reporter.close()
+    if reporter.lost:
+        _output_lost()
+    if result.stopped_by:
+        click.echo(f"error: stopped: {printable(result.stopped_by)}", err=True)
+    if output == "text":
+        _shown(result, manifest, sandbox)
+    return result.exit_code
+
+
+def _shown(result: Any, manifest: str, sandbox: bool) -> None:
+    """The previews, a line per style, and what to do next."""
+    rows = [{"key": o.key, "previews": report.previews_rows(result.records.get(o.key) or {})}
+            for o in result.outcomes]
+    table = report.previews_table(rows)
+    if table:
+        click.echo(table)
+    if sandbox:
+        _keep_previews(manifest, result.records)
+    if any(o.status == Status.SUCCEEDED for o in result.outcomes):
+        click.echo(f"next: set render.visual_style to the style you choose; `jogg-flow apply {manifest}` "
+                   "renders it from its preview (no fresh render). To look at them: "
+                   f"jogg-flow outputs {manifest}{' --sandbox' if sandbox else ''} --output html "
+                   "--out gallery.html", err=True)
+
+
+def _keep_previews(manifest: str, records: dict[str, Any]) -> None:
+    """The in-process sandbox's preview URLs die with it: keep its clips beside its videos."""
+    from ..sandbox.media import keep
+    from ..ui.gallery import preview_file
+
+    keep(sandbox_media_dir(manifest), [
+        preview_file(key, style, "") for key, record in records.items()
+        for style, entry in (((record.get("previews") or {}).get("styles")) or {}).items()
+        if isinstance(entry, dict) and entry.get("status") == Status.SUCCEEDED])

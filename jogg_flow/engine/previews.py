@@ -1,0 +1,238 @@
+"""`preview` runs: one POST previewing several visual styles of each video (v2), then the
+previews collected as they finish.
+
+A video's product is made (or reused) exactly as `apply` makes it, so the render that
+follows a preview needs no new product. The preview POST is recorded in flight before it
+leaves and done after, like a render: an answer lost is looked for in JoggAI's preview list
+by the request's unique name, and a request that cannot be found is never sent again on
+its own (its styles are needs-check; `preview --retry-failed` sends them again).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..api.errors import ApiError, Cancelled, InsufficientCredit, NotFound, OutcomeUnknown, TransportError
+from ..manifest.model import Video
+from ..state import Record
+from ..state.status import Status
+from .executor import _FATAL, _POLL_FATAL, REFUSALS, Executor, NeedsCheck, Outcome, Stopped, _fresh, _now
+from .planner import PreviewAction, PreviewItem, preview_digest, previews_of
+
+_NO_WAIT = "--no-wait: a later preview collects them"
+
+
+class Previewer(Executor):
+    """Carry out preview items with one client and one state (the executor's pool, budget,
+    stop and polling schedule; a video's outcome says how its previews ended)."""
+
+    command = "preview"
+
+    def run_previews(self, items: list[PreviewItem]) -> list[Outcome]:
+        """Every item's outcome, in plan order."""
+        work = []
+        for item in items:
+            if item.action == PreviewAction.SEND:
+                self._opened(item.key)
+                work.append(item)
+            elif item.action == PreviewAction.WAIT:
+                self._opened(item.key)
+                self._watch(item.key)
+            else:
+                self._finish(item.key, settled(item, self.state.get(item.key)))
+        self._drive(work)
+        return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
+
+    def _attempt(self, item: Any) -> None:  # a PreviewItem
+        key = item.key
+        try:
+            self._check_stop()
+            self._preview(item)
+        except (Stopped, Cancelled):
+            self._finish(key, self._said(key, Status.PENDING, self._why_not_sent()))
+        except NeedsCheck as err:
+            self._finish(key, self._said(key, Status.NEEDS_CHECK, str(err)))
+        except NotFound as err:
+            # Its product is gone at JoggAI: the next run starts from a fresh one.
+            message = self.describe(err) + f"; the next {self.command} starts from a fresh product"
+            self._forget_product(key, err, message)
+            self._finish(key, Outcome(key, Status.ERROR, message=message))
+        except ApiError as err:
+            if isinstance(err, InsufficientCredit):
+                self._halt_for(err)
+            elif isinstance(err, _FATAL):
+                self._stop_for(err)
+            self._finish(key, Outcome(key, Status.ERROR, message=self.describe(err)))
+
+    def _preview(self, item: PreviewItem) -> None:
+        video, key = item.video, item.key
+        record = self.state.get(key)
+        if item.fresh_product or record is None:
+            record = _fresh(video, record, "preview")
+            self.state.put(key, record)
+        if self.client.shares_products:
+            with self._product_lock(video.product):
+                self._product_steps(video, record)
+        else:
+            self._product_steps(video, record)
+        self._send(video, record, list(item.styles))
+        if not self.options.wait:
+            return self._finish(key, self._said(key, Status.RENDERING, _NO_WAIT))
+        self._watch(key)
+
+    def _send(self, video: Video, record: Record, styles: list[str]) -> None:
+        """One POST previewing `styles`; the answer's preview ids go into the record."""
+        key = video.key
+        pv: dict[str, Any] | None = record["previews"] if previews_of(record, video) is not None else None
+        if pv is None:
+            old = record.get("previews")
+            if isinstance(old, dict) and old.get("styles"):
+                record.setdefault("history", []).append({"previews": old, "replaced_at": _now()})
+            pv = record["previews"] = {"digest": preview_digest(video), "product_id": record["product_id"],
+                                       "styles": {}}
+        marker = f"{key} [jf-p{uuid.uuid4().hex[:11]}]"
+        self._check_stop()
+
+        def in_flight() -> None:
+            pv["inflight"] = {"marker": marker, "styles": styles, "at": _now()}
+            self.state.put(key, record)
+
+        self._step(key, "preview")
+        try:
+            answers = self.client.submit_previews(record, video.render, styles, marker, sending=in_flight)
+        except OutcomeUnknown as err:
+            self._retry_event(key, "preview", err)
+            return self._look_for(key, record, pv)
+        except REFUSALS as err:
+            pv.pop("inflight", None)
+            self._refused(key, record, "preview", err)
+            raise
+        except (Cancelled, TransportError):
+            if pv.pop("inflight", None) is not None:
+                self.state.put(key, record)
+            raise
+        by_name = {s.lower(): s for s in styles}
+        for answer in answers:
+            style = by_name.get(answer.style.lower(), answer.style)
+            pv["styles"][style] = _entry(marker, answer.preview_id, answer.err_msg)
+        for style in styles:  # a style the answer left out was not previewed
+            pv["styles"].setdefault(style, _entry(marker, None, "JoggAI's answer did not list this style"))
+        pv.pop("inflight", None)
+        record.pop("refused", None)
+        self.state.put(key, record)
+
+    def _look_for(self, key: str, record: Record, pv: dict[str, Any]) -> None:
+        """A preview POST whose answer was lost: JoggAI's preview list, read over a bounded
+        window, shows the previews it made under the request's name. With one style asked,
+        the one found is it; with several, the list does not say which style each is, so
+        they are shown but rendered from by nobody. Nothing found: needs-check."""
+        sent = pv["inflight"]
+        for n in range(max(1, self.options.check_reads)):
+            if n and self.stop.wait(self.options.poll_interval):
+                raise Stopped
+            try:
+                found = self.client.find_previews(sent["marker"])
+            except (TransportError, ApiError) as err:
+                self._retry_event(key, "check", err)
+                continue
+            if found:
+                self.emit({"event": "adopted", "key": key, "project_id": ",".join(found),
+                           "remote_status": "accepted"})
+                if len(sent["styles"]) == 1 and len(found) == 1:
+                    pv["styles"][sent["styles"][0]] = _entry(sent["marker"], found[0], None)
+                else:
+                    for style in sent["styles"]:
+                        pv["styles"][style] = {
+                            **_entry(sent["marker"], None, None), "status": Status.NEEDS_CHECK,
+                            "found": found,
+                            "err_msg": f"the answer was lost; JoggAI lists {len(found)} previews of this "
+                                       "request but not which style each is"}
+                pv.pop("inflight")
+                self.state.put(key, record)
+                return
+        for style in sent["styles"]:
+            pv["styles"][style] = {**_entry(sent["marker"], None, None), "status": Status.NEEDS_CHECK,
+                                   "err_msg": "a preview request was sent but its answer was lost, and "
+                                              "JoggAI's preview list shows no sign of it yet"}
+        pv.pop("inflight")
+        self.state.put(key, record)
+        raise NeedsCheck(f"preview request {sent['marker']!r}: answer lost and not found; never sent "
+                         "again on its own (`preview --retry-failed` sends it again)")
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def _poll_once(self, key: str, poll: dict[str, Any]) -> None:
+        record = self.state.get(key)
+        assert record is not None
+        pv = record.get("previews") or {}
+        styles = pv.get("styles") or {}
+        waiting = {str(e["preview_id"]): s for s, e in styles.items()
+                   if e.get("status") == Status.RENDERING and e.get("preview_id")}
+        if waiting:
+            try:
+                infos = self.client.read_previews(set(waiting))
+            except _POLL_FATAL as err:
+                self._stop_for(err)
+                return self._finish(key, Outcome(key, Status.ERROR, message=self.describe(err)))
+            except ApiError as err:
+                self._retry_event(key, "poll", err)
+                return self._again(key, poll)
+            poll["n"] += 1
+            for preview_id, info in infos.items():
+                entry = styles[waiting[preview_id]]
+                if info.status == "succeeded":
+                    entry.update(status=Status.SUCCEEDED, video_url=info.video_url, cover_url=info.cover_url,
+                                 duration=info.duration, finished_at=_now())
+                elif info.status == "failed":
+                    entry.update(status=Status.FAILED, err_msg=info.err_msg or "preview failed")
+                if info.credits is not None:
+                    entry["credits"] = info.credits
+            self.state.put(key, record)
+            if any(e.get("status") == Status.RENDERING for e in styles.values()):
+                self.emit({"event": "poll", "key": key, "remote_status": "processing", "progress": 0})
+                return self._again(key, poll)
+        self._finish(key, self._said(key, None, ""))
+
+    def _again(self, key: str, poll: dict[str, Any]) -> None:
+        if not self.options.wait:
+            return self._finish(key, self._said(key, Status.RENDERING, _NO_WAIT))
+        if self.clock() >= poll["deadline"]:
+            return self._finish(key, self._said(key, Status.RENDERING, f"still rendering after --timeout "
+                                                f"{self.options.timeout:g} s; a later preview collects them"))
+        with self._lock:
+            self._schedule(key, poll, None)
+
+    def _said(self, key: str, status: str | None, message: str) -> Outcome:
+        return said(key, self.state.get(key), status, message)
+
+
+def settled(item: PreviewItem, record: Record | None) -> Outcome:
+    """The outcome of a preview item that needs no call (up to date, needs-check, blocked)."""
+    status = {PreviewAction.UP_TO_DATE: Status.UP_TO_DATE,
+              PreviewAction.NEEDS_CHECK: Status.NEEDS_CHECK}.get(item.action, Status.PENDING)
+    return said(item.key, record, status, item.detail)
+
+
+def said(key: str, record: Record | None, status: str | None, message: str) -> Outcome:
+    """A video's preview outcome: its styles' states, and `status` (None: from them)."""
+    styles = ((record or {}).get("previews") or {}).get("styles") or {}
+    ready = [s for s, e in styles.items() if e.get("status") == Status.SUCCEEDED]
+    failed = [s for s, e in styles.items() if e.get("status") == Status.FAILED]
+    if status is None:
+        status = Status.SUCCEEDED if ready and not failed else Status.FAILED if failed else Status.PENDING
+    parts = [f"{len(ready)} preview{'s' if len(ready) != 1 else ''} ready"] if styles else []
+    if failed:
+        parts.append("failed: " + ", ".join(f"{s} ({styles[s].get('err_msg') or 'failed'})"
+                                            for s in failed))
+    if message:
+        parts.append(message)
+    return Outcome(key, status, message="; ".join(parts))
+
+
+def _entry(marker: str, preview_id: str | None, err_msg: str | None) -> dict[str, Any]:
+    """A style's record: under way with its preview id, or failed with JoggAI's reason."""
+    if preview_id:
+        return {"preview_id": preview_id, "status": Status.RENDERING, "marker": marker, "sent_at": _now()}
+    return {"preview_id": None, "status": Status.FAILED, "marker": marker, "sent_at": _now(),
+            "err_msg": err_msg or "JoggAI did not preview this style"}
