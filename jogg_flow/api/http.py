@@ -245,8 +245,9 @@ class HttpClient:
         """The status of each preview in `ids` that the listing shows (free reads)."""
         raise NotImplementedError
 
-    def find_previews(self, marker: str) -> list[str]:
-        """After a preview POST with no answer: the ids of the previews named `marker`."""
+    def find_previews(self, marker: str) -> list[tuple[str, str | None]]:
+        """After a preview POST with no answer: the previews named `marker`, each as (id,
+        its visual style where the answer names it)."""
         raise NotImplementedError
 
     def render_preview(self, preview_id: str, sending: Sending = None) -> str:

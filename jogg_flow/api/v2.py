@@ -178,11 +178,16 @@ class V2Client(HttpClient):
                     break
         return out
 
-    def find_previews(self, marker: str) -> list[str]:
-        """The previews the listing shows under `marker` (the request's video name)."""
-        listed = self._listed("/v2/product_previews", "previews")
-        return [str(i.get("id") or i.get("preview_id")) for i in listed
-                if i.get("title") == marker and (i.get("id") or i.get("preview_id"))]
+    def find_previews(self, marker: str) -> list[tuple[str, str | None]]:
+        """The previews the listing shows under `marker` (the request's video name): (id,
+        its visual style where the item names it, as JoggAI's PreviewInfo object does)."""
+        out = []
+        for item in self._listed("/v2/product_previews", "previews"):
+            found = item.get("id") or item.get("preview_id")
+            if item.get("title") == marker and found:
+                style = item.get("visual_style")
+                out.append((str(found), style if isinstance(style, str) and style else None))
+        return out
 
     def render_preview(self, preview_id: str, sending: Sending = None) -> str:
         """POST /v2/create_video_from_product/render_single_preview {preview_id}."""

@@ -242,6 +242,7 @@ class PreviewItem:
     styles: tuple[str, ...] = ()
     detail: str = ""
     fresh_product: bool = False  # its product must be made (or made anew) first
+    resend: bool = False  # `--retry-failed`: a lost request is sent again, not looked for
 
     def as_event(self) -> PlanEvent:
         """The item as a run tells it (a `plan` event)."""
@@ -282,7 +283,21 @@ def plan_previews(videos: Sequence[Video], records: Mapping[str, Mapping[str, An
         retry = (Status.FAILED, Status.NEEDS_CHECK) if again else ()
         missing = tuple(s for s, e in entries.items() if e is None or e[1].get("status") in retry)
         lost = [s for s, e in entries.items() if e is not None and e[1].get("status") == Status.NEEDS_CHECK]
-        if lost and not again:
+        sent = pv.get("inflight") if pv is not None else None
+        if isinstance(sent, Mapping):
+            asked = [str(s) for s in sent.get("styles") or ()]
+            if again:
+                styles = tuple(dict.fromkeys((*asked, *missing)))
+                out.append(PreviewItem(video.key, PreviewAction.SEND, video, styles,
+                                       f"send again the preview request whose answer was lost "
+                                       f"({', '.join(asked)}); it may pay twice", resend=True))
+                continue
+            rest = tuple(s for s in missing if s not in asked)  # sent after the look, if any
+            unseen = f"; unseen since {sent['unseen_since']}" if sent.get("unseen_since") else ""
+            out.append(PreviewItem(video.key, PreviewAction.SEND, video, rest,
+                                   f"look for the preview request sent before ({', '.join(asked)}){unseen}; "
+                                   "never sent twice"))
+        elif lost and not again:
             out.append(PreviewItem(video.key, PreviewAction.NEEDS_CHECK, video, detail=(
                 f"a preview request's answer was lost ({', '.join(lost)}): never sent again on its "
                 "own; `jogg-flow preview --retry-failed` sends it again (it may pay twice)")))
@@ -320,7 +335,7 @@ def estimate_previews(items: Iterable[PreviewItem], shares_products: bool) -> Pr
     previews = posts = 0
     products: set[tuple[str, str]] = set()
     for item in items:
-        if item.action != PreviewAction.SEND:
+        if item.action != PreviewAction.SEND or not item.styles:
             continue
         previews += len(item.styles)
         posts += 1

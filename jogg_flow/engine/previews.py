@@ -18,7 +18,7 @@ from ..manifest.model import Video
 from ..state import Record
 from ..state.status import Status
 from .executor import _FATAL, _POLL_FATAL, REFUSALS, Executor, NeedsCheck, Outcome, Stopped, _fresh, _now
-from .planner import PreviewAction, PreviewItem, preview_digest, previews_of
+from .planner import PreviewAction, PreviewItem, preview_digest, previews_of, style_entry
 
 _NO_WAIT = "--no-wait: a later preview collects them"
 
@@ -76,21 +76,27 @@ class Previewer(Executor):
                 self._product_steps(video, record)
         else:
             self._product_steps(video, record)
-        self._send(video, record, list(item.styles))
+        self._send(video, record, list(item.styles), item.resend)
         if not self.options.wait:
             return self._finish(key, self._said(key, Status.RENDERING, _NO_WAIT))
         self._watch(key)
 
-    def _send(self, video: Video, record: Record, styles: list[str]) -> None:
+    def _send(self, video: Video, record: Record, styles: list[str], resend: bool = False) -> None:
         """One POST previewing `styles`; the answer's preview ids go into the record."""
         key = video.key
-        pv: dict[str, Any] | None = record["previews"] if previews_of(record, video) is not None else None
-        if pv is None:
-            old = record.get("previews")
-            if isinstance(old, dict) and old.get("styles"):
-                record.setdefault("history", []).append({"previews": old, "replaced_at": _now()})
-            pv = record["previews"] = {"digest": preview_digest(video), "product_id": record["product_id"],
-                                       "styles": {}}
+        pv = _current(record, video)
+        if pv.get("inflight") and resend:  # `--retry-failed`: the user asked to send it again
+            record.setdefault("history", []).append({"lost_preview_request": pv.pop("inflight"),
+                                                     "sent_again_at": _now()})
+        elif pv.get("inflight"):
+            # A request an earlier run sent whose answer it never recorded (killed, or the
+            # answer lost): looked for first, never sent again on its own.
+            self._look_for(key, record, pv)
+            # The plan left out what it asked for; what the look recorded is not sent again.
+            styles = [s for s in styles if (e := style_entry(pv, s)) is None
+                      or e[1].get("status") in (Status.FAILED, Status.NEEDS_CHECK)]
+        if not styles:
+            return
         marker = f"{key} [jf-p{uuid.uuid4().hex[:11]}]"
         self._check_stop()
 
@@ -123,42 +129,55 @@ class Previewer(Executor):
         self.state.put(key, record)
 
     def _look_for(self, key: str, record: Record, pv: dict[str, Any]) -> None:
-        """A preview POST whose answer was lost: JoggAI's preview list, read over a bounded
-        window, shows the previews it made under the request's name. With one style asked,
-        the one found is it; with several, the list does not say which style each is, so
-        they are shown but rendered from by nobody. Nothing found: needs-check."""
+        """A preview POST whose answer was lost: JoggAI's preview list shows the previews it
+        made under the request's unique name (read over a bounded window the first time,
+        once on each later run). Not found: needs-check, and never sent again on its own."""
         sent = pv["inflight"]
-        for n in range(max(1, self.options.check_reads)):
+        for n in range(1 if sent.get("unseen_since") else max(1, self.options.check_reads)):
             if n and self.stop.wait(self.options.poll_interval):
                 raise Stopped
             try:
                 found = self.client.find_previews(sent["marker"])
-            except (TransportError, ApiError) as err:
+            except ApiError as err:
                 self._retry_event(key, "check", err)
                 continue
             if found:
-                self.emit({"event": "adopted", "key": key, "project_id": ",".join(found),
-                           "remote_status": "accepted"})
-                if len(sent["styles"]) == 1 and len(found) == 1:
-                    pv["styles"][sent["styles"][0]] = _entry(sent["marker"], found[0], None)
-                else:
-                    for style in sent["styles"]:
-                        pv["styles"][style] = {
-                            **_entry(sent["marker"], None, None), "status": Status.NEEDS_CHECK,
-                            "found": found,
-                            "err_msg": f"the answer was lost; JoggAI lists {len(found)} previews of this "
-                                       "request but not which style each is"}
-                pv.pop("inflight")
-                self.state.put(key, record)
+                self._found(key, record, pv, found)
                 return
-        for style in sent["styles"]:
-            pv["styles"][style] = {**_entry(sent["marker"], None, None), "status": Status.NEEDS_CHECK,
-                                   "err_msg": "a preview request was sent but its answer was lost, and "
-                                              "JoggAI's preview list shows no sign of it yet"}
-        pv.pop("inflight")
+        sent.setdefault("unseen_since", _now())
         self.state.put(key, record)
-        raise NeedsCheck(f"preview request {sent['marker']!r}: answer lost and not found; never sent "
-                         "again on its own (`preview --retry-failed` sends it again)")
+        raise NeedsCheck(f"preview request {sent['marker']!r} ({', '.join(sent['styles'])}): its answer was "
+                         f"lost and JoggAI's preview list shows no sign of it since {sent['unseen_since']}; "
+                         "never sent again on its own (`preview --retry-failed` sends it again, which may "
+                         "pay twice)")
+
+    def _found(self, key: str, record: Record, pv: dict[str, Any],
+               found: list[tuple[str, str | None]]) -> None:
+        """Take the previews a lost request made: by the style each names, or the one found
+        for a request of one style. Otherwise they are paid for but not known by style: the
+        request's styles are needs-check (and never rendered from)."""
+        sent = pv.pop("inflight")
+        asked = {s.lower(): s for s in sent["styles"]}
+        named = {asked[s.lower()]: pid for pid, s in found if s is not None and s.lower() in asked}
+        if not named and len(sent["styles"]) == 1 and len(found) == 1:
+            named = {sent["styles"][0]: found[0][0]}
+        self.emit({"event": "adopted", "key": key, "project_id": ",".join(pid for pid, _ in found),
+                   "remote_status": "accepted"})
+        for style in sent["styles"]:
+            if style in named:
+                pv["styles"][style] = _entry(sent["marker"], named[style], None)
+            else:
+                pv["styles"][style] = {
+                    **_entry(sent["marker"], None, None), "status": Status.NEEDS_CHECK,
+                    "found": [pid for pid, _ in found],
+                    "err_msg": f"the answer was lost; JoggAI lists {len(found)} previews of this request "
+                               "but not which style each is"}
+        self.state.put(key, record)
+        unknown = [s for s in sent["styles"] if s not in named]
+        if unknown:
+            raise NeedsCheck(f"preview request {sent['marker']!r}: the answer was lost and JoggAI's list "
+                             f"does not say which preview is {', '.join(unknown)}; they are in its dashboard "
+                             "(`preview --retry-failed` sends them again)")
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -228,6 +247,20 @@ def said(key: str, record: Record | None, status: str | None, message: str) -> O
     if message:
         parts.append(message)
     return Outcome(key, status, message="; ".join(parts))
+
+
+def _current(record: Record, video: Video) -> dict[str, Any]:
+    """The record's previews of `video`'s current inputs; previews of other inputs (or of
+    another product) go to its history, and a new, empty set takes their place."""
+    if previews_of(record, video) is not None:
+        current: dict[str, Any] = record["previews"]
+        return current
+    old = record.get("previews")
+    if isinstance(old, dict) and (old.get("styles") or old.get("inflight")):
+        record.setdefault("history", []).append({"previews": old, "replaced_at": _now()})
+    record["previews"] = {"digest": preview_digest(video), "product_id": record["product_id"], "styles": {}}
+    made: dict[str, Any] = record["previews"]
+    return made
 
 
 def _entry(marker: str, preview_id: str | None, err_msg: str | None) -> dict[str, Any]:

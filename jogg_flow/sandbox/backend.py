@@ -305,6 +305,7 @@ class Backend:
                 "renders_per_product": dict(self.per_product),
                 "renders_by_name": {k: list(v) for k, v in self.by_name.items()},
                 "previews_made": self.counters["previews_made"],
+                "previews_by_title": _by_title(self.v2_previews),
                 "renders_from_previews": self.counters["renders_from_previews"],
                 "requests": dict(self.requests),
                 "rate_limited": self.counters["rate_limited"],
@@ -313,6 +314,14 @@ class Backend:
                 "files_served": self.counters["files_served"],
                 "range_requests": self.counters["range_requests"],
             }
+
+
+def _by_title(previews: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """The styles previewed under each request's name (the caller holds the lock)."""
+    out: dict[str, list[str]] = {}
+    for preview in previews.values():
+        out.setdefault(str(preview.get("title") or ""), []).append(str(preview.get("style")))
+    return out
 
 
 def _check_render(body: dict[str, Any]) -> None:

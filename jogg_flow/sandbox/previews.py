@@ -67,7 +67,10 @@ def product_preview(backend: Backend, preview_id: str, base: str) -> dict[str, A
     cfg = backend.config
     code, _, _ = _progress(preview, backend.now(), cfg.render_seconds / 2, cfg.start_seconds)
     status = {1: "processing", 2: "processing", 3: "processing", 4: "completed", 5: "failed"}[code]
-    out: dict[str, Any] = {"id": preview_id, "title": preview["title"], "status": status,
+    # The list's documented item, with the style and id JoggAI's PreviewInfo object names
+    # (openapi-v2.yaml, components.schemas.PreviewInfo: preview_id, visual_style, ...).
+    out: dict[str, Any] = {"id": preview_id, "preview_id": preview_id, "visual_style": preview["style"],
+                           "title": preview["title"], "status": status,
                            "created_at": preview["created_at"], "video_duration": 0}
     if status == "completed":
         out.update(video_url=f"{base}/files/{preview_id}.mp4", cover_url=f"{base}/files/{preview_id}.png",
