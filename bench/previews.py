@@ -71,7 +71,7 @@ def _cli(command: str, url: str, manifest: str, state: str,
 def _posts(stats: dict[str, Any]) -> int:
     """POSTs carried out (a 429 is refused before anything is done)."""
     sent = sum(n for route, n in stats["requests"].items() if route.startswith("POST "))
-    return sent - stats["rate_limited"]
+    return int(sent - stats["rate_limited"])
 
 
 def cost(directory: str, products: int = 10, styles: int = 3) -> dict[str, Any]:
