@@ -46,7 +46,7 @@ def _run_action(tmp_path: pathlib.Path, given: dict[str, str]) -> dict[str, dict
         if step["name"].startswith("Install"):
             continue  # the current environment's jogg-flow stands for the installed one
         condition = step.get("if", "")
-        if condition and not (given.get("command") == "apply" and given.get("output-dir")):
+        if condition and not (given.get("command") in ("apply", "preview") and given.get("output-dir")):
             continue
         out_file = tmp_path / f"out-{step.get('id', 'x')}"
         out_file.write_text("")
@@ -95,7 +95,18 @@ def test_the_action_validates_and_refuses_an_unknown_command(tmp_path):
                             for k, v in step["env"].items()}}
     proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
-    assert proc.returncode == 3 and "command must be validate, plan or apply" in proc.stdout
+    assert proc.returncode == 3 and "command must be validate, plan, preview or apply" in proc.stdout
+
+
+def test_the_action_previews_on_a_pull_request_with_a_summary_and_the_gallery(tmp_path):
+    shutil.copy(ROOT / "manifests" / "previews.yaml", tmp_path / "m.yaml")
+    outputs = _run_action(tmp_path, {"command": "preview", "manifests": "m.yaml", "sandbox": "true",
+                                     "output-dir": "gallery"})
+    summary = (tmp_path / "summary.md").read_text()
+    assert "### jogg-flow previews: previews" in summary
+    assert summary.count("| succeeded |") == 6  # two videos, three styles each
+    page = (tmp_path / "gallery" / "index.html").read_text()
+    assert page.count('class="previews"') == 2 and outputs["gallery"]["path"] == "gallery/index.html"
 
 
 def test_the_action_is_a_composite_that_installs_from_its_own_checkout():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,7 @@ import click
 from ..app.scope import Scope
 from ..state.status import Status
 from ..text import printable
-from ..ui import progress, report
+from ..ui import github, progress, report
 from .app import (
     _json_errors,
     _output_lost,
@@ -112,6 +113,14 @@ def preview(manifest: str, state: str | None, select: tuple[str, ...], output: s
         click.echo(f"error: stopped: {printable(result.stopped_by)}", err=True)
     if output == "text":
         _shown(result, manifest, sandbox)
+    if github.active(os.environ):
+        rows = [{"key": o.key, "previews": report.previews_rows(result.records.get(o.key) or {})}
+                for o in result.outcomes]
+        problem = github.append(os.environ.get("GITHUB_STEP_SUMMARY"), github.previews_markdown(
+            result.manifest.name, rows, github.gallery_link(os.environ),
+            os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", "")))
+        if problem:
+            click.echo(github.annotation("warning", problem, title="jogg-flow"))
     return result.exit_code
 
 

@@ -107,6 +107,31 @@ def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None 
     return "\n".join(lines) + "\n\n"
 
 
+def previews_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None = None,
+                      artifact: str = "", limit: int = SUMMARY_LIMIT) -> str:
+    """`preview`'s step summary (the review gate of a pull request): a row per video and
+    style with its link, while they fit in `limit` bytes; the gallery's artifact to watch them."""
+    lines = [f"### jogg-flow previews: {_cell(name)}", ""]
+    if gallery and _plain(gallery):
+        lines += [f"Watch them side by side: the **{_cell(artifact)}** artifact of "
+                  f"[this run]({gallery}) (`index.html`).", ""]
+    lines += ["Pick one per video with `render.visual_style`; `apply` renders it from its preview.", "",
+              "| video | style | status | preview | credits |", "|---|---|---|---|---|"]
+    size = len("\n".join(lines).encode("utf-8")) + 200
+    every = [(row, p) for row in rows for p in row.get("previews") or ()]
+    for shown, (row, p) in enumerate(every):
+        url = p.get("video_url")
+        cost = f"{p['credits']:g}" if _number(p.get("credits")) else ""
+        line = (f"| `{_cell(str(row['key']))}` | {_cell(str(p['style']))} | {_cell(str(p['status']))} | "
+                f"{f'[watch]({url})' if _plain(url) else ''} | {cost} |")
+        size += len(line.encode("utf-8")) + 1
+        if size > limit:
+            lines += ["", f"… and {len(every) - shown} more previews: see the gallery."]
+            break
+        lines.append(line)
+    return "\n".join(lines) + "\n\n"
+
+
 def _summary_row(row: Mapping[str, Any]) -> str:
     url = row.get("video_url")
     # A URL comes from the API or a state file: only a plain http(s) one becomes a link.

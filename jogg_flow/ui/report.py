@@ -133,8 +133,9 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
     seconds = est.post_seconds(rate)
     span = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
     where = " (the sandbox's budget: it runs faster than JoggAI)" if sandbox else ""
+    previewed = f", {est.from_previews} of them from a finished preview" if est.from_previews else ""
     return (f"Estimate: {counted(est.renders, 'render')} ≈ {counted(est.credits, 'credit')} "
-            f"(1 per video up to 2 minutes); {counted(est.posts, 'POST')} "
+            f"(1 per video up to 2 minutes{previewed}); {counted(est.posts, 'POST')} "
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
