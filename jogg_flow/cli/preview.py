@@ -12,6 +12,7 @@ from ..app.scope import Scope
 from ..state.status import Status
 from ..text import printable
 from ..ui import github, progress, report
+from ..ui.gallery import preview_file
 from .app import (
     _json_errors,
     _output_lost,
@@ -128,11 +129,17 @@ def _shown(result: Any, manifest: str, sandbox: bool) -> None:
     """The previews, a line per style, and what to do next."""
     rows = [{"key": o.key, "previews": report.previews_rows(result.records.get(o.key) or {})}
             for o in result.outcomes]
+    if sandbox:  # its URLs die with it: show the kept files instead
+        _keep_previews(manifest, result.records)
+        folder = sandbox_media_dir(manifest)
+        for row in rows:
+            for p in row["previews"]:
+                if p["status"] == Status.SUCCEEDED:
+                    kept = os.path.join(folder, preview_file(row["key"], p["style"], ".mp4"))
+                    p["video_url"] = os.path.relpath(kept)
     table = report.previews_table(rows)
     if table:
         click.echo(table)
-    if sandbox:
-        _keep_previews(manifest, result.records)
     if any(o.status == Status.SUCCEEDED for o in result.outcomes):
         click.echo(f"next: set render.visual_style to the style you choose; `jogg-flow apply {manifest}` "
                    "renders it from its preview (no fresh render). To look at them: "
@@ -143,7 +150,6 @@ def _shown(result: Any, manifest: str, sandbox: bool) -> None:
 def _keep_previews(manifest: str, records: dict[str, Any]) -> None:
     """The in-process sandbox's preview URLs die with it: keep its clips beside its videos."""
     from ..sandbox.media import keep
-    from ..ui.gallery import preview_file
 
     keep(sandbox_media_dir(manifest), [
         preview_file(key, style, "") for key, record in records.items()
