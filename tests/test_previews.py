@@ -314,3 +314,17 @@ def test_sigkill_across_preview_and_apply_never_previews_or_renders_twice(tmp_pa
 def test_sigkill_campaign_across_preview_and_apply(tmp_path, seed, spawn):
     figures = crash(str(tmp_path), kills=10, seed=seed, n=12, popen=spawn)
     assert figures["duplicate_previews"] == 0 and figures["duplicate_renders"] == 0
+
+
+def test_a_failed_video_is_not_previewed_into_a_second_render(tmp_path, write, run):
+    """Previewing a video whose render failed would need a fresh product and leave it
+    pending: the next apply would pay again without --retry-failed. It is refused instead."""
+    state = str(tmp_path / "state.json")
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, fail_rate=1.0)) as sb:
+        common = ("--api-base", sb.url, "--state", state, *FAST)
+        assert run("apply", _sandbox_manifest(write), *common, env=ENV).exit_code == 1
+        before = sb.stats()["requests"]
+        blocked = run("preview", _sandbox_manifest(write), *common, env=ENV)
+        assert blocked.exit_code == 1 and "--retry-failed" in blocked.stdout
+        assert sb.stats()["requests"] == before  # nothing sent, not even a product
+        assert "failed" in run("plan", _sandbox_manifest(write), "--state", state, "--api-base", sb.url).stdout

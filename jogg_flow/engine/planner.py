@@ -277,6 +277,13 @@ def plan_previews(videos: Sequence[Video], records: Mapping[str, Mapping[str, An
             out.append(PreviewItem(video.key, PreviewAction.BLOCKED, video, detail=(
                 "its render's answer was lost: `jogg-flow apply` reads the evidence first")))
             continue
+        if status_ == Status.FAILED and not again:
+            # A fresh product for its previews would leave the video pending: the next apply
+            # would render it again without the user asking (--retry-failed).
+            out.append(PreviewItem(video.key, PreviewAction.BLOCKED, video, detail=(
+                "its last render failed and is kept: `apply --retry-failed` renders it again, or "
+                "`preview --retry-failed` previews it from a fresh product")))
+            continue
         fresh = record is None or not _product_usable(record, video)
         pv = None if fresh else previews_of(record, video)
         entries = {s: style_entry(pv, s) if pv is not None else None for s in video.preview_styles}
