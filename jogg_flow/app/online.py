@@ -187,6 +187,7 @@ class Previewed:
     requests: int = 0
     stopped_by: str = ""
     records: dict[str, Record] = field(default_factory=dict)  # the videos' records after the run
+    credits_charged: float | None = None  # what JoggAI says this run's previews cost, where it says
 
 
 def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = lambda e: None,
@@ -245,7 +246,8 @@ def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit =
             return Previewed(manifest, items, outcomes, 0 if all(o.status in OK_STATUSES for o in outcomes)
                              else 1, est, records=records)
         code = _exit_code(outcomes, previewer, stop)
-        return Previewed(manifest, items, outcomes, code, est, requests, previewer.stopped_by(), records)
+        return Previewed(manifest, items, outcomes, code, est, requests, previewer.stopped_by(), records,
+                         previewer.charged([i.key for i in items]))
 
 
 def _preview_proposal(manifest: Manifest, items: list[planner.PreviewItem], est: planner.PreviewEstimate,

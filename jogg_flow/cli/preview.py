@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import click
@@ -11,61 +10,22 @@ import click
 from ..app.scope import Scope
 from ..state.status import Status
 from ..text import printable
-from ..ui import github, progress, report
+from ..ui import github, report
 from ..ui.gallery import preview_file
-from .app import (
-    _json_errors,
-    _output_lost,
-    _sandbox_or_base,
-    cli,
-    output_option,
-    sandbox_flag,
-    select_option,
-    state_option,
-)
-from .app import retry_failed_option as _retry_option
+from .app import _json_errors, _output_lost, _sandbox_or_base, cli
 from .run import (
     _approval,
     _stop_on_signals,
-    allow_http_option,
-    allow_partial_option,
-    api_base_env_option,
-    heartbeat_option,
-    no_wait_option,
-    parallelism_option,
-    poll_interval_option,
-    poll_max_option,
-    post_rate_option,
-    quiet_option,
-    request_timeout_option,
+    reporter_factory,
     sandbox_media_dir,
-    timeout_option,
-    verbose_option,
-    yes_option,
+    spending_options,
+    summary_event,
 )
 
 
 @cli.command()
 @click.argument("manifest", type=click.Path())
-@state_option
-@select_option
-@output_option
-@sandbox_flag
-@api_base_env_option
-@parallelism_option
-@post_rate_option
-@poll_interval_option
-@poll_max_option
-@timeout_option
-@request_timeout_option
-@no_wait_option
-@_retry_option
-@allow_http_option
-@allow_partial_option
-@heartbeat_option
-@quiet_option
-@verbose_option
-@yes_option
+@spending_options
 def preview(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
             api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
             poll_interval: float | None, poll_max: float | None, timeout: float, request_timeout: float,
@@ -85,24 +45,14 @@ def preview(manifest: str, state: str | None, select: tuple[str, ...], output: s
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, allow_http=allow_http,
         allow_partial=allow_partial)
-    budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
-
-    def make() -> progress.Reporter:
-        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
-                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
-                                 post_rate=budget)
-
+    make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate)
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     try:
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop
             result = runner.preview(scope, settings, emit=reporter, stop=stop, confirm=confirm)
-        summary = {k: sum(1 for o in result.outcomes if o.status == k)
-                   for k in dict.fromkeys(o.status for o in result.outcomes)}
-        reporter({"event": "summary", "counts": summary, "requests": result.requests,
-                  "exit_code": result.exit_code, "credits_charged": None,
-                  "credits_estimated": int(result.estimate.credits + 0.5),
-                  "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+        reporter(summary_event(result.outcomes, result.requests, result.exit_code, result.credits_charged,
+                               int(result.estimate.credits + 0.5)))
     except runner.NotApproved as err:
         click.echo(printable(str(err).replace("Apply", "Preview")), err=True)
         return err.exit_code

@@ -16,6 +16,7 @@ from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
 from ..engine import planner
+from ..engine.events import SummaryEvent
 from ..errors import OUT_OF_TIME, UsageError
 from ..state.status import Status
 from ..text import printable
@@ -184,37 +185,52 @@ api_base_env_option = click.option("--api-base", envvar="JOGG_API_BASE", metavar
                                    help="JoggAI API base URL.")
 
 
+def spending_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of a command that spends credits and waits for JoggAI (`apply`, `preview`):
+    where, what, how fast, how long, how loud, and --yes."""
+    for option in reversed((state_option, select_option, output_option, sandbox_flag, api_base_env_option,
+                            parallelism_option, post_rate_option, poll_interval_option, poll_max_option,
+                            timeout_option, request_timeout_option, no_wait_option, retry_failed_option,
+                            allow_http_option, allow_partial_option, heartbeat_option, quiet_option,
+                            verbose_option, yes_option)):
+        command = option(command)
+    return command
+
+
+def reporter_factory(output: str, verbose: int, quiet: bool, heartbeat: float | None, sandbox: bool,
+                     post_rate: tuple[int, float] | None) -> Callable[[], progress.Reporter]:
+    """What makes a run's Reporter (once approved, where a person is asked first)."""
+    budget = post_rate or (20, 60.0 / (planner.SANDBOX_SCALE if sandbox else 1.0))
+
+    def make() -> progress.Reporter:
+        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
+                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
+                                 post_rate=budget)
+    return make
+
+
+def summary_event(outcomes: Any, requests: int, exit_code: int, charged: float | None,
+                  estimated: int) -> SummaryEvent:
+    """The run's last event: how many videos ended how, what it cost."""
+    counts = {k: sum(1 for o in outcomes if o.status == k) for k in dict.fromkeys(o.status for o in outcomes)}
+    return {"event": "summary", "counts": counts, "requests": requests, "exit_code": exit_code,
+            "credits_charged": charged, "credits_estimated": estimated,
+            "message": ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing to do"}
+
+
 @cli.command()
 @click.argument("manifest", type=click.Path())
-@state_option
-@select_option
-@output_option
-@sandbox_flag
-@api_base_env_option
-@parallelism_option
-@post_rate_option
-@poll_interval_option
-@poll_max_option
-@timeout_option
-@request_timeout_option
+@spending_options
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
-@no_wait_option
-@retry_failed_option
-@allow_http_option
-@allow_partial_option
 @click.option("--max-credits", type=click.IntRange(min=0), default=None, metavar="N",
               help="Refuse a plan estimated to spend more than N credits; stop submitting at N.")
-@heartbeat_option
-@quiet_option
-@verbose_option
 @click.option("--max-duration", callback=_duration, metavar="DURATION",
               help="The longest the whole run may take (e.g. 5h30m, for a CI job's limit): submitting "
               "stops at three quarters of it, the run at all of it; what is left waits for the next "
               f"apply (exit {OUT_OF_TIME}).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
-@yes_option
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
@@ -241,13 +257,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
         download=download, allow_http=allow_http, allow_partial=allow_partial, max_credits=max_credits,
         max_duration=max_duration)
-    budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
-
-    def make() -> progress.Reporter:
-        return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
-                                 heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
-                                 post_rate=budget)
-
+    make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate)
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     if saved is not None:
         confirm = saved_plan.checker(saved)
@@ -255,12 +265,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         with _stop_on_signals(reporter) as stop:
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
             result = runner.apply(scope, settings, emit=reporter, stop=stop, confirm=confirm)
-        summary = {k: sum(1 for o in result.outcomes if o.status == k)
-                   for k in dict.fromkeys(o.status for o in result.outcomes)}
-        reporter({"event": "summary", "counts": summary, "requests": result.requests,
-                  "exit_code": result.exit_code, "credits_charged": result.credits_charged,
-                  "credits_estimated": result.credits_estimated,
-                  "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+        reporter(summary_event(result.outcomes, result.requests, result.exit_code, result.credits_charged,
+                               result.credits_estimated))
     except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
         click.echo(printable(str(err)), err=True)
         return err.exit_code

@@ -29,6 +29,17 @@ class Previewer(Executor):
 
     command = "preview"
 
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.sent: set[str] = set()  # the names of the preview requests this run sent
+
+    def charged(self, keys: list[str]) -> float | None:
+        """What JoggAI says it deducted for this run's previews; None where it said nothing."""
+        said = [e["credits"] for key in keys
+                for e in (((self.state.get(key) or {}).get("previews") or {}).get("styles") or {}).values()
+                if e.get("marker") in self.sent and isinstance(e.get("credits"), (int, float))]
+        return float(sum(said)) if said else None
+
     def run_previews(self, items: list[PreviewItem]) -> list[Outcome]:
         """Every item's outcome, in plan order."""
         work = []
@@ -118,6 +129,7 @@ class Previewer(Executor):
             if pv.pop("inflight", None) is not None:
                 self.state.put(key, record)
             raise
+        self.sent.add(marker)
         by_name = {s.lower(): s for s in styles}
         for answer in answers:
             style = by_name.get(answer.style.lower(), answer.style)
