@@ -220,12 +220,11 @@ class Executor:
         except (Stopped, Cancelled):
             self._finish(key, self._stopped(key, self._why_not_sent()))
         except NeedsCheck as err:
-            self._finish(key, Outcome(key, Status.NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
-                                      message=str(err)))
+            self._finish(key, self._needs_check(key, str(err)))
         except NotFound as err:
             # The product or project is gone at JoggAI: nothing was rendered or charged, and
-            # only a fresh product can help; the next apply makes one (no --retry-failed).
-            message = self.describe(err) + "; the next apply starts from a fresh product"
+            # only a fresh product can help; the next run makes one (no --retry-failed).
+            message = self.describe(err) + f"; the next {self.command} starts from a fresh product"
             self._forget_product(key, err, message)
             self._finish(key, Outcome(key, Status.ERROR, message=message))
         except ApiError as err:
@@ -235,6 +234,11 @@ class Executor:
                 self._stop_for(err)
             self._record_error(key, self.describe(err))
             self._finish(key, Outcome(key, Status.ERROR, message=self.describe(err)))
+
+    def _needs_check(self, key: str, message: str) -> Outcome:
+        """The outcome of a video whose answer was lost and whose evidence says nothing yet."""
+        project_id = (self.state.get(key) or {}).get("project_id")
+        return Outcome(key, Status.NEEDS_CHECK, project_id, message=message)
 
     def _submit(self, item: PlanItem, video: Video) -> None:
         key = video.key
@@ -246,12 +250,7 @@ class Executor:
                 if isinstance(old.get("previews"), dict):
                     record["previews"] = old["previews"]  # and the previews made on it
             self.state.put(key, record)
-        if self.client.shares_products:
-            # One variant creates the product; the others wait here, then reuse it.
-            with self._product_lock(video.product):
-                self._product_steps(video, record)
-        else:
-            self._product_steps(video, record)
+        self._product(video, record)
         if record["steps"].get("render") != "done":
             self._render(video, record)
         if not self.options.wait:
@@ -259,6 +258,15 @@ class Executor:
                                       message="--no-wait: a later apply collects it"))
             return
         self._watch(key)
+
+    def _product(self, video: Video, record: Record) -> None:
+        """The video's product made (or shared) and updated, once per product."""
+        if self.client.shares_products:
+            # One variant creates the product; the others wait here, then reuse it.
+            with self._product_lock(video.product):
+                self._product_steps(video, record)
+        else:
+            self._product_steps(video, record)
 
     def _product_steps(self, video: Video, record: Record) -> None:
         key, steps = video.key, record["steps"]

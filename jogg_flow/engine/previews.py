@@ -13,11 +13,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ..api.errors import ApiError, Cancelled, InsufficientCredit, NotFound, OutcomeUnknown, TransportError
+from ..api.errors import ApiError, Cancelled, OutcomeUnknown, TransportError
 from ..manifest.model import Video
 from ..state import Record
 from ..state.status import Status
-from .executor import _FATAL, _POLL_FATAL, REFUSALS, Executor, NeedsCheck, Outcome, Stopped, _fresh, _now
+from .executor import _POLL_FATAL, REFUSALS, Executor, NeedsCheck, Outcome, Stopped, _fresh, _now
 from .planner import PreviewAction, PreviewItem, preview_digest, previews_of, style_entry
 
 _NO_WAIT = "--no-wait: a later preview collects them"
@@ -55,42 +55,26 @@ class Previewer(Executor):
         self._drive(work)
         return [self.outcomes[i.key] for i in items if i.key in self.outcomes]
 
-    def _attempt(self, item: Any) -> None:  # a PreviewItem
+    def _submit(self, item: Any, video: Video) -> None:  # a PreviewItem: its product, then one POST
         key = item.key
-        try:
-            self._check_stop()
-            self._preview(item)
-        except (Stopped, Cancelled):
-            self._finish(key, self._said(key, Status.PENDING, self._why_not_sent()))
-        except NeedsCheck as err:
-            self._finish(key, self._said(key, Status.NEEDS_CHECK, str(err)))
-        except NotFound as err:
-            # Its product is gone at JoggAI: the next run starts from a fresh one.
-            message = self.describe(err) + f"; the next {self.command} starts from a fresh product"
-            self._forget_product(key, err, message)
-            self._finish(key, Outcome(key, Status.ERROR, message=message))
-        except ApiError as err:
-            if isinstance(err, InsufficientCredit):
-                self._halt_for(err)
-            elif isinstance(err, _FATAL):
-                self._stop_for(err)
-            self._finish(key, Outcome(key, Status.ERROR, message=self.describe(err)))
-
-    def _preview(self, item: PreviewItem) -> None:
-        video, key = item.video, item.key
         record = self.state.get(key)
         if item.fresh_product or record is None:
             record = _fresh(video, record, "preview")
             self.state.put(key, record)
-        if self.client.shares_products:
-            with self._product_lock(video.product):
-                self._product_steps(video, record)
-        else:
-            self._product_steps(video, record)
+        self._product(video, record)
         self._send(video, record, list(item.styles), item.resend)
         if not self.options.wait:
             return self._finish(key, self._said(key, Status.RENDERING, _NO_WAIT))
         self._watch(key)
+
+    def _stopped(self, key: str, message: str) -> Outcome:
+        return self._said(key, Status.PENDING, message)
+
+    def _needs_check(self, key: str, message: str) -> Outcome:
+        return self._said(key, Status.NEEDS_CHECK, message)
+
+    def _record_error(self, key: str, message: str) -> None:
+        pass  # a preview's error is this run's outcome, not the video's
 
     def _send(self, video: Video, record: Record, styles: list[str], resend: bool = False) -> None:
         """One POST previewing `styles`; the answer's preview ids go into the record."""
