@@ -87,3 +87,150 @@ def test_v1_says_once_that_it_cannot_read_the_evidence(run, write, tmp_path):
     assert code == 1
     assert len([w for w in warnings if "offers no read that tells" in w]) == 1
     assert "2 videos need a check: api.version v1" in warnings[0]
+
+
+# -- --rerender-unseen-after: the settle rule a team may choose ------------------------------
+
+_RENDER = {"open": "POST /open/project/render", "v2": "POST /v2/create_video_from_product"}
+
+
+def _lost_before_commit(run, tmp_path, version: str, sb: Sandbox) -> tuple[str, str, str]:
+    """Apply 2 videos where the first render POST answers 500 (never carried out: its outcome
+    is unknown to the client), so one video ends needs-check; then date its POST an hour back.
+    Returns (manifest, state, the needs-check video's key)."""
+    manifest = write_manifest(str(tmp_path), 2, version, name=f"unseen-{version}")
+    state = str(tmp_path / f"unseen-{version}.json")
+    code, _ = _apply(run, manifest, state, sb.url)
+    store = State.load(state)
+    checks = [k for k, r in store.videos.items() if r.get("status") == "needs-check"]
+    assert code == 1 and len(checks) == 1, store.videos
+    record = store.videos[checks[0]]
+    assert record["steps"]["render"] == "inflight" and record["render_sent_at"].startswith("20")
+    record["render_sent_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    store.put(checks[0], record)
+    store.close()
+    return manifest, state, checks[0]
+
+
+@pytest.mark.parametrize("version", ["open", "v2"])
+def test_rerender_unseen_after_renders_again_a_render_that_never_left(run, tmp_path, version):
+    faults = [Fault("http_500", _RENDER[version], times=1)]
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, post_limit=1000, faults=faults)) as sb:
+        manifest, state, key = _lost_before_commit(run, tmp_path, version, sb)
+        env = {"JOGG_API_KEY": FAKE_KEY}
+        # Off by default: the plan keeps it needs-check and spends nothing.
+        plain = json.loads(run("plan", manifest, "--state", state, "--api-base", sb.url, "--output", "json",
+                               env=env).stdout)
+        assert [i["action"] for i in plain["items"] if i["key"] == key] == ["needs-check"]
+        assert plain["estimate"]["renders"] == 0
+        # Under the rule the plan shows it, says the risk, and its estimate counts it.
+        shown = run("plan", manifest, "--state", state, "--api-base", sb.url, "--rerender-unseen-after", "30m",
+                    env=env)
+        assert f"! rerender   {key}" in shown.stdout and "may pay twice" in shown.stdout
+        planned = json.loads(run("plan", manifest, "--state", state, "--api-base", sb.url, "--output", "json",
+                                 "--rerender-unseen-after", "30m", env=env).stdout)
+        assert [i["action"] for i in planned["items"] if i["key"] == key] == ["rerender"]
+        assert planned["estimate"]["renders"] == 1
+        # Without the rule, apply leaves it to the user.
+        code, events = _apply(run, manifest, state, sb.url)
+        assert code == 1 and sb.stats()["renders_accepted"] == 1
+        result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--poll-interval", "0.1",
+                     "--poll-max", "0.2", "--output", "json", "--rerender-unseen-after", "30m", env=env)
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert result.exit_code == 0, result.stdout
+    assert [e["action"] for e in events if e["event"] == "plan" and e["key"] == key] == ["rerender"]
+    record = State.load(state).videos[key]
+    assert record["status"] == "succeeded"
+    assert any("rerendered_unseen" in h for h in record["history"])
+    stats = sb.stats()
+    assert stats["renders_accepted"] == 2 and set(stats["renders_per_project"].values()) == {1}
+
+
+def test_rerender_unseen_after_adopts_what_the_first_read_shows(run, tmp_path):
+    """Due under the rule, but the render was accepted (its answer dropped after JoggAI carried
+    it out): the run's first read finds it by name and adopts it, never renders it twice."""
+    faults = [Fault("drop_after_commit", _RENDER["v2"], times=1)]
+    # The list shows nothing for a while: a name lookup that came before the render was listed.
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, post_limit=1000, faults=faults)) as sb:
+        manifest = write_manifest(str(tmp_path), 2, "v2", name="seen")
+        state = str(tmp_path / "seen.json")
+        code, _ = _apply(run, manifest, state, sb.url)
+        store = State.load(state)
+        key = next(iter(store.videos))
+        record = store.videos[key]
+        assert code == 0  # adopted at once; made the needs-check it would be had the list lagged
+        record.update(status="needs-check", steps={**record["steps"], "render": "inflight"},
+                      error="a render was sent but its answer was lost")
+        record.pop("project_id", None)
+        record["render_sent_at"] = "2020-01-01T00:00:00Z"
+        store.put(key, record)
+        store.close()
+        result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--poll-interval", "0.1",
+                     "--poll-max", "0.2", "--output", "json", "--rerender-unseen-after", "1h",
+                     env={"JOGG_API_KEY": FAKE_KEY})
+        stats = sb.stats()
+    assert result.exit_code == 0, result.stdout
+    assert '"event": "adopted"' in result.stdout
+    assert stats["renders_accepted"] == 2 and set(stats["renders_per_project"].values()) == {1}
+    assert "rerendered_unseen" not in json.dumps(State.load(state).videos[key]["history"])
+
+
+def test_rerender_unseen_after_never_touches_an_accepted_render_read_not_found():
+    from jogg_flow.engine.planner import Rerender
+
+    rule = Rerender(60.0, time.time())
+    old = "2020-01-01T00:00:00Z"
+    lost = {"status": "needs-check", "steps": {"render": "inflight"}, "render_sent_at": old}
+    accepted = {"status": "needs-check", "steps": {"render": "done"}, "project_id": "p",
+                "submitted_at": old, "needs_check_since": old}
+    assert "may pay twice" in rule.due(lost)
+    assert rule.due(accepted) == ""
+    assert Rerender(60.0, time.time()).due({**lost, "render_sent_at": time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) == ""  # not yet due
+
+
+def test_a_saved_plan_keeps_its_rerender_rule_and_the_instant_it_was_planned(run, tmp_path):
+    faults = [Fault("http_500", _RENDER["open"], times=1)]
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, post_limit=1000, faults=faults)) as sb:
+        manifest, state, key = _lost_before_commit(run, tmp_path, "open", sb)
+        env = {"JOGG_API_KEY": FAKE_KEY}
+        saved = str(tmp_path / "plan.json")
+        planned = run("plan", manifest, "--state", state, "--api-base", sb.url, "--rerender-unseen-after", "30m",
+                      "--out", saved, env=env)
+        assert planned.exit_code == 0, planned.stderr
+        other = run("apply", saved, "--state", state, "--api-base", sb.url, "--rerender-unseen-after", "2h",
+                    env=env)
+        assert other.exit_code == 3 and "--rerender-unseen-after cannot be used" in other.stderr
+        applied = run("apply", saved, "--state", state, "--api-base", sb.url, "--poll-interval", "0.1",
+                      "--poll-max", "0.2", env=env)
+        assert applied.exit_code == 0, applied.stdout + applied.stderr
+        assert sb.stats()["renders_accepted"] == 2
+    assert State.load(state).videos[key]["status"] == "succeeded"
+
+
+def test_v1_never_rerenders_and_says_the_rule_does_not_apply(run, write, tmp_path):
+    manifest = write("m.yaml", """
+        version: 1
+        api: {version: v1}
+        defaults: {render: {avatar_id: 37}}
+        products:
+          - {key: a, url: "https://shop.example/a"}
+        """)
+    state = str(tmp_path / "s.json")
+    with Sandbox(Config(time_scale=60.0, post_limit=1000)) as sb:
+        _apply(run, manifest, state, sb.url)
+        store = State.load(state)
+        record = store.videos["a"]
+        record.update(status="needs-check", steps={"create": "done", "render": "inflight"}, project_id=None,
+                      render_sent_at="2020-01-01T00:00:00Z", error="a render was sent but its answer was lost")
+        store.put("a", record)
+        store.close()
+        env = {"JOGG_API_KEY": FAKE_KEY}
+        planned = json.loads(run("plan", manifest, "--state", state, "--api-base", sb.url, "--output", "json",
+                                 "--rerender-unseen-after", "1h", env=env).stdout)
+        assert [i["action"] for i in planned["items"]] == ["needs-check"]
+        result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--output", "json",
+                     "--rerender-unseen-after", "1h", env=env)
+        assert sb.stats()["renders_accepted"] == 1
+    assert result.exit_code == 1
+    assert "--rerender-unseen-after does not apply" in result.stdout

@@ -220,6 +220,13 @@ class HttpClient:
         when it cannot tell (yet)."""
         raise NotImplementedError
 
+    def never_started(self, record: dict[str, Any]) -> str | None:
+        """After a render POST with no answer: what a free read shows to say the render
+        never started (for `--rerender-unseen-after`), or None when no read says so. The
+        default says nothing: a generation without such a read (v1) is never rendered again
+        on its own."""
+        return None
+
     def project_info(self, project_id: str) -> ProjectInfo:
         """A render's status and, when done, its outputs."""
         raise NotImplementedError

@@ -106,16 +106,31 @@ class V2Client(HttpClient):
 
     def find_render(self, record: dict[str, Any]) -> str | None:
         """Look the video up by its unique name among the newest product videos."""
+        return self._search(record["marker"])[0]
+
+    def never_started(self, record: dict[str, Any]) -> str | None:
+        """No video of its unique name in the whole list of product videos. A search that
+        stopped at its page limit (more than 1,000 newer videos) says nothing."""
+        found, searched = self._search(record["marker"])
+        if found is not None or searched is None:
+            return None
+        return f"no video named {record['marker']!r} among JoggAI's {searched} product videos"
+
+    def _search(self, marker: str) -> tuple[str | None, int | None]:
+        """(the id of the product video named `marker` or None, how many videos were read
+        when the list was read to its end, else None)."""
+        seen = 0
         for page in range(1, _FIND_PAGES + 1):
             data = self._call("GET", "/v2/product_videos", params={
                 "page": page, "page_size": 100, "sort_by": "created_at", "sort_order": "desc"})
             videos = (data or {}).get("videos") or []
             for video in videos:
-                if video.get("title") == record["marker"] or video.get("name") == record["marker"]:
-                    return str(video.get("id") or video.get("video_id"))
+                if video.get("title") == marker or video.get("name") == marker:
+                    return str(video.get("id") or video.get("video_id")), seen
+            seen += len(videos)
             if len(videos) < 100:
-                break
-        return None
+                return None, seen
+        return None, None
 
     def catalog(self, kind: str) -> list[dict[str, Any]]:
         """One page (up to 100) of a v2 list: avatars, voices, templates, visual styles, music."""

@@ -178,6 +178,11 @@ retry_failed_option = click.option(
     "--retry-failed", is_flag=True,
     help="Render again the videos whose last render JoggAI failed (a new render that costs "
     "credits; never done without this).")
+rerender_option = click.option(
+    "--rerender-unseen-after", callback=_duration, metavar="DURATION",
+    help="Render again a needs-check video whose lost render still shows nothing (open: its "
+    "project reads status 1; v2: no video of its name) DURATION after its POST, e.g. 6h. Off by "
+    "default: if JoggAI did accept the first render, this pays twice. Never under v1.")
 sandbox_flag = click.option("--sandbox", is_flag=True,
                             help="Use the built-in sandbox API (and its own state file).")
 

@@ -326,6 +326,7 @@ class Executor:
             # Written once the POST holds its budget slot, just before it leaves: a run
             # stopped or killed while it queued has sent nothing it would have to look for.
             steps["render"] = "inflight"
+            record["render_sent_at"] = _now()  # the age --rerender-unseen-after reads
             self.state.put(key, record)
 
         self._reserve_render()
@@ -408,20 +409,46 @@ class Executor:
     def _recheck_all(self, items: list[PlanItem]) -> list[PlanItem]:
         """The items, with each needs-check video whose evidence now shows its render turned
         into a `wait` (collected by this run); the others stay needs-check, with how long."""
-        checks = [i for i in items if i.action == Action.NEEDS_CHECK]
+        checks = [i for i in items if i.action in (Action.NEEDS_CHECK, Action.RERENDER)]
         if not checks:
             return items
         if not GENERATIONS[self.client.version].reads_evidence:
-            return items  # v1: nothing to read (the run says so once: app.online)
+            # v1: nothing to read (the run says so once: app.online), so nothing to re-render on
+            return [_kept(i, self.state.get(i.key)) if i.action == Action.RERENDER else i for i in items]
         found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key)}
         out = []
         for item in items:
             if item.key in found:
                 item = PlanItem(item.key, Action.WAIT, video=item.video)
-            elif item.action == Action.NEEDS_CHECK:
+            elif item.action == Action.RERENDER:
+                item = self._unseen(item)
+            if item.action == Action.NEEDS_CHECK:
                 item = replace(item, detail=_silent_since(self.state.get(item.key), item.detail))
             out.append(item)
         return out
+
+    def _unseen(self, item: PlanItem) -> PlanItem:
+        """A needs-check due for `--rerender-unseen-after`: rendered again (a fresh render,
+        the evidence in its history) only when a read shows it never started now, at the
+        end of its wait; else it stays needs-check."""
+        record = self.state.get(item.key)
+        if record is None or self.stop.is_set():
+            return _kept(item, record)
+        try:
+            silent = self.client.never_started(record)
+        except ApiError as err:
+            self._retry_event(item.key, "check", err)
+            return _kept(item, record, f"its evidence could not be read ({err})")
+        if silent is None:
+            return _kept(item, record, "no read shows that it never started")
+        history = record.get("history")
+        record["history"] = [*(history if isinstance(history, list) else []), {
+            "rerendered_unseen": f"{silent}, read at {_now()}; {item.detail}",
+            "needed_check": record.get("error"), "marker": record.get("marker")}]
+        self.state.put(item.key, record)
+        self.emit({"event": "warning", "message": f"{item.key}: {silent}: rendering it again "
+                   "(--rerender-unseen-after)"})
+        return item
 
     def _recheck(self, key: str) -> bool:
         """Read a needs-check video's evidence again, as when its answer was first lost:
@@ -691,6 +718,13 @@ def _silent_since(record: Record | None, detail: str) -> str:
     hours = max(0.0, time.time() - start) / 3600
     age = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
     return f"needs-check for {age} (since {since}): {detail}"
+
+
+def _kept(item: PlanItem, record: Record | None, why: str = "") -> PlanItem:
+    """A `rerender` item left needs-check (its record unchanged), saying why."""
+    error = str((record or {}).get("error") or "a render's answer was lost")
+    return replace(item, action=Action.NEEDS_CHECK,
+                   detail=f"{error}; not rendered again" + (f": {why}" if why else ""))
 
 
 def settled(item: PlanItem, record: Record | None) -> Outcome:

@@ -201,7 +201,7 @@ class Reporter:
     def _track(self, e: dict[str, Any]) -> None:
         kind, key = e.get("event"), e.get("key", "")
         self._eta.track(e)
-        if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "wait"):
+        if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "rerender", "wait"):
             self._queued += 1
             self._active[key] = Status.RENDERING if e["action"] == "wait" else Status.QUEUED
         elif kind == "step":
