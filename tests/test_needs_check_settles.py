@@ -234,3 +234,24 @@ def test_v1_never_rerenders_and_says_the_rule_does_not_apply(run, write, tmp_pat
         assert sb.stats()["renders_accepted"] == 1
     assert result.exit_code == 1
     assert "--rerender-unseen-after does not apply" in result.stdout
+
+
+def test_the_step_summary_and_state_show_say_how_long_a_video_has_needed_a_check(run, tmp_path):
+    faults = [Fault("http_500", _RENDER["open"], times=1)]
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, post_limit=1000, faults=faults)) as sb:
+        manifest, state, key = _lost_before_commit(run, tmp_path, "open", sb)
+        store = State.load(state)
+        record = store.videos[key]
+        record["needs_check_since"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 3600))
+        store.put(key, record)
+        store.close()
+        summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
+        result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--poll-interval", "0.1",
+                     env={"JOGG_API_KEY": FAKE_KEY, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
+                          "GITHUB_OUTPUT": str(outputs)})
+    assert result.exit_code == 1
+    row = next(line for line in summary.read_text().splitlines() if f"`{key}`" in line)
+    assert "| needs-check for 3 h |" in row, row
+    shown = json.loads(run("state", "show", manifest, key, "--state", state).stdout)
+    assert shown["needs_check_for"] == "3 h" and shown["error"] and shown["needs_check_since"]
+    assert f"{key}\tneeds-check for 3 h\t" in run("state", "list", manifest, "--state", state).stdout

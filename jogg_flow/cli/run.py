@@ -368,7 +368,8 @@ def _github_report(result: Any) -> None:
     for mark in github.limited_annotations(marks):
         click.echo(mark)
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
-             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {})}
+             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {}),
+             **({"needs_check_since": o.since} if o.since else {})}
             for o in result.outcomes]
     summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
                                       os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""),

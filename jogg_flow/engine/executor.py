@@ -8,7 +8,6 @@ after, so a run killed at any instant resumes without paying for a render twice.
 
 from __future__ import annotations
 
-import calendar
 import heapq
 import threading
 import time
@@ -38,7 +37,7 @@ from ..manifest.model import Video
 from ..state import Record, Store, status
 from ..state.status import OK_STATUSES, Status
 from .events import Emit, VideoEvent
-from .planner import FRESH, Action, PlanItem
+from .planner import FRESH, Action, PlanItem, ago, epoch
 
 if TYPE_CHECKING:
     from ..api.http import HttpClient
@@ -93,6 +92,7 @@ class Outcome:
     video_url: str | None = None
     message: str = ""
     credits: float | None = None  # what JoggAI deducted for its render, where it says (v2)
+    since: str | None = None  # a needs-check video: since when (the state's UTC stamp)
 
     def as_event(self) -> VideoEvent:
         """The outcome as a run tells it (a `video` event; empty fields left out)."""
@@ -210,8 +210,9 @@ class Executor:
         except (Stopped, Cancelled):
             self._finish(key, self._stopped(key, self._why_not_sent()))
         except NeedsCheck as err:
-            self._finish(key, Outcome(key, Status.NEEDS_CHECK, (self.state.get(key) or {}).get("project_id"),
-                                      message=str(err)))
+            record = self.state.get(key) or {}
+            self._finish(key, Outcome(key, Status.NEEDS_CHECK, record.get("project_id"), message=str(err),
+                                      since=record.get("needs_check_since")))
         except NotFound as err:
             # The product or project is gone at JoggAI: nothing was rendered or charged, and
             # only a fresh product can help; the next apply makes one (no --retry-failed).
@@ -664,7 +665,8 @@ class Executor:
             f"over {self.clock() - since:.0f} s ({self.describe(err)})"))
         record.setdefault("needs_check_since", _now())
         self.state.put(key, record)
-        self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"]))
+        self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"],
+                                  since=record["needs_check_since"]))
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
         # A render read as "not found" lately is said so: it is not known to be rendering.
@@ -709,15 +711,10 @@ def shown_render(client: HttpClient, record: Record) -> tuple[str, str] | None:
 def _silent_since(record: Record | None, detail: str) -> str:
     """A needs-check video's line: how long the evidence has said nothing."""
     since = (record or {}).get("needs_check_since")
-    if not isinstance(since, str):
+    start = epoch(since) if isinstance(since, str) else None
+    if start is None:
         return detail
-    try:
-        start = calendar.timegm(time.strptime(since[:19], "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return detail
-    hours = max(0.0, time.time() - start) / 3600
-    age = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
-    return f"needs-check for {age} (since {since}): {detail}"
+    return f"needs-check for {ago(max(0.0, time.time() - start))} (since {since}): {detail}"
 
 
 def _kept(item: PlanItem, record: Record | None, why: str = "") -> PlanItem:
@@ -730,8 +727,10 @@ def _kept(item: PlanItem, record: Record | None, why: str = "") -> PlanItem:
 def settled(item: PlanItem, record: Record | None) -> Outcome:
     """The outcome of an item that needs no call: up to date, or orphaned."""
     record = record or {}
+    since = record.get("needs_check_since") if item.action == Action.NEEDS_CHECK else None
     return Outcome(item.key, item.action, record.get("project_id"),
-                   (record.get("outputs") or {}).get("video_url"), item.detail)
+                   (record.get("outputs") or {}).get("video_url"), item.detail,
+                   since=since if isinstance(since, str) else None)
 
 
 def _fresh(video: Video, old: Record | None, action: str) -> Record:
