@@ -47,6 +47,8 @@ def _rounds(run, tmp_path, rounds: int) -> None:
             assert code == 0, [e for e in events if e.get("event") == "video" and e["status"] != "succeeded"]
             adopted = {e["key"] for e in events if e["event"] == "adopted"}
             assert adopted == set(checks)
+            summary = next(e for e in events if e["event"] == "summary")
+            assert summary["adopted"] == len(checks) and "adopted after a check" in summary["message"]
             videos = State.load(state).videos
             assert {r["status"] for r in videos.values()} == {"succeeded"}
             assert all(any("adopted" in h for h in videos[k]["history"]) for k in checks)
@@ -166,11 +168,13 @@ def test_rerender_unseen_after_adopts_what_the_first_read_shows(run, tmp_path):
         store.put(key, record)
         store.close()
         result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--poll-interval", "0.1",
-                     "--poll-max", "0.2", "--output", "json", "--rerender-unseen-after", "1h",
-                     env={"JOGG_API_KEY": FAKE_KEY})
+                     "--poll-max", "0.2", "--rerender-unseen-after", "1h", env={"JOGG_API_KEY": FAKE_KEY})
         stats = sb.stats()
     assert result.exit_code == 0, result.stdout
-    assert '"event": "adopted"' in result.stdout
+    # Said without -v: the adoption with its evidence, and counted in the summary.
+    assert any(f"adopted     {key}  JoggAI shows render" in line and line.endswith("(it needed a check)")
+               for line in result.stdout.splitlines()), result.stdout
+    assert "1 adopted after a check" in result.stdout
     assert stats["renders_accepted"] == 2 and set(stats["renders_per_project"].values()) == {1}
     assert "rerendered_unseen" not in json.dumps(State.load(state).videos[key]["history"])
 
@@ -252,6 +256,7 @@ def test_the_step_summary_and_state_show_say_how_long_a_video_has_needed_a_check
     assert result.exit_code == 1
     row = next(line for line in summary.read_text().splitlines() if f"`{key}`" in line)
     assert "| needs-check for 3 h |" in row, row
+    assert "needs-check for 3 h: project " in row and " reads status 1 (start) since the POST at 20" in row
     shown = json.loads(run("state", "show", manifest, key, "--state", state).stdout)
     assert shown["needs_check_for"] == "3 h" and shown["error"] and shown["needs_check_since"]
     assert f"{key}\tneeds-check for 3 h\t" in run("state", "list", manifest, "--state", state).stdout

@@ -220,12 +220,12 @@ class HttpClient:
         when it cannot tell (yet)."""
         raise NotImplementedError
 
-    def never_started(self, record: dict[str, Any]) -> str | None:
-        """After a render POST with no answer: what a free read shows to say the render
-        never started (for `--rerender-unseen-after`), or None when no read says so. The
-        default says nothing: a generation without such a read (v1) is never rendered again
-        on its own."""
-        return None
+    def evidence(self, record: dict[str, Any]) -> tuple[str | None, str]:
+        """After a render POST with no answer, one reading of the evidence: (the id of the
+        render JoggAI shows, or None; else what the read shows to say it never started, ""
+        when it cannot say). `--rerender-unseen-after` acts only on the second. The default
+        (v1) reads nothing and says nothing: its needs-checks stay the user's."""
+        return self.find_render(record), ""
 
     def project_info(self, project_id: str) -> ProjectInfo:
         """A render's status and, when done, its outputs."""

@@ -55,12 +55,12 @@ class OpenClient(HttpClient):
         project_id = str(record["project_id"])
         return None if self.project_info(project_id).status == "idle" else project_id
 
-    def never_started(self, record: dict[str, Any]) -> str | None:
-        """The project still reads status 1 ("start"), as a project never rendered does."""
+    def evidence(self, record: dict[str, Any]) -> tuple[str | None, str]:
+        """The project's status: past 1 it was accepted; 1 ("start") reads as never started."""
         project_id = str(record["project_id"])
         if self.project_info(project_id).status != "idle":
-            return None
-        return f"project {project_id} still reads status 1 (start)"
+            return project_id, ""
+        return None, f"project {project_id} reads status 1 (start)"
 
     def whoami(self) -> str | None:
         """G0 has no account read: the avatar list (free, keyed, under /open) proves both

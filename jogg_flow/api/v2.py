@@ -108,13 +108,13 @@ class V2Client(HttpClient):
         """Look the video up by its unique name among the newest product videos."""
         return self._search(record["marker"])[0]
 
-    def never_started(self, record: dict[str, Any]) -> str | None:
-        """No video of its unique name in the whole list of product videos. A search that
-        stopped at its page limit (more than 1,000 newer videos) says nothing."""
+    def evidence(self, record: dict[str, Any]) -> tuple[str | None, str]:
+        """The video of its unique name, or none in the whole list of product videos (a
+        search that stopped at its page limit, past 1,000 newer videos, says nothing)."""
         found, searched = self._search(record["marker"])
         if found is not None or searched is None:
-            return None
-        return f"no video named {record['marker']!r} among JoggAI's {searched} product videos"
+            return found, ""
+        return None, f"no video named {record['marker']!r} among JoggAI's {searched} product videos"
 
     def _search(self, marker: str) -> tuple[str | None, int | None]:
         """(the id of the product video named `marker` or None, how many videos were read

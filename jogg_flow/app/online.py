@@ -61,6 +61,8 @@ class Applied:
     stopped_by: str = ""
     preflight: Preflight | None = None  # the account and credits read before the first POST
     out_of_time: bool = False  # --max-duration ended it; `remaining` videos wait for the next
+    adopted: int = 0  # needs-check videos whose render this run's read showed
+    rerendered_unseen: int = 0  # needs-check videos rendered again (--rerender-unseen-after)
 
     @property
     def remaining(self) -> int:
@@ -267,7 +269,8 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
                          client.requests_made, executor.stopped_by(), found,
-                         out_of_time=executor.halt_reason != "" or out_of_time.is_set())
+                         out_of_time=executor.halt_reason != "" or out_of_time.is_set(),
+                         adopted=len(executor.adopted), rerendered_unseen=len(executor.rerendered))
         if result.out_of_time and result.remaining:
             result.exit_code = OUT_OF_TIME
         if cfg.download and not (stop and stop.is_set()):

@@ -244,10 +244,14 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
             result = runner.apply(scope, settings, emit=reporter, stop=stop, confirm=confirm)
         summary = {k: sum(1 for o in result.outcomes if o.status == k)
                    for k in dict.fromkeys(o.status for o in result.outcomes)}
+        settled = [f"{n} {what}" for n, what in ((result.adopted, "adopted after a check"),
+                                                  (result.rerendered_unseen, "rendered again unseen")) if n]
         reporter({"event": "summary", "counts": summary, "requests": result.requests,
                   "exit_code": result.exit_code, "credits_charged": result.credits_charged,
-                  "credits_estimated": result.credits_estimated,
-                  "message": ", ".join(f"{n} {k}" for k, n in summary.items()) or "nothing to do"})
+                  "credits_estimated": result.credits_estimated, "adopted": result.adopted,
+                  "rerendered_unseen": result.rerendered_unseen,
+                  "message": ", ".join([*(f"{n} {k}" for k, n in summary.items()), *settled])
+                  or "nothing to do"})
     except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
         click.echo(printable(str(err)), err=True)
         return err.exit_code

@@ -142,6 +142,8 @@ class Executor:
         self._renders_sent = 0  # render POSTs of this run that may have been charged
         self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
+        self.adopted: list[str] = []  # needs-check videos whose render this run's read showed
+        self.rerendered: list[str] = []  # needs-check videos rendered again (--rerender-unseen-after)
         self._lock = threading.Condition()
         self._due: list[tuple[float, int, str]] = []
         self._polls: dict[str, dict[str, Any]] = {}
@@ -409,58 +411,57 @@ class Executor:
 
     def _recheck_all(self, items: list[PlanItem]) -> list[PlanItem]:
         """The items, with each needs-check video whose evidence now shows its render turned
-        into a `wait` (collected by this run); the others stay needs-check, with how long."""
+        into a `wait` (collected by this run); a `rerender` one whose evidence still says it
+        never started left to be rendered again; the others needs-check, saying how long."""
         checks = [i for i in items if i.action in (Action.NEEDS_CHECK, Action.RERENDER)]
         if not checks:
             return items
         if not GENERATIONS[self.client.version].reads_evidence:
             # v1: nothing to read (the run says so once: app.online), so nothing to re-render on
             return [_kept(i, self.state.get(i.key)) if i.action == Action.RERENDER else i for i in items]
-        found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key)}
+        silence: dict[str, str] = {}  # what this run's read says of each render not shown
+        found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key, silence)}
         out = []
         for item in items:
             if item.key in found:
                 item = PlanItem(item.key, Action.WAIT, video=item.video)
             elif item.action == Action.RERENDER:
-                item = self._unseen(item)
+                item = self._unseen(item, silence.get(item.key))
             if item.action == Action.NEEDS_CHECK:
-                item = replace(item, detail=_silent_since(self.state.get(item.key), item.detail))
+                record = self.state.get(item.key)
+                item = replace(item, detail=_silent_since(record, item.detail, silence.get(item.key, "")))
             out.append(item)
         return out
 
-    def _unseen(self, item: PlanItem) -> PlanItem:
+    def _unseen(self, item: PlanItem, silent: str | None) -> PlanItem:
         """A needs-check due for `--rerender-unseen-after`: rendered again (a fresh render,
-        the evidence in its history) only when a read shows it never started now, at the
-        end of its wait; else it stays needs-check."""
+        the evidence in its history) only when this run's read (`silent`; None: it failed)
+        says it never started; else it stays needs-check."""
         record = self.state.get(item.key)
-        if record is None or self.stop.is_set():
-            return _kept(item, record)
-        try:
-            silent = self.client.never_started(record)
-        except ApiError as err:
-            self._retry_event(item.key, "check", err)
-            return _kept(item, record, f"its evidence could not be read ({err})")
-        if silent is None:
+        if record is None or self.stop.is_set() or silent is None:
+            return _kept(item, record, "" if self.stop.is_set() else "its evidence could not be read now")
+        if not silent:
             return _kept(item, record, "no read shows that it never started")
         history = record.get("history")
         record["history"] = [*(history if isinstance(history, list) else []), {
             "rerendered_unseen": f"{silent}, read at {_now()}; {item.detail}",
             "needed_check": record.get("error"), "marker": record.get("marker")}]
         self.state.put(item.key, record)
-        self.emit({"event": "warning", "message": f"{item.key}: {silent}: rendering it again "
-                   "(--rerender-unseen-after)"})
+        self.rerendered.append(item.key)
+        self.emit({"event": "warning", "message": f"{item.key}: {silent} since the POST at "
+                   f"{record.get('render_sent_at') or '?'}: rendering it again (--rerender-unseen-after)"})
         return item
 
-    def _recheck(self, key: str) -> bool:
+    def _recheck(self, key: str, silence: dict[str, str]) -> bool:
         """Read a needs-check video's evidence again, as when its answer was first lost:
         a render JoggAI accepted (a project past "never started", a v2 video found by its
         name, or an accepted render that reads again) is adopted, with the evidence in the
-        record's history. Evidence that it never left is left to the user, always."""
+        record's history and the run's output. Otherwise `silence` keeps what the read said."""
         record = self.state.get(key)
         if record is None or record.get("status") != Status.NEEDS_CHECK:
             return False
         try:
-            shown = shown_render(self.client, record)
+            shown, silence[key] = read_evidence(self.client, record)
         except ApiError as err:
             self._retry_event(key, "check", err)
             return False
@@ -472,7 +473,9 @@ class Executor:
                              {"adopted": f"{evidence}, read at {_now()}",
                               "needed_check": record.get("error")}]
         record.pop("error", None)
-        self.emit({"event": "adopted", "key": key, "project_id": project_id, "remote_status": "accepted"})
+        self.adopted.append(key)
+        self.emit({"event": "adopted", "key": key, "project_id": project_id, "remote_status": "accepted",
+                   "evidence": evidence})
         self._accepted(key, record, project_id)
         return True
 
@@ -696,25 +699,36 @@ class Executor:
         self.emit(outcome.as_event())
 
 
-def shown_render(client: HttpClient, record: Record) -> tuple[str, str] | None:
-    """Free reads of a needs-check video's evidence: (render id, what shows it) when JoggAI
-    shows its render, else None. An accepted render that read "not found" is read again; a
-    lost answer is looked for (the project's status, the video list by name). Raises
-    ApiError where a read fails."""
+def read_evidence(client: HttpClient, record: Record) -> tuple[tuple[str, str] | None, str]:
+    """Free reads of a needs-check video's evidence: ((render id, what shows it) when JoggAI
+    shows its render, else None; what the reads say otherwise: that it never started, or ""
+    when they cannot say). An accepted render that read "not found" is read again; a lost
+    answer is looked for (the project's status, the video list by name). Raises ApiError
+    where a read fails."""
     if (record.get("steps") or {}).get("render") == "done" and record.get("project_id"):
         info = client.project_info(str(record["project_id"]))
-        return str(record["project_id"]), f"render {record['project_id']} reads '{info.status}' again"
-    found = client.find_render(record)
-    return None if found is None else (found, f"JoggAI shows render {found}")
+        return (str(record["project_id"]), f"render {record['project_id']} reads '{info.status}' again"), ""
+    found, silent = client.evidence(record)
+    return (None, silent) if found is None else ((found, f"JoggAI shows render {found}"), "")
 
 
-def _silent_since(record: Record | None, detail: str) -> str:
-    """A needs-check video's line: how long the evidence has said nothing."""
-    since = (record or {}).get("needs_check_since")
+def shown_render(client: HttpClient, record: Record) -> tuple[str, str] | None:
+    """(render id, what shows it) when JoggAI shows a needs-check video's render, else None."""
+    return read_evidence(client, record)[0]
+
+
+def _silent_since(record: Record | None, detail: str, silent: str = "") -> str:
+    """A needs-check video's line: how long the evidence has said nothing, and what it says
+    (`needs-check for 3 h: project … reads status 1 (start) since the POST at …`)."""
+    record = record or {}
+    since, sent = record.get("needs_check_since"), record.get("render_sent_at")
     start = epoch(since) if isinstance(since, str) else None
     if start is None:
         return detail
-    return f"needs-check for {ago(max(0.0, time.time() - start))} (since {since}): {detail}"
+    age = ago(max(0.0, time.time() - start))
+    if silent and isinstance(sent, str):
+        return f"needs-check for {age}: {silent} since the POST at {sent}"
+    return f"needs-check for {age} (since {since}): {detail}"
 
 
 def _kept(item: PlanItem, record: Record | None, why: str = "") -> PlanItem:
