@@ -4,6 +4,7 @@ reads) before anything else, and adopts a render JoggAI shows, never rendering i
 from __future__ import annotations
 
 import json
+import pathlib
 import time
 from typing import Any
 
@@ -260,3 +261,42 @@ def test_the_step_summary_and_state_show_say_how_long_a_video_has_needed_a_check
     shown = json.loads(run("state", "show", manifest, key, "--state", state).stdout)
     assert shown["needs_check_for"] == "3 h" and shown["error"] and shown["needs_check_since"]
     assert f"{key}\tneeds-check for 3 h\t" in run("state", "list", manifest, "--state", state).stdout
+
+
+def test_the_manifest_may_choose_the_rule_and_the_flag_overrides_it(run, tmp_path):
+    faults = [Fault("http_500", _RENDER["open"], times=1)]
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, post_limit=1000, faults=faults)) as sb:
+        manifest, state, key = _lost_before_commit(run, tmp_path, "open", sb)
+        text = pathlib.Path(manifest).read_text()
+        pathlib.Path(manifest).write_text(text.replace("api: {version: open}",
+                                                       "api: {version: open, rerender_unseen_after: 30m}"))
+        env = {"JOGG_API_KEY": FAKE_KEY}
+
+        def actions(*flags: str) -> list[str]:
+            out = run("plan", manifest, "--state", state, "--api-base", sb.url, "--output", "json", *flags, env=env)
+            return [i["action"] for i in json.loads(out.stdout)["items"] if i["key"] == key]
+
+        assert actions() == ["rerender"]
+        assert actions("--rerender-unseen-after", "2h") == ["needs-check"]  # the flag wins
+        result = run("apply", manifest, "--api-base", sb.url, "--state", state, "--poll-interval", "0.1",
+                     "--poll-max", "0.2", env=env)
+        assert result.exit_code == 0, result.stdout
+        assert sb.stats()["renders_accepted"] == 2
+
+
+@pytest.mark.parametrize("value, said", [("soon", "must be a duration such as 6h"),
+                                         ("0s", "must be more than 0 seconds")])
+def test_a_bad_rule_in_the_manifest_is_refused_at_its_line(run, write, value, said):
+    manifest = write("m.yaml", f"""
+        version: 1
+        api:
+          version: v2
+          rerender_unseen_after: {value}
+        defaults: {{render: {{avatar_id: 37}}}}
+        products:
+          - {{key: a, url: "https://shop.example/a"}}
+        """)
+    result = run("validate", manifest)
+    assert result.exit_code == 3
+    assert "m.yaml:4:" in result.stderr and said in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

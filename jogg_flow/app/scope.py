@@ -49,12 +49,14 @@ class Scope:
 
 
 def rerender_rule(scope: Scope, manifest: Manifest) -> planner.Rerender | None:
-    """The settle rule `--rerender-unseen-after` asks for, where the manifest's API offers a
-    read that can show a render never started (not v1: its needs-checks stay the user's)."""
-    if scope.rerender_unseen_after is None or not generation(manifest.api_version).reads_evidence:
+    """The settle rule `--rerender-unseen-after` (else the manifest's
+    `api.rerender_unseen_after`) asks for, where the manifest's API offers a read that can
+    show a render never started (not v1: its needs-checks stay the user's)."""
+    after = scope.rerender_unseen_after
+    after = manifest.rerender_unseen_after if after is None else after
+    if after is None or not generation(manifest.api_version).reads_evidence:
         return None
-    return planner.Rerender(scope.rerender_unseen_after,
-                            time.time() if scope.planned_at is None else scope.planned_at)
+    return planner.Rerender(after, time.time() if scope.planned_at is None else scope.planned_at)
 
 
 def state_path_for(manifest: Manifest, state: str | None, sandbox: bool = False) -> str:
