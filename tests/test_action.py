@@ -115,3 +115,15 @@ def test_the_action_is_a_composite_that_installs_from_its_own_checkout():
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
     assert '"$ACTION_PATH[postgres]"' in install["run"]
     assert set(ACTION["inputs"]) >= {"command", "manifests", "state", "api-key", "select", "output-dir"}
+
+
+def test_the_action_passes_its_rerender_rule_to_plan(tmp_path):
+    shutil.copy(ROOT / "manifests" / "minimal.yaml", tmp_path / "m.yaml")
+    inputs = {n: str(spec.get("default", "")) for n, spec in ACTION["inputs"].items()}
+    inputs.update({"command": "plan", "manifests": "m.yaml", "sandbox": "true", "rerender-unseen-after": "soon"})
+    step = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "run")
+    env = {**os.environ, "JOGG_FLOW_BIN": str(pathlib.Path(sys.executable).parent / "jogg-flow"),
+           **{k: _expand(str(v), inputs, {}) for k, v in step["env"].items()}}
+    proc = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 3 and "--rerender-unseen-after" in proc.stderr, proc.stderr

@@ -229,6 +229,13 @@ class HttpClient:
         when it cannot tell (yet)."""
         raise NotImplementedError
 
+    def evidence(self, record: dict[str, Any]) -> tuple[str | None, str]:
+        """After a render POST with no answer, one reading of the evidence: (the id of the
+        render JoggAI shows, or None; else what the read shows to say it never started, ""
+        when it cannot say). `--rerender-unseen-after` acts only on the second. The default
+        (v1) reads nothing and says nothing: its needs-checks stay the user's."""
+        return self.find_render(record), ""
+
     def project_info(self, project_id: str) -> ProjectInfo:
         """A render's status and, when done, its outputs."""
         raise NotImplementedError

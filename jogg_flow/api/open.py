@@ -55,6 +55,13 @@ class OpenClient(HttpClient):
         project_id = str(record["project_id"])
         return None if self.project_info(project_id).status == "idle" else project_id
 
+    def evidence(self, record: dict[str, Any]) -> tuple[str | None, str]:
+        """The project's status: past 1 it was accepted; 1 ("start") reads as never started."""
+        project_id = str(record["project_id"])
+        if self.project_info(project_id).status != "idle":
+            return project_id, ""
+        return None, f"project {project_id} reads status 1 (start)"
+
     def whoami(self) -> str | None:
         """G0 has no account read: the avatar list (free, keyed, under /open) proves both
         the key and the path, which is what the preflight needs."""

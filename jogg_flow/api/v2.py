@@ -108,14 +108,36 @@ class V2Client(HttpClient):
         """Look the video up by its unique name among the newest product videos. A render
         this record replaced (one made from another preview of the same request carries the
         same name) is not it."""
+        return self._search(record)[0]
+
+    def evidence(self, record: dict[str, Any]) -> tuple[str | None, str]:
+        """The video of its unique name, or none in the whole list of product videos (a
+        search that stopped at its page limit, past 1,000 newer videos, says nothing)."""
+        found, searched = self._search(record)
+        if found is not None or searched is None:
+            return found, ""
+        return None, f"no video named {record['marker']!r} among JoggAI's {searched} product videos"
+
+    def _search(self, record: dict[str, Any]) -> tuple[str | None, int | None]:
+        """(the id of the product video named as the record's render, not one it replaced,
+        or None; how many videos were read when the list was read to its end, else None)."""
+        marker = record["marker"]
         earlier = {str(h.get("project_id")) for h in record.get("history") or ()
                    if isinstance(h, dict) and h.get("project_id")}
-        for video in self._listed("/v2/product_videos", "videos"):
-            found = str(video.get("id") or video.get("video_id") or "")
-            if (video.get("title") == record["marker"] or video.get("name") == record["marker"]) \
-                    and found and found not in earlier:
-                return found
-        return None
+        seen = 0
+        for page in range(1, _FIND_PAGES + 1):
+            data = self._call("GET", "/v2/product_videos", params={
+                "page": page, "page_size": 100, "sort_by": "created_at", "sort_order": "desc"})
+            videos = (data or {}).get("videos") or []
+            for video in videos:
+                found = str(video.get("id") or video.get("video_id") or "")
+                if (video.get("title") == marker or video.get("name") == marker) and found \
+                        and found not in earlier:
+                    return found, seen
+            seen += len(videos)
+            if len(videos) < 100:
+                return None, seen
+        return None, None
 
     def _listed(self, path: str, key: str) -> Any:
         """The items of a v2 list, newest first, up to _FIND_PAGES pages of 100."""

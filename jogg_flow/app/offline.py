@@ -14,7 +14,7 @@ from ..errors import ManifestError, Problem
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
 from ..ui import report
-from .scope import Scope, Warn, load
+from .scope import Scope, Warn, load, rerender_rule
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ def plan_with_records(scope: Scope, warn: Warn | None = None,
                       ) -> tuple[Manifest, list[planner.PlanItem], Mapping[str, Any]]:
     """`plan`, with the recorded videos it was made from (for estimates)."""
     manifest, records = load(scope, warn)
-    return manifest, planner.plan(manifest.videos, records, scope.select, scope.retry_failed), records
+    items = planner.plan(manifest.videos, records, scope.select, scope.retry_failed,
+                         rerender_rule(scope, manifest))
+    return manifest, items, records
 
 
 def outputs(scope: Scope, warn: Warn | None = None) -> list[dict[str, Any]]:

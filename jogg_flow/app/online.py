@@ -29,7 +29,15 @@ from ..state import Record, Store, describe, describe_location, identity, is_pos
 from ..state import locked as locked_state
 from ..state.status import OK_STATUSES, Status
 from ..ui.report import counted
-from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
+from .scope import (
+    Scope,
+    check_selection,
+    feed_digests,
+    rerender_rule,
+    state_name,
+    state_path_for,
+    target_identity,
+)
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
     from ..api.http import HttpClient, Preflight
@@ -55,6 +63,8 @@ class Applied:
     stopped_by: str = ""
     preflight: Preflight | None = None  # the account and credits read before the first POST
     out_of_time: bool = False  # --max-duration ended it; `remaining` videos wait for the next
+    adopted: int = 0  # needs-check videos whose render this run's read showed
+    rerendered_unseen: int = 0  # needs-check videos rendered again (--rerender-unseen-after)
 
     @property
     def remaining(self) -> int:
@@ -144,7 +154,8 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
     with locked_state(location, name) as state:
         checked = _open_checks(state, target, describe_location(location, name), emit)
-        items = planner.plan(manifest.videos, state.videos, scope.select, scope.retry_failed)
+        items = planner.plan(manifest.videos, state.videos, scope.select, scope.retry_failed,
+                             rerender_rule(scope, manifest))
         for item in items:
             emit(item.as_event())
         est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
@@ -155,7 +166,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
                 _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
         recheck = generation(manifest.api_version).reads_evidence  # needs-checks read again (free)
-        _unreadable_checks(items, manifest.api_version, recheck, emit)
+        _unreadable_checks(items, manifest.api_version, recheck, emit, scope.rerender_unseen_after)
         if any(i.action in planner.CHANGES or (recheck and i.action == planner.Action.NEEDS_CHECK)
                for i in items):
             bound = LockedState(state, location, describe_location(location, name), checked)
@@ -271,14 +282,18 @@ def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, t
                     state.videos, state.identity, target, where)
 
 
-def _unreadable_checks(items: list[planner.PlanItem], version: str, readable: bool, emit: Emit) -> None:
-    """Where no read can settle a needs-check (v1), say so once for the run."""
+def _unreadable_checks(items: list[planner.PlanItem], version: str, readable: bool, emit: Emit,
+                       rerender_after: float | None = None) -> None:
+    """Where no read can settle a needs-check (v1), say so once for the run (and that
+    `--rerender-unseen-after` cannot apply there)."""
     n = sum(1 for i in items if i.action == planner.Action.NEEDS_CHECK)
     if n and not readable:
+        rule = "" if rerender_after is None else \
+            " (--rerender-unseen-after does not apply: no read can show it never started)"
         emit({"event": "warning", "message": (
             f"{n} video{'s' if n != 1 else ''} need{'' if n != 1 else 's'} a check: api.version {version} "
             "offers no read that tells whether a render whose answer was lost was accepted; look in "
-            "JoggAI's dashboard, then `jogg-flow state adopt` or `state rerender`")})
+            f"JoggAI's dashboard, then `jogg-flow state adopt` or `state rerender`{rule}")})
 
 
 def _record_feeds(state: Store, manifest: Manifest) -> None:
@@ -326,7 +341,8 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
             raise executor.state_error
         result = Applied(manifest, items, outcomes, _exit_code(outcomes, executor, stop),
                          client.requests_made, executor.stopped_by(), found,
-                         out_of_time=executor.halt_reason != "" or out_of_time.is_set())
+                         out_of_time=executor.halt_reason != "" or out_of_time.is_set(),
+                         adopted=len(executor.adopted), rerendered_unseen=len(executor.rerendered))
         if result.out_of_time and result.remaining:
             result.exit_code = OUT_OF_TIME
         if cfg.download and not (stop and stop.is_set()):

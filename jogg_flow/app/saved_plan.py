@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..engine.planner import Estimate, PlanItem, selected
+from ..engine.planner import Estimate, PlanItem, Rerender, selected
 from ..errors import StateError, UsageError
 from ..manifest.model import Manifest, Video
 from ..state import default_path, describe_location
@@ -66,6 +66,8 @@ class SavedPlan:
     state_digest: str
     actions: tuple[tuple[str, str], ...]  # (key, action) per item, in plan order
     retry_failed: bool = False  # planned with --retry-failed
+    rerender_unseen_after: float | None = None  # planned with --rerender-unseen-after (seconds)
+    planned_at: float | None = None  # when: the instant its ages were read at
 
     def where(self, state: str | None) -> str:
         """How `--state` (None: the default) would be named: compared with `state`."""
@@ -95,6 +97,7 @@ class Planned:
     estimate: Estimate
     rate: tuple[int, float]
     retry_failed: bool = False
+    rerender: Rerender | None = None  # --rerender-unseen-after, with the instant planned at
 
 
 def write(path: str, planned: Planned) -> None:
@@ -102,11 +105,13 @@ def write(path: str, planned: Planned) -> None:
     plan was shown (an apply finishing meanwhile), the plan shown is not saved."""
     store = load_state(planned.location, planned.state_name)
     if _actions(planned.items) != _actions(_replan(planned.manifest, store.videos, planned.select,
-                                                   planned.retry_failed)):
+                                                   planned.retry_failed, planned.rerender)):
         raise StateError(STATE_MOVED.replace("was saved", "was shown"))
     body = {MARKER: VERSION, "manifest": planned.manifest_arg, "name": planned.manifest.name,
             "select": list(planned.select), "sandbox": planned.sandbox,
             "retry_failed": planned.retry_failed,
+            **({"rerender_unseen_after": planned.rerender.after, "planned_at": planned.rerender.now}
+               if planned.rerender else {}),
             "state": {"name": planned.state_name,
                       "where": place(describe_location(planned.location, planned.state_name)),
                       "digest": state_digest(store.videos, store.identity)},
@@ -124,10 +129,10 @@ def write(path: str, planned: Planned) -> None:
 
 
 def _replan(manifest: Manifest, records: Mapping[str, Any], select: Sequence[str],
-            retry_failed: bool) -> list[PlanItem]:
+            retry_failed: bool, rerender: Rerender | None) -> list[PlanItem]:
     from ..engine.planner import plan
 
-    return plan(manifest.videos, records, select, retry_failed)
+    return plan(manifest.videos, records, select, retry_failed, rerender)
 
 
 def _actions(items: Sequence[PlanItem]) -> tuple[tuple[str, str], ...]:
@@ -157,14 +162,26 @@ def read(path: str) -> SavedPlan | None:
                          str(state["name"]), str(state["where"]), str(body["api"]), str(body["inputs"]),
                          str(state["digest"]),
                          tuple((str(i["key"]), str(i["action"])) for i in body["items"]),
-                         bool(body.get("retry_failed", False)))
+                         bool(body.get("retry_failed", False)),
+                         _seconds(body.get("rerender_unseen_after")), _seconds(body.get("planned_at")))
     except (KeyError, TypeError, ValueError):
         raise UsageError(f"{path}: not a complete saved plan; run plan --out again") from None
 
 
+def _seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(value)
+    return float(value)
+
+
 def conflicts(saved: SavedPlan, select: Sequence[str], sandbox: bool, state: str | None,
-              retry_failed: bool = False) -> None:
+              retry_failed: bool = False, rerender_unseen_after: float | None = None) -> None:
     """Options that would change what the saved plan covers are refused, by name."""
+    if rerender_unseen_after is not None and rerender_unseen_after != saved.rerender_unseen_after:
+        raise UsageError(f"--rerender-unseen-after cannot be used with {saved.file}: it was planned "
+                         "with another rule (or none); plan again with the rule wanted")
     if retry_failed and not saved.retry_failed:
         raise UsageError(f"--retry-failed cannot be used with {saved.file}: it was planned without "
                          "it; plan again with --retry-failed")

@@ -8,11 +8,12 @@ manifest with its recorded videos.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.generations import resolve_base
+from ..api.generations import generation, resolve_base
 from ..engine import planner
 from ..errors import UsageError
 from ..manifest import load_manifest
@@ -27,8 +28,9 @@ Warn = Callable[[str], None]
 @dataclass(frozen=True)
 class Scope:
     """A command's target: the manifest file, `--state`, `--select`, `--sandbox`,
-    `--api-base`, the environment it reads (None: the process's), and `--retry-failed`
-    (failed renders are rendered again only when asked)."""
+    `--api-base`, the environment it reads (None: the process's), `--retry-failed`
+    (failed renders are rendered again only when asked) and `--rerender-unseen-after`
+    (seconds; `planned_at`: the instant its ages are read at, None: now)."""
 
     manifest: str
     state: str | None = None
@@ -37,11 +39,24 @@ class Scope:
     api_base: str | None = None
     environ: Mapping[str, str] | None = None
     retry_failed: bool = False
+    rerender_unseen_after: float | None = None
+    planned_at: float | None = None
 
     @property
     def env(self) -> Mapping[str, str]:
         """The environment the command reads: `environ`, else the process's."""
         return os.environ if self.environ is None else self.environ
+
+
+def rerender_rule(scope: Scope, manifest: Manifest) -> planner.Rerender | None:
+    """The settle rule `--rerender-unseen-after` (else the manifest's
+    `api.rerender_unseen_after`) asks for, where the manifest's API offers a read that can
+    show a render never started (not v1: its needs-checks stay the user's)."""
+    after = scope.rerender_unseen_after
+    after = manifest.rerender_unseen_after if after is None else after
+    if after is None or not generation(manifest.api_version).reads_evidence:
+        return None
+    return planner.Rerender(after, time.time() if scope.planned_at is None else scope.planned_at)
 
 
 def state_path_for(manifest: Manifest, state: str | None, sandbox: bool = False) -> str:

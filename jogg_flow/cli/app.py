@@ -7,7 +7,6 @@ import errno
 import gc
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import JoggFlowError, ManifestError, Problem
-from ..manifest.model import parse_rate
+from ..manifest.model import parse_duration, parse_rate
 from ..text import printable
 from ..ui import github, progress
 
@@ -137,11 +136,10 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     """'90', '90s', '15m', '5h30m' -> seconds."""
     if value is None:
         return None
-    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", value.strip())
-    if not value.strip() or not match:
-        raise click.BadParameter(f"{value!r} is not a duration: give e.g. 90s, 15m, 5h30m")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
+    try:
+        total = parse_duration(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
     if total <= 0:
         raise click.BadParameter("must be more than 0 seconds")
     return total
@@ -178,6 +176,11 @@ retry_failed_option = click.option(
     "--retry-failed", is_flag=True,
     help="Render again the videos whose last render JoggAI failed (a new render that costs "
     "credits; never done without this).")
+rerender_option = click.option(
+    "--rerender-unseen-after", callback=_duration, metavar="DURATION",
+    help="Render again a needs-check video whose lost render still shows nothing (open: its "
+    "project reads status 1; v2: no video of its name) DURATION after its POST, e.g. 6h. Off by "
+    "default: if JoggAI did accept the first render, this pays twice. Never under v1.")
 sandbox_flag = click.option("--sandbox", is_flag=True,
                             help="Use the built-in sandbox API (and its own state file).")
 

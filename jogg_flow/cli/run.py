@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ import click
 
 from ..api.generations import generation
 from ..app import offline as offline_cmds
-from ..app.scope import Scope, state_name, state_path_for, target_identity
+from ..app.scope import Scope, rerender_rule, state_name, state_path_for, target_identity
 from ..engine import planner
 from ..engine.events import SummaryEvent
 from ..errors import OUT_OF_TIME, UsageError
@@ -38,6 +39,7 @@ from .app import (
     api_base_option,
     cli,
     output_option,
+    rerender_option,
     retry_failed_option,
     sandbox_flag,
     select_option,
@@ -78,6 +80,7 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
 @sandbox_flag
 @api_base_option
 @retry_failed_option
+@rerender_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--check", is_flag=True,
               help="Also make apply's free reads: the key, the API generation, the credit left.")
@@ -85,13 +88,14 @@ def validate(manifests: tuple[str, ...], output: str, offline: bool) -> int:
               help="Also save the plan to FILE: `apply FILE` runs exactly it, or refuses if the "
               "manifest or the state moved since.")
 def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
-         sandbox: bool, api_base: str | None, retry_failed: bool, detailed_exitcode: bool,
-         check: bool, out: str | None) -> int:
+         sandbox: bool, api_base: str | None, retry_failed: bool, rerender_unseen_after: float | None,
+         detailed_exitcode: bool, check: bool, out: str | None) -> int:
     """Show what apply would do for every video. No API calls (unless --check)."""
     _json_errors(output == "json")
     _sandbox_or_base(sandbox, api_base)
     scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
-                  retry_failed=retry_failed)
+                  retry_failed=retry_failed, rerender_unseen_after=rerender_unseen_after,
+                  planned_at=time.time())
     loaded, items, records = offline_cmds.plan_with_records(scope, warn=_warn)
     est = planner.estimate(items, records, shares_products=generation(loaded.api_version).shares_products)
     rate = planner.post_rate(None, loaded.post_rate, planner.SANDBOX_SCALE if sandbox else 1.0)
@@ -150,7 +154,7 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
     saved_plan.write(out, saved_plan.Planned(
         manifest, loaded, items, scope.select, sandbox, state_path_for(loaded, scope.state, sandbox),
         state_name(loaded, sandbox), target_identity(loaded, scope.api_base, os.environ, sandbox),
-        est, rate, scope.retry_failed))
+        est, rate, scope.retry_failed, rerender_rule(scope, loaded)))
     click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
                "(refused if the manifest or the state moves meanwhile)", err=True)
 
@@ -210,12 +214,16 @@ def reporter_factory(output: str, verbose: int, quiet: bool, heartbeat: float | 
 
 
 def summary_event(outcomes: Any, requests: int, exit_code: int, charged: float | None,
-                  estimated: int) -> SummaryEvent:
-    """The run's last event: how many videos ended how, what it cost."""
+                  estimated: int, adopted: int = 0, rerendered_unseen: int = 0) -> SummaryEvent:
+    """The run's last event: how many videos ended how (and how many needs-checks a later
+    read settled), what it cost."""
     counts = {k: sum(1 for o in outcomes if o.status == k) for k in dict.fromkeys(o.status for o in outcomes)}
+    settled = [f"{n} {what}" for n, what in ((adopted, "adopted after a check"),
+                                              (rerendered_unseen, "rendered again unseen")) if n]
     return {"event": "summary", "counts": counts, "requests": requests, "exit_code": exit_code,
-            "credits_charged": charged, "credits_estimated": estimated,
-            "message": ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing to do"}
+            "credits_charged": charged, "credits_estimated": estimated, "adopted": adopted,
+            "rerendered_unseen": rerendered_unseen,
+            "message": ", ".join([*(f"{n} {k}" for k, n in counts.items()), *settled]) or "nothing to do"}
 
 
 @cli.command()
@@ -223,6 +231,7 @@ def summary_event(outcomes: Any, requests: int, exit_code: int, charged: float |
 @spending_options
 @click.option("--download", type=click.Path(file_okay=False), metavar="DIR",
               help="Fetch each finished video and cover into DIR (resumable).")
+@rerender_option
 @click.option("--max-credits", type=click.IntRange(min=0), default=None, metavar="N",
               help="Refuse a plan estimated to spend more than N credits; stop submitting at N.")
 @click.option("--max-duration", callback=_duration, metavar="DURATION",
@@ -235,7 +244,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, retry_failed: bool,
-          allow_http: bool, allow_partial: bool, max_credits: int | None, heartbeat: float | None,
+          rerender_unseen_after: float | None, allow_http: bool, allow_partial: bool,
+          max_credits: int | None, heartbeat: float | None,
           quiet: bool, verbose: int, max_duration: float | None, junit_file: str | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     When stdin is a terminal it shows the plan and asks first (--yes skips that). MANIFEST may
@@ -247,11 +257,12 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     _sandbox_or_base(sandbox, api_base)
     saved = saved_plan.read(manifest)
     if saved is not None:
-        saved_plan.conflicts(saved, select, sandbox, state, retry_failed)
+        saved_plan.conflicts(saved, select, sandbox, state, retry_failed, rerender_unseen_after)
         manifest, select, sandbox, yes = saved.manifest, saved.select, saved.sandbox, True
-        retry_failed = saved.retry_failed
+        retry_failed, rerender_unseen_after = saved.retry_failed, saved.rerender_unseen_after
     scope = Scope(manifest, state=state, select=select, sandbox=sandbox, api_base=api_base,
-                  retry_failed=retry_failed)
+                  retry_failed=retry_failed, rerender_unseen_after=rerender_unseen_after,
+                  planned_at=saved.planned_at if saved is not None else None)
     settings = runner.ApplySettings(
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
@@ -266,7 +277,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
             reporter.stop = stop  # output that cannot be written stops the run like Ctrl-C
             result = runner.apply(scope, settings, emit=reporter, stop=stop, confirm=confirm)
         reporter(summary_event(result.outcomes, result.requests, result.exit_code, result.credits_charged,
-                               result.credits_estimated))
+                               result.credits_estimated, adopted=result.adopted,
+                               rerendered_unseen=result.rerendered_unseen))
     except runner.NotApproved as err:  # an answer, not a failure: said as it is, without "error:"
         click.echo(printable(str(err)), err=True)
         return err.exit_code
@@ -387,7 +399,8 @@ def _github_report(result: Any) -> None:
     for mark in github.limited_annotations(marks):
         click.echo(mark)
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
-             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {})}
+             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {}),
+             **({"needs_check_since": o.since} if o.since else {})}
             for o in result.outcomes]
     summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
                                       os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""),

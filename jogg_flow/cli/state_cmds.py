@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import click
 
 from .. import state as state_store
 from ..app.scope import Scope, state_name, state_path_for
+from ..engine.planner import ago, epoch
 from ..errors import UsageError
 from ..manifest import load_manifest
 from ..state import unlock
@@ -50,9 +53,17 @@ def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> 
                                for key, r in sorted(records.items())], indent=2))
         return 0
     for key, record in sorted(records.items()):
-        click.echo("\t".join(printable(str(v)) for v in (key, shown_status(record),
-                                                           record.get("project_id") or "-")))
+        age = _needs_check_age(record)
+        status = shown_status(record) + (f" for {age}" if age else "")
+        click.echo("\t".join(printable(str(v)) for v in (key, status, record.get("project_id") or "-")))
     return 0
+
+
+def _needs_check_age(record: dict[str, Any]) -> str:
+    """How long a needs-check video has waited for its evidence ("3 h"); "" for any other."""
+    since = record.get("needs_check_since")
+    start = epoch(since) if shown_status(record) == "needs-check" and isinstance(since, str) else None
+    return "" if start is None else ago(max(0.0, time.time() - start))
 
 
 @state_group.command("show")
@@ -67,8 +78,11 @@ def state_show(manifest: str, key: str, state: str | None, sandbox: bool, output
     record = state_store.load(*_state_for(manifest, state, sandbox)).videos.get(key)
     if record is None:
         raise UsageError(f"no video '{key}' in the state")
-    # The status in today's words (an older state's `new` is `pending`); the rest as stored.
-    click.echo(json.dumps({**record, "status": shown_status(record)}, indent=2, sort_keys=True))
+    # The status in today's words (an older state's `new` is `pending`), a needs-check's age
+    # (`needs_check_for`, read now); the rest as stored.
+    age = _needs_check_age(record)
+    shown = {**record, "status": shown_status(record), **({"needs_check_for": age} if age else {})}
+    click.echo(json.dumps(shown, indent=2, sort_keys=True))
     return 0
 
 

@@ -57,13 +57,18 @@ class PollEvent(TypedDict):
     progress: int
 
 
-class AdoptedEvent(TypedDict):
-    """A render whose answer was lost, found at the API and taken as this video's."""
-
+class _Adopted(TypedDict):
     event: Literal["adopted"]
     key: str
     project_id: str
     remote_status: str
+
+
+class AdoptedEvent(_Adopted, total=False):
+    """A render whose answer was lost, found at the API and taken as this video's; adopting
+    a needs-check video says the `evidence` that showed it (shown without -v)."""
+
+    evidence: str
 
 
 class OrphanEvent(TypedDict):
@@ -136,6 +141,8 @@ class SummaryEvent(_Summary, total=False):
 
     credits_charged: float | None
     credits_estimated: int
+    adopted: int
+    rerendered_unseen: int
 
 
 Event = (PlanEvent | StepEvent | RetryEvent | PollEvent | AdoptedEvent | OrphanEvent | WarningEvent

@@ -8,7 +8,6 @@ after, so a run killed at any instant resumes without paying for a render twice.
 
 from __future__ import annotations
 
-import calendar
 import heapq
 import threading
 import time
@@ -38,7 +37,7 @@ from ..manifest.model import Video
 from ..state import Record, Store, status
 from ..state.status import OK_STATUSES, Status
 from .events import Emit, VideoEvent
-from .planner import FRESH, Action, PlanItem, ready_preview
+from .planner import FRESH, Action, PlanItem, ago, epoch, ready_preview
 
 if TYPE_CHECKING:
     from ..api.http import HttpClient
@@ -93,6 +92,7 @@ class Outcome:
     video_url: str | None = None
     message: str = ""
     credits: float | None = None  # what JoggAI deducted for its render, where it says (v2)
+    since: str | None = None  # a needs-check video: since when (the state's UTC stamp)
 
     def as_event(self) -> VideoEvent:
         """The outcome as a run tells it (a `video` event; empty fields left out)."""
@@ -144,6 +144,8 @@ class Executor:
         self._renders_sent = 0  # render POSTs of this run that may have been charged
         self.state_error: StateError | None = None
         self.outcomes: dict[str, Outcome] = {}
+        self.adopted: list[str] = []  # needs-check videos whose render this run's read showed
+        self.rerendered: list[str] = []  # needs-check videos rendered again (--rerender-unseen-after)
         self._lock = threading.Condition()
         self._due: list[tuple[float, int, str]] = []
         self._polls: dict[str, dict[str, Any]] = {}
@@ -237,8 +239,9 @@ class Executor:
 
     def _needs_check(self, key: str, message: str) -> Outcome:
         """The outcome of a video whose answer was lost and whose evidence says nothing yet."""
-        project_id = (self.state.get(key) or {}).get("project_id")
-        return Outcome(key, Status.NEEDS_CHECK, project_id, message=message)
+        record = self.state.get(key) or {}
+        return Outcome(key, Status.NEEDS_CHECK, record.get("project_id"), message=message,
+                       since=record.get("needs_check_since"))
 
     def _submit(self, item: PlanItem, video: Video) -> None:
         key = video.key
@@ -352,6 +355,7 @@ class Executor:
             # Written once the POST holds its budget slot, just before it leaves: a run
             # stopped or killed while it queued has sent nothing it would have to look for.
             steps["render"] = "inflight"
+            record["render_sent_at"] = _now()  # the age --rerender-unseen-after reads
             self.state.put(key, record)
 
         self._reserve_render()
@@ -436,32 +440,57 @@ class Executor:
 
     def _recheck_all(self, items: list[PlanItem]) -> list[PlanItem]:
         """The items, with each needs-check video whose evidence now shows its render turned
-        into a `wait` (collected by this run); the others stay needs-check, with how long."""
-        checks = [i for i in items if i.action == Action.NEEDS_CHECK]
+        into a `wait` (collected by this run); a `rerender` one whose evidence still says it
+        never started left to be rendered again; the others needs-check, saying how long."""
+        checks = [i for i in items if i.action in (Action.NEEDS_CHECK, Action.RERENDER)]
         if not checks:
             return items
         if not GENERATIONS[self.client.version].reads_evidence:
-            return items  # v1: nothing to read (the run says so once: app.online)
-        found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key)}
+            # v1: nothing to read (the run says so once: app.online), so nothing to re-render on
+            return [_kept(i, self.state.get(i.key)) if i.action == Action.RERENDER else i for i in items]
+        silence: dict[str, str] = {}  # what this run's read says of each render not shown
+        found = {i.key for i in checks if not self.stop.is_set() and self._recheck(i.key, silence)}
         out = []
         for item in items:
             if item.key in found:
                 item = PlanItem(item.key, Action.WAIT, video=item.video)
-            elif item.action == Action.NEEDS_CHECK:
-                item = replace(item, detail=_silent_since(self.state.get(item.key), item.detail))
+            elif item.action == Action.RERENDER:
+                item = self._unseen(item, silence.get(item.key))
+            if item.action == Action.NEEDS_CHECK:
+                record = self.state.get(item.key)
+                item = replace(item, detail=_silent_since(record, item.detail, silence.get(item.key, "")))
             out.append(item)
         return out
 
-    def _recheck(self, key: str) -> bool:
+    def _unseen(self, item: PlanItem, silent: str | None) -> PlanItem:
+        """A needs-check due for `--rerender-unseen-after`: rendered again (a fresh render,
+        the evidence in its history) only when this run's read (`silent`; None: it failed)
+        says it never started; else it stays needs-check."""
+        record = self.state.get(item.key)
+        if record is None or self.stop.is_set() or silent is None:
+            return _kept(item, record, "" if self.stop.is_set() else "its evidence could not be read now")
+        if not silent:
+            return _kept(item, record, "no read shows that it never started")
+        history = record.get("history")
+        record["history"] = [*(history if isinstance(history, list) else []), {
+            "rerendered_unseen": f"{silent}, read at {_now()}; {item.detail}",
+            "needed_check": record.get("error"), "marker": record.get("marker")}]
+        self.state.put(item.key, record)
+        self.rerendered.append(item.key)
+        self.emit({"event": "warning", "message": f"{item.key}: {silent} since the POST at "
+                   f"{record.get('render_sent_at') or '?'}: rendering it again (--rerender-unseen-after)"})
+        return item
+
+    def _recheck(self, key: str, silence: dict[str, str]) -> bool:
         """Read a needs-check video's evidence again, as when its answer was first lost:
         a render JoggAI accepted (a project past "never started", a v2 video found by its
         name, or an accepted render that reads again) is adopted, with the evidence in the
-        record's history. Evidence that it never left is left to the user, always."""
+        record's history and the run's output. Otherwise `silence` keeps what the read said."""
         record = self.state.get(key)
         if record is None or record.get("status") != Status.NEEDS_CHECK:
             return False
         try:
-            shown = shown_render(self.client, record)
+            shown, silence[key] = read_evidence(self.client, record)
         except ApiError as err:
             self._retry_event(key, "check", err)
             return False
@@ -473,7 +502,9 @@ class Executor:
                              {"adopted": f"{evidence}, read at {_now()}",
                               "needed_check": record.get("error")}]
         record.pop("error", None)
-        self.emit({"event": "adopted", "key": key, "project_id": project_id, "remote_status": "accepted"})
+        self.adopted.append(key)
+        self.emit({"event": "adopted", "key": key, "project_id": project_id, "remote_status": "accepted",
+                   "evidence": evidence})
         self._accepted(key, record, project_id)
         return True
 
@@ -666,7 +697,8 @@ class Executor:
             f"over {self.clock() - since:.0f} s ({self.describe(err)})"))
         record.setdefault("needs_check_since", _now())
         self.state.put(key, record)
-        self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"]))
+        self._finish(key, Outcome(key, Status.NEEDS_CHECK, record["project_id"], message=record["error"],
+                                  since=record["needs_check_since"]))
 
     def _reschedule(self, key: str, record: Record, poll: dict[str, Any]) -> None:
         # A render read as "not found" lately is said so: it is not known to be rendering.
@@ -696,37 +728,52 @@ class Executor:
         self.emit(outcome.as_event())
 
 
-def shown_render(client: HttpClient, record: Record) -> tuple[str, str] | None:
-    """Free reads of a needs-check video's evidence: (render id, what shows it) when JoggAI
-    shows its render, else None. An accepted render that read "not found" is read again; a
-    lost answer is looked for (the project's status, the video list by name). Raises
-    ApiError where a read fails."""
+def read_evidence(client: HttpClient, record: Record) -> tuple[tuple[str, str] | None, str]:
+    """Free reads of a needs-check video's evidence: ((render id, what shows it) when JoggAI
+    shows its render, else None; what the reads say otherwise: that it never started, or ""
+    when they cannot say). An accepted render that read "not found" is read again; a lost
+    answer is looked for (the project's status, the video list by name). Raises ApiError
+    where a read fails."""
     if (record.get("steps") or {}).get("render") == "done" and record.get("project_id"):
         info = client.project_info(str(record["project_id"]))
-        return str(record["project_id"]), f"render {record['project_id']} reads '{info.status}' again"
-    found = client.find_render(record)
-    return None if found is None else (found, f"JoggAI shows render {found}")
+        return (str(record["project_id"]), f"render {record['project_id']} reads '{info.status}' again"), ""
+    found, silent = client.evidence(record)
+    return (None, silent) if found is None else ((found, f"JoggAI shows render {found}"), "")
 
 
-def _silent_since(record: Record | None, detail: str) -> str:
-    """A needs-check video's line: how long the evidence has said nothing."""
-    since = (record or {}).get("needs_check_since")
-    if not isinstance(since, str):
+def shown_render(client: HttpClient, record: Record) -> tuple[str, str] | None:
+    """(render id, what shows it) when JoggAI shows a needs-check video's render, else None."""
+    return read_evidence(client, record)[0]
+
+
+def _silent_since(record: Record | None, detail: str, silent: str = "") -> str:
+    """A needs-check video's line: how long the evidence has said nothing, and what it says
+    (`needs-check for 3 h: project … reads status 1 (start) since the POST at …`)."""
+    record = record or {}
+    since, sent = record.get("needs_check_since"), record.get("render_sent_at")
+    start = epoch(since) if isinstance(since, str) else None
+    if start is None:
         return detail
-    try:
-        start = calendar.timegm(time.strptime(since[:19], "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return detail
-    hours = max(0.0, time.time() - start) / 3600
-    age = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+    age = ago(max(0.0, time.time() - start))
+    if silent and isinstance(sent, str):
+        return f"needs-check for {age}: {silent} since the POST at {sent}"
     return f"needs-check for {age} (since {since}): {detail}"
+
+
+def _kept(item: PlanItem, record: Record | None, why: str = "") -> PlanItem:
+    """A `rerender` item left needs-check (its record unchanged), saying why."""
+    error = str((record or {}).get("error") or "a render's answer was lost")
+    return replace(item, action=Action.NEEDS_CHECK,
+                   detail=f"{error}; not rendered again" + (f": {why}" if why else ""))
 
 
 def settled(item: PlanItem, record: Record | None) -> Outcome:
     """The outcome of an item that needs no call: up to date, or orphaned."""
     record = record or {}
+    since = record.get("needs_check_since") if item.action == Action.NEEDS_CHECK else None
     return Outcome(item.key, item.action, record.get("project_id"),
-                   (record.get("outputs") or {}).get("video_url"), item.detail)
+                   (record.get("outputs") or {}).get("video_url"), item.detail,
+                   since=since if isinstance(since, str) else None)
 
 
 def _fresh(video: Video, old: Record | None, action: str) -> Record:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import fnmatch
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,6 +29,9 @@ class Action(str, Enum):
     UP_TO_DATE = "up-to-date"
     ORPHANED = "orphaned"  # in the state, no longer in the manifest: left alone
     NEEDS_CHECK = "needs-check"  # a lost render answer the user settles
+    # A needs-check whose evidence stayed silent past --rerender-unseen-after: rendered again
+    # unless a read at the start of the run shows it (it may pay twice; the user chose so).
+    RERENDER = "rerender"
 
     def __str__(self) -> str:
         return self.value
@@ -34,9 +39,9 @@ class Action(str, Enum):
 
 ACTIONS = tuple(Action)
 # Actions that start over from a fresh product and project (never render a project twice).
-FRESH = (Action.CREATE, Action.REPLACE, Action.RETRY)
+FRESH = (Action.CREATE, Action.REPLACE, Action.RETRY, Action.RERENDER)
 # Actions that mean `apply` has something to do.
-CHANGES = (Action.CREATE, Action.REPLACE, Action.RESUME, Action.RETRY, Action.WAIT)
+CHANGES = (Action.CREATE, Action.REPLACE, Action.RESUME, Action.RETRY, Action.WAIT, Action.RERENDER)
 STEPS = ("create", "update", "render")
 # The in-process sandbox runs 60 times faster than JoggAI (a 3-minute render takes 3 s), its
 # POST budget included; `runner.SANDBOX_SCALE` is this value.
@@ -91,6 +96,49 @@ class PlanItem:
         return event
 
 
+@dataclass(frozen=True)
+class Rerender:
+    """`--rerender-unseen-after`: a needs-check whose render POST is older than `after`
+    seconds (at `now`, seconds since the epoch) is rendered again, unless a read at the
+    start of the run shows the render. Only a lost render answer qualifies: a render JoggAI
+    accepted that then read "not found" is never rendered again on our own."""
+
+    after: float
+    now: float
+
+    def due(self, record: Mapping[str, Any]) -> str:
+        """Why `record` is rendered again under this rule (its silence, how long), or ""."""
+        if (record.get("steps") or {}).get("render") != "inflight":
+            return ""
+        sent = record.get("render_sent_at") or record.get("needs_check_since")
+        at = epoch(sent) if isinstance(sent, str) else None
+        if at is None or self.now - at <= self.after:
+            return ""
+        age = self.now - at
+        return (f"its render POST at {sent} ({ago(age)} ago) still shows nothing, over "
+                f"--rerender-unseen-after {ago(self.after)}: rendered again unless the run's "
+                "first read shows it; this may pay twice")
+
+
+def epoch(stamp: str) -> float | None:
+    """A state's UTC time stamp (2026-12-03T12:00:00Z) as seconds since the epoch; None if unreadable."""
+    try:
+        return float(calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+
+
+def ago(seconds: float) -> str:
+    """A span as a person says it: 40 s, 12 min, 3.5 h, 2.0 d."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
+    return f"{seconds / 86400:.1f} d".replace(".0 d", " d")
+
+
 def selected(key: str, tags: Iterable[str], patterns: Sequence[str]) -> bool:
     """Whether a video matches any `--select` pattern (a key glob or `tag:NAME`)."""
     if not patterns:
@@ -106,10 +154,12 @@ def selected(key: str, tags: Iterable[str], patterns: Sequence[str]) -> bool:
 
 
 def plan(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
-         select: Sequence[str] = (), retry_failed: bool = False) -> list[PlanItem]:
+         select: Sequence[str] = (), retry_failed: bool = False,
+         rerender: Rerender | None = None) -> list[PlanItem]:
     """The action for every selected video, then the recorded videos the manifest dropped.
-    `retry_failed` (`--retry-failed`): render again the videos whose render JoggAI failed."""
-    items = [item_for(v, records.get(v.key), retry_failed) for v in videos
+    `retry_failed` (`--retry-failed`): render again the videos whose render JoggAI failed;
+    `rerender` (`--rerender-unseen-after`): the settle rule for needs-check videos."""
+    items = [item_for(v, records.get(v.key), retry_failed, rerender) for v in videos
              if selected(v.key, v.tags, select)]
     wanted = {v.key for v in videos}
     for key, record in records.items():
@@ -118,13 +168,17 @@ def plan(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
     return items
 
 
-def item_for(video: Video, record: Mapping[str, Any] | None, retry_failed: bool = False) -> PlanItem:
+def item_for(video: Video, record: Mapping[str, Any] | None, retry_failed: bool = False,
+             rerender: Rerender | None = None) -> PlanItem:
     """The action one video needs, given its record (or None)."""
     if record is None:
         return PlanItem(video.key, Action.CREATE, video=video)
     if record.get("status") == Status.NEEDS_CHECK:
         # A render that may have been paid for: never sent again (not even for a changed
-        # manifest) until the user settles it.
+        # manifest) until the user settles it, or the settle rule they chose says so.
+        silent = rerender.due(record) if rerender else None
+        if silent:
+            return PlanItem(video.key, Action.RERENDER, video=video, detail=silent)
         return PlanItem(video.key, Action.NEEDS_CHECK, video=video,
                         detail=str(record.get("error") or "a render's answer was lost"))
     diff = changed_values(record.get("inputs", {}), video.inputs())

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from ..api.generations import GENERATIONS
 from ..errors import ManifestError, Problem
 from . import loader, schema
-from .model import Manifest, Video, parse_rate
+from .model import Manifest, Video, parse_duration, parse_rate
 from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template, url_context
 
 Path = tuple[Any, ...]
@@ -36,6 +36,7 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
     videos = build.videos() if isinstance(doc.data, dict) else []
     if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
         build.portable(("name",), doc.data["name"], "name")
+    unseen_after = _duration(build, ("api", "rerender_unseen_after"))
     if build.problems:
         raise ManifestError(build.problems)
     data = doc.data
@@ -50,7 +51,20 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
         videos=videos,
         doc=doc,
         feeds=tuple(build.feeds),
+        rerender_unseen_after=unseen_after,
     )
+
+
+def _duration(build: Builder, path: tuple[str, str]) -> float | None:
+    """A duration setting in seconds (None when absent, or refused by the schema already)."""
+    value = build.api.get(path[1])
+    try:
+        seconds = parse_duration(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if seconds is not None and seconds <= 0:
+        build.fail(path, "must be more than 0 seconds")
+    return seconds
 
 
 class Builder:

@@ -45,6 +45,8 @@ class Manifest:
     videos: list[Video]
     doc: loader.Document = field(repr=False)
     feeds: tuple[Any, ...] = ()  # feeds.products.FeedInfo, one per `products_from` entry read
+    # `api.rerender_unseen_after` in seconds: the settle rule the team chose (None: off)
+    rerender_unseen_after: float | None = None
 
     def line_of(self, video: Video) -> int:
         """The line of the product (or of the `products_from` feed) that declares `video`."""
@@ -59,3 +61,13 @@ def parse_rate(text: str) -> tuple[int, float]:
     if not match or float(match.group(2)) <= 0:
         raise ValueError(f"rate {text!r} must look like N/Ts, e.g. 20/60s")
     return int(match.group(1)), float(match.group(2))
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '5h30m' -> seconds (ValueError for anything else)."""
+    number = r"([0-9]+(?:\.[0-9]+)?)"
+    match = re.fullmatch(rf"(?=[0-9])(?:{number}h)?(?:{number}m)?(?:{number}s?)?", text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: give e.g. 90s, 15m, 5h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..engine.planner import ago, epoch
 from ..errors import Problem
 from ..state.status import PROBLEMS, Status
 from ..text import printable
@@ -78,11 +80,14 @@ _REASON = 300  # characters of a failure's reason in the summary
 
 
 def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None = None,
-                     artifact: str = "", estimated: int | None = None, limit: int = SUMMARY_LIMIT) -> str:
+                     artifact: str = "", estimated: int | None = None, limit: int = SUMMARY_LIMIT,
+                     now: float | None = None) -> str:
     """The step summary, at most `limit` bytes: the counts and the credits JoggAI deducted
     beside the plan's `estimated` ones; a row per video (failed and needs-check ones first,
     with their reason) while they fit, then how many more there are and where to see them;
-    the gallery's artifact when there is one."""
+    the gallery's artifact when there is one. `now` (seconds since the epoch; None: the
+    clock's) is what a needs-check video's age is counted to."""
+    now = time.time() if now is None else now
     head = [f"### jogg-flow: {_cell(name)}", "", f"**{_counts_text(rows)}**", ""]
     if estimated is not None:
         charged = [row["credits"] for row in rows if _number(row.get("credits"))]
@@ -97,7 +102,7 @@ def summary_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None 
     size = len(("\n".join(head) + "\n").encode("utf-8")) + 200  # 200: room for the last line
     lines = list(head)
     for shown, row in enumerate(ordered):
-        line = _summary_row(row)
+        line = _summary_row(row, now)
         size += len(line.encode("utf-8")) + 1
         if size > limit:
             lines += ["", f"… and {len(ordered) - shown} more videos: see the gallery and the "
@@ -132,7 +137,7 @@ def previews_markdown(name: str, rows: list[dict[str, Any]], gallery: str | None
     return "\n".join(lines) + "\n\n"
 
 
-def _summary_row(row: Mapping[str, Any]) -> str:
+def _summary_row(row: Mapping[str, Any], now: float) -> str:
     url = row.get("video_url")
     # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
     link = f"[video]({url})" if _plain(url) else ""
@@ -140,8 +145,16 @@ def _summary_row(row: Mapping[str, Any]) -> str:
     reason = str(row.get("message") or "") if row.get("status") in PROBLEMS else ""
     if len(reason) > _REASON:
         reason = reason[:_REASON - 1] + "…"
-    return (f"| `{_cell(str(row['key']))}` | {_cell(str(row['status']))} | {cost} | {link} "
+    return (f"| `{_cell(str(row['key']))}` | {_cell(_status_cell(row, now))} | {cost} | {link} "
             f"| {_cell(reason)} |")
+
+
+def _status_cell(row: Mapping[str, Any], now: float) -> str:
+    """A video's status; a needs-check one with its age ("needs-check for 3 h"), so a reader
+    sees how long the evidence has said nothing."""
+    status, since = str(row["status"]), row.get("needs_check_since")
+    start = epoch(since) if status == Status.NEEDS_CHECK and isinstance(since, str) else None
+    return status if start is None else f"{status} for {ago(max(0.0, now - start))}"
 
 
 def _number(value: Any) -> bool:

@@ -165,8 +165,8 @@ class Reporter:
         kind, key = e.get("event"), e.get("key", "")
         if self.quiet and kind not in ("video", "summary"):
             return None
-        if kind in _VERBOSE_ONLY and not self.verbose:
-            return None
+        if kind in _VERBOSE_ONLY and not self.verbose and not e.get("evidence"):
+            return None  # (a needs-check adopted, with its evidence, is always said)
         if kind == "video":
             status = e["status"]
             if status == Status.UP_TO_DATE and not self._queued and not self.verbose:
@@ -196,12 +196,20 @@ class Reporter:
                 n = self._folded
                 return f"No changes: {n} video{'' if n == 1 else 's'} up to date."
             return f"{e.get('message', '')} in {self.clock() - self._start:.1f}s"
+        return self._other(e)
+
+    def _other(self, e: dict[str, Any]) -> str:
+        """Any other event: a needs-check adopted with its evidence, a warning, an orphan."""
+        kind, key = e.get("event"), e.get("key", "")
+        if e.get("evidence"):
+            painted = self._paint(f"{kind:<11}", Status.SUCCEEDED)
+            return f"{painted} {key}  {e['evidence']} (it needed a check)"
         return f"{kind}: {e.get('message') or e.get('url') or ''} {key}".rstrip()
 
     def _track(self, e: dict[str, Any]) -> None:
         kind, key = e.get("event"), e.get("key", "")
         self._eta.track(e)
-        if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "wait"):
+        if kind == "plan" and e["action"] in ("create", "replace", "resume", "retry", "rerender", "wait"):
             self._queued += 1
             self._active[key] = Status.RENDERING if e["action"] == "wait" else Status.QUEUED
         elif kind == "step":

@@ -26,7 +26,7 @@ from ..text import printable
 
 _MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RETRY: "!",
          Action.WAIT: "…", Action.UP_TO_DATE: "=", Action.ORPHANED: "?", Action.NEEDS_CHECK: "‽",
-         Action.FAILED: "x"}
+         Action.FAILED: "x", Action.RERENDER: "!"}
 
 
 def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
@@ -75,7 +75,9 @@ def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: b
 
 # Said under the actions that pay for a render again, so a reviewer sees what a change costs.
 _COST = {Action.REPLACE: "a new render that costs credits; the previous video stays in the state's history",
-         Action.RETRY: "a new render that costs credits; the failed one stays in the state's history"}
+         Action.RETRY: "a new render that costs credits; the failed one stays in the state's history",
+         Action.RERENDER: "a new render that costs credits, and a second payment if JoggAI did accept the "
+                          "first; the lost one stays in the state's history"}
 _SHORT = 40
 
 
