@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -229,6 +230,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
                           poll_max=cfg.poll_max or 120.0 / scale, max_renders=cfg.max_credits)
+        options.media_root = os.path.dirname(os.path.abspath(manifest.file))  # local media
         if _is_joggai(base) and options.poll_interval < MIN_POLL:
             emit({"event": "warning", "message": f"--poll-interval {options.poll_interval:g} is "
                   f"below JoggAI's {MIN_POLL:g} s minimum; using {MIN_POLL:g} s"})

@@ -11,6 +11,7 @@ from typing import Any
 from ..manifest.model import Video
 from ..state.status import Status
 from .events import PlanEvent
+from .uploads import to_upload
 
 
 class Action(str, Enum):
@@ -184,6 +185,7 @@ class Estimate:
     renders: int
     credits: int
     posts: int
+    uploads: int = 0  # local media contents to upload (free; one POST each)
 
     def post_seconds(self, rate: tuple[int, float]) -> float:
         """The time the POST budget implies: one window per `limit` POSTs begun."""
@@ -197,6 +199,7 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
     15/30/60 s render) and POSTs: a product create and a render per video, the create
     shared by a product's variants with equal url and details where the API allows it."""
     renders = posts = 0
+    updating: list[Video] = []  # whose product update (and its uploads) is still to come
     products: set[tuple[str, str]] = set()
     done = {_product_of(k, r) for k, r in records.items()
             if (r.get("steps") or {}).get("create") == "done" and r.get("status") != Status.FAILED}
@@ -208,6 +211,8 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
         if steps.get("render") == "inflight":
             continue  # looked for, not sent again
         renders += 1
+        if steps.get("update") != "done":
+            updating.append(item.video)
         if steps.get("create") == "done":
             continue
         product = _product_of(item.key, {"inputs": item.video.inputs()})
@@ -216,7 +221,8 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
         elif product not in products and product not in done:
             products.add(product)
             posts += 1
-    return Estimate(renders, renders, posts + renders)
+    uploads = to_upload(updating, records)
+    return Estimate(renders, renders, posts + renders + uploads, uploads)
 
 
 def post_rate(option: tuple[int, float] | None, manifest: tuple[int, float] | None,

@@ -124,8 +124,13 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
     span = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
     where = " (the sandbox's budget: it runs faster than JoggAI)" if sandbox else ""
     return (f"Estimate: {counted(est.renders, 'render')} ≈ {counted(est.credits, 'credit')} "
-            f"(1 per video up to 2 minutes); {counted(est.posts, 'POST')} "
+            f"(1 per video up to 2 minutes){_uploads(est.uploads)}; {counted(est.posts, 'POST')} "
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
+
+
+def _uploads(n: int) -> str:
+    """The plan's uploads of local media, free of credits: ", upload 2 files (free)"."""
+    return f", upload {counted(n, 'file')} (free)" if n else ""
 
 
 def credits_text(charged: float | None, estimated: int) -> str:

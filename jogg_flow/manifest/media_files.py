@@ -1,0 +1,119 @@
+"""Local media: files a manifest names in `details.intro_medias` (or a feed's image column),
+checked where they are named and identified by their content.
+
+A file is named relative to the manifest and stays in its folder tree (`feeds.files`: no
+`..`, no absolute path, no link out, no special file). Its type and size must be ones JoggAI
+documents (`api.generations.MEDIA_TYPES`): the extension says the type and the first bytes
+must agree. Its SHA-256 joins the video's inputs, so an edited file is a changed input (a
+fresh product gets the new upload) and an unchanged one is uploaded once (`engine.uploads`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Callable
+from typing import Any
+
+from ..api.generations import MEDIA_TYPES, MediaType
+from ..feeds.fetch import FetchError
+from ..feeds.files import inside, open_inside
+
+Path = tuple[Any, ...]
+_CHUNK = 1 << 20
+KINDS = "JPG, PNG, WebP or GIF images up to 10 MB; MP4, WebM or MOV videos up to 100 MB"
+WHAT = "media file"
+
+
+def is_local(text: str) -> bool:
+    """Whether a media string names a file (the schema lets only URLs contain ':')."""
+    return ":" not in text
+
+
+def media_type(name: str) -> MediaType | None:
+    """The documented type a file's extension names, or None."""
+    return MEDIA_TYPES.get(posixpath.splitext(name.replace("\\", "/"))[1].lower())
+
+
+def read_checked(root: str, name: str) -> tuple[bytes, MediaType]:
+    """The bytes of media file `name` under `root`, with its type; FetchError saying why not
+    (outside the tree, missing, not a type JoggAI takes, too large, not what it says)."""
+    inside(root, name, WHAT)  # a name leading out is refused as such, whatever its type
+    kind = media_type(name)
+    if kind is None:
+        ext = posixpath.splitext(name)[1]
+        said = f"{ext} is not" if ext else "has no extension, so it is not"
+        raise FetchError(f"{name}: {said} a type JoggAI takes as media ({KINDS})")
+    with open_inside(root, name, name, WHAT) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > kind.max_bytes:
+            raise FetchError(f"{name}: {size / 2**20:.1f} MB is over JoggAI's limit of "
+                             f"{kind.max_bytes // 2**20} MB for {kind.mime}")
+        if size == 0:
+            raise FetchError(f"{name}: is empty")
+        data = fh.read(kind.max_bytes + 1)
+    if len(data) > kind.max_bytes:  # grew since it was measured
+        raise FetchError(f"{name}: is over JoggAI's limit of {kind.max_bytes // 2**20} MB")
+    if not any(data[at:at + len(magic)] == magic for at, magic in kind.magic):
+        raise FetchError(f"{name}: does not hold {kind.mime} data, as its extension says")
+    return data, kind
+
+
+def digest(data: bytes) -> str:
+    """The content key of a file: its SHA-256, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class LocalMedia:
+    """Checks and hashes each file once per manifest, however many products name it."""
+
+    def __init__(self, manifest_file: str, fail: Callable[[Path, str], None]) -> None:
+        self.root = os.path.dirname(os.path.abspath(manifest_file))
+        self.fail = fail
+        self._seen: dict[str, tuple[str, int] | str] = {}  # name -> (sha256, kind) or the problem
+
+    def attach(self, details: dict[str, Any], where: Callable[[int], Path]) -> dict[str, Any]:
+        """`details` with each local media item's kind and content hash filled in; each
+        problem reported at `where(index)`, the item's place in the manifest."""
+        medias = details.get("intro_medias")
+        if not isinstance(medias, list) or not any(isinstance(m, dict) and "file" in m for m in medias):
+            return details
+        out = []
+        for i, item in enumerate(medias):
+            if isinstance(item, dict) and isinstance(item.get("file"), str):
+                item = self._item(item, where(i))
+            out.append(item)
+        return {**details, "intro_medias": out}
+
+    def _item(self, item: dict[str, Any], path: Path) -> dict[str, Any]:
+        name = item["file"]
+        seen = self._seen.get(name)
+        if seen is None:
+            try:
+                data, kind = read_checked(self.root, name)
+                seen = (digest(data), kind.kind)
+            except FetchError as err:
+                seen = str(err)
+            self._seen[name] = seen
+        if isinstance(seen, str):
+            self.fail(path, seen)
+            return item
+        sha, kind_ = seen
+        if item.get("type") not in (None, kind_):
+            said = "video" if item["type"] == 2 else "image"
+            self.fail(path, f"{name}: is {'a video' if kind_ == 2 else 'an image'}, but type says {said}")
+        return {**item, "type": kind_, "sha256": sha}
+
+
+def local_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A `{file, type?, name?, description?}` item as the video keeps it (type 1|2 once
+    known, a name from the file's)."""
+    name = item["file"]
+    base = posixpath.basename(name.replace("\\", "/"))
+    out: dict[str, Any] = {"file": name, "name": item.get("name") or base}
+    if item.get("type") in ("image", "video"):
+        out["type"] = 2 if item["type"] == "video" else 1
+    if "description" in item:
+        out["description"] = item["description"]
+    return out
