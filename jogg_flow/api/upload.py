@@ -63,7 +63,7 @@ def check_signed(sign_url: object, asset_url: object, route: str) -> Signed:
 
 
 def put(sign_url: str, data: bytes, content_type: str, *, timeout: tuple[float, float] = (10.0, 60.0),
-        attempts: int = 4, sleep: Callable[[float], None] = time.sleep,
+        attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None) -> None:
     """PUT `data` to `sign_url` with `content_type`; UploadFailed when it is not stored."""
     rng = rng or random.Random()
