@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
+import threading
 import uuid
 from typing import Any
 
@@ -95,6 +98,7 @@ def refused(run, path: str) -> list[str]:
     return lines
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="symlinks")
 def test_a_path_out_of_the_manifests_folder_is_refused_at_its_line(run, shop, tmp_path_factory):
     outside = tmp_path_factory.mktemp("elsewhere")
     (outside / "secret.jpg").write_bytes(JPEG)
@@ -178,6 +182,22 @@ def test_a_feed_image_column_may_name_local_files_and_a_bad_one_names_its_row(ru
     assert f"(row {shop / 'catalog.csv'}:3)" in lines[0]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+def test_special_files_and_git_folders_are_refused(run, shop):
+    os.mkfifo(shop / "media" / "pipe.jpg")  # opening it must not wait for a writer
+    (shop / ".git").mkdir()
+    (shop / ".git" / "x.png").write_bytes(PNG)
+    (shop / "m.yaml").write_text(manifest_text("v2", """\
+  - key: a
+    url: https://shop.example/a
+    details: {intro_medias: [media/pipe.jpg, .git/x.png]}
+"""))
+    m = shop / "m.yaml"
+    assert refused(run, str(m)) == [
+        f"{m}:8:30: media/pipe.jpg: is not a regular file (a device, pipe or socket); refused",
+        f"{m}:8:46: .git/x.png: is inside a .git folder, not a media file"]
+
+
 # -- at apply, against the sandbox ----------------------------------------------------------
 
 
@@ -211,6 +231,22 @@ def test_each_file_is_uploaded_once_put_without_the_key_and_the_products_get_its
     again, events = apply(str(manifest))
     assert again.exit_code == 0 and sandbox.stats()["requests"] == before  # no call at all
     assert set(statuses(events).values()) == {"up-to-date"}
+
+
+def test_a_feeds_image_column_naming_local_files_uploads_them_once(apply, shop, sandbox):
+    (shop / "catalog.csv").write_text("handle,link,images\n"
+                                      "blender,https://shop.example/b,media/front.jpg media/side.png\n"
+                                      "kettle,https://shop.example/k,https://cdn.example.com/k.jpg media/front.jpg\n")
+    (shop / "m.yaml").write_text("version: 1\napi: {version: v2}\ndefaults: {render: {avatar_id: 37}}\n"
+                                 "products_from:\n  - file: catalog.csv\n    product:\n"
+                                 "      key: '{{ row.handle }}'\n      url: '{{ row.link }}'\n"
+                                 "      details: {intro_medias: '{{ row.images }}'}\n")
+    result, events = apply(str(shop / "m.yaml"))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert sandbox.stats()["requests"]["POST /v2/upload/asset"] == 2
+    media_of = {p["url"]: [m["url"] for m in p["media"]] for p in sandbox.backend.v2_products.values()}
+    front = media_of["https://shop.example/b"][0]
+    assert media_of["https://shop.example/k"] == ["https://cdn.example.com/k.jpg", front]
 
 
 def test_the_same_file_in_a_changed_product_and_a_new_one_is_not_uploaded_again(apply, run, env, shop, sandbox):
@@ -423,3 +459,43 @@ def test_an_upload_url_in_plain_http_to_another_host_is_refused(shop, run):
         assert "plain-http upload URL (http://storage.example.com/…)" in result.stdout + result.stderr
         assert "s3cr3t-sig" not in result.stdout + result.stderr
         assert not [r for r in server.log if r.method == "PUT"]  # nothing PUT, no product update
+
+
+# -- killed mid-upload ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("held", "done"), [("POST /v2/upload/asset", "uploads_signed"),
+                                            ("PUT /_upload/*", "uploads_stored")])
+def test_sigkill_while_an_upload_awaits_its_answer_then_the_next_apply_uploads_afresh(held, done, shop, spawn):
+    from bench.campaigns import _start
+    from jogg_flow.sandbox import Config
+    from jogg_flow.state import State
+
+    manifest, state = shop / "m.yaml", str(shop / "state.json")
+    manifest.write_text(manifest_text("v2", "  - key: a\n    url: https://shop.example/a\n"
+                                      "    details: {intro_medias: [media/front.jpg]}\n"))
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0, slow_seconds=60.0)) as sb:
+        sb.add_fault(Fault("slow", route=held))  # the request is carried out, its answer held
+        proc = _start(sb.url, str(manifest), state, spawn)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if '"step": "upload"' in line:
+                break
+        for _ in range(600):  # until the sandbox has carried it out (it then holds the answer)
+            if sb.stats().get(done):
+                break
+            threading.Event().wait(0.05)
+        proc.kill()
+        proc.communicate(timeout=60)
+        record = State.load(state).videos["a"]
+        assert "uploads" not in record and record["steps"].get("update") != "done"
+        final = _start(sb.url, str(manifest), state, spawn)
+        _, err = final.communicate(timeout=60)
+        assert final.returncode == 0, err
+        stats = sb.stats()
+        assert stats["uploads_signed"] == 2 and stats.get("upload_media_unstored", 0) == 0
+        assert stats["products_updated"] == 1 and stats["renders_accepted"] == 1
+        (product,) = sb.backend.v2_products.values()
+        (url,) = [m["url"] for m in product["media"]]
+        assert requests.get(url, timeout=5).content == JPEG
+        assert State.load(state).videos["a"]["uploads"] == {hashlib.sha256(JPEG).hexdigest(): url}
