@@ -157,6 +157,22 @@ def test_oversize_unsupported_and_mislabelled_files_are_refused_at_validate(run,
         "WebP or GIF images up to 10 MB; MP4, WebM or MOV videos up to 100 MB)"]
 
 
+def test_a_clip_over_five_minutes_is_refused_by_the_length_its_header_states(run, shop):
+    clip = bytearray(media.mp4())
+    at = clip.index(b"mvhd") + 4
+    scale = int.from_bytes(clip[at + 12:at + 16], "big")
+    clip[at + 16:at + 20] = (301 * scale).to_bytes(4, "big")  # version 0: 32-bit duration
+    (shop / "media" / "long.mov").write_bytes(bytes(clip))
+    (shop / "m.yaml").write_text(manifest_text("v2", """\
+  - key: a
+    url: https://shop.example/a
+    details: {intro_medias: [media/long.mov]}
+"""))
+    m = shop / "m.yaml"
+    assert refused(run, str(m)) == [f"{m}:8:30: media/long.mov: is 301 s long, over JoggAI's limit of "
+                                    "5 minutes for a clip"]
+
+
 def test_a_video_up_to_100_mb_passes_and_a_url_with_a_colon_is_still_a_url(run, shop):
     (shop / "media" / "clip.mp4").write_bytes(media.mp4())
     (shop / "m.yaml").write_text(manifest_text("v2", """\

@@ -140,10 +140,12 @@ class MediaType:
     kind: int
     max_bytes: int
     magic: tuple[tuple[int, bytes], ...]  # (offset, bytes) any of which the file starts with
+    max_seconds: int = 0  # the longest clip it accepts (0: no limit); read where the file says
 
 
 _MB = 1024 * 1024
 _IMAGE, _VIDEO = 10 * _MB, 100 * _MB  # "images ≤ 10 MB; video ≤ 100 MB" (UploadMedia guide)
+_CLIP = 5 * 60  # "video ≤ 5 min" (UploadMedia guide)
 _ISO = ((4, b"ftyp"),)  # ISO base media (MP4, and MOV as QuickTime writes it today)
 MEDIA_TYPES: dict[str, MediaType] = {
     ".jpg": MediaType("image/jpeg", 1, _IMAGE, ((0, b"\xff\xd8\xff"),)),
@@ -151,11 +153,12 @@ MEDIA_TYPES: dict[str, MediaType] = {
     ".png": MediaType("image/png", 1, _IMAGE, ((0, b"\x89PNG\r\n\x1a\n"),)),
     ".webp": MediaType("image/webp", 1, _IMAGE, ((8, b"WEBP"),)),
     ".gif": MediaType("image/gif", 1, _IMAGE, ((0, b"GIF87a"), (0, b"GIF89a"))),
-    ".mp4": MediaType("video/mp4", 2, _VIDEO, _ISO),
-    ".webm": MediaType("video/webm", 2, _VIDEO, ((0, b"\x1a\x45\xdf\xa3"),)),
+    ".mp4": MediaType("video/mp4", 2, _VIDEO, _ISO, _CLIP),
+    ".webm": MediaType("video/webm", 2, _VIDEO, ((0, b"\x1a\x45\xdf\xa3"),), _CLIP),
     # Older QuickTime files begin with another atom than `ftyp`.
     ".mov": MediaType("video/quicktime", 2, _VIDEO,
-                      (*_ISO, (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip"))),
+                      (*_ISO, (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip")),
+                      _CLIP),
 }
 
 

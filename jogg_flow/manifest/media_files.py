@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ Path = tuple[Any, ...]
 _CHUNK = 1 << 20
 KINDS = "JPG, PNG, WebP or GIF images up to 10 MB; MP4, WebM or MOV videos up to 100 MB"
 WHAT = "media file"
+_ISO_TYPES = ("video/mp4", "video/quicktime")  # ISO base media: their length is in moov/mvhd
 
 
 def is_local(text: str) -> bool:
@@ -57,7 +59,50 @@ def read_checked(root: str, name: str) -> tuple[bytes, MediaType]:
         raise FetchError(f"{name}: is over JoggAI's limit of {kind.max_bytes // 2**20} MB")
     if not any(data[at:at + len(magic)] == magic for at, magic in kind.magic):
         raise FetchError(f"{name}: does not hold {kind.mime} data, as its extension says")
+    seconds = iso_seconds(data) if kind.mime in _ISO_TYPES else None
+    if seconds is not None and seconds > kind.max_seconds:
+        raise FetchError(f"{name}: is {seconds:.0f} s long, over JoggAI's limit of "
+                         f"{kind.max_seconds // 60} minutes for a clip")
     return data, kind
+
+
+def iso_seconds(data: bytes) -> float | None:
+    """The length an MP4 or MOV file's movie header (`moov/mvhd`) states, or None where it
+    says none (a WebM's length is not read: its limit goes unchecked)."""
+    moov = _box(data, 0, len(data), b"moov")
+    mvhd = moov and _box(data, moov[0], moov[1], b"mvhd")
+    if not mvhd:
+        return None
+    at = mvhd[0]
+    try:
+        if data[at] == 1:  # version 1: 64-bit times and duration
+            scale, duration = struct.unpack_from(">IQ", data, at + 20)
+        else:
+            scale, duration = struct.unpack_from(">II", data, at + 12)
+    except (struct.error, IndexError):
+        return None
+    return float(duration) / scale if scale else None
+
+
+def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """(content start, end) of the first box `kind` among the boxes in data[start:end]."""
+    at = start
+    try:
+        while at + 8 <= end:
+            size, name = struct.unpack_from(">I4s", data, at)
+            head = 8
+            if size == 1:  # a 64-bit size follows the name
+                size, head = struct.unpack_from(">Q", data, at + 8)[0], 16
+            elif size == 0:  # to the end
+                size = end - at
+            if size < head:
+                return None
+            if name == kind:
+                return at + head, min(at + size, end)
+            at += size
+    except struct.error:
+        return None
+    return None
 
 
 def digest(data: bytes) -> str:
