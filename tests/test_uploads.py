@@ -515,3 +515,19 @@ def test_sigkill_while_an_upload_awaits_its_answer_then_the_next_apply_uploads_a
         (url,) = [m["url"] for m in product["media"]]
         assert requests.get(url, timeout=5).content == JPEG
         assert State.load(state).videos["a"]["uploads"] == {hashlib.sha256(JPEG).hexdigest(): url}
+
+
+def test_a_sandbox_snapshot_from_before_uploads_is_still_recalled(tmp_path):
+    from jogg_flow.sandbox import Config
+    from jogg_flow.sandbox import saved as sandbox_saved
+    from jogg_flow.sandbox.backend import Backend
+
+    path = tmp_path / "shop.sandbox-api.json"
+    old = Backend(Config(time_scale=60.0))
+    made = old.create_product({"url": "https://shop.example/kettle"}, "http://127.0.0.1:1")
+    snap = old.snapshot()
+    del snap["uploads"]  # what a sandbox of the previous release kept
+    path.write_text(json.dumps(snap))
+    fresh = Backend(Config(time_scale=60.0))
+    sandbox_saved.recall(fresh, str(path))
+    assert fresh.products[made["id"]]["url"] == "https://shop.example/kettle" and fresh.uploads == {}
