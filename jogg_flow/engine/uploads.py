@@ -110,6 +110,8 @@ class Uploads:
         from ..manifest.media_files import digest, read_checked
 
         name = str(item["file"])
+        if not self.root:  # never read relative to wherever the process happens to run
+            raise UploadFailed(f"local media {name}: the manifest's folder is unknown (Options.media_root)")
         try:
             data, kind = read_checked(self.root, name)
         except FetchError as err:
