@@ -296,6 +296,18 @@ def test_a_changed_file_is_a_changed_input_uploaded_anew(apply, run, env, shop, 
     assert len(kettles) == 2 and [m["url"] for m in kettles[-1]["media"]] == [new]  # a fresh product
 
 
+def test_a_moved_file_changes_nothing_sent_and_needs_no_new_video(apply, run, env, shop, sandbox):
+    manifest = shop / "m.yaml"
+    manifest.write_text(manifest_text("v2", TWO))
+    apply(str(manifest))
+    assert "media/" not in json.dumps(json.loads((shop / "state.json").read_text())["videos"])
+    (shop / "pictures").mkdir()
+    os.replace(shop / "media" / "front.jpg", shop / "pictures" / "front.jpg")
+    manifest.write_text(manifest_text("v2", TWO.replace("media/front.jpg", "pictures/front.jpg")))
+    plan = run("plan", str(manifest), "--state", str(shop / "state.json"), "--output", "json", env=env)
+    assert {i["action"] for i in json.loads(plan.stdout)["items"]} == {"up-to-date"}
+
+
 def test_a_failing_put_never_gives_the_product_its_url_and_the_next_apply_uploads_afresh(
         apply, shop, sandbox):
     manifest = shop / "m.yaml"

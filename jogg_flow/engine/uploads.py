@@ -82,13 +82,13 @@ class Uploads:
         medias = []
         for item in video.details["intro_medias"]:
             if isinstance(item, dict) and isinstance(item.get("sha256"), str):
-                item = {**item, "url": self._url(video.key, item, record)}
+                item = {**item, "url": self._url(video, item, record)}
                 item = {k: item[k] for k in _API_FIELDS if k in item}
             medias.append(item)
         return {**video.details, "intro_medias": medias}
 
-    def _url(self, key: str, item: dict[str, Any], record: dict[str, Any]) -> str:
-        sha = str(item["sha256"])
+    def _url(self, video: Video, item: dict[str, Any], record: dict[str, Any]) -> str:
+        key, sha = video.key, str(item["sha256"])
         kept = record.get("uploads")
         own: dict[str, Any] = kept if isinstance(kept, dict) else {}
         if web_url(own.get(sha)):
@@ -98,25 +98,24 @@ class Uploads:
                 self._known = known_uploads(self.state.videos.values())
             each = self._each.setdefault(sha, threading.Lock())
         with each:  # a content another video is uploading: wait for its URL
-            url = self._known.get(sha) or self._upload(key, item)
+            url = self._known.get(sha) or self._upload(key, video.local_files.get(sha, ""), sha)
         record["uploads"] = {**own, sha: url}
         self.state.put(key, record)
         return url
 
-    def _upload(self, key: str, item: dict[str, Any]) -> str:
+    def _upload(self, key: str, name: str, sha: str) -> str:
         from ..api.generations import UPLOADS
         from ..api.upload import UploadFailed, put
         from ..feeds.fetch import FetchError
         from ..manifest.media_files import digest, read_checked
 
-        name = str(item["file"])
-        if not self.root:  # never read relative to wherever the process happens to run
-            raise UploadFailed(f"local media {name}: the manifest's folder is unknown (Options.media_root)")
+        if not self.root or not name:  # never read relative to wherever the process happens to run
+            raise UploadFailed(f"local media {name or sha}: its file or the manifest's folder is unknown")
         try:
             data, kind = read_checked(self.root, name)
         except FetchError as err:
             raise UploadFailed(f"local media {err}") from None
-        if digest(data) != item["sha256"]:
+        if digest(data) != sha:
             raise UploadFailed(f"local media {name}: changed since the manifest was read; apply again")
         route = UPLOADS[self.client.version]
         last: Exception | None = None
@@ -132,7 +131,7 @@ class Uploads:
                 self.emit({"event": "retry", "key": key, "step": "upload", "reason": f"{name}: {err}"})
                 continue
             assert self._known is not None
-            self._known[item["sha256"]] = signed.asset_url
+            self._known[sha] = signed.asset_url
             with self._lock:
                 self.uploaded += 1
             return signed.asset_url

@@ -245,13 +245,13 @@ class Builder:
             version = str(self.api.get("version", "open"))
             for name, message in render_problems(version, sections["render"]):
                 self.fail_once(_origin(layers_of, name), message + self._other_line(layers_of, version, name))
+            details, files = self.media.attach(normalise_details(sections["details"]),
+                                               functools.partial(_media_origin, layers_of))
             out.append(Video(
                 key=f"{product['key']}/{name}" if name else product["key"],
                 product=product["key"], variant=name, url=url if isinstance(url, str) else "",
-                tags=tuple(t for t in tags if isinstance(t, str)),
-                details=self.media.attach(normalise_details(sections["details"]),
-                                          functools.partial(_media_origin, layers_of)),
-                render=normalise_render(sections["render"], version), index=i))
+                tags=tuple(t for t in tags if isinstance(t, str)), details=details,
+                render=normalise_render(sections["render"], version), index=i, local_files=files))
         return out
 
     def _other_line(self, layers: list[tuple[Any, Path]], version: str, name: str) -> str:

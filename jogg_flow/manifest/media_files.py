@@ -5,7 +5,8 @@ A file is named relative to the manifest and stays in its folder tree (`feeds.fi
 `..`, no absolute path, no link out, no special file). Its type and size must be ones JoggAI
 documents (`api.generations.MEDIA_TYPES`): the extension says the type and the first bytes
 must agree. Its SHA-256 joins the video's inputs, so an edited file is a changed input (a
-fresh product gets the new upload) and an unchanged one is uploaded once (`engine.uploads`).
+fresh product gets the new upload) and an unchanged one is uploaded once (`engine.uploads`);
+its path does not (`Video.local_files` says where each content is read from).
 """
 
 from __future__ import annotations
@@ -118,18 +119,22 @@ class LocalMedia:
         self.fail = fail
         self._seen: dict[str, tuple[str, int] | str] = {}  # name -> (sha256, kind) or the problem
 
-    def attach(self, details: dict[str, Any], where: Callable[[int], Path]) -> dict[str, Any]:
-        """`details` with each local media item's kind and content hash filled in; each
-        problem reported at `where(index)`, the item's place in the manifest."""
+    def attach(self, details: dict[str, Any],
+               where: Callable[[int], Path]) -> tuple[dict[str, Any], dict[str, str]]:
+        """`details` with each local media item identified by its content (kind and SHA-256,
+        its path left out: moving a file changes nothing sent), and each content's file
+        (hash -> the name written); each problem reported at `where(index)`, the item's place."""
         medias = details.get("intro_medias")
         if not isinstance(medias, list) or not any(isinstance(m, dict) and "file" in m for m in medias):
-            return details
-        out = []
+            return details, {}
+        out, files = [], {}
         for i, item in enumerate(medias):
             if isinstance(item, dict) and isinstance(item.get("file"), str):
-                item = self._item(item, where(i))
+                name, item = item["file"], self._item(item, where(i))
+                if "sha256" in item:
+                    files[item["sha256"]] = name
             out.append(item)
-        return {**details, "intro_medias": out}
+        return {**details, "intro_medias": out}, files
 
     def _item(self, item: dict[str, Any], path: Path) -> dict[str, Any]:
         name = item["file"]
@@ -148,7 +153,8 @@ class LocalMedia:
         if item.get("type") not in (None, kind_):
             said = "video" if item["type"] == 2 else "image"
             self.fail(path, f"{name}: is {'a video' if kind_ == 2 else 'an image'}, but type says {said}")
-        return {**item, "type": kind_, "sha256": sha}
+        kept = {k: v for k, v in item.items() if k != "file"}
+        return {**kept, "type": kind_, "sha256": sha}
 
 
 def local_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,9 @@ class Video:
     details: dict[str, Any]
     render: dict[str, Any]
     index: int  # the product's position in the file, for pointing at its line
+    # Local media: content hash -> the file it is read from, relative to the manifest (not an
+    # input: only the content is; see manifest.media_files).
+    local_files: dict[str, str] = field(default_factory=dict, compare=False)
 
     def inputs(self) -> dict[str, Any]:
         """What decides the remote result; a change in any of it needs a fresh video."""
