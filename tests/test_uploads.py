@@ -543,3 +543,28 @@ def test_a_sandbox_snapshot_from_before_uploads_is_still_recalled(tmp_path):
     fresh = Backend(Config(time_scale=60.0))
     sandbox_saved.recall(fresh, str(path))
     assert fresh.products[made["id"]]["url"] == "https://shop.example/kettle" and fresh.uploads == {}
+
+
+def test_a_tampered_state_url_is_never_given_to_a_product(shop, sandbox):
+    from jogg_flow.api.v2 import V2Client
+    from jogg_flow.engine.uploads import Uploads
+    from jogg_flow.errors import StateError
+    from jogg_flow.manifest import load_manifest
+    from jogg_flow.state import State
+    from jogg_flow.state.records import check_record
+
+    manifest = shop / "m.yaml"
+    manifest.write_text(manifest_text("v2", "  - key: a\n    url: https://shop.example/a\n"
+                                      "    details: {intro_medias: [media/front.jpg]}\n"))
+    (video,) = load_manifest(str(manifest)).videos
+    sha = hashlib.sha256(JPEG).hexdigest()
+    state = State(str(shop / "s.json"))
+    state.put("other", {"key": "other", "uploads": {sha: "javascript:alert(1)"}})
+    uploads = Uploads(V2Client(sandbox.url, FAKE_KEY), state, lambda e: None, str(shop), lambda: None)
+    record: dict[str, Any] = {"key": "a", "uploads": {sha: "https://evil.example/\nx"}}
+    sent = uploads.ready(video, record)
+    (url,) = [m["url"] for m in sent["intro_medias"]]
+    assert url.startswith(sandbox.url + "/assets/") and record["uploads"] == {sha: url}
+    assert sandbox.stats()["uploads_stored"] == 1
+    with pytest.raises(StateError, match="'uploads' must be an object"):
+        check_record("a", {"uploads": ["x"]}, "s.json")
