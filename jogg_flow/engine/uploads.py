@@ -72,7 +72,6 @@ class Uploads:
         self._known: dict[str, str] | None = None
         self._lock = threading.Lock()
         self._each: dict[str, threading.Lock] = {}
-        self.uploaded = 0  # contents uploaded by this run
 
     def ready(self, video: Video, record: dict[str, Any]) -> dict[str, Any]:
         """`video.details` as the product update sends them: each local file replaced by its
@@ -132,7 +131,5 @@ class Uploads:
                 continue
             assert self._known is not None
             self._known[sha] = signed.asset_url
-            with self._lock:
-                self.uploaded += 1
             return signed.asset_url
         raise UploadFailed(f"local media {name}: not uploaded after {_ATTEMPTS} attempts ({last})")
