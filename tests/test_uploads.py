@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import sys
 import threading
 import uuid
@@ -163,14 +164,26 @@ def test_a_clip_over_five_minutes_is_refused_by_the_length_its_header_states(run
     scale = int.from_bytes(clip[at + 12:at + 16], "big")
     clip[at + 16:at + 20] = (301 * scale).to_bytes(4, "big")  # version 0: 32-bit duration
     (shop / "media" / "long.mov").write_bytes(bytes(clip))
+    (shop / "media" / "long.webm").write_bytes(webm(301_000.0))
+    (shop / "media" / "short.webm").write_bytes(webm(299_000.0))
     (shop / "m.yaml").write_text(manifest_text("v2", """\
   - key: a
     url: https://shop.example/a
-    details: {intro_medias: [media/long.mov]}
+    details: {intro_medias: [media/long.mov, media/long.webm, media/short.webm]}
 """))
     m = shop / "m.yaml"
-    assert refused(run, str(m)) == [f"{m}:8:30: media/long.mov: is 301 s long, over JoggAI's limit of "
-                                    "5 minutes for a clip"]
+    assert refused(run, str(m)) == [
+        f"{m}:8:30: media/long.mov: is 301 s long, over JoggAI's limit of 5 minutes for a clip",
+        f"{m}:8:46: media/long.webm: is 301 s long, over JoggAI's limit of 5 minutes for a clip"]
+
+
+def webm(milliseconds: float) -> bytes:
+    """A WebM's head: its EBML header, a Segment of unknown size whose Info says its length
+    (TimecodeScale 1 ms, Duration a float), then the start of a Cluster."""
+    duration = struct.pack(">d", milliseconds)
+    info = bytes.fromhex("2AD7B1830F4240") + bytes.fromhex("4489") + bytes([0x80 | len(duration)]) + duration
+    return (bytes.fromhex("1A45DFA380") + bytes.fromhex("18538067") + bytes.fromhex("01FFFFFFFFFFFFFF")
+            + bytes.fromhex("1549A966") + bytes([0x80 | len(info)]) + info + bytes.fromhex("1F43B675"))
 
 
 def test_a_video_up_to_100_mb_passes_and_a_url_with_a_colon_is_still_a_url(run, shop):

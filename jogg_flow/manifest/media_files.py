@@ -26,6 +26,7 @@ Path = tuple[Any, ...]
 _CHUNK = 1 << 20
 KINDS = "JPG, PNG, WebP or GIF images up to 10 MB; MP4, WebM or MOV videos up to 100 MB"
 WHAT = "media file"
+_MAX_ELEMENTS = 1000  # boxes or elements read per level looking for a length
 _ISO_TYPES = ("video/mp4", "video/quicktime")  # ISO base media: their length is in moov/mvhd
 
 
@@ -60,7 +61,8 @@ def read_checked(root: str, name: str) -> tuple[bytes, MediaType]:
         raise FetchError(f"{name}: is over JoggAI's limit of {kind.max_bytes // 2**20} MB")
     if not any(data[at:at + len(magic)] == magic for at, magic in kind.magic):
         raise FetchError(f"{name}: does not hold {kind.mime} data, as its extension says")
-    seconds = iso_seconds(data) if kind.mime in _ISO_TYPES else None
+    seconds = iso_seconds(data) if kind.mime in _ISO_TYPES else \
+        webm_seconds(data) if kind.mime == "video/webm" else None
     if seconds is not None and seconds > kind.max_seconds:
         raise FetchError(f"{name}: is {seconds:.0f} s long, over JoggAI's limit of "
                          f"{kind.max_seconds // 60} minutes for a clip")
@@ -69,7 +71,7 @@ def read_checked(root: str, name: str) -> tuple[bytes, MediaType]:
 
 def iso_seconds(data: bytes) -> float | None:
     """The length an MP4 or MOV file's movie header (`moov/mvhd`) states, or None where it
-    says none (a WebM's length is not read: its limit goes unchecked)."""
+    says none."""
     moov = _box(data, 0, len(data), b"moov")
     mvhd = moov and _box(data, moov[0], moov[1], b"mvhd")
     if not mvhd:
@@ -85,11 +87,69 @@ def iso_seconds(data: bytes) -> float | None:
     return float(duration) / scale if scale else None
 
 
+def webm_seconds(data: bytes) -> float | None:
+    """The length a WebM (Matroska) file's Segment Info states, or None where it says none."""
+    segment = _ebml(data, 0, len(data), 0x18538067)
+    info = segment and _ebml(data, segment[0], segment[1], 0x1549A966)
+    if not info:
+        return None
+    scale_at, duration_at = _ebml(data, *info, 0x2AD7B1), _ebml(data, *info, 0x4489)
+    if not duration_at:
+        return None
+    scale = int.from_bytes(data[scale_at[0]:scale_at[1]], "big") if scale_at else 1_000_000
+    raw = data[duration_at[0]:duration_at[1]]
+    if len(raw) not in (4, 8):
+        return None
+    ticks = struct.unpack(">f" if len(raw) == 4 else ">d", raw)[0]
+    return float(ticks) * scale / 1e9
+
+
+def _ebml(data: bytes, start: int, end: int, wanted: int) -> tuple[int, int] | None:
+    """(content start, end) of the first EBML element `wanted` among those in data[start:end];
+    a Segment of unknown size runs to the end."""
+    at = start
+    for _ in range(_MAX_ELEMENTS):
+        if at >= end:
+            return None
+        head = _vint(data, at, end, keep_marker=True)
+        if head is None:
+            return None
+        element, at = head
+        size = _vint(data, at, end, keep_marker=False)
+        if size is None:
+            return None
+        length, at = size
+        stop = end if length is None else min(end, at + length)
+        if element == wanted:
+            return at, stop
+        if length is None:
+            return None  # an unknown size other than the one looked for: cannot skip it
+        at = stop
+    return None  # not among the first elements, where files written for playback keep it
+
+
+def _vint(data: bytes, at: int, end: int, keep_marker: bool) -> tuple[int | None, int] | None:
+    """An EBML variable-length integer at `at`: (value, where the next byte is); the value is
+    None for a size whose bits are all ones (unknown)."""
+    if at >= end or data[at] == 0:
+        return None
+    width = 8 - data[at].bit_length() + 1
+    if at + width > end or width > 8:
+        return None
+    value = int.from_bytes(data[at:at + width], "big")
+    if keep_marker:
+        return value, at + width
+    value &= (1 << (7 * width)) - 1
+    return (None if value == (1 << (7 * width)) - 1 else value), at + width
+
+
 def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
     """(content start, end) of the first box `kind` among the boxes in data[start:end]."""
     at = start
     try:
-        while at + 8 <= end:
+        for _ in range(_MAX_ELEMENTS):
+            if at + 8 > end:
+                return None
             size, name = struct.unpack_from(">I4s", data, at)
             head = 8
             if size == 1:  # a 64-bit size follows the name
@@ -103,7 +163,7 @@ def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | No
             at += size
     except struct.error:
         return None
-    return None
+    return None  # not among the first boxes: a crafted file is not walked for ever
 
 
 def digest(data: bytes) -> str:
