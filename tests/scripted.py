@@ -25,6 +25,7 @@ class Request:
     body: Any
     at: float
     peer: int = 0  # the client's port: which connection the request came on
+    raw: bytes = b""  # the body as it came (a PUT of a file's bytes is no JSON)
 
 
 @dataclass
@@ -50,6 +51,14 @@ def always(reply: Reply) -> Callable[[Request], Reply]:
     return lambda request: reply
 
 
+def _json(raw: bytes) -> Any:
+    """The body as JSON; None when empty or not JSON (a file's bytes)."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
 class Scripted:
     """Context manager: a ThreadingHTTPServer answering with `handler`."""
 
@@ -69,7 +78,7 @@ class Scripted:
                 raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 req = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers),
-                              json.loads(raw) if raw else None, time.monotonic(), self.client_address[1])
+                              _json(raw), time.monotonic(), self.client_address[1], raw)
                 outer.log.append(req)
                 reply = outer.handler(req)
                 if reply.status == -1:

@@ -120,7 +120,7 @@ def test_plan_json_carries_the_estimate(run, write, tmp_path):
     result = run("plan", write("m.yaml", variants("v2", 2)), "--state", str(tmp_path / "s.json"),
                  "--output", "json")
     assert json.loads(result.stdout)["estimate"] == {"renders": 2, "credits": 2, "posts": 3,
-                                                    "post_seconds": 60.0, "from_previews": 0}
+                                                    "post_seconds": 60.0, "from_previews": 0, "uploads": 0}
 
 
 def test_budget_interface_kept_for_other_stores():

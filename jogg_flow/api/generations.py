@@ -135,3 +135,66 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# -- local media: the documented types and limits, and each generation's upload route ----------
+
+@dataclass(frozen=True)
+class MediaType:
+    """A file type JoggAI takes as product media (UploadMedia guide, v2): its MIME type, its
+    kind (the product's media `type`: 1 image, 2 video) and the largest size it accepts."""
+
+    mime: str
+    kind: int
+    max_bytes: int
+    magic: tuple[tuple[int, bytes], ...]  # (offset, bytes) any of which the file starts with
+    max_seconds: int = 0  # the longest clip it accepts (0: no limit); read where the file says
+
+
+_MB = 1024 * 1024
+_IMAGE, _VIDEO = 10 * _MB, 100 * _MB  # "images ≤ 10 MB; video ≤ 100 MB" (UploadMedia guide)
+_CLIP = 5 * 60  # "video ≤ 5 min" (UploadMedia guide)
+_ISO = ((4, b"ftyp"),)  # ISO base media (MP4, and MOV as QuickTime writes it today)
+MEDIA_TYPES: dict[str, MediaType] = {
+    ".jpg": MediaType("image/jpeg", 1, _IMAGE, ((0, b"\xff\xd8\xff"),)),
+    ".jpeg": MediaType("image/jpeg", 1, _IMAGE, ((0, b"\xff\xd8\xff"),)),
+    ".png": MediaType("image/png", 1, _IMAGE, ((0, b"\x89PNG\r\n\x1a\n"),)),
+    ".webp": MediaType("image/webp", 1, _IMAGE, ((8, b"WEBP"),)),
+    ".gif": MediaType("image/gif", 1, _IMAGE, ((0, b"GIF87a"), (0, b"GIF89a"))),
+    ".mp4": MediaType("video/mp4", 2, _VIDEO, _ISO, _CLIP),
+    ".webm": MediaType("video/webm", 2, _VIDEO, ((0, b"\x1a\x45\xdf\xa3"),), _CLIP),
+    # Older QuickTime files begin with another atom than `ftyp`.
+    ".mov": MediaType("video/quicktime", 2, _VIDEO,
+                      (*_ISO, (4, b"moov"), (4, b"mdat"), (4, b"wide"), (4, b"free"), (4, b"skip")),
+                      _CLIP),
+}
+
+
+@dataclass(frozen=True)
+class UploadRoute:
+    """How a generation takes a local file: one POST that answers a signed storage URL and
+    the file's hosted URL, then a PUT of the bytes to the signed URL (without the API key).
+
+    v2 `POST /v2/upload/asset {filename, content_type, file_size}` -> `{sign_url, asset_url}`,
+    the PUT with the file's MIME type; v1 `POST /v1/upload/asset {filename}` -> `{sign_url,
+    asset_id}` (`asset_id` is the URL), the PUT as `application/octet-stream`; G0
+    `POST /open/upload/sign {filetype, filename, use_to: media}` -> `{sign_url, full_path}`."""
+
+    path: str
+    answer: str  # the field of the answer holding the hosted URL
+    put_type: str | None  # the PUT's Content-Type; None: the file's own MIME type
+
+    def body(self, filename: str, mime: str, size: int) -> dict[str, Any]:
+        """The POST's body for one file."""
+        if self.path.startswith("/v2/"):
+            return {"filename": filename, "content_type": mime, "file_size": size}
+        if self.path.startswith("/open/"):
+            return {"filetype": mime, "filename": filename, "use_to": "media"}
+        return {"filename": filename}
+
+
+UPLOADS: dict[str, UploadRoute] = {
+    "open": UploadRoute("/open/upload/sign", "full_path", None),
+    "v1": UploadRoute("/v1/upload/asset", "asset_id", "application/octet-stream"),
+    "v2": UploadRoute("/v2/upload/asset", "asset_url", None),
+}

@@ -55,7 +55,8 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .generations import GENERATIONS, is_loopback
+from .generations import GENERATIONS, UPLOADS, is_loopback
+from .upload import Signed, check_signed
 
 MAX_BODY = 4 * 2**20  # JoggAI's largest answers (catalog pages) are tens of KB
 _SNIPPET = 120
@@ -470,6 +471,16 @@ class HttpClient:
         kind = resp.headers.get("Content-Type", "?").split(";")[0]
         raise ServerError(f"{route}: HTTP {status}, not a JoggAI answer ({kind}): {text}",
                           http_status=status)
+
+    # -- local media ----------------------------------------------------------------------
+
+    def upload_asset(self, filename: str, mime: str, size: int) -> Signed:
+        """Ask where to PUT a local file (its generation's `UploadRoute`): the signed URL and
+        the URL the file will have. The answer's signed URL is never put in a message."""
+        route = UPLOADS[self.version]
+        data = self._call("POST", route.path, body=route.body(filename, mime, size))
+        data = data if isinstance(data, dict) else {}
+        return check_signed(data.get("sign_url"), data.get(route.answer), f"POST {route.path}")
 
 
 _MAYBE = {"POST": "; it may or may not have been carried out", "GET": "", "PUT": ""}

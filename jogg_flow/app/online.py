@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -224,7 +225,7 @@ def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit =
                              "render.preview_styles: nothing to preview")
         for item in items:
             emit(item.as_event())
-        est = planner.estimate_previews(items, api.shares_products)
+        est = planner.estimate_previews(items, api.shares_products, state.videos)
         if confirm is not None and not confirm(_preview_proposal(manifest, items, est, state, target, scope,
                                                                  cfg, where)):
             raise NotApproved()
@@ -362,6 +363,7 @@ def _session(manifest: Manifest, bound: LockedState, scope: Scope, cfg: ApplySet
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
                           poll_max=cfg.poll_max or 120.0 / scale, max_renders=cfg.max_credits)
+        options.media_root = os.path.dirname(os.path.abspath(manifest.file))  # local media
         if _is_joggai(base) and options.poll_interval < MIN_POLL:
             emit({"event": "warning", "message": f"--poll-interval {options.poll_interval:g} is "
                   f"below JoggAI's {MIN_POLL:g} s minimum; using {MIN_POLL:g} s"})

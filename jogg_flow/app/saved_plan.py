@@ -120,7 +120,8 @@ def write(path: str, planned: Planned) -> None:
             "items": [i.as_dict(values=True) for i in planned.items],
             "estimate": {"renders": planned.estimate.renders, "credits": planned.estimate.credits,
                          "posts": planned.estimate.posts,
-                         "post_seconds": planned.estimate.post_seconds(planned.rate)}}
+                         "post_seconds": planned.estimate.post_seconds(planned.rate),
+                         "uploads": planned.estimate.uploads}}
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(body, fh, indent=2, ensure_ascii=False)

@@ -105,7 +105,8 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
         doc = {"manifest": loaded.file, "name": loaded.name,
                "items": [i.as_dict(values=True) for i in items], "counts": planner.counts(items),
                "estimate": {"renders": est.renders, "credits": est.credits, "posts": est.posts,
-                            "post_seconds": est.post_seconds(rate), "from_previews": est.from_previews},
+                            "post_seconds": est.post_seconds(rate), "from_previews": est.from_previews,
+                            "uploads": est.uploads},
                "default_aspect_ratio": report.DEFAULT_ORIENTATION}
         click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
     else:

@@ -38,6 +38,7 @@ from ..state import Record, Store, status
 from ..state.status import OK_STATUSES, Status
 from .events import Emit, VideoEvent
 from .planner import FRESH, Action, PlanItem, ago, epoch, ready_preview
+from .uploads import Uploads
 
 if TYPE_CHECKING:
     from ..api.http import HttpClient
@@ -80,6 +81,8 @@ class Options:
     # `--max-credits`: renders this run may send (JoggAI charges about 1 credit per render
     # of up to 2 minutes); None: no cap. Once reached, nothing more is submitted.
     max_renders: int | None = None
+    # The manifest's folder: local media are read from its tree (engine.uploads).
+    media_root: str = ""
 
 
 @dataclass
@@ -153,6 +156,7 @@ class Executor:
         self._open = 0
         self._counted: set[str] = set()  # keys opened in this run (each ends with one outcome)
         self._product_locks: dict[str, threading.Lock] = {}
+        self.uploads = Uploads(client, state, emit, options.media_root, self._check_stop)
 
     def run(self, items: list[PlanItem]) -> list[Outcome]:
         """Carry out every item; return one outcome per item, in plan order. A needs-check
@@ -279,8 +283,9 @@ class Executor:
             self._create(video, record)
         if video.details and steps.get("update") != "done":
             self._check_stop()
+            details = self.uploads.ready(video, record)  # local media: their hosted URLs
             self._step(key, "update")
-            self.client.update_product(record["product_id"], video.details)
+            self.client.update_product(record["product_id"], details)
             steps["update"] = "done"
             self.state.put(key, record)
 
@@ -785,9 +790,12 @@ def _fresh(video: Video, old: Record | None, action: str) -> Record:
                     "submitted_at", "finished_at", "orphans")
             history.append({**{k: old[k] for k in keep if k in old},
                             "replaced_at": _now(), "reason": action})
-    return {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
-            "product_id": None, "project_id": None, "steps": {}, "status": Status.PENDING,
-            "history": history}
+    fresh: Record = {"key": video.key, "tags": list(video.tags), "inputs": video.inputs(),
+                     "product_id": None, "project_id": None, "steps": {}, "status": Status.PENDING,
+                     "history": history}
+    if old is not None and old.get("uploads"):
+        fresh["uploads"] = old["uploads"]  # hosted local media outlive the product they went to
+    return fresh
 
 
 def _same_product(record: Record, video: Video) -> bool:

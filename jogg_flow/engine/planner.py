@@ -15,6 +15,7 @@ from typing import Any
 from ..manifest.model import Video
 from ..state.status import Status
 from .events import PlanEvent
+from .uploads import to_upload
 
 
 class Action(str, Enum):
@@ -390,22 +391,28 @@ class PreviewEstimate:
     posts: int
 
 
-def estimate_previews(items: Iterable[PreviewItem], shares_products: bool) -> PreviewEstimate:
+def estimate_previews(items: Iterable[PreviewItem], shares_products: bool,
+                      records: Mapping[str, Mapping[str, Any]]) -> PreviewEstimate:
     """One preview POST per video sent, plus its product's create (once per product where
-    the API shares products) and update; 0.5 credit per style previewed."""
+    the API shares products), the uploads of its local media (free, one POST each);
+    0.5 credit per style previewed."""
     previews = posts = 0
     products: set[tuple[str, str]] = set()
+    updating: list[Video] = []
     for item in items:
         if item.action != PreviewAction.SEND or not item.styles:
             continue
         previews += len(item.styles)
         posts += 1
+        record = None if item.fresh_product else records.get(item.key)
+        if ((record or {}).get("steps") or {}).get("update") != "done":
+            updating.append(item.video)
         if item.fresh_product:
             product = _product_of(item.key, {"inputs": item.video.inputs()})
             if not shares_products or product not in products:
                 products.add(product)
                 posts += 1
-    return PreviewEstimate(previews, previews * 0.5, posts)
+    return PreviewEstimate(previews, previews * 0.5, posts + to_upload(updating, records))
 
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
@@ -444,6 +451,7 @@ class Estimate:
     credits: int
     posts: int
     from_previews: int = 0  # renders sent from a finished preview (render_single_preview)
+    uploads: int = 0  # local media contents to upload (free; one POST each)
 
     def post_seconds(self, rate: tuple[int, float]) -> float:
         """The time the POST budget implies: one window per `limit` POSTs begun."""
@@ -457,6 +465,7 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
     15/30/60 s render) and POSTs: a product create and a render per video, the create
     shared by a product's variants with equal url and details where the API allows it."""
     renders = posts = from_previews = 0
+    updating: list[Video] = []  # whose product update (and its uploads) is still to come
     products: set[tuple[str, str]] = set()
     done = {_product_of(k, r) for k, r in records.items()
             if (r.get("steps") or {}).get("create") == "done" and r.get("status") != Status.FAILED}
@@ -469,6 +478,8 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
             continue  # looked for, not sent again
         renders += 1
         from_previews += bool(item.from_preview)
+        if steps.get("update") != "done":
+            updating.append(item.video)
         if steps.get("create") == "done":
             continue
         product = _product_of(item.key, {"inputs": item.video.inputs()})
@@ -477,7 +488,8 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
         elif product not in products and product not in done:
             products.add(product)
             posts += 1
-    return Estimate(renders, renders, posts + renders, from_previews)
+    uploads = to_upload(updating, records)
+    return Estimate(renders, renders, posts + renders + uploads, from_previews, uploads)
 
 
 def post_rate(option: tuple[int, float] | None, manifest: tuple[int, float] | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from ..api.generations import GENERATIONS
 from ..errors import ManifestError, Problem
 from . import loader, schema
+from .media_files import LocalMedia, is_local, local_item
 from .model import Manifest, Video, parse_duration, parse_rate
 from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template, url_context
 
@@ -83,6 +85,7 @@ class Builder:
         self.api: dict[str, Any] = {}
         self.offline = False
         self.feeds: list[Any] = []
+        self.media = LocalMedia(doc.file, self.fail)
 
     def fail(self, path: Path, message: str, at_key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, at_key=at_key))
@@ -260,11 +263,13 @@ class Builder:
             # Which styles `preview` previews is not an input of the render: adding one never
             # makes a rendered video out of date.
             styles = render.pop("preview_styles", None)
+            details, files = self.media.attach(normalise_details(sections["details"]),
+                                               functools.partial(_media_origin, layers_of))
             out.append(Video(
                 key=f"{product['key']}/{name}" if name else product["key"],
                 product=product["key"], variant=name, url=url if isinstance(url, str) else "",
-                tags=tuple(t for t in tags if isinstance(t, str)),
-                details=normalise_details(sections["details"]), render=render, index=i,
+                tags=tuple(t for t in tags if isinstance(t, str)), details=details, render=render,
+                index=i, local_files=files,
                 preview_styles=tuple(str(s) for s in styles) if isinstance(styles, list) else ()))
         return out
 
@@ -336,6 +341,15 @@ def render_problems(version: str, render: dict[str, Any]) -> list[tuple[str, str
     return out
 
 
+def _media_origin(layers: list[tuple[Any, Path]], index: int) -> Path:
+    """The place of item `index` of the details.intro_medias a video took (the last layer's)."""
+    for layer, path in reversed(layers):
+        details = layer.get("details") if isinstance(layer, dict) else None
+        if isinstance(details, dict) and "intro_medias" in details:
+            return (*path, "details", "intro_medias", index)
+    return layers[-1][1]
+
+
 def _origin(layers: list[tuple[Any, Path]], name: str) -> Path:
     """The place that set render.`name` last, else the video's own product or variant."""
     for layer, path in reversed(layers):
@@ -374,7 +388,7 @@ def normalise_render(render: dict[str, Any], version: str = "open") -> dict[str,
 
 
 def normalise_details(details: dict[str, Any]) -> dict[str, Any]:
-    """Media given as URLs become the objects PUT /open/product expects."""
+    """Media given as URLs become the objects PUT /open/product expects; files, local items."""
     out = dict(details)
     if isinstance(out.get("intro_medias"), list):
         out["intro_medias"] = [_media(m) for m in out["intro_medias"]]
@@ -383,7 +397,9 @@ def normalise_details(details: dict[str, Any]) -> dict[str, Any]:
 
 def _media(item: Any) -> Any:
     if isinstance(item, str):
-        item = {"url": item}
+        item = {"file": item} if is_local(item) else {"url": item}
+    if isinstance(item, dict) and isinstance(item.get("file"), str):
+        return local_item(item)  # its type and hash come from the file (media_files)
     if not isinstance(item, dict) or not isinstance(item.get("url"), str):
         return item
     url = item["url"]

@@ -27,6 +27,9 @@ class Video:
     # v2: the visual styles `jogg-flow preview` previews (render.preview_styles); not an input
     # of the render itself.
     preview_styles: tuple[str, ...] = ()
+    # Local media: content hash -> the file it is read from, relative to the manifest (not an
+    # input: only the content is; see manifest.media_files).
+    local_files: dict[str, str] = field(default_factory=dict, compare=False)
 
     def inputs(self) -> dict[str, Any]:
         """What decides the remote result; a change in any of it needs a fresh video."""

@@ -35,7 +35,8 @@ STYLES = {s.lower() for s in (
     "Expert Advice", "Unboxing & Review", "Challenge", "Problem/Solution", "Comparison",
     "Creative/Innovative", "Emotional Appeal", "Immersive Storytelling")}
 # What a later sandbox needs to answer for this one's products and renders.
-KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name", "v2_previews")
+KEPT = ("products", "projects", "v2_products", "v2_videos", "v1_projects", "by_name", "v2_previews",
+        "uploads")
 MESSAGES = {10104: "Record not found", 10105: "Invalid API key", 18020: "Insufficient credit",
             18025: "No permission to call APIs", 40000: "Parameter error",
             429: "Rate limit exceeded. Please try again later.", 50000: "System error"}
@@ -117,6 +118,8 @@ class Backend:
         self.v1_projects: dict[str, dict[str, Any]] = {}
         self.v2_previews: dict[str, dict[str, Any]] = {}
         self.by_name: dict[str, list[str]] = {}  # v1/v2 video_name -> the renders it named
+        self.uploads: dict[str, dict[str, Any]] = {}  # upload token -> its file's record (uploads.py)
+        self.upload_bytes: dict[str, bytes] = {}  # token -> the bytes PUT (not kept across restarts)
         self.per_product: Counter[str] = Counter()
         self.posts: dict[str, deque[float]] = {}
         self.faults = list(config.faults)
@@ -313,6 +316,7 @@ class Backend:
                 "credits_left": self.credits,
                 "files_served": self.counters["files_served"],
                 "range_requests": self.counters["range_requests"],
+                **{k: v for k, v in self.counters.items() if k.startswith("upload")},
             }
 
 

@@ -68,8 +68,8 @@ def recall(backend: Backend, path: str) -> None:
         with open(path, encoding="utf-8") as fh:
             snap = json.load(fh)
         if snap.get("version") == 1:
-            for name in KEPT:
-                tables[name].update({k: v for k, v in snap.get(name, [])})  # older: fewer tables
+            for name in KEPT:  # a table newer than the snapshot (uploads) starts empty
+                tables[name].update({k: v for k, v in snap.get(name, [])})
             clock = (float(snap["wall"]), float(snap["api_now"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         tables = {name: {} for name in KEPT}

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import media, previews, v1, v2
+from . import media, previews, uploads, v1, v2
 from .backend import _BEFORE, MESSAGES, ApiFailure, Backend, Config, Fault, _is_code
 
 HTML_404 = (b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
@@ -56,6 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._file(parts.path[len("/files/"):])
         if parts.path.startswith("/_sandbox/"):
             return self._private(method, parts.path, raw)
+        if parts.path.startswith(("/_upload/", "/assets/")):
+            return uploads.serve(self, self.server.sandbox.backend, method, parts.path,
+                                 parse_qs(parts.query), raw)
         self.server.sandbox.serve_api(self, method, parts.path, parse_qs(parts.query), raw)
 
     def _file(self, name: str) -> None:
@@ -234,20 +237,16 @@ class Sandbox:
 
     def _dispatch(self, route: str, query: dict[str, list[str]], raw: bytes, h: _Handler,
                   fault: str | None) -> Any:
-        body: Any = {}
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise ApiFailure(40000, "Parameter error: body is not JSON") from None
-        if not isinstance(body, dict):
-            raise ApiFailure(40000, "Parameter error: body must be an object")
+        body = _json_body(raw)
         base = f"http://{h.headers.get('Host') or self.url.split('//', 1)[1]}"
         method, path = route.split(" ", 1)
         if method == "GET" and (listed := v2.catalog(path)) is not None:
             return listed
         if route in _ACCOUNT:
             return v1.account(self.backend, route)
+        if route in uploads.ROUTES:
+            return uploads.sign(self.backend, route, body, base)
+        uploads.note_media(self.backend, route, body)
         if path.startswith("/v2/"):
             return self._dispatch_v2(route, query, body, base, fault)
         if path.startswith("/v1/"):
@@ -318,6 +317,19 @@ class Sandbox:
             h.send_json(status, body)
         else:
             h.drop()
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    """A request's JSON object (none: empty), or 40000 as JoggAI answers."""
+    body: Any = {}
+    if raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise ApiFailure(40000, "Parameter error: body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiFailure(40000, "Parameter error: body must be an object")
+    return body
 
 
 def _env(code: int, msg: str, data: Any = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "key": (str,), "status": (str,), "product_id": _ID, "project_id": _ID, "steps": (dict,),
     "inputs": (dict,), "tags": (list,), "history": (list,), "outputs": (dict, type(None)),
     "remote": (dict, type(None)), "error": _TEXT, "submitted_at": _TEXT, "finished_at": _TEXT,
-    "orphans": (list,), "credits": _NUMBER,
+    "orphans": (list,), "credits": _NUMBER, "uploads": (dict,),
 }
 _OUTPUTS: dict[str, tuple[type, ...]] = {"video_url": _TEXT, "cover_url": _TEXT, "duration": _NUMBER}
 

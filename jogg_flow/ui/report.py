@@ -137,7 +137,7 @@ def estimate_text(est: Estimate, rate: tuple[int, float], sandbox: bool = False)
     where = " (the sandbox's budget: it runs faster than JoggAI)" if sandbox else ""
     previewed = f", {est.from_previews} of them from a finished preview" if est.from_previews else ""
     return (f"Estimate: {counted(est.renders, 'render')} ≈ {counted(est.credits, 'credit')} "
-            f"(1 per video up to 2 minutes{previewed}); {counted(est.posts, 'POST')} "
+            f"(1 per video up to 2 minutes{previewed}){_uploads(est.uploads)}; {counted(est.posts, 'POST')} "
             f"≈ {span} at {rate[0]}/{rate[1]:g}s{where}.")
 
 
@@ -158,6 +158,11 @@ def preview_text(items: Sequence[PreviewItem], est: PreviewEstimate, manifest: s
                      f"(0.5 each, JoggAI's price of a preview); {counted(est.posts, 'POST')}; then "
                      f"`jogg-flow apply {manifest}` renders each video's visual_style from its preview.")
     return "\n".join(printable(line) for line in lines)
+
+
+def _uploads(n: int) -> str:
+    """The plan's uploads of local media, free of credits: ", upload 2 files (free)"."""
+    return f", upload {counted(n, 'file')} (free)" if n else ""
 
 
 def credits_text(charged: float | None, estimated: int) -> str:

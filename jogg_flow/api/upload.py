@@ -1,0 +1,104 @@
+"""The second half of an upload: the file's bytes PUT to the signed storage URL JoggAI gave.
+
+The signed URL is a storage service's, not JoggAI's: nothing of ours travels there (no API
+key, no header of the client's), only the bytes, their type and our User-Agent. It may carry
+its signature in the query, so it is never printed whole (`shown`) and never kept: the
+state keeps only the file's hosted URL. A PUT is idempotent: a transient failure is tried
+again on the same URL; any other failure is an `UploadFailed` for the video, and the file is
+uploaded afresh on the next apply (an upload costs nothing).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import urllib3
+
+from .. import __version__
+from ..net import DEADLINE, manager, reason
+from ..text import printable, web_url
+from .errors import ApiError
+from .generations import is_loopback
+
+_ANSWER_CAP = 64 * 1024  # a storage service's answer to a PUT is a few bytes of XML at most
+_TRANSIENT = {408, 429, 500, 502, 503, 504}
+
+
+class UploadFailed(ApiError):
+    """A file could not be uploaded; nothing was given to the product. The next apply tries
+    again (uploads are free)."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What the upload POST answered: where to PUT the bytes, and the URL they then have."""
+
+    sign_url: str
+    asset_url: str
+
+
+def shown(url: str) -> str:
+    """A signed URL as messages may show it: scheme and host only (its path and query may
+    carry the signature)."""
+    parts = urlsplit(url)
+    return printable(f"{parts.scheme}://{parts.hostname or '?'}/…")
+
+
+def check_signed(sign_url: object, asset_url: object, route: str) -> Signed:
+    """The POST's answer, refused unless both URLs are plain http(s) ones and the bytes
+    would not cross the network unencrypted."""
+    if not web_url(sign_url) or not web_url(asset_url):
+        what = "sign_url" if not web_url(sign_url) else "asset URL"
+        raise UploadFailed(f"{route} answered without a usable {what} (not a plain http(s) URL)")
+    assert isinstance(sign_url, str) and isinstance(asset_url, str)
+    parts = urlsplit(sign_url)
+    if parts.scheme != "https" and not is_loopback(parts.hostname or ""):
+        raise UploadFailed(f"{route} answered a plain-http upload URL ({shown(sign_url)}); "
+                           "not sending the file unencrypted")
+    return Signed(sign_url, asset_url)
+
+
+def put(sign_url: str, data: bytes, content_type: str, *, timeout: tuple[float, float] = (10.0, 60.0),
+        attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None) -> None:
+    """PUT `data` to `sign_url` with `content_type`; UploadFailed when it is not stored."""
+    rng = rng or random.Random()
+    last = ""
+    for attempt in range(attempts):
+        if attempt:
+            sleep(min(30.0, 0.5 * 2 ** attempt) * rng.uniform(0.5, 1.0))
+        status, last = _once(sign_url, data, content_type, timeout)
+        if 200 <= status < 300:
+            return
+        if status and status not in _TRANSIENT:
+            break
+    raise UploadFailed(f"PUT of the file to {shown(sign_url)} failed: {last}")
+
+
+def _once(url: str, data: bytes, content_type: str, timeout: tuple[float, float]) -> tuple[int, str]:
+    """(HTTP status, what to say) of one PUT; status 0 when no answer came."""
+    pool = manager(url, 1, fresh=True)
+    # The whole exchange has a deadline: a minute, plus a second per 256 KB to send.
+    DEADLINE.at = time.monotonic() + sum(timeout) + len(data) / (256 * 1024)
+    headers = {"Content-Type": content_type, "User-Agent": f"jogg-flow/{__version__}"}
+    try:
+        resp = pool.urlopen("PUT", url, body=data, headers=headers, redirect=False, retries=False,
+                            preload_content=False,
+                            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        pool.clear()
+        return 0, f"no answer ({reason(err)})"
+    finally:
+        DEADLINE.at = None  # the head's watch ends with it (net._CutAtDeadline)
+    try:
+        resp.read(_ANSWER_CAP)
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass  # the status line is what counts
+    finally:
+        resp.release_conn()
+        pool.clear()
+    return resp.status, f"HTTP {resp.status} {printable(resp.reason or '')}".rstrip()
