@@ -13,7 +13,7 @@ from ..api.generations import GENERATIONS
 from ..errors import ManifestError, Problem
 from . import loader, schema
 from .model import Manifest, Video, parse_rate
-from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template, url_context
+from .templating import CREDENTIAL, SECRET_ENV, Named, TemplateError, Templater, is_template, url_context
 
 Path = tuple[Any, ...]
 _MISSING: Any = object()
@@ -212,7 +212,8 @@ class Builder:
         tags = product.get("tags") or []
         url = self.value(product.get("url", ""), base + ("url",),
                          {**extra, **url_context(product["key"], tags)})
-        ctx: dict[str, Any] = {**extra, "product": {"key": product["key"], "url": url, "tags": tags}}
+        ctx: dict[str, Any] = {**extra, "product": Named("product", {"key": product["key"], "url": url,
+                                                                     "tags": tags})}
         variants = product.get("variants")
         if not isinstance(variants, list):
             variants = [None]
@@ -233,7 +234,7 @@ class Builder:
                 names[name] = j
                 self.portable(base + ("variants", j, "name"), name, "variant name")
                 layers_of.append((variant, base + ("variants", j)))
-                vctx = {**ctx, "variant": {"name": name}}
+                vctx = {**ctx, "variant": Named("variant", {"name": name})}
             sections = {}
             for section in ("details", "render"):
                 layers = [(layer.get(section, _MISSING), path + (section,)) for layer, path in layers_of]
