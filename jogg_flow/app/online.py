@@ -23,7 +23,7 @@ from ..manifest.model import Manifest
 from ..manifest.templating import SECRET_ENV
 from ..sandbox import Config, Sandbox
 from ..sandbox import saved as sandbox_saved
-from ..state import Record, Store, describe, describe_location, identity, is_postgres
+from ..state import Record, Store, describe, describe_location, edits, identity, is_postgres
 from ..state import locked as locked_state
 from ..state.status import OK_STATUSES, Status
 from ..ui.report import counted
@@ -140,16 +140,23 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
     with locked_state(location, name) as state:
         checked = _open_checks(state, target, describe_location(location, name), emit)
-        items = planner.plan(manifest.videos, state.videos, scope.select, scope.retry_failed)
+        # The manifest's `moved:` renames are planned as done, and done once the plan is approved.
+        due = edits.moves_due(state.videos, manifest.moved)
+        records = edits.moved_view(state.videos, due) if due else state.videos
+        items = planner.plan(manifest.videos, records, scope.select, scope.retry_failed)
         for item in items:
             emit(item.as_event())
-        est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
+        est = planner.estimate(items, records, generation(manifest.api_version).shares_products)
         if cfg.max_credits is not None and est.credits > cfg.max_credits:
             raise OverCap(f"this plan needs about {est.credits} credits, over --max-credits "
                           f"{cfg.max_credits}: nothing was sent; narrow it with --select, or raise the cap")
         if confirm is not None and not confirm(
                 _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
+        for old, new in due:
+            edits.move(state, old, new)
+            emit({"event": "warning", "message": f"moved {old} to {new}, as the manifest's moved: "
+                  "says (its video kept, no new render)"})
         recheck = generation(manifest.api_version).reads_evidence  # needs-checks read again (free)
         _unreadable_checks(items, manifest.api_version, recheck, emit)
         if any(i.action in planner.CHANGES or (recheck and i.action == planner.Action.NEEDS_CHECK)
@@ -174,7 +181,8 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
 def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, target: dict[str, Any],
               scope: Scope, cfg: ApplySettings, where: str) -> Proposal:
     scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if scope.sandbox else 1.0
-    est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
+    records = edits.moved_view(state.videos, edits.moves_due(state.videos, manifest.moved))
+    est = planner.estimate(items, records, generation(manifest.api_version).shares_products)
     return Proposal(manifest, items, est, planner.post_rate(cfg.post_rate, manifest.post_rate, scale),
                     state.videos, state.identity, target, where)
 

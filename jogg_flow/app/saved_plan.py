@@ -126,7 +126,9 @@ def write(path: str, planned: Planned) -> None:
 def _replan(manifest: Manifest, records: Mapping[str, Any], select: Sequence[str],
             retry_failed: bool) -> list[PlanItem]:
     from ..engine.planner import plan
+    from ..state.edits import moved_view, moves_due
 
+    records = moved_view(records, moves_due(records, manifest.moved))  # as plan showed them
     return plan(manifest.videos, records, select, retry_failed)
 
 

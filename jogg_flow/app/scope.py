@@ -17,7 +17,7 @@ from ..engine import planner
 from ..errors import UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
-from ..state import default_path, describe_location
+from ..state import default_path, describe_location, edits
 from ..state import identity as identity
 from ..state import load as load_state
 
@@ -88,7 +88,12 @@ def load(scope: Scope, warn: Warn | None = None) -> tuple[Manifest, Mapping[str,
         if not store.existed and (scope.state or environ.get("CI")):
             warn(f"no state at {label}: every video is planned as new. If a state should be there "
                  "(a CI cache that was not restored?), restore it before applying")
-    return manifest, store.videos
+    due = edits.moves_due(store.videos, manifest.moved)
+    for old, new in due:
+        if warn:
+            warn(f"moved: {old} → {new} (the manifest's moved:); its video is kept, and the next "
+                 "apply records the new key")
+    return manifest, edits.moved_view(store.videos, due) if due else store.videos
 
 
 def feed_digests(manifest: Manifest) -> dict[str, str]:

@@ -105,6 +105,9 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
         click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
     else:
         click.echo(report.plan_text(items, manifest))
+        again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
+        for old, new in report.renamed(items, records):
+            click.echo(report.rename_hint(old, new, again))
         if report.orientation_text(items):
             click.echo(report.orientation_text(items))
         if est.renders:
@@ -250,7 +253,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         _output_lost()
     if reporter.failure:
         click.echo(f"warning: {printable(reporter.failure)}", err=True)
-    _after_run(result, manifest, _named_state(state), output, keep_media=sandbox and not download)
+    again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
+    _after_run(result, again, output, keep_media=sandbox and not download)
     if junit_file:
         _write_junit(junit_file, result)
     return result.exit_code
@@ -268,9 +272,17 @@ def _write_junit(path: str, result: Any) -> None:
         click.echo(f"warning: cannot write {path}: {err.strerror}", err=True)
 
 
-def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_media: bool) -> None:
-    """What a finished run says last: why it stopped, how to settle needs-check videos, the
-    GitHub report, and where the sandbox's videos are kept."""
+def _named_base(api_base: str | None) -> bool:
+    """Whether --api-base was given on the command line (not through JOGG_API_BASE)."""
+    source = click.get_current_context().get_parameter_source("api_base")
+    return bool(api_base) and source == click.core.ParameterSource.COMMANDLINE
+
+
+def _after_run(result: Any, again: report.Again, output: str, keep_media: bool) -> None:
+    """What a finished run says last: why it stopped, what to do next about the videos it left
+    (the command that settles, retries, resumes or forgets them), the GitHub report, and where
+    the sandbox's videos are kept."""
+    manifest = again.manifest
     if result.exit_code == OUT_OF_TIME:
         said = (f"--max-duration reached: {result.remaining} video{'s' if result.remaining != 1 else ''} "
                 "remain (not yet rendered, or rendering); the next apply goes on with them")
@@ -286,11 +298,9 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
         # Where JoggAI says what it deducted (v2); elsewhere the preflight line gave the estimate.
         click.echo(report.credits_text(result.credits_charged, result.credits_estimated), err=True)
 
-    for o in result.outcomes:
-        if o.status == Status.NEEDS_CHECK:
-            click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
-        elif o.status == Status.FAILED:
-            click.echo(report.retry_hint(manifest, o.key, named_state), err=True)
+    stopped = bool(result.stopped_by) or result.exit_code in (130, OUT_OF_TIME)
+    for line in report.run_hints([(o.key, o.status) for o in result.outcomes], again, stopped):
+        click.echo(line, err=True)
     if github.active(os.environ):
         _github_report(result)
     if keep_media and not result.stopped_by:

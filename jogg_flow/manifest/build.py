@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import posixpath
 import re
@@ -36,6 +37,7 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
     videos = build.videos() if isinstance(doc.data, dict) else []
     if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
         build.portable(("name",), doc.data["name"], "name")
+    moved = _moves(build, doc.data.get("moved") if isinstance(doc.data, dict) else None, videos)
     if build.problems:
         raise ManifestError(build.problems)
     data = doc.data
@@ -50,7 +52,34 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
         videos=videos,
         doc=doc,
         feeds=tuple(build.feeds),
+        moved=moved,
     )
+
+
+def _moves(build: Builder, entries: Any, videos: list[Video]) -> tuple[tuple[str, str], ...]:
+    """`moved:` as (from, to) pairs: each `to` a video of this manifest, each `from` one it no
+    longer has, each named once (a chain a → b → c is two renames, said as a → c)."""
+    keys = {v.key for v in videos}
+    out: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("from", "to")):
+            continue  # the schema said what is wrong with it
+        old, new = entry["from"], entry["to"]
+        if new not in keys:
+            close = difflib.get_close_matches(new, sorted(keys), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            build.fail(("moved", i, "to"), f"moved: '{new}' is not a video of this manifest{hint}")
+        elif old in keys:
+            build.fail(("moved", i, "from"), f"moved: '{old}' is still a video of this manifest; "
+                       "`from` names the key it had before")
+        for end, key in (("from", old), ("to", new)):
+            if (end, key) in seen:
+                build.fail(("moved", i, end), f"moved: '{key}' is named as `{end}` twice "
+                           f"(first at moved[{seen[end, key]}])")
+            seen[end, key] = i
+        out.append((old, new))
+    return tuple(out)
 
 
 class Builder:

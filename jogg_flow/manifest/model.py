@@ -42,6 +42,7 @@ class Manifest:
     videos: list[Video]
     doc: loader.Document = field(repr=False)
     feeds: tuple[Any, ...] = ()  # feeds.products.FeedInfo, one per `products_from` entry read
+    moved: tuple[tuple[str, str], ...] = ()  # `moved:` (from, to): renamed videos
 
     def line_of(self, video: Video) -> int:
         """The line of the product (or of the `products_from` feed) that declares `video`."""
