@@ -58,3 +58,12 @@ class StateError(JoggFlowError):
     """The state file is locked, unreadable or from a newer version."""
 
     exit_code = 4
+
+
+class LockedError(StateError):
+    """Another run holds the state's lock: `held` says who, `remedy` what to do about it
+    (`apply --lock-timeout` waits for it instead)."""
+
+    def __init__(self, held: str, remedy: str = "") -> None:
+        super().__init__(held + (f"; {remedy}" if remedy else ""))
+        self.held, self.remedy = held, remedy

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..api import DEFAULT_BASES, PostBudget, client_class, generation, resolve_base
+from ..api.budget import Waits
 from ..api.errors import ApiError, Cancelled, InsufficientCredit
 from ..api.generations import is_loopback
 from ..engine import planner
 from ..engine.events import Emit
 from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled, shown_render
-from ..errors import OUT_OF_TIME, JoggFlowError, UsageError
+from ..errors import OUT_OF_TIME, JoggFlowError, LockedError, UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
 from ..manifest.templating import SECRET_ENV
@@ -27,7 +28,15 @@ from ..state import Record, Store, describe, describe_location, edits, identity,
 from ..state import locked as locked_state
 from ..state.status import OK_STATUSES, Status
 from ..ui.report import counted
-from .scope import Scope, check_selection, feed_digests, state_name, state_path_for, target_identity
+from .scope import (
+    Scope,
+    check_selection,
+    feed_digests,
+    state_name,
+    state_path_for,
+    target_identity,
+    unlock_command,
+)
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
     from ..api.http import HttpClient, Preflight
@@ -118,6 +127,9 @@ class ApplySettings:
     allow_partial: bool = False  # start even when the credit left does not cover the plan
     max_duration: float | None = None  # seconds the whole run may take (--max-duration)
     max_credits: int | None = None  # refuse a plan estimated above it; stop submitting at it
+    lock_timeout: float = 0.0  # how long to wait for a lock another run holds (--lock-timeout)
+    on_lock_wait: Callable[[str], None] | None = None  # hears once that the run waits for the lock
+    waits: Waits | None = None  # what the run waits for now, for the heartbeat to say
 
 
 class OverCap(JoggFlowError):
@@ -138,7 +150,14 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     location = state_path_for(manifest, scope.state, scope.sandbox)
     name = state_name(manifest, scope.sandbox)
     target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
-    with locked_state(location, name) as state:
+    with contextlib.ExitStack() as held:
+        try:
+            state = held.enter_context(locked_state(location, name, wait=cfg.lock_timeout, stop=stop,
+                                                    unlock=unlock_command(scope), on_wait=cfg.on_lock_wait))
+        except LockedError:
+            if stop is not None and stop.is_set():  # Ctrl-C while waiting for the lock
+                raise NotApproved(130) from None
+            raise
         checked = _open_checks(state, target, describe_location(location, name), emit)
         # The manifest's `moved:` renames are planned as done, and done once the plan is approved.
         due = edits.moves_due(state.videos, manifest.moved)
@@ -246,7 +265,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
         stop = stop if stop is not None else threading.Event()
-        budget = _budget(bound, key, rate, cfg.request_timeout)
+        budget = _budget(bound, key, rate, cfg.request_timeout, cfg.waits)
         client = make_client(manifest.api_version, base, key, cfg, budget, stop, emit)
         try:
             found = _preflight(client, items, state, cfg, emit)
@@ -303,11 +322,12 @@ def _max_duration(seconds: float | None, started: float, executor: Executor, sto
             timer.cancel()
 
 
-def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeout: float) -> Any:
+def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeout: float,
+            waits: Waits | None = None) -> Any:
     """The POST budget: in PostgreSQL, shared by every runner using that database with the
     same key; otherwise this process's own."""
     if not is_postgres(bound.location):
-        return PostBudget(*rate)
+        return PostBudget(*rate, waits=waits)
     from ..state.budget_pg import PgPostBudget
     from ..state.postgres import PgStore
 
@@ -316,7 +336,7 @@ def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeo
     # On the state's own connection, fenced by its lease. A slot of a runner killed
     # mid-POST expires after the longest a request may take.
     return PgPostBudget(store.link, key, rate[0], rate[1], hold=request_timeout + 5.0 + rate[1],
-                        where=f"the POST budget in {bound.where}")
+                        where=f"the POST budget in {bound.where}", waits=waits)
 
 
 def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: Any,

@@ -17,7 +17,7 @@ from ..engine import planner
 from ..errors import UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
-from ..state import default_path, describe_location, edits
+from ..state import default_path, describe_location, edits, is_postgres
 from ..state import identity as identity
 from ..state import load as load_state
 
@@ -117,3 +117,12 @@ def check_selection(manifest: Manifest, select: Sequence[str]) -> None:
     """A `--select` that matches nothing is a usage error, not a silent no-op."""
     if select and not any(planner.selected(v.key, v.tags, select) for v in manifest.videos):
         raise UsageError(f"--select {' '.join(select)} matches no video in {manifest.file}")
+
+
+def unlock_command(scope: Scope) -> str:
+    """`jogg-flow unlock` as this run's user would type it for its state (a PostgreSQL URL is
+    not repeated: it may hold a password)."""
+    words = ["jogg-flow", "unlock", scope.manifest] + (["--sandbox"] if scope.sandbox else [])
+    if scope.state and not is_postgres(scope.state):
+        words += ["--state", scope.state]
+    return " ".join(words)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..api.budget import Waits
 from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, state_name, state_path_for, target_identity
@@ -195,6 +196,9 @@ def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanIte
               f"apply (exit {OUT_OF_TIME}).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
+@click.option("--lock-timeout", callback=_duration, metavar="DURATION",
+              help="Wait up to DURATION (e.g. 10m) for a state another run holds, instead of "
+              "stopping at once (exit 4).")
 @click.option("--yes", "--auto-approve", "yes", is_flag=True,
               help="Do not ask before spending (asked whenever stdin is a terminal; "
               "needed there with --output json).")
@@ -203,7 +207,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, retry_failed: bool,
           allow_http: bool, allow_partial: bool, max_credits: int | None, heartbeat: float | None,
-          quiet: bool, verbose: int, max_duration: float | None, junit_file: str | None, yes: bool) -> int:
+          quiet: bool, verbose: int, max_duration: float | None, junit_file: str | None,
+          lock_timeout: float | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     When stdin is a terminal it shows the plan and asks first (--yes skips that). MANIFEST may
     be a plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
@@ -223,13 +228,14 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
         download=download, allow_http=allow_http, allow_partial=allow_partial, max_credits=max_credits,
-        max_duration=max_duration)
+        max_duration=max_duration, lock_timeout=lock_timeout or 0.0, waits=Waits(),
+        on_lock_wait=lambda text: click.echo(printable(text), err=True))
     budget = post_rate or (20, 60.0 / (runner.SANDBOX_SCALE if sandbox else 1.0))
 
     def make() -> progress.Reporter:
         return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
-                                 post_rate=budget)
+                                 post_rate=budget, waits=settings.waits)
 
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     if saved is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from .. import state as state_store
-from ..app.scope import Scope, state_name, state_path_for
+from ..app.scope import Scope, state_name, state_path_for, unlock_command
 from ..errors import UsageError
 from ..manifest import load_manifest
 from ..state import unlock
@@ -30,6 +31,13 @@ def state_group() -> None:
 def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
     loaded = load_manifest(manifest, offline=True)  # only its name is needed: no URL feed fetched
     return state_path_for(loaded, state, sandbox), state_name(loaded, sandbox)
+
+
+def _locked(manifest: str, state: str | None, sandbox: bool) -> Any:
+    """The state under its lock; a lock another run holds is refused naming the command that
+    frees it, with this command's own manifest and flags."""
+    unlock = unlock_command(Scope(manifest, state=state, sandbox=sandbox))
+    return state_store.locked(*_state_for(manifest, state, sandbox), unlock=unlock)
 
 
 state_output = click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
@@ -82,7 +90,7 @@ def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: b
     Nothing is deleted at JoggAI."""
     from ..state.edits import matching
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         found = matching(store, keys)
         for key in found:
             store.put(key, None)
@@ -100,7 +108,7 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
     """Rename a video's record (after renaming its key in the manifest): no new render, no cost."""
     from ..state.edits import move
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         move(store, old, new)
     click.echo(f"moved {old} to {new}")
     return 0
@@ -150,7 +158,7 @@ def state_adopt(manifest: str, key: str, project_id: str, state: str | None, san
     """Settle a needs-check video with the render you found at JoggAI: apply polls it."""
     from ..state.edits import settle
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         settle(store, key, project_id)
     click.echo(f"{key}: adopted {project_id}; the next apply collects it")
     return 0
@@ -165,7 +173,7 @@ def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) ->
     """Settle a needs-check video that never reached JoggAI: the next apply renders it."""
     from ..state.edits import settle
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         settle(store, key, None)
     click.echo(f"{key}: the next apply renders it again")
     return 0

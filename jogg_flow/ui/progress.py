@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from ..api.budget import Waits
 from ..engine.events import Event, fields
 from ..state.status import Status
 from ..text import printable
@@ -43,7 +44,7 @@ class Reporter:
                  environ: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  stop: threading.Event | None = None, heartbeat: float = 30.0,
-                 post_rate: tuple[int, float] | None = None) -> None:
+                 post_rate: tuple[int, float] | None = None, waits: Waits | None = None) -> None:
         environ = os.environ if environ is None else environ
         self.output, self.stream, self.verbose, self.quiet = output, stream, verbose, quiet
         self.live = output == "text" and stream.isatty() and not quiet
@@ -62,6 +63,7 @@ class Reporter:
         self._last_draw = 0.0
         self._closed = threading.Event()
         self.stop = stop
+        self.waits = waits  # what the run waits for (the POST budget, a 429), said in the heartbeat
         self.lost = False
         self.failure: str | None = None
         if self.live:
@@ -154,10 +156,22 @@ class Reporter:
         for phase in self._active.values():
             name = _phase_group(phase)
             phases[name] = phases.get(name, 0) + 1
-        parts += [f"{n} {name}" for name, n in phases.items()]
+        parts += [f"{n} {name}" + (" at JoggAI" if name == Status.RENDERING else "")
+                  for name, n in phases.items()]
         eta = self._eta.remaining(self._active)
         parts.append(f"ETA {_clock(eta)}" if eta is not None else "ETA unknown")
-        return "… " + ", ".join(parts)
+        return "… " + ", ".join(parts) + self._waiting()
+
+    def _waiting(self) -> str:
+        """'; waiting for …': what holds the run back now, when something does: the POST
+        budget (shared with other runs on the key, or a 429's pause), or else JoggAI's renders."""
+        waits = self.waits.text() if self.waits is not None else ""
+        if waits:
+            return f"; {waits}"
+        renders = sum(1 for phase in self._active.values() if _phase_group(phase) == Status.RENDERING)
+        if renders and renders == len(self._active):
+            return f"; waiting for JoggAI to finish {renders} render{'' if renders == 1 else 's'}"
+        return ""
 
     # -- what to show ----------------------------------------------------------------------
 
@@ -246,6 +260,9 @@ class Reporter:
         elapsed = int(now - self._start)
         counts = "  ".join(f"{n} {k}" for k, n in self._counts.items())
         rows = [f"[{elapsed // 60}:{elapsed % 60:02d}] {done}/{self._queued} done  {counts}".rstrip()]
+        waits = self.waits.text() if self.waits is not None else ""
+        if waits:
+            rows.append(f"  {waits}")
         active = sorted(self._active.items())
         rows += [f"  {key:<30} {phase}" for key, phase in active[:_LIVE_ROWS]]
         if len(active) > _LIVE_ROWS:
