@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -104,23 +104,49 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
                             "post_seconds": est.post_seconds(rate)},
                "default_aspect_ratio": report.DEFAULT_ORIENTATION}
         click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
-    else:
-        click.echo(report.plan_text(items, manifest))
-        again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
-        for old, new in report.renamed(items, records):
-            click.echo(report.rename_hint(old, new, again))
-        if report.orientation_text(items):
-            click.echo(report.orientation_text(items))
-        if est.renders:
-            click.echo(report.estimate_text(est, rate, sandbox))
+    again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
+    notes = [report.rename_hint(old, new, again) for old, new in report.renamed(items, records)]
+    notes += [report.orientation_text(items)] if report.orientation_text(items) else []
+    if output == "text":
+        _plan_shown(manifest, items, notes, est, rate, sandbox)
     if out:
-        _save_plan(out, manifest, loaded, items, scope, est, rate)
+        _save_plan(out, manifest, loaded, items, scope, est, rate, tuple(notes))
     if checked and not checked["enough"]:
         click.echo(f"error: {checked['credits']:g} credits left, this plan needs about {est.credits}",
                    err=True)
         return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
+
+
+def _plan_shown(manifest: str, items: list[planner.PlanItem], notes: Sequence[str], est: planner.Estimate,
+                rate: tuple[int, float] | None, sandbox: bool) -> None:
+    """A plan as `plan` prints it (and `show` prints a saved one)."""
+    click.echo(report.plan_text(items, manifest))
+    for note in notes:
+        click.echo(printable(note))
+    if est.renders and rate:
+        click.echo(report.estimate_text(est, rate, sandbox))
+    elif est.renders:  # a plan saved before plans kept their POST budget
+        click.echo(f"Estimate: {report.counted(est.renders, 'render')} ≈ "
+                   f"{report.counted(est.credits, 'credit')}; {report.counted(est.posts, 'POST')}.")
+
+
+@cli.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@output_option
+def show(plan_file: str, output: str) -> int:
+    """Print a plan saved by `plan --out` as plan printed it (text or --output json)."""
+    from ..app import saved_plan
+
+    _json_errors(output == "json")
+    shown = saved_plan.shown(plan_file)
+    if output == "json":
+        click.echo(json.dumps(shown.document, indent=2))
+    else:
+        _plan_shown(shown.document["manifest"], shown.items, shown.notes, shown.estimate, shown.rate,
+                    shown.sandbox)
+    return 0
 
 
 def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate,
@@ -146,14 +172,14 @@ def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate,
 
 
 def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], scope: Scope,
-               est: planner.Estimate, rate: tuple[int, float]) -> None:
+               est: planner.Estimate, rate: tuple[int, float], notes: tuple[str, ...]) -> None:
     from ..app import saved_plan
 
     sandbox = scope.sandbox
     saved_plan.write(out, saved_plan.Planned(
         manifest, loaded, items, scope.select, sandbox, state_path_for(loaded, scope.state, sandbox),
         state_name(loaded, sandbox), target_identity(loaded, scope.api_base, os.environ, sandbox),
-        est, rate, scope.retry_failed))
+        est, rate, scope.retry_failed, report.DEFAULT_ORIENTATION, notes))
     click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
                "(refused if the manifest or the state moves meanwhile)", err=True)
 
