@@ -25,6 +25,7 @@ from ..manifest.templating import SECRET_ENV
 from ..sandbox import Config, Sandbox
 from ..sandbox import saved as sandbox_saved
 from ..state import Record, Store, describe, describe_location, edits, identity, is_postgres
+from ..state import load as load_state
 from ..state import locked as locked_state
 from ..state.status import OK_STATUSES, Status
 from ..ui.report import counted
@@ -480,18 +481,25 @@ def import_video(scope: Scope, key: str, project_id: str) -> Record:
     video = next((v for v in manifest.videos if v.key == key), None)
     if video is None:
         raise UsageError(f"no video '{key}' in {scope.manifest}: add it to the manifest first")
-    if not environ.get(SECRET_ENV):
+    if not environ.get(SECRET_ENV) and not scope.sandbox:
         raise UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
-    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings()) as (base, key_, _):
+    location, name = state_path_for(manifest, scope.state, scope.sandbox), state_name(manifest, scope.sandbox)
+    target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
+    # Which API the state belongs to is checked before anything is read at one.
+    before = load_state(location, name)
+    if before.identity is not None:
+        identity.check(before.identity, target, describe_location(location, name))
+    if key in before.videos:
+        raise UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
+    saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
+    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings(), saved_at) as (base, key_, _):
         client = client_class(manifest.api_version)(base, key_, retries=2)
         try:
             info = client.project_info(project_id)
         finally:
             client.close()
     record = adopted(key, video.tags, video.inputs(), project_id, info)
-    location, name = state_path_for(manifest, scope.state), state_name(manifest)
-    target = target_identity(manifest, scope.api_base, environ, False)
-    with locked_state(location, name) as store:
+    with locked_state(location, name, unlock=unlock_command(scope)) as store:
         checked = identity.check(store.identity, target, describe_location(location, name))
         if key in store.videos:
             raise UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")

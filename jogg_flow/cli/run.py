@@ -367,9 +367,11 @@ _INTERRUPTED = "stopped by a signal; the state is saved and the next apply resum
 
 def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
     """The in-process sandbox's URLs die with it: keep its videos where the user can open them."""
-    from ..sandbox.media import keep
+    from ..sandbox.media import keep, rename
 
     folder = sandbox_media_dir(manifest)
+    for old, new in result.manifest.moved:  # a moved: rename takes its kept video along
+        rename(folder, old, new)
     finished = [o.key for o in result.outcomes if o.status in (Status.SUCCEEDED, Status.UP_TO_DATE)]
     keep(folder, finished)
     # Said when this run made videos (a --no-wait run has nothing to look at yet, and one

@@ -16,11 +16,13 @@ from ..state.status import of_record as shown_status
 from ..text import printable
 from .app import (
     _json_errors,
+    _sandbox_or_base,
     api_base_option,
     cli,
     sandbox_flag,
     state_option,
 )
+from .run import sandbox_media_dir
 
 
 @cli.group("state")
@@ -52,7 +54,12 @@ state_output = click.option("--output", "output", type=click.Choice(["text", "js
 def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> int:
     """One line per recorded video: key, status, project id."""
     _json_errors(output == "json")
-    records = state_store.load(*_state_for(manifest, state, sandbox)).videos
+    location, name = _state_for(manifest, state, sandbox)
+    store = state_store.load(location, name)
+    records = store.videos
+    if not store.existed:
+        where = state_store.describe_location(location, name)
+        click.echo(_no_state(manifest, state, sandbox, where), err=True)
     if output == "json":
         click.echo(json.dumps([{"key": key, "status": shown_status(r), "project_id": r.get("project_id")}
                                for key, r in sorted(records.items())], indent=2))
@@ -61,6 +68,21 @@ def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> 
         click.echo("\t".join(printable(str(v)) for v in (key, shown_status(record),
                                                            record.get("project_id") or "-")))
     return 0
+
+
+def _no_state(manifest: str, state: str | None, sandbox: bool, where: str) -> str:
+    """Why `state list` lists nothing: no state yet, or only the other one (the sandbox's, or
+    JoggAI's) has videos, with the flag that shows it."""
+    said = f"no state at {printable(where)}"
+    if state:
+        return f"{said}: nothing recorded yet"
+    other = state_store.load(*_state_for(manifest, None, not sandbox))
+    if other.existed and other.videos:
+        n = len(other.videos)
+        whose, flag = ("JoggAI's", "") if sandbox else ("the sandbox's", " --sandbox")
+        return (f"{said}; {whose} state of this manifest has {n} video{'' if n == 1 else 's'}: "
+                f"`jogg-flow state list {printable(manifest)}{flag}` lists them")
+    return f"{said}: nothing applied yet"
 
 
 @state_group.command("show")
@@ -94,6 +116,10 @@ def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: b
         found = matching(store, keys)
         for key in found:
             store.put(key, None)
+    if sandbox:  # the videos a --sandbox run kept go with their records
+        from ..sandbox.media import forget
+
+        forget(sandbox_media_dir(manifest), found)
     click.echo(f"forgot {len(found)} video{'' if len(found) == 1 else 's'}: {', '.join(found)}")
     return 0
 
@@ -110,6 +136,10 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
 
     with _locked(manifest, state, sandbox) as store:
         move(store, old, new)
+    if sandbox:  # the video a --sandbox run kept follows its record
+        from ..sandbox.media import rename
+
+        rename(sandbox_media_dir(manifest), old, new)
     click.echo(f"moved {old} to {new}")
     return 0
 
@@ -120,11 +150,15 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
 @click.argument("project_id")
 @state_option
 @api_base_option
-def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
+@sandbox_flag
+def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None,
+                 sandbox: bool) -> int:
     """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
     from ..app import online as runner
 
-    record = runner.import_video(Scope(manifest, state=state, api_base=api_base), key, project_id)
+    _sandbox_or_base(sandbox, api_base)
+    record = runner.import_video(Scope(manifest, state=state, api_base=api_base, sandbox=sandbox),
+                                 key, project_id)
     click.echo(f"imported {key}: project {project_id}, {record['status']}")
     return 0
 

@@ -73,3 +73,31 @@ def keep(directory: str, keys: list[str]) -> int:
                 fh.write(payload)
             written += 1
     return written
+
+
+_KINDS = (".mp4", ".cover.png")
+
+
+def _files(directory: str, key: str) -> list[str]:
+    """KEY's kept files, when they are plain files inside DIR (keys come from a state file)."""
+    root = os.path.realpath(directory)
+    base = os.path.join(directory, *key.split("/"))
+    return [path for path in (base + kind for kind in _KINDS)
+            if os.path.isfile(path) and not os.path.islink(path)
+            and os.path.commonpath([root, os.path.realpath(path)]) == root]
+
+
+def rename(directory: str, old: str, new: str) -> None:
+    """`state mv` of a sandbox video: its kept files follow the record."""
+    here, there = os.path.join(directory, *old.split("/")), os.path.join(directory, *new.split("/"))
+    for path in _files(directory, old):
+        target = there + path[len(here):]  # the same kind (.mp4, .cover.png)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(path, target)
+
+
+def forget(directory: str, keys: list[str]) -> None:
+    """`state rm` of sandbox videos: their kept files go with their records."""
+    for key in keys:
+        for path in _files(directory, key):
+            os.remove(path)
