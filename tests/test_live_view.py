@@ -88,3 +88,14 @@ def test_ctrl_c_keeps_the_stopping_line_and_leaves_no_header(tmp_path):
     assert code == 130, shown
     assert any(line.startswith("stopping: finishing calls under way") for line in shown), shown
     assert not any(line.startswith("[0:") for line in shown), shown
+
+
+def test_ctrl_c_says_stopping_after_the_outcomes_and_before_the_summary(tmp_path):
+    lines, code = _run_on_terminal(tmp_path, 200, interrupt=True)
+    shown = _shown(lines)
+    assert code == 130, shown
+    stopping = [i for i, line in enumerate(shown) if line.startswith("stopping: finishing calls under way")]
+    outcomes = [i for i, line in enumerate(shown) if line.startswith("pending ")]
+    summary = [i for i, line in enumerate(shown) if line.startswith("4 pending in ")]
+    assert len(stopping) == 1 and len(outcomes) == 4 and len(summary) == 1, shown
+    assert max(outcomes) < stopping[0] < summary[0], shown

@@ -95,6 +95,10 @@ class Reporter:
         event = {k: printable(v) if isinstance(v, str) else v for k, v in event.items()}
         self._track(event)
         line = self._line(event)
+        if line is not None and self.live and event.get("event") == "summary":
+            # The "stopping" line, shown in the live block meanwhile, lands after the outcomes.
+            self._erase()
+            self._flush_notices()
         if line is not None:
             self._emit(line)
         elif self.live:
@@ -120,8 +124,8 @@ class Reporter:
 
     def notice(self, text: str, stream: IO[str]) -> None:
         """A message for another stream (stderr) that must survive the live view: on a
-        terminal it is written above the block at the next redraw, never erased. Safe to
-        call from a signal handler (it takes no lock)."""
+        terminal it shows in the block at once and is written out after the run's outcomes,
+        before its summary, never erased. Safe to call from a signal handler (it takes no lock)."""
         if self.live and not self.lost:
             self._notices.append(text)
             self._notice_stream = stream
@@ -255,7 +259,6 @@ class Reporter:
             return
         self._last_draw = now
         self._erase()
-        self._flush_notices()
         done = sum(self._counts.values())
         elapsed = int(now - self._start)
         counts = "  ".join(f"{n} {k}" for k, n in self._counts.items())
@@ -263,6 +266,7 @@ class Reporter:
         waits = self.waits.text() if self.waits is not None else ""
         if waits:
             rows.append(f"  {waits}")
+        rows += list(self._notices)  # said in the block now, written out after the outcomes
         active = sorted(self._active.items())
         rows += [f"  {key:<30} {phase}" for key, phase in active[:_LIVE_ROWS]]
         if len(active) > _LIVE_ROWS:
