@@ -261,7 +261,9 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     def make() -> progress.Reporter:
         return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
-                                 post_rate=budget, waits=settings.waits)
+                                 post_rate=budget, waits=settings.waits,
+                                 typical_render=(SANDBOX_RENDER / runner.SANDBOX_SCALE if sandbox
+                                                 else progress.TYPICAL_RENDER))
 
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     if saved is not None:
@@ -362,6 +364,7 @@ def _approval(make: Callable[[], progress.Reporter], manifest: str, sandbox: boo
     return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, place)
 
 
+SANDBOX_RENDER = 180.0  # API seconds the built-in sandbox takes per render (3 s at its speed)
 _INTERRUPTED = "stopped by a signal; the state is saved and the next apply resumes"
 
 
