@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -192,7 +193,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
             result = Applied(manifest, items, outcomes,
                              0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
             if cfg.download:
-                _download(result, state, cfg.download, emit)
+                _download(result, state, cfg.download, emit, scope.sandbox)
         if not scope.select and result.exit_code != 130:
             _record_feeds(state, manifest)
     return result
@@ -286,7 +287,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         if result.out_of_time and result.remaining:
             result.exit_code = OUT_OF_TIME
         if cfg.download and not (stop and stop.is_set()):
-            _download(result, state, cfg.download, emit)  # while the sandbox still serves files
+            _download(result, state, cfg.download, emit, scope.sandbox)
         return result
 
 
@@ -392,11 +393,40 @@ def _record_account(found: Preflight | None, bound: LockedState) -> None:
         bound.store.set_identity(identity.check(bound.store.identity, target, bound.where))
 
 
-def _download(result: Applied, state: Store, directory: str, emit: Emit) -> None:
+def _download(result: Applied, state: Store, directory: str, emit: Emit, sandbox: bool = False) -> None:
     from ..engine.download import download_all
 
-    if download_all(state, [i.key for i in result.items], directory, emit) and result.exit_code == 0:
+    keys = [i.key for i in result.items]
+    failed = _sandbox_download(state, keys, directory, emit) if sandbox else \
+        download_all(state, keys, directory, emit)
+    if failed and result.exit_code == 0:
         result.exit_code = 1
+
+
+def _sandbox_download(state: Store, keys: list[str], directory: str, emit: Emit) -> int:
+    """`--download` with `--sandbox`: the sandbox's media, written as --sandbox keeps it (the
+    URLs of an earlier run's sandbox died with it). Returns how many files failed."""
+    from ..sandbox.media import kept
+
+    failed = 0
+    for key in keys:
+        record = state.get(key)
+        if not record or record.get("status") != Status.SUCCEEDED:
+            continue
+        try:
+            files = kept(directory, key)
+        except OSError as err:
+            failed += 1
+            emit({"event": "download", "key": key, "file": os.path.join(directory, key), "bytes": 0,
+                  "status": Status.FAILED, "message": f"cannot write in {directory}: {err.strerror}"})
+            continue
+        downloads = record.setdefault("downloads", {})
+        for kind, (path, size, written) in zip(("video", "cover"), files, strict=False):
+            downloads[kind] = {"file": os.path.relpath(path, directory), "bytes": size}
+            emit({"event": "download", "key": key, "file": path, "bytes": size,
+                  "status": "downloaded" if written else "skipped"})
+        state.put(key, record)
+    return failed
 
 
 def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Event | None) -> int:

@@ -263,7 +263,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
                                  post_rate=budget, waits=settings.waits,
                                  typical_render=(SANDBOX_RENDER / runner.SANDBOX_SCALE if sandbox
-                                                 else progress.TYPICAL_RENDER))
+                                                 else progress.TYPICAL_RENDER),
+                                 link=_kept_link(manifest) if sandbox else None)
 
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     if saved is not None:
@@ -288,7 +289,7 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
     if reporter.failure:
         click.echo(f"warning: {printable(reporter.failure)}", err=True)
     again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
-    _after_run(result, again, output, keep_media=sandbox and not download)
+    _after_run(result, again, output, keep_media=sandbox)
     if junit_file:
         _write_junit(junit_file, result)
     return result.exit_code
@@ -336,7 +337,7 @@ def _after_run(result: Any, again: report.Again, output: str, keep_media: bool) 
     for line in report.run_hints([(o.key, o.status) for o in result.outcomes], again, stopped):
         click.echo(line, err=True)
     if github.active(os.environ):
-        _github_report(result)
+        _github_report(result, sandbox=keep_media)
     if keep_media and not result.stopped_by:
         _keep_sandbox_media(manifest, result, output)
 
@@ -384,6 +385,17 @@ def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
                    f"{manifest} --sandbox --output html --out gallery.html")
 
 
+def _kept_link(manifest: str) -> Callable[[str, str], str]:
+    """What a --sandbox outcome line links: the video's kept file, not the sandbox's URL."""
+    return lambda key, url: kept_file(manifest, key, ".mp4")
+
+
+def kept_file(manifest: str, key: str, suffix: str) -> str:
+    """Where `--sandbox` keeps a video's file (suffix .mp4 or .cover.png), as a path to show:
+    what its outcome, `outputs` and the step summary link (the sandbox's URLs die with it)."""
+    return _shown_path(os.path.join(sandbox_media_dir(manifest), *key.split("/")) + suffix)
+
+
 def sandbox_media_dir(manifest: str) -> str:
     """Where `--sandbox` keeps its videos and covers: `.jogg-flow/sandbox-media` beside the manifest."""
     return os.path.join(os.path.dirname(manifest) or ".", ".jogg-flow", "sandbox-media")
@@ -394,7 +406,7 @@ def _shown_path(path: str) -> str:
     return relative if not relative.startswith("..") else path
 
 
-def _github_report(result: Any) -> None:
+def _github_report(result: Any, sandbox: bool = False) -> None:
     """Annotations on the failed videos' lines, the step summary and the step outputs."""
     manifest = result.manifest
     videos = {i.key: i.video for i in result.items}
@@ -408,7 +420,9 @@ def _github_report(result: Any) -> None:
     for mark in github.limited_annotations(marks):
         click.echo(mark)
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
-             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {})}
+             "video_url": None if sandbox else o.video_url, "credits": o.credits,
+             **({"kept": kept_file(manifest.file, o.key, ".mp4")} if sandbox and o.video_url else {}),
+             **({"message": o.message} if o.message else {})}
             for o in result.outcomes]
     summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),
                                       os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", ""),

@@ -57,22 +57,29 @@ def keep(directory: str, keys: list[str]) -> int:
     """Write each video's sandbox media to DIR/KEY.mp4 and DIR/KEY.cover.png (the names
     `--download` uses), so a `--sandbox` run leaves videos to open after its API is gone.
     No network: every sandbox render is this same video. Returns how many files were written."""
-    written = 0
+    return sum(1 for key in keys for _, _, written in kept(directory, key) if written)
+
+
+def kept(directory: str, key: str) -> list[tuple[str, int, bool]]:
+    """KEY's video and cover in DIR, written unless already there: (path, bytes, written) for
+    each ("video" first). `--download` with `--sandbox` takes them from here, not from the
+    sandbox's URLs (they die with it)."""
+    out = []
     root = os.path.realpath(directory)
-    for key in keys:
-        base = os.path.join(directory, *key.split("/"))
-        for path, payload in ((base + ".mp4", mp4()), (base + ".cover.png", png())):
-            if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == len(payload):
-                continue
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            # Confined to DIR, never through a planted link (keys come from a state file).
-            if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
-                continue
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            written += 1
-    return written
+    base = os.path.join(directory, *key.split("/"))
+    for path, payload in ((base + ".mp4", mp4()), (base + ".cover.png", png())):
+        if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == len(payload):
+            out.append((path, len(payload), False))
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # Confined to DIR, never through a planted link (keys come from a state file).
+        if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        out.append((path, len(payload), True))
+    return out
 
 
 _KINDS = (".mp4", ".cover.png")

@@ -49,7 +49,8 @@ class Reporter:
                  clock: Callable[[], float] = time.monotonic,
                  stop: threading.Event | None = None, heartbeat: float = 30.0,
                  post_rate: tuple[int, float] | None = None, waits: Waits | None = None,
-                 typical_render: float = TYPICAL_RENDER) -> None:
+                 typical_render: float = TYPICAL_RENDER,
+                 link: Callable[[str, str], str] | None = None) -> None:
         environ = os.environ if environ is None else environ
         self.output, self.stream, self.verbose, self.quiet = output, stream, verbose, quiet
         self.live = output == "text" and stream.isatty() and not quiet
@@ -69,6 +70,7 @@ class Reporter:
         self._closed = threading.Event()
         self.stop = stop
         self.waits = waits  # what the run waits for (the POST budget, a 429), said in the heartbeat
+        self.link = link  # (key, video URL) -> what an outcome line shows (--sandbox: the kept file)
         self.lost = False
         self.failure: str | None = None
         if self.live:
@@ -195,7 +197,8 @@ class Reporter:
             if status == Status.UP_TO_DATE and not self._queued and not self.verbose:
                 self._folded += 1  # nothing to do for it, in a run with nothing to do
                 return None
-            tail = e.get("video_url") or e.get("message") or ""
+            url = e.get("video_url")
+            tail = (self.link(key, url) if url and self.link else url) or e.get("message") or ""
             return f"{self._paint(f'{status:<11}', status)} {key}  {tail}".rstrip()
         if kind == "step":
             return f"{key}: {e['step']}"
@@ -210,17 +213,19 @@ class Reporter:
             where = key or ("" if reason.startswith(route) else route)
             return self._paint("retry", "warn") + (f" {where}: " if where else " ") + reason
         if kind == "download":
-            status = e["status"]
-            tail = e.get("message") or f"{e['file']} ({e['bytes']} bytes)"
-            bad = status == Status.FAILED
-            painted = self._paint(f"{status:<11}", Status.FAILED if bad else Status.SUCCEEDED)
-            return f"{painted} {key}  {tail}"
+            return self._download_line(e)
         if kind == "summary":
             if self._folded and self._folded == sum(self._counts.values()):
                 n = self._folded
                 return f"No changes: {n} video{'' if n == 1 else 's'} up to date."
             return f"{e.get('message', '')} in {self.clock() - self._start:.1f}s"
         return f"{kind}: {e.get('message') or e.get('url') or ''} {key}".rstrip()
+
+    def _download_line(self, e: dict[str, Any]) -> str:
+        status, key = e["status"], e.get("key", "")
+        if status == Status.FAILED:  # the download failed, not the video: said so, in one line
+            return f"{self._paint('download failed:', 'warn')} {key}: {e.get('message') or e['file']}"
+        return f"{self._paint(f'{status:<11}', Status.SUCCEEDED)} {key}  {e['file']} ({e['bytes']} bytes)"
 
     def _track(self, e: dict[str, Any]) -> None:
         kind, key = e.get("event"), e.get("key", "")
@@ -351,7 +356,8 @@ class Eta:
     (renders in flight, extrapolated from their elapsed time and JoggAI's percentage)."""
 
     def __init__(self, clock: Callable[[], float], post_rate: tuple[int, float] | None,
-                 typical_render: float = TYPICAL_RENDER) -> None:
+                 typical_render: float = TYPICAL_RENDER,
+                 link: Callable[[str, str], str] | None = None) -> None:
         self.clock, self.post_rate, self.typical_render = clock, post_rate, typical_render
         self.rendering_since: dict[str, float] = {}
         self.progress: dict[str, int] = {}
