@@ -314,10 +314,16 @@ def _named_base(api_base: str | None) -> bool:
 
 
 def _after_run(result: Any, again: report.Again, output: str, keep_media: bool) -> None:
-    """What a finished run says last: why it stopped, what to do next about the videos it left
-    (the command that settles, retries, resumes or forgets them), the GitHub report, and where
-    the sandbox's videos are kept."""
+    """What a finished run says last: what to do next about the videos it left (the command
+    that settles, retries, resumes or forgets them), why it stopped (the last line), the
+    GitHub report, and where the sandbox's videos are kept."""
     manifest = again.manifest
+    if output == "text" and result.credits_charged is not None:
+        # Where JoggAI says what it deducted (v2); elsewhere the preflight line gave the estimate.
+        click.echo(report.credits_text(result.credits_charged, result.credits_estimated), err=True)
+    stopped = bool(result.stopped_by) or result.exit_code in (130, OUT_OF_TIME)
+    for line in report.run_hints([(o.key, o.status) for o in result.outcomes], again, stopped):
+        click.echo(line, err=True)
     if result.exit_code == OUT_OF_TIME:
         said = (f"--max-duration reached: {result.remaining} video{'s' if result.remaining != 1 else ''} "
                 "remain (not yet rendered, or rendering); the next apply goes on with them")
@@ -329,13 +335,6 @@ def _after_run(result: Any, again: report.Again, output: str, keep_media: bool) 
     elif result.exit_code == 130:
         click.echo(f"error: {_INTERRUPTED}", err=True)
         _json_error(130, _INTERRUPTED)
-    if output == "text" and result.credits_charged is not None:
-        # Where JoggAI says what it deducted (v2); elsewhere the preflight line gave the estimate.
-        click.echo(report.credits_text(result.credits_charged, result.credits_estimated), err=True)
-
-    stopped = bool(result.stopped_by) or result.exit_code in (130, OUT_OF_TIME)
-    for line in report.run_hints([(o.key, o.status) for o in result.outcomes], again, stopped):
-        click.echo(line, err=True)
     if github.active(os.environ):
         _github_report(result, sandbox=keep_media)
     if keep_media and not result.stopped_by:
