@@ -42,8 +42,8 @@ BROKEN = {
     "json-two-arrays.json": "FEED:1:1: must be an array of objects, or an object holding exactly one "
                             "array (found an object with 2 arrays)",
     "jsonl-bad-line.jsonl": "FEED:2:76: is not valid JSON: Expecting ',' delimiter",
-    "jsonl-missing-field.jsonl": "MANIFEST:5:12: template: field 'handle' is not in the item at FEED:2 "
-                                 "(did you mean 'Handle'?; fields: Handle, link, title)",
+    "jsonl-missing-field.jsonl": "MANIFEST:5:12: template: field 'handle' is not in the item "
+                                 "(did you mean 'Handle'?; fields: Handle, link, title) (row FEED:2)",
     "merchant-billion-laughs.xml": "FEED:2:1: has a document type declaration (<!DOCTYPE ...>); "
                                    "feeds must not declare entities, so it is refused",
     "merchant-external-entity.xml": "FEED:2:1: has a document type declaration (<!DOCTYPE ...>); "

@@ -64,8 +64,24 @@ def test_eta_from_render_progress_and_from_the_post_budget():
     now[0] = 30.0
     eta.track({"event": "poll", "key": "a", "progress": 25})
     assert eta.remaining({"a": "processing 25%"}) == 90.0  # 30 s for 25 %: 90 s for the rest
-    assert eta.remaining({"a": "processing 25%", "b": "queued"}) is None  # no render finished yet
+    # no render finished yet: the one to submit is counted at the usual render time (300 s)
+    assert eta.remaining({"a": "processing 25%", "b": "queued"}) == 306.0
     now[0] = 120.0
     eta.track({"event": "video", "key": "a", "status": "succeeded"})
     # one video still to submit: 2 POSTs at 20 a minute (6 s), then a 120-second render
     assert eta.remaining({"b": "queued"}) == 126.0
+
+
+def test_eta_without_a_progress_figure_uses_the_typical_render_time():
+    # v1 reports no progress: a render read at 0% is measured against the typical time.
+    now = [0.0]
+    eta = Eta(lambda: now[0], post_rate=(20, 60.0), typical_render=180.0)
+    eta.track({"event": "step", "key": "a", "step": "render"})
+    now[0] = 60.0
+    eta.track({"event": "poll", "key": "a", "progress": 0})
+    assert eta.remaining({"a": "rendering"}) == 120.0
+    now[0] = 100.0
+    eta.track({"event": "video", "key": "a", "status": "succeeded"})
+    eta.track({"event": "step", "key": "b", "step": "render"})
+    eta.track({"event": "poll", "key": "b", "progress": 0})
+    assert eta.remaining({"b": "rendering"}) == 100.0  # this run's own render took 100 s

@@ -259,8 +259,9 @@ def test_heartbeat_and_live_view_speak_the_vocabulary():
     live({"event": "poll", "key": "old", "remote_status": "pending", "progress": 0})
     beating.close()
     live.close()
-    assert "… 0/3 done, 1 rendering, 1 submitting, 1 queued, ETA unknown" in log.getvalue()
-    assert re.search(r"old +rendering 0%", screen.getvalue()), screen.getvalue()
+    assert "… 0/3 done, 1 rendering at JoggAI, 1 submitting, 1 queued, ETA unknown" in log.getvalue()
+    # no progress figure (0): the time so far, against the typical render time
+    assert re.search(r"old +rendering 0:\d\d \(typically 5:00\)", screen.getvalue()), screen.getvalue()
     assert re.search(r"new +submitting: create", screen.getvalue()), screen.getvalue()
     assert re.search(r"next +queued", screen.getvalue()), screen.getvalue()
     _no_retired_words(log.getvalue(), screen.getvalue())

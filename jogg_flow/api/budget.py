@@ -11,6 +11,30 @@ from dataclasses import dataclass
 from .errors import Cancelled
 
 
+class Waits:
+    """What a run is waiting for now, by cause ("budget", ...), for its heartbeat and live
+    view to say: set by whoever waits, cleared when the wait is over. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now: dict[str, str] = {}
+
+    def set(self, cause: str, text: str) -> None:
+        """`cause` waits, for the reason `text`."""
+        with self._lock:
+            self._now[cause] = text
+
+    def clear(self, cause: str) -> None:
+        """`cause` no longer waits."""
+        with self._lock:
+            self._now.pop(cause, None)
+
+    def text(self) -> str:
+        """Every wait under way, or ''."""
+        with self._lock:
+            return "; ".join(self._now.values())
+
+
 @dataclass
 class Slot:
     """One POST's place in the budget."""
@@ -27,8 +51,10 @@ class PostBudget:
     """
 
     def __init__(self, limit: int = 20, window: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, waits: Waits | None = None) -> None:
         self.limit, self.window, self.clock = limit, window, clock
+        self.waits = waits or Waits()
+        self._waiting = 0  # callers held back by the budget now
         self.ceiling = limit  # the limit asked for; `limit` adapts below it after 429s
         self._last_429 = -1e18
         self._expiries: list[float] = []
@@ -80,16 +106,35 @@ class PostBudget:
 
     def _acquire(self) -> None:
         with self._cond:
-            while True:
-                if self._cancelled:
-                    raise Cancelled("stopping: no more POSTs")
-                now = self.clock()
-                self._recover(now)
-                self._expiries = [t for t in self._expiries if t > now]
-                if now < self._paused_until:
-                    self._cond.wait(self._paused_until - now)
-                elif len(self._expiries) + self._inflight < self.limit:
-                    self._inflight += 1
-                    return
-                else:
-                    self._cond.wait(min(self._expiries) - now if self._expiries else 0.05)
+            self._waiting += 1
+            try:
+                self._wait_for_slot()
+            finally:
+                self._waiting -= 1
+                if not self._waiting:
+                    self.waits.clear("budget")
+
+    def _wait_for_slot(self) -> None:
+        while True:
+            if self._cancelled:
+                raise Cancelled("stopping: no more POSTs")
+            now = self.clock()
+            self._recover(now)
+            self._expiries = [t for t in self._expiries if t > now]
+            if now < self._paused_until:
+                self.waits.set("budget", f"{self._waiting} POST{_s(self._waiting)} waiting out JoggAI's "
+                               f"rate limit (a 429), {self._paused_until - now:.0f} s left")
+                self._cond.wait(self._paused_until - now)
+            elif len(self._expiries) + self._inflight < self.limit:
+                self._inflight += 1
+                return
+            else:
+                soonest = min(self._expiries) - now if self._expiries else 0.05
+                self.waits.set("budget", f"{self._waiting} POST{_s(self._waiting)} waiting for the POST "
+                               f"budget ({self.limit} per {self.window:g} s, all used; the next slot in "
+                               f"{max(soonest, 0):.0f} s)")
+                self._cond.wait(soonest)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..api import DEFAULT_BASES, PostBudget, client_class, generation, resolve_base
+from ..api.budget import Waits
 from ..api.errors import ApiError, Cancelled, InsufficientCredit
 from ..api.generations import is_loopback
 from ..engine import planner
@@ -20,13 +21,14 @@ from ..engine.events import Emit
 from ..engine.executor import POLLERS, Executor, Options, Outcome, is_ok, settled, shown_render
 from ..engine.previews import Previewer
 from ..engine.previews import settled as preview_settled
-from ..errors import OUT_OF_TIME, JoggFlowError, UsageError
+from ..errors import OUT_OF_TIME, JoggFlowError, LockedError, UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
 from ..manifest.templating import SECRET_ENV
 from ..sandbox import Config, Sandbox
 from ..sandbox import saved as sandbox_saved
-from ..state import Record, Store, describe, describe_location, identity, is_postgres
+from ..state import Record, Store, describe, describe_location, edits, identity, is_postgres
+from ..state import load as load_state
 from ..state import locked as locked_state
 from ..state.status import OK_STATUSES, Status
 from ..ui.report import counted
@@ -38,6 +40,7 @@ from .scope import (
     state_name,
     state_path_for,
     target_identity,
+    unlock_command,
 )
 
 if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
@@ -133,6 +136,9 @@ class ApplySettings:
     allow_partial: bool = False  # start even when the credit left does not cover the plan
     max_duration: float | None = None  # seconds the whole run may take (--max-duration)
     max_credits: int | None = None  # refuse a plan estimated above it; stop submitting at it
+    lock_timeout: float = 0.0  # how long to wait for a lock another run holds (--lock-timeout)
+    on_lock_wait: Callable[[str], None] | None = None  # hears once that the run waits for the lock
+    waits: Waits | None = None  # what the run waits for now, for the heartbeat to say
 
 
 class OverCap(JoggFlowError):
@@ -153,19 +159,33 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     location = state_path_for(manifest, scope.state, scope.sandbox)
     name = state_name(manifest, scope.sandbox)
     target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
-    with locked_state(location, name) as state:
+    with contextlib.ExitStack() as held:
+        try:
+            state = held.enter_context(locked_state(location, name, wait=cfg.lock_timeout, stop=stop,
+                                                    unlock=unlock_command(scope), on_wait=cfg.on_lock_wait))
+        except LockedError:
+            if stop is not None and stop.is_set():  # Ctrl-C while waiting for the lock
+                raise NotApproved(130) from None
+            raise
         checked = _open_checks(state, target, describe_location(location, name), emit)
-        items = planner.plan(manifest.videos, state.videos, scope.select, scope.retry_failed,
+        # The manifest's `moved:` renames are planned as done, and done once the plan is approved.
+        due = edits.moves_due(state.videos, manifest.moved)
+        records = edits.moved_view(state.videos, due) if due else state.videos
+        items = planner.plan(manifest.videos, records, scope.select, scope.retry_failed,
                              rerender_rule(scope, manifest))
         for item in items:
             emit(item.as_event())
-        est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
+        est = planner.estimate(items, records, generation(manifest.api_version).shares_products)
         if cfg.max_credits is not None and est.credits > cfg.max_credits:
             raise OverCap(f"this plan needs about {est.credits} credits, over --max-credits "
                           f"{cfg.max_credits}: nothing was sent; narrow it with --select, or raise the cap")
         if confirm is not None and not confirm(
                 _proposal(manifest, items, state, target, scope, cfg, describe_location(location, name))):
             raise NotApproved()
+        for old, new in due:
+            edits.move(state, old, new)
+            emit({"event": "warning", "message": f"moved {old} to {new}, as the manifest's moved: "
+                  "says (its video kept, no new render)"})
         recheck = generation(manifest.api_version).reads_evidence  # needs-checks read again (free)
         _unreadable_checks(items, manifest.api_version, recheck, emit, scope.rerender_unseen_after)
         if any(i.action in planner.CHANGES or (recheck and i.action == planner.Action.NEEDS_CHECK)
@@ -181,7 +201,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
             result = Applied(manifest, items, outcomes,
                              0 if all(o.status in OK_STATUSES for o in outcomes) else 1)
             if cfg.download:
-                _download(result, state, cfg.download, emit)
+                _download(result, state, cfg.download, emit, scope.sandbox)
         if not scope.select and result.exit_code != 130:
             _record_feeds(state, manifest)
     return result
@@ -278,7 +298,8 @@ def _preview_proposal(manifest: Manifest, items: list[planner.PreviewItem], est:
 def _proposal(manifest: Manifest, items: list[planner.PlanItem], state: Store, target: dict[str, Any],
               scope: Scope, cfg: ApplySettings, where: str) -> Proposal:
     scale = (cfg.sandbox_config.time_scale if cfg.sandbox_config else SANDBOX_SCALE) if scope.sandbox else 1.0
-    est = planner.estimate(items, state.videos, generation(manifest.api_version).shares_products)
+    records = edits.moved_view(state.videos, edits.moves_due(state.videos, manifest.moved))
+    est = planner.estimate(items, records, generation(manifest.api_version).shares_products)
     return Proposal(manifest, items, est, planner.post_rate(cfg.post_rate, manifest.post_rate, scale),
                     state.videos, state.identity, target, where)
 
@@ -347,7 +368,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         if result.out_of_time and result.remaining:
             result.exit_code = OUT_OF_TIME
         if cfg.download and not (stop and stop.is_set()):
-            _download(result, state, cfg.download, emit)  # while the sandbox still serves files
+            _download(result, state, cfg.download, emit, scope.sandbox)  # while the sandbox still serves files
         return result
 
 
@@ -372,7 +393,7 @@ def _session(manifest: Manifest, bound: LockedState, scope: Scope, cfg: ApplySet
         rate = cfg.post_rate or manifest.post_rate or (20, 60.0)
         if scale != 1.0 and not cfg.post_rate:
             rate = (rate[0], rate[1] / scale)
-        budget = _budget(bound, key, rate, cfg.request_timeout)
+        budget = _budget(bound, key, rate, cfg.request_timeout, cfg.waits)
         client = make_client(manifest.api_version, base, key, cfg, budget, stop, emit)
         try:
             yield client, options
@@ -415,11 +436,12 @@ def _max_duration(seconds: float | None, started: float, executor: Executor, sto
             timer.cancel()
 
 
-def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeout: float) -> Any:
+def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeout: float,
+            waits: Waits | None = None) -> Any:
     """The POST budget: in PostgreSQL, shared by every runner using that database with the
     same key; otherwise this process's own."""
     if not is_postgres(bound.location):
-        return PostBudget(*rate)
+        return PostBudget(*rate, waits=waits)
     from ..state.budget_pg import PgPostBudget
     from ..state.postgres import PgStore
 
@@ -428,7 +450,7 @@ def _budget(bound: LockedState, key: str, rate: tuple[int, float], request_timeo
     # On the state's own connection, fenced by its lease. A slot of a runner killed
     # mid-POST expires after the longest a request may take.
     return PgPostBudget(store.link, key, rate[0], rate[1], hold=request_timeout + 5.0 + rate[1],
-                        where=f"the POST budget in {bound.where}")
+                        where=f"the POST budget in {bound.where}", waits=waits)
 
 
 def make_client(version: str, base: str, key: str, cfg: ApplySettings, budget: Any,
@@ -483,11 +505,40 @@ def _record_account(found: Preflight | None, bound: LockedState) -> None:
         bound.store.set_identity(identity.check(bound.store.identity, target, bound.where))
 
 
-def _download(result: Applied, state: Store, directory: str, emit: Emit) -> None:
+def _download(result: Applied, state: Store, directory: str, emit: Emit, sandbox: bool = False) -> None:
     from ..engine.download import download_all
 
-    if download_all(state, [i.key for i in result.items], directory, emit) and result.exit_code == 0:
+    keys = [i.key for i in result.items]
+    failed = _sandbox_download(state, keys, directory, emit) if sandbox else \
+        download_all(state, keys, directory, emit)
+    if failed and result.exit_code == 0:
         result.exit_code = 1
+
+
+def _sandbox_download(state: Store, keys: list[str], directory: str, emit: Emit) -> int:
+    """`--download` with `--sandbox`: the sandbox's media, written as --sandbox keeps it (the
+    URLs of an earlier run's sandbox died with it). Returns how many files failed."""
+    from ..sandbox.media import kept
+
+    failed = 0
+    for key in keys:
+        record = state.get(key)
+        if not record or record.get("status") != Status.SUCCEEDED:
+            continue
+        try:
+            files = kept(directory, key)
+        except OSError as err:
+            failed += 1
+            emit({"event": "download", "key": key, "file": os.path.join(directory, key), "bytes": 0,
+                  "status": Status.FAILED, "message": f"cannot write in {directory}: {err.strerror}"})
+            continue
+        downloads = record.setdefault("downloads", {})
+        for kind, (path, size, written) in zip(("video", "cover"), files, strict=False):
+            downloads[kind] = {"file": os.path.relpath(path, directory), "bytes": size}
+            emit({"event": "download", "key": key, "file": path, "bytes": size,
+                  "status": "downloaded" if written else "skipped"})
+        state.put(key, record)
+    return failed
 
 
 def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Event | None) -> int:
@@ -572,18 +623,25 @@ def import_video(scope: Scope, key: str, project_id: str) -> Record:
     video = next((v for v in manifest.videos if v.key == key), None)
     if video is None:
         raise UsageError(f"no video '{key}' in {scope.manifest}: add it to the manifest first")
-    if not environ.get(SECRET_ENV):
+    if not environ.get(SECRET_ENV) and not scope.sandbox:
         raise UsageError(f"{SECRET_ENV} is not set: the project is checked at the API before import")
-    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings()) as (base, key_, _):
+    location, name = state_path_for(manifest, scope.state, scope.sandbox), state_name(manifest, scope.sandbox)
+    target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
+    # Which API the state belongs to is checked before anything is read at one.
+    before = load_state(location, name)
+    if before.identity is not None:
+        identity.check(before.identity, target, describe_location(location, name))
+    if key in before.videos:
+        raise UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
+    saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
+    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings(), saved_at) as (base, key_, _):
         client = client_class(manifest.api_version)(base, key_, retries=2)
         try:
             info = client.project_info(project_id)
         finally:
             client.close()
     record = adopted(key, video.tags, video.inputs(), project_id, info)
-    location, name = state_path_for(manifest, scope.state), state_name(manifest)
-    target = target_identity(manifest, scope.api_base, environ, False)
-    with locked_state(location, name) as store:
+    with locked_state(location, name, unlock=unlock_command(scope)) as store:
         checked = identity.check(store.identity, target, describe_location(location, name))
         if key in store.videos:
             raise UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")

@@ -98,6 +98,8 @@ class Planned:
     rate: tuple[int, float]
     retry_failed: bool = False
     rerender: Rerender | None = None  # --rerender-unseen-after, with the instant planned at
+    orientation: str = ""  # the default orientation plan names
+    notes: tuple[str, ...] = ()  # the lines plan printed below the plan (orientation, renames)
 
 
 def write(path: str, planned: Planned) -> None:
@@ -121,7 +123,9 @@ def write(path: str, planned: Planned) -> None:
             "estimate": {"renders": planned.estimate.renders, "credits": planned.estimate.credits,
                          "posts": planned.estimate.posts,
                          "post_seconds": planned.estimate.post_seconds(planned.rate),
-                         "uploads": planned.estimate.uploads}}
+                         "uploads": planned.estimate.uploads},
+            "rate": list(planned.rate), "default_aspect_ratio": planned.orientation,
+            "notes": planned.notes}
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(body, fh, indent=2, ensure_ascii=False)
@@ -132,7 +136,9 @@ def write(path: str, planned: Planned) -> None:
 def _replan(manifest: Manifest, records: Mapping[str, Any], select: Sequence[str],
             retry_failed: bool, rerender: Rerender | None) -> list[PlanItem]:
     from ..engine.planner import plan
+    from ..state.edits import moved_view, moves_due
 
+    records = moved_view(records, moves_due(records, manifest.moved))  # as plan showed them
     return plan(manifest.videos, records, select, retry_failed, rerender)
 
 
@@ -212,3 +218,49 @@ def checker(saved: SavedPlan) -> Callable[[Proposal], bool]:
             raise StateError(STATE_MOVED)
         return True
     return confirm
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A saved plan as `show` prints it: what `plan` printed when it was saved."""
+
+    document: dict[str, Any]  # plan --output json's document
+    items: list[PlanItem]
+    estimate: Estimate
+    rate: tuple[int, float] | None
+    sandbox: bool
+    notes: tuple[str, ...]
+
+
+def shown(path: str) -> Shown:
+    """Read `path` as a saved plan for reading, not running; anything else, or a plan that
+    does not hold together, is one clear error (exit 3)."""
+    if read(path) is None:
+        raise UsageError(f"{path}: not a plan saved by `jogg-flow plan --out FILE`")
+    with open(path, encoding="utf-8") as fh:
+        body = json.load(fh)
+    try:
+        items = [_item(raw) for raw in body["items"]]
+        est = body["estimate"]
+        estimate = Estimate(int(est["renders"]), int(est["credits"]), int(est["posts"]))
+        rate = body.get("rate")
+        rate = (int(rate[0]), float(rate[1])) if isinstance(rate, list) and len(rate) == 2 else None
+        notes = tuple(str(n) for n in body.get("notes") or ())
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise UsageError(f"{path}: not a complete saved plan; run plan --out again") from None
+    from ..engine.planner import counts
+
+    document = {"manifest": str(body["manifest"]), "name": str(body.get("name", "")),
+                "items": [i.as_dict(values=True) for i in items], "counts": counts(items),
+                "estimate": {**est}, "default_aspect_ratio": body.get("default_aspect_ratio", "")}
+    return Shown(document, items, estimate, rate, bool(body.get("sandbox")), notes)
+
+
+def _item(raw: Any) -> PlanItem:
+    from ..engine.planner import Action, Change
+
+    if not isinstance(raw, dict):
+        raise TypeError("an item is not an object")
+    diff = tuple(Change(str(c["field"]), c.get("old"), c.get("new")) for c in raw.get("diff") or ())
+    return PlanItem(str(raw["key"]), Action(raw["action"]), tuple(str(c) for c in raw.get("changes") or ()),
+                    detail=str(raw.get("detail") or ""), diff=diff)

@@ -18,7 +18,7 @@ from ..engine import planner
 from ..errors import UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
-from ..state import default_path, describe_location
+from ..state import default_path, describe_location, edits, is_postgres
 from ..state import identity as identity
 from ..state import load as load_state
 
@@ -103,7 +103,12 @@ def load(scope: Scope, warn: Warn | None = None) -> tuple[Manifest, Mapping[str,
         if not store.existed and (scope.state or environ.get("CI")):
             warn(f"no state at {label}: every video is planned as new. If a state should be there "
                  "(a CI cache that was not restored?), restore it before applying")
-    return manifest, store.videos
+    due = edits.moves_due(store.videos, manifest.moved)
+    for old, new in due:
+        if warn:
+            warn(f"moved: {old} → {new} (the manifest's moved:); its video is kept, and the next "
+                 "apply records the new key")
+    return manifest, edits.moved_view(store.videos, due) if due else store.videos
 
 
 def feed_digests(manifest: Manifest) -> dict[str, str]:
@@ -127,3 +132,12 @@ def check_selection(manifest: Manifest, select: Sequence[str]) -> None:
     """A `--select` that matches nothing is a usage error, not a silent no-op."""
     if select and not any(planner.selected(v.key, v.tags, select) for v in manifest.videos):
         raise UsageError(f"--select {' '.join(select)} matches no video in {manifest.file}")
+
+
+def unlock_command(scope: Scope) -> str:
+    """`jogg-flow unlock` as this run's user would type it for its state (a PostgreSQL URL is
+    not repeated: it may hold a password)."""
+    words = ["jogg-flow", "unlock", scope.manifest] + (["--sandbox"] if scope.sandbox else [])
+    if scope.state and not is_postgres(scope.state):
+        words += ["--state", scope.state]
+    return " ".join(words)

@@ -22,7 +22,7 @@ from ..app.online import NotApproved, Proposal
 from ..engine.events import Event
 from ..text import printable
 from ..ui.progress import Reporter
-from ..ui.report import estimate_text, orientation_text, plan_text
+from ..ui.report import Again, estimate_text, orientation_text, plan_text, rename_hint, renamed
 
 QUESTION = "Apply these changes? Only 'yes' is accepted: "
 
@@ -90,6 +90,8 @@ def ask(proposal: Proposal, manifest: str, sandbox: bool, stdin: IO[str], stdout
             stdout.write(proposal.shown + "\n" + (proposal.question or QUESTION))
         else:
             stdout.write(plan_text(proposal.items, manifest, changes_only=True) + "\n")
+            for old, new in renamed(proposal.items, proposal.records):
+                stdout.write(rename_hint(old, new, Again(manifest, sandbox)) + "\n")
             if orientation_text(proposal.items):
                 stdout.write(orientation_text(proposal.items) + "\n")
             stdout.write(estimate_text(proposal.estimate, proposal.rate, sandbox) + "\n" + QUESTION)

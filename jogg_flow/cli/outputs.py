@@ -22,7 +22,7 @@ from .app import (
     select_option,
     state_option,
 )
-from .run import sandbox_media_dir
+from .run import kept_file, sandbox_media_dir
 
 
 @cli.command()
@@ -54,6 +54,8 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
     else:
         rows = offline_cmds.outputs(Scope(manifest, state=state, select=select, sandbox=sandbox,
                                           api_base=api_base), warn=_warn)
+        if sandbox:
+            rows = [_kept(manifest, row) for row in rows]
         text = (junit.report(os.path.basename(manifest), rows) if chosen == "junit" else
                 report.format_rows(rows, "table" if chosen == "text" else chosen))
     if out:
@@ -66,6 +68,15 @@ def outputs(manifest: str, state: str | None, select: tuple[str, ...], sandbox: 
         if row["status"] == Status.NEEDS_CHECK and chosen == "text":
             click.echo(report.settle_hint(manifest, row["key"], _named_state(state)), err=True)
     return 0
+
+
+def _kept(manifest: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A --sandbox video's row links the files --sandbox kept: the sandbox's URLs died with it."""
+    for field, suffix in (("video_url", ".mp4"), ("cover_url", ".cover.png")):
+        path = kept_file(manifest, row["key"], suffix)
+        if row.get(field) and os.path.isfile(path):
+            row = {**row, field: path}
+    return row
 
 
 def _gallery(manifest: str, state: str | None, select: tuple[str, ...], sandbox: bool,

@@ -8,11 +8,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..api.budget import Waits
 from ..api.generations import generation
 from ..app import offline as offline_cmds
 from ..app.scope import Scope, rerender_rule, state_name, state_path_for, target_identity
@@ -109,20 +110,49 @@ def plan(manifest: str, state: str | None, select: tuple[str, ...], output: str,
                             "uploads": est.uploads},
                "default_aspect_ratio": report.DEFAULT_ORIENTATION}
         click.echo(json.dumps({**doc, "check": checked} if checked else doc, indent=2))
-    else:
-        click.echo(report.plan_text(items, manifest))
-        if report.orientation_text(items):
-            click.echo(report.orientation_text(items))
-        if est.renders:
-            click.echo(report.estimate_text(est, rate, sandbox))
+    again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
+    notes = [report.rename_hint(old, new, again) for old, new in report.renamed(items, records)]
+    notes += [report.orientation_text(items)] if report.orientation_text(items) else []
+    if output == "text":
+        _plan_shown(manifest, items, notes, est, rate, sandbox)
     if out:
-        _save_plan(out, manifest, loaded, items, scope, est, rate)
+        _save_plan(out, manifest, loaded, items, scope, est, rate, tuple(notes))
     if checked and not checked["enough"]:
         click.echo(f"error: {checked['credits']:g} credits left, this plan needs about {est.credits}",
                    err=True)
         return 1
     changed = any(i.action in planner.CHANGES for i in items)
     return 2 if detailed_exitcode and changed else 0
+
+
+def _plan_shown(manifest: str, items: list[planner.PlanItem], notes: Sequence[str], est: planner.Estimate,
+                rate: tuple[int, float] | None, sandbox: bool) -> None:
+    """A plan as `plan` prints it (and `show` prints a saved one)."""
+    click.echo(report.plan_text(items, manifest))
+    for note in notes:
+        click.echo(printable(note))
+    if est.renders and rate:
+        click.echo(report.estimate_text(est, rate, sandbox))
+    elif est.renders:  # a plan saved before plans kept their POST budget
+        click.echo(f"Estimate: {report.counted(est.renders, 'render')} ≈ "
+                   f"{report.counted(est.credits, 'credit')}; {report.counted(est.posts, 'POST')}.")
+
+
+@cli.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@output_option
+def show(plan_file: str, output: str) -> int:
+    """Print a plan saved by `plan --out` as plan printed it (text or --output json)."""
+    from ..app import saved_plan
+
+    _json_errors(output == "json")
+    shown = saved_plan.shown(plan_file)
+    if output == "json":
+        click.echo(json.dumps(shown.document, indent=2))
+    else:
+        _plan_shown(shown.document["manifest"], shown.items, shown.notes, shown.estimate, shown.rate,
+                    shown.sandbox)
+    return 0
 
 
 def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate,
@@ -148,14 +178,14 @@ def _plan_check(loaded: Any, scope: Scope, est: planner.Estimate,
 
 
 def _save_plan(out: str, manifest: str, loaded: Any, items: list[planner.PlanItem], scope: Scope,
-               est: planner.Estimate, rate: tuple[int, float]) -> None:
+               est: planner.Estimate, rate: tuple[int, float], notes: tuple[str, ...]) -> None:
     from ..app import saved_plan
 
     sandbox = scope.sandbox
     saved_plan.write(out, saved_plan.Planned(
         manifest, loaded, items, scope.select, sandbox, state_path_for(loaded, scope.state, sandbox),
         state_name(loaded, sandbox), target_identity(loaded, scope.api_base, os.environ, sandbox),
-        est, rate, scope.retry_failed, rerender_rule(scope, loaded)))
+        est, rate, scope.retry_failed, rerender_rule(scope, loaded), report.DEFAULT_ORIENTATION, notes))
     click.echo(f"saved the plan to {out}; `jogg-flow apply {out}` runs exactly it "
                "(refused if the manifest or the state moves meanwhile)", err=True)
 
@@ -203,14 +233,18 @@ def spending_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def reporter_factory(output: str, verbose: int, quiet: bool, heartbeat: float | None, sandbox: bool,
-                     post_rate: tuple[int, float] | None) -> Callable[[], progress.Reporter]:
-    """What makes a run's Reporter (once approved, where a person is asked first)."""
+                     post_rate: tuple[int, float] | None, waits: Waits | None = None,
+                     link: Callable[[str, str], str] | None = None) -> Callable[[], progress.Reporter]:
+    """What makes a run's Reporter (once approved, where a person is asked first): `waits`
+    is what the run waits for, `link` how a finished video is shown (the sandbox's kept files)."""
     budget = post_rate or (20, 60.0 / (planner.SANDBOX_SCALE if sandbox else 1.0))
 
     def make() -> progress.Reporter:
         return progress.Reporter(output, sys.stdout, verbose=verbose, quiet=quiet,
                                  heartbeat=(5.0 if sandbox else 30.0) if heartbeat is None else heartbeat,
-                                 post_rate=budget)
+                                 post_rate=budget, waits=waits,
+                                 typical_render=(SANDBOX_RENDER / planner.SANDBOX_SCALE if sandbox
+                                                 else progress.TYPICAL_RENDER), link=link)
     return make
 
 
@@ -241,13 +275,16 @@ def summary_event(outcomes: Any, requests: int, exit_code: int, charged: float |
               f"apply (exit {OUT_OF_TIME}).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
+@click.option("--lock-timeout", callback=_duration, metavar="DURATION",
+              help="Wait up to DURATION (e.g. 10m) for a state another run holds, instead of "
+              "stopping at once (exit 4).")
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
           request_timeout: float, download: str | None, no_wait: bool, retry_failed: bool,
           rerender_unseen_after: float | None, allow_http: bool, allow_partial: bool,
-          max_credits: int | None, heartbeat: float | None,
-          quiet: bool, verbose: int, max_duration: float | None, junit_file: str | None, yes: bool) -> int:
+          max_credits: int | None, heartbeat: float | None, quiet: bool, verbose: int,
+          max_duration: float | None, junit_file: str | None, lock_timeout: float | None, yes: bool) -> int:
     """Create, update and render every video that needs it; resume anything unfinished.
     When stdin is a terminal it shows the plan and asks first (--yes skips that). MANIFEST may
     be a plan saved by `plan --out`: that plan runs, without a question, unless anything moved."""
@@ -268,8 +305,10 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait,
         download=download, allow_http=allow_http, allow_partial=allow_partial, max_credits=max_credits,
-        max_duration=max_duration)
-    make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate)
+        max_duration=max_duration, lock_timeout=lock_timeout or 0.0, waits=Waits(),
+        on_lock_wait=lambda text: click.echo(printable(text), err=True))
+    make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate, settings.waits,
+                            _kept_link(manifest) if sandbox else None)
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     if saved is not None:
         confirm = saved_plan.checker(saved)
@@ -289,7 +328,8 @@ def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str
         _output_lost()
     if reporter.failure:
         click.echo(f"warning: {printable(reporter.failure)}", err=True)
-    _after_run(result, manifest, _named_state(state), output, keep_media=sandbox and not download)
+    again = report.Again(manifest, sandbox, _named_state(state), _named_base(api_base))
+    _after_run(result, again, output, keep_media=sandbox)
     if junit_file:
         _write_junit(junit_file, result)
     return result.exit_code
@@ -307,9 +347,23 @@ def _write_junit(path: str, result: Any) -> None:
         click.echo(f"warning: cannot write {path}: {err.strerror}", err=True)
 
 
-def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_media: bool) -> None:
-    """What a finished run says last: why it stopped, how to settle needs-check videos, the
+def _named_base(api_base: str | None) -> bool:
+    """Whether --api-base was given on the command line (not through JOGG_API_BASE)."""
+    source = click.get_current_context().get_parameter_source("api_base")
+    return bool(api_base) and source == click.core.ParameterSource.COMMANDLINE
+
+
+def _after_run(result: Any, again: report.Again, output: str, keep_media: bool) -> None:
+    """What a finished run says last: what to do next about the videos it left (the command
+    that settles, retries, resumes or forgets them), why it stopped (the last line), the
     GitHub report, and where the sandbox's videos are kept."""
+    manifest = again.manifest
+    if output == "text" and result.credits_charged is not None:
+        # Where JoggAI says what it deducted (v2); elsewhere the preflight line gave the estimate.
+        click.echo(report.credits_text(result.credits_charged, result.credits_estimated), err=True)
+    stopped = bool(result.stopped_by) or result.exit_code in (130, OUT_OF_TIME)
+    for line in report.run_hints([(o.key, o.status) for o in result.outcomes], again, stopped):
+        click.echo(line, err=True)
     if result.exit_code == OUT_OF_TIME:
         said = (f"--max-duration reached: {result.remaining} video{'s' if result.remaining != 1 else ''} "
                 "remain (not yet rendered, or rendering); the next apply goes on with them")
@@ -321,17 +375,8 @@ def _after_run(result: Any, manifest: str, named_state: bool, output: str, keep_
     elif result.exit_code == 130:
         click.echo(f"error: {_INTERRUPTED}", err=True)
         _json_error(130, _INTERRUPTED)
-    if output == "text" and result.credits_charged is not None:
-        # Where JoggAI says what it deducted (v2); elsewhere the preflight line gave the estimate.
-        click.echo(report.credits_text(result.credits_charged, result.credits_estimated), err=True)
-
-    for o in result.outcomes:
-        if o.status == Status.NEEDS_CHECK:
-            click.echo(report.settle_hint(manifest, o.key, named_state), err=True)
-        elif o.status == Status.FAILED:
-            click.echo(report.retry_hint(manifest, o.key, named_state), err=True)
     if github.active(os.environ):
-        _github_report(result)
+        _github_report(result, sandbox=keep_media)
     if keep_media and not result.stopped_by:
         _keep_sandbox_media(manifest, result, output)
 
@@ -359,14 +404,17 @@ def _approval(make: Callable[[], progress.Reporter], manifest: str, sandbox: boo
     return deferred, approval.asker(deferred, manifest, sandbox, sys.stdin, place)
 
 
+SANDBOX_RENDER = 180.0  # API seconds the built-in sandbox takes per render (3 s at its speed)
 _INTERRUPTED = "stopped by a signal; the state is saved and the next apply resumes"
 
 
 def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
     """The in-process sandbox's URLs die with it: keep its videos where the user can open them."""
-    from ..sandbox.media import keep
+    from ..sandbox.media import keep, rename
 
     folder = sandbox_media_dir(manifest)
+    for old, new in result.manifest.moved:  # a moved: rename takes its kept video along
+        rename(folder, old, new)
     finished = [o.key for o in result.outcomes if o.status in (Status.SUCCEEDED, Status.UP_TO_DATE)]
     keep(folder, finished)
     # Said when this run made videos (a --no-wait run has nothing to look at yet, and one
@@ -374,6 +422,17 @@ def _keep_sandbox_media(manifest: str, result: Any, output: str) -> None:
     if output == "text" and any(o.status == Status.SUCCEEDED for o in result.outcomes):
         click.echo(f"videos in {_shown_path(folder)}/; to look at them: jogg-flow outputs "
                    f"{manifest} --sandbox --output html --out gallery.html")
+
+
+def _kept_link(manifest: str) -> Callable[[str, str], str]:
+    """What a --sandbox outcome line links: the video's kept file, not the sandbox's URL."""
+    return lambda key, url: kept_file(manifest, key, ".mp4")
+
+
+def kept_file(manifest: str, key: str, suffix: str) -> str:
+    """Where `--sandbox` keeps a video's file (suffix .mp4 or .cover.png), as a path to show:
+    what its outcome, `outputs` and the step summary link (the sandbox's URLs die with it)."""
+    return _shown_path(os.path.join(sandbox_media_dir(manifest), *key.split("/")) + suffix)
 
 
 def sandbox_media_dir(manifest: str) -> str:
@@ -386,7 +445,7 @@ def _shown_path(path: str) -> str:
     return relative if not relative.startswith("..") else path
 
 
-def _github_report(result: Any) -> None:
+def _github_report(result: Any, sandbox: bool = False) -> None:
     """Annotations on the failed videos' lines, the step summary and the step outputs."""
     manifest = result.manifest
     videos = {i.key: i.video for i in result.items}
@@ -400,7 +459,9 @@ def _github_report(result: Any) -> None:
     for mark in github.limited_annotations(marks):
         click.echo(mark)
     rows = [{"key": o.key, "status": o.status, "project_id": o.project_id,
-             "video_url": o.video_url, "credits": o.credits, **({"message": o.message} if o.message else {}),
+             "video_url": None if sandbox else o.video_url, "credits": o.credits,
+             **({"kept": kept_file(manifest.file, o.key, ".mp4")} if sandbox and o.video_url else {}),
+             **({"message": o.message} if o.message else {}),
              **({"needs_check_since": o.since} if o.since else {})}
             for o in result.outcomes]
     summary = github.summary_markdown(manifest.name, rows, github.gallery_link(os.environ),

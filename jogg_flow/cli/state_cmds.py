@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .. import state as state_store
-from ..app.scope import Scope, state_name, state_path_for
+from ..app.scope import Scope, state_name, state_path_for, unlock_command
 from ..engine.planner import ago, epoch
 from ..errors import UsageError
 from ..manifest import load_manifest
@@ -18,11 +18,13 @@ from ..state.status import of_record as shown_status
 from ..text import printable
 from .app import (
     _json_errors,
+    _sandbox_or_base,
     api_base_option,
     cli,
     sandbox_flag,
     state_option,
 )
+from .run import sandbox_media_dir
 
 
 @cli.group("state")
@@ -33,6 +35,13 @@ def state_group() -> None:
 def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
     loaded = load_manifest(manifest, offline=True)  # only its name is needed: no URL feed fetched
     return state_path_for(loaded, state, sandbox), state_name(loaded, sandbox)
+
+
+def _locked(manifest: str, state: str | None, sandbox: bool) -> Any:
+    """The state under its lock; a lock another run holds is refused naming the command that
+    frees it, with this command's own manifest and flags."""
+    unlock = unlock_command(Scope(manifest, state=state, sandbox=sandbox))
+    return state_store.locked(*_state_for(manifest, state, sandbox), unlock=unlock)
 
 
 state_output = click.option("--output", "output", type=click.Choice(["text", "json"]), default="text",
@@ -47,7 +56,12 @@ state_output = click.option("--output", "output", type=click.Choice(["text", "js
 def state_list(manifest: str, state: str | None, sandbox: bool, output: str) -> int:
     """One line per recorded video: key, status, project id."""
     _json_errors(output == "json")
-    records = state_store.load(*_state_for(manifest, state, sandbox)).videos
+    location, name = _state_for(manifest, state, sandbox)
+    store = state_store.load(location, name)
+    records = store.videos
+    if not store.existed:
+        where = state_store.describe_location(location, name)
+        click.echo(_no_state(manifest, state, sandbox, where), err=True)
     if output == "json":
         click.echo(json.dumps([{"key": key, "status": shown_status(r), "project_id": r.get("project_id")}
                                for key, r in sorted(records.items())], indent=2))
@@ -64,6 +78,21 @@ def _needs_check_age(record: dict[str, Any]) -> str:
     since = record.get("needs_check_since")
     start = epoch(since) if shown_status(record) == "needs-check" and isinstance(since, str) else None
     return "" if start is None else ago(max(0.0, time.time() - start))
+
+
+def _no_state(manifest: str, state: str | None, sandbox: bool, where: str) -> str:
+    """Why `state list` lists nothing: no state yet, or only the other one (the sandbox's, or
+    JoggAI's) has videos, with the flag that shows it."""
+    said = f"no state at {printable(where)}"
+    if state:
+        return f"{said}: nothing recorded yet"
+    other = state_store.load(*_state_for(manifest, None, not sandbox))
+    if other.existed and other.videos:
+        n = len(other.videos)
+        whose, flag = ("JoggAI's", "") if sandbox else ("the sandbox's", " --sandbox")
+        return (f"{said}; {whose} state of this manifest has {n} video{'' if n == 1 else 's'}: "
+                f"`jogg-flow state list {printable(manifest)}{flag}` lists them")
+    return f"{said}: nothing applied yet"
 
 
 @state_group.command("show")
@@ -96,10 +125,14 @@ def state_rm(manifest: str, keys: tuple[str, ...], state: str | None, sandbox: b
     Nothing is deleted at JoggAI."""
     from ..state.edits import matching
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         found = matching(store, keys)
         for key in found:
             store.put(key, None)
+    if sandbox:  # the videos a --sandbox run kept go with their records
+        from ..sandbox.media import forget
+
+        forget(sandbox_media_dir(manifest), found)
     click.echo(f"forgot {len(found)} video{'' if len(found) == 1 else 's'}: {', '.join(found)}")
     return 0
 
@@ -114,8 +147,12 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
     """Rename a video's record (after renaming its key in the manifest): no new render, no cost."""
     from ..state.edits import move
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         move(store, old, new)
+    if sandbox:  # the video a --sandbox run kept follows its record
+        from ..sandbox.media import rename
+
+        rename(sandbox_media_dir(manifest), old, new)
     click.echo(f"moved {old} to {new}")
     return 0
 
@@ -126,11 +163,15 @@ def state_mv(manifest: str, old: str, new: str, state: str | None, sandbox: bool
 @click.argument("project_id")
 @state_option
 @api_base_option
-def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None) -> int:
+@sandbox_flag
+def state_import(manifest: str, key: str, project_id: str, state: str | None, api_base: str | None,
+                 sandbox: bool) -> int:
     """Adopt a video made outside jogg-flow as KEY, after reading PROJECT_ID at the API (a free GET)."""
     from ..app import online as runner
 
-    record = runner.import_video(Scope(manifest, state=state, api_base=api_base), key, project_id)
+    _sandbox_or_base(sandbox, api_base)
+    record = runner.import_video(Scope(manifest, state=state, api_base=api_base, sandbox=sandbox),
+                                 key, project_id)
     click.echo(f"imported {key}: project {project_id}, {record['status']}")
     return 0
 
@@ -164,7 +205,7 @@ def state_adopt(manifest: str, key: str, project_id: str, state: str | None, san
     """Settle a needs-check video with the render you found at JoggAI: apply polls it."""
     from ..state.edits import settle
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         settle(store, key, project_id)
     click.echo(f"{key}: adopted {project_id}; the next apply collects it")
     return 0
@@ -179,7 +220,7 @@ def state_rerender(manifest: str, key: str, state: str | None, sandbox: bool) ->
     """Settle a needs-check video that never reached JoggAI: the next apply renders it."""
     from ..state.edits import settle
 
-    with state_store.locked(*_state_for(manifest, state, sandbox)) as store:
+    with _locked(manifest, state, sandbox) as store:
         settle(store, key, None)
     click.echo(f"{key}: the next apply renders it again")
     return 0

@@ -68,8 +68,11 @@ def download_all(state: Store, keys: list[str], directory: str, emit: Emit, time
                 status, size = _fetch_once(url, dest, done.get(kind), _Limits(timeout, deadline, caps[kind]))
             except (DownloadError, OSError) as err:
                 failed += 1
+                # One plain line: an OSError's text is the library's ("[Errno 13] ...: 'x.part'").
+                said = str(err) if isinstance(err, DownloadError) else \
+                    f"cannot write {dest or directory}: {err.strerror or type(err).__name__}"
                 emit({"event": "download", "key": key, "file": dest, "bytes": 0,
-                      "status": Status.FAILED, "message": str(err)})
+                      "status": Status.FAILED, "message": said})
                 continue
             if status != "skipped":
                 done[kind] = {"file": os.path.relpath(dest, directory), "bytes": size}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import posixpath
@@ -15,7 +16,7 @@ from ..errors import ManifestError, Problem
 from . import loader, schema
 from .media_files import LocalMedia, is_local, local_item
 from .model import Manifest, Video, parse_duration, parse_rate
-from .templating import CREDENTIAL, SECRET_ENV, TemplateError, Templater, is_template, url_context
+from .templating import CREDENTIAL, SECRET_ENV, Named, TemplateError, Templater, is_template, url_context
 
 Path = tuple[Any, ...]
 _MISSING: Any = object()
@@ -39,6 +40,7 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
     if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
         build.portable(("name",), doc.data["name"], "name")
     unseen_after = _duration(build, ("api", "rerender_unseen_after"))
+    moved = _moves(build, doc.data.get("moved") if isinstance(doc.data, dict) else None, videos)
     if build.problems:
         raise ManifestError(build.problems)
     data = doc.data
@@ -54,6 +56,7 @@ def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
         doc=doc,
         feeds=tuple(build.feeds),
         rerender_unseen_after=unseen_after,
+        moved=moved,
     )
 
 
@@ -67,6 +70,32 @@ def _duration(build: Builder, path: tuple[str, str]) -> float | None:
     if seconds is not None and seconds <= 0:
         build.fail(path, "must be more than 0 seconds")
     return seconds
+
+
+def _moves(build: Builder, entries: Any, videos: list[Video]) -> tuple[tuple[str, str], ...]:
+    """`moved:` as (from, to) pairs: each `to` a video of this manifest, each `from` one it no
+    longer has, each named once (a chain a → b → c is two renames, said as a → c)."""
+    keys = {v.key for v in videos}
+    out: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("from", "to")):
+            continue  # the schema said what is wrong with it
+        old, new = entry["from"], entry["to"]
+        if new not in keys:
+            close = difflib.get_close_matches(new, sorted(keys), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            build.fail(("moved", i, "to"), f"moved: '{new}' is not a video of this manifest{hint}")
+        elif old in keys:
+            build.fail(("moved", i, "from"), f"moved: '{old}' is still a video of this manifest; "
+                       "`from` names the key it had before")
+        for end, key in (("from", old), ("to", new)):
+            if (end, key) in seen:
+                build.fail(("moved", i, end), f"moved: '{key}' is named as `{end}` twice "
+                           f"(first at moved[{seen[end, key]}])")
+            seen[end, key] = i
+        out.append((old, new))
+    return tuple(out)
 
 
 class Builder:
@@ -229,7 +258,8 @@ class Builder:
         tags = product.get("tags") or []
         url = self.value(product.get("url", ""), base + ("url",),
                          {**extra, **url_context(product["key"], tags)})
-        ctx: dict[str, Any] = {**extra, "product": {"key": product["key"], "url": url, "tags": tags}}
+        ctx: dict[str, Any] = {**extra, "product": Named("product", {"key": product["key"], "url": url,
+                                                                     "tags": tags})}
         variants = product.get("variants")
         if not isinstance(variants, list):
             variants = [None]
@@ -250,7 +280,7 @@ class Builder:
                 names[name] = j
                 self.portable(base + ("variants", j, "name"), name, "variant name")
                 layers_of.append((variant, base + ("variants", j)))
-                vctx = {**ctx, "variant": {"name": name}}
+                vctx = {**ctx, "variant": Named("variant", {"name": name})}
             sections = {}
             for section in ("details", "render"):
                 layers = [(layer.get(section, _MISSING), path + (section,)) for layer, path in layers_of]

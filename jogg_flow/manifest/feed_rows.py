@@ -42,6 +42,9 @@ _COLUMN = re.compile(r"\{\{-?\s*row\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(['\
 _NOT_TAG = re.compile(r"[^A-Za-z0-9._-]+")
 _FALSE = {"", "false", "0", "none", "no"}
 _EXTRA = {"shopify": ("body_text", "images", "variants")}
+# What a row's failed key or url stands in for while the rest of it is checked.
+_STAND_IN_KEY = "row"
+_STAND_IN_URL = "https://row.invalid/"
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,8 @@ class RowView(ExplainedMapping):
         """'column 'handle' is not in catalog.csv (did you mean 'Handle'?; columns: ...)'."""
         if self.columns is not None:
             known, what = self.columns, f"column '{name}' is not in {self.feed}"
-        else:  # JSON and XML items may differ: name the item
-            known, what = tuple(self), f"field '{name}' is not in the item at {self.feed}:{self.line}"
+        else:  # JSON and XML items may differ: the fields of this item (the row is named after)
+            known, what = tuple(self), f"field '{name}' is not in the item"
         same = [k for k in known if k.lower() == name.lower()]
         close = same or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?; " if close else ""
@@ -144,15 +147,20 @@ class _Feed:
 
     def _product(self, row: RowView) -> list[Video]:
         ctx = {"row": row}
-        if not self._wanted(ctx):
+        before = len(self.build.problems)
+        wanted = self._wanted(ctx)
+        if not wanted and len(self.build.problems) == before:
             return []
         key = self._required("key", ctx, row)
-        if key is None or not self._unique(key, row.line):
-            return []
+        unique = key is not None and self._unique(key, row.line)
         tags = self._tags(ctx)
-        url = self._required("url", {**ctx, **url_context(key, tags)}, row)
-        if url is None:
-            return []
+        url = self._required("url", {**ctx, **url_context(key or _STAND_IN_KEY, tags)}, row)
+        videos = self._make(row, ctx, key or _STAND_IN_KEY, url or _STAND_IN_URL, tags)
+        # A row with a failed key, url or where is still rendered through (with stand-ins),
+        # so its every mistake is said at once, not just the first; it makes no video.
+        return videos if key is not None and url is not None and unique and wanted else []
+
+    def _make(self, row: RowView, ctx: dict[str, Any], key: str, url: str, tags: list[str]) -> list[Video]:
         product: dict[str, Any] = {**self.template, "key": key, "url": url, "tags": tags}
         details = self.template.get("details")
         if isinstance(details, dict) and isinstance(details.get("intro_medias"), str):

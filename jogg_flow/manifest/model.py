@@ -50,6 +50,7 @@ class Manifest:
     feeds: tuple[Any, ...] = ()  # feeds.products.FeedInfo, one per `products_from` entry read
     # `api.rerender_unseen_after` in seconds: the settle rule the team chose (None: off)
     rerender_unseen_after: float | None = None
+    moved: tuple[tuple[str, str], ...] = ()  # `moved:` (from, to): renamed videos
 
     def line_of(self, video: Video) -> int:
         """The line of the product (or of the `products_from` feed) that declares `video`."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +44,47 @@ class EnvView(dict[str, str]):
 class ExplainedMapping(dict[str, Any]):
     """A mapping whose missing names explain themselves (a feed row names its columns)."""
 
+    methods = False  # whether `.items()` and the like reach dict's methods (a row's never do)
+
     def missing(self, name: str) -> str:
         """Why `NAME` is undefined."""
         return f"'{name}' is undefined"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'brand'?)', or '' when nothing known is close."""
+    known = [k for k in known if isinstance(k, str)]
+    close = [k for k in known if k.lower() == name.lower()] or \
+        difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class Named(ExplainedMapping):
+    """`vars`, `product`, `variant` (and mappings inside vars) as templates see them: a missing
+    name is said in the manifest's words, "no variable 'brnad' in vars (did you mean 'brand'?)",
+    not Jinja's "'dict object' has no attribute 'brnad'"."""
+
+    methods = True  # `vars.colors.items()` works as on any mapping
+
+    def __init__(self, where: str, values: Mapping[str, Any], noun: str = "key") -> None:
+        super().__init__({k: named(f"{where}.{k}", v) for k, v in values.items()})
+        self.where, self.noun = where, noun
+
+    def missing(self, name: str) -> str:
+        """'no variable 'brnad' in vars (did you mean 'brand'?)'."""
+        hint = did_you_mean(name, self)
+        if not hint:
+            keys = [str(k) for k in self]
+            hint = f" ({self.where} holds {', '.join(keys[:12])}{', …' if len(keys) > 12 else ''})" \
+                if keys else f" ({self.where} is empty)"
+        return f"no {self.noun} '{name}' in {self.where}{hint}"
+
+
+def named(where: str, value: Any) -> Any:
+    """`value`, with its mappings (at any depth) explaining their missing keys."""
+    if isinstance(value, dict) and not isinstance(value, ExplainedMapping):
+        return Named(where, value)
+    return value
 
 
 @cache
@@ -58,6 +97,8 @@ def _env_class() -> Any:
         def getattr(self, obj: Any, attribute: str) -> Any:
             if isinstance(obj, ExplainedMapping) and attribute in obj:
                 return obj[attribute]  # a feed column named 'items' or 'values' is the column
+            if isinstance(obj, ExplainedMapping) and obj.methods and hasattr(dict, attribute):
+                return super().getattr(obj, attribute)
             if isinstance(obj, EnvView | ExplainedMapping) and attribute not in obj:
                 return self.undefined(hint=obj.missing(attribute), obj=obj, name=attribute)
             return super().getattr(obj, attribute)
@@ -86,7 +127,8 @@ class Templater:
     def __init__(self, environ: Mapping[str, str], declared: tuple[str, ...] = ()) -> None:
         self._env: Any = None
         self.environ = environ
-        self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)), "vars": {}}
+        self.base: dict[str, Any] = {"env": EnvView(environ, allowed(declared)),
+                                     "vars": Named("vars", {}, "variable")}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
         self._paths: dict[str, tuple[str, ...] | None] = {}  # plain lookups, read without Jinja
@@ -124,9 +166,9 @@ class Templater:
         except SecurityError as err:
             raise TemplateError(f"template refused by the sandbox: {err}") from None
         except jinja2.TemplateSyntaxError as err:
-            raise TemplateError(f"template syntax: {err.message}") from None
+            raise TemplateError(f"template syntax: {self._unknown(err.message or '')}") from None
         except jinja2.UndefinedError as err:
-            raise TemplateError(f"template: {err.message}") from None
+            raise TemplateError(f"template: {_undefined(err.message or '', ctx)}") from None
         except MemoryError:  # a last line: the bounds should refuse it sooner
             raise TemplateError("template: out of memory") from None
         except Exception as err:  # noqa: BLE001 - a filter's assert, a TypeError: the template's fault
@@ -134,6 +176,15 @@ class Templater:
         if not per_product:
             self._constant["\1" + source] = out
         return out
+
+    def _unknown(self, message: str) -> str:
+        """Jinja's "No filter named 'uper'." with the filter (or test) meant."""
+        found = re.fullmatch(r"No (filter|test) named '([^']*)'\.?(.*)", message, re.DOTALL)
+        if not found:
+            return message
+        kind, name, rest = found.groups()
+        known = self.env.filters if kind == "filter" else self.env.tests
+        return f"no {kind} named '{name}'{did_you_mean(name, known)}{rest}"
 
     def _render(self, source: str, ctx: dict[str, Any]) -> tuple[str, bool]:
         """The output, and whether it depends on the product or variant."""
@@ -204,7 +255,7 @@ class Templater:
 
     def set_var(self, name: str, value: Any) -> None:
         """Make `vars.NAME` available to every later template; constant caches reset."""
-        self.base["vars"][name] = value
+        self.base["vars"][name] = named(f"vars.{name}", value)
         self._constant.clear()
 
 
@@ -219,6 +270,16 @@ def _bounded_render(template: jinja2.Template, ctx: dict[str, Any]) -> str:
             raise refuse("the output")
         chunks.append(chunk)
     return "".join(chunks)
+
+
+def _undefined(message: str, ctx: Mapping[str, Any]) -> str:
+    """Jinja's "'varz' is undefined" for a name of the context, with the names it has."""
+    found = re.fullmatch(r"'([^']*)' is undefined", message)
+    if not found or found.group(1) in ctx:
+        return message
+    name = found.group(1)
+    known = [k for k in ctx if not k.startswith("_")]
+    return f"no name '{name}' in templates{did_you_mean(name, known)}; they see {', '.join(known)}"
 
 
 def allowed(names: tuple[str, ...]) -> tuple[str, ...]:

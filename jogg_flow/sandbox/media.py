@@ -57,19 +57,54 @@ def keep(directory: str, keys: list[str]) -> int:
     """Write each video's sandbox media to DIR/KEY.mp4 and DIR/KEY.cover.png (the names
     `--download` uses), so a `--sandbox` run leaves videos to open after its API is gone.
     No network: every sandbox render is this same video. Returns how many files were written."""
-    written = 0
+    return sum(1 for key in keys for _, _, written in kept(directory, key) if written)
+
+
+def kept(directory: str, key: str) -> list[tuple[str, int, bool]]:
+    """KEY's video and cover in DIR, written unless already there: (path, bytes, written) for
+    each ("video" first). `--download` with `--sandbox` takes them from here, not from the
+    sandbox's URLs (they die with it)."""
+    out = []
     root = os.path.realpath(directory)
+    base = os.path.join(directory, *key.split("/"))
+    for path, payload in ((base + ".mp4", mp4()), (base + ".cover.png", png())):
+        if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == len(payload):
+            out.append((path, len(payload), False))
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # Confined to DIR, never through a planted link (keys come from a state file).
+        if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        out.append((path, len(payload), True))
+    return out
+
+
+_KINDS = (".mp4", ".cover.png")
+
+
+def _files(directory: str, key: str) -> list[str]:
+    """KEY's kept files, when they are plain files inside DIR (keys come from a state file)."""
+    root = os.path.realpath(directory)
+    base = os.path.join(directory, *key.split("/"))
+    return [path for path in (base + kind for kind in _KINDS)
+            if os.path.isfile(path) and not os.path.islink(path)
+            and os.path.commonpath([root, os.path.realpath(path)]) == root]
+
+
+def rename(directory: str, old: str, new: str) -> None:
+    """`state mv` of a sandbox video: its kept files follow the record."""
+    here, there = os.path.join(directory, *old.split("/")), os.path.join(directory, *new.split("/"))
+    for path in _files(directory, old):
+        target = there + path[len(here):]  # the same kind (.mp4, .cover.png)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(path, target)
+
+
+def forget(directory: str, keys: list[str]) -> None:
+    """`state rm` of sandbox videos: their kept files go with their records."""
     for key in keys:
-        base = os.path.join(directory, *key.split("/"))
-        for path, payload in ((base + ".mp4", mp4()), (base + ".cover.png", png())):
-            if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == len(payload):
-                continue
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            # Confined to DIR, never through a planted link (keys come from a state file).
-            if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
-                continue
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            written += 1
-    return written
+        for path in _files(directory, key):
+            os.remove(path)

@@ -8,14 +8,17 @@ PostgreSQL database for runners that share it (`--state postgresql://...`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
+from ..errors import LockedError
 from . import identity
 from .base import Store
 from .dsn import describe as describe_dsn
 from .dsn import is_postgres, split
 from .file import FORMAT_VERSION, Record, State, default_path
-from .lock import Lock, describe, unlock
+from .lock import UNLOCK, Lock, describe, unlock
 
 __all__ = ["FORMAT_VERSION", "Lock", "Record", "State", "Store", "default_path", "describe",
            "describe_location", "identity", "is_postgres", "load", "locked", "unlock"]
@@ -39,8 +42,41 @@ def load(location: str, name: str) -> Store:
 
 
 @contextlib.contextmanager
-def locked(location: str, name: str) -> Iterator[Store]:
-    """Hold the state's lock, read it, and save and release it on the way out."""
+def locked(location: str, name: str, *, wait: float = 0.0, unlock: str = "",
+           on_wait: Callable[[str], None] | None = None,
+           stop: threading.Event | None = None) -> Iterator[Store]:
+    """Hold the state's lock, read it, and save and release it on the way out. A lock held by
+    another run is waited for up to `wait` seconds (`on_wait` hears it once; `stop` ends the
+    wait), then refused; `unlock` is the command that frees a dead run's lock, as this run's
+    user would type it."""
+    deadline, told = time.monotonic() + wait, False
+    while True:
+        stack = contextlib.ExitStack()
+        try:
+            store = stack.enter_context(_locked(location, name))
+            break
+        except LockedError as err:
+            left = deadline - time.monotonic()
+            if left <= 0 or (stop is not None and stop.is_set()):
+                remedy = err.remedy.replace(UNLOCK, f"`{unlock}`") if unlock else err.remedy
+                waited = f"waited {wait:g} s for it; " if wait else ""
+                raise LockedError(err.held, waited + remedy) from None
+            if on_wait and not told:
+                on_wait(f"waiting up to {left:.0f} s for the state's lock: {err.held}")
+                told = True
+            if stop is not None:
+                stop.wait(min(_LOCK_POLL, left))
+            else:
+                time.sleep(min(_LOCK_POLL, left))
+    with stack:
+        yield store
+
+
+_LOCK_POLL = 0.5  # how often a waiting run looks at the lock again
+
+
+@contextlib.contextmanager
+def _locked(location: str, name: str) -> Iterator[Store]:
     if is_postgres(location):
         from .postgres import PgStore
 

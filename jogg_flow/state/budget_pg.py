@@ -15,13 +15,15 @@ transaction: a run another took over from sends no more POSTs.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..api.budget import Slot
+from ..api.budget import Slot, Waits
 from ..api.errors import Cancelled
 from ..errors import StateError
 from .lease import NAMESPACE
@@ -37,11 +39,16 @@ class PgPostBudget:
     """At most `limit` POSTs in any `window` seconds for one key, across processes."""
 
     def __init__(self, link: Link | str, api_key: str, limit: int = 20, window: float = 60.0,
-                 hold: float = 90.0, where: str = "the POST budget in PostgreSQL") -> None:
+                 hold: float = 90.0, where: str = "the POST budget in PostgreSQL",
+                 waits: Waits | None = None) -> None:
         """On `link`, the run's connection (its state's lease fences every slot), or on a
         DSN, a connection of the budget's own."""
         self.limit, self.window, self.hold = limit, window, max(hold, window)
         self.where = where
+        self.waits = waits or Waits()
+        self._mine: list[float] = []  # when this run's slots leave the window (monotonic; inf: held)
+        self._mine_lock = threading.Lock()
+        self._seen = (0.0, 0)  # the last look at the window: pause left, slots used by every run
         self._own = isinstance(link, str)
         self._link = Link(link, where) if isinstance(link, str) else link
         self._cancelled = threading.Event()
@@ -84,8 +91,26 @@ class PgPostBudget:
                     raise Cancelled("stopping: no more POSTs")
                 slot_id, wait = self._link.fenced(self._try, self.where)
                 if slot_id is not None:
+                    self.waits.clear("budget")
+                    with self._mine_lock:
+                        self._mine.append(math.inf)
                     return int(slot_id)
+                self.waits.set("budget", self._why(wait))
                 self._cancelled.wait(min(max(wait, 0.005), MAX_WAIT))
+
+    def _why(self, wait: float) -> str:
+        """What the wait is for, in the heartbeat's words: the POSTs other runs on this key sent
+        count against the same window."""
+        paused, used = self._seen
+        if paused > 0:
+            return f"waiting out JoggAI's rate limit (a 429 to a run on this key), {paused:.0f} s left"
+        now = time.monotonic()
+        with self._mine_lock:
+            self._mine = [t for t in self._mine if t > now]
+            others = max(used - len(self._mine), 0)
+        return (f"waiting for the shared POST budget: {others} of its {self.limit} POSTs per "
+                f"{self.window:g} s were sent by other runs on this key; the next slot in "
+                f"{max(wait, 0):.0f} s")
 
     def _try(self, conn: psycopg.Connection[Any]) -> tuple[int | None, float]:
         """One look at the window, in a transaction serialised per key across runners."""
@@ -98,6 +123,7 @@ class PgPostBudget:
             "from jogg_flow_post_slots where key_hash = %s", (self.key_hash, self.key_hash)).fetchone()
         assert row is not None
         paused, used, soonest = (float(row[0]) if row[0] is not None else 0.0), row[1], row[2]
+        self._seen = (paused, int(used))
         if paused > 0:
             return None, paused
         if used < self.limit:
@@ -109,6 +135,11 @@ class PgPostBudget:
         return None, float(soonest) if soonest is not None else MAX_WAIT
 
     def _release(self, slot_id: int, sent: bool) -> None:
+        with self._mine_lock:
+            if math.inf in self._mine:
+                self._mine.remove(math.inf)
+                if sent:
+                    self._mine.append(time.monotonic() + self.window)
         try:
             if sent:
                 self._link.run(lambda c: c.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import UsageError
@@ -31,6 +31,26 @@ def move(store: Store, old: str, new: str) -> None:
     record["history"] = [*history, {"renamed_from": old, "renamed_at": _now()}]
     store.put(new, record)
     store.put(old, None)
+
+
+def moves_due(records: Mapping[str, Any], moved: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The manifest's `moved:` renames the state still needs: OLD recorded, NEW not yet (a
+    rename done already, or one whose NEW holds its own video, is left as it is)."""
+    due, taken = [], set(records)
+    for old, new in moved:
+        if old in taken and new not in taken:
+            due.append((old, new))
+            taken.discard(old)
+            taken.add(new)
+    return due
+
+
+def moved_view(records: Mapping[str, Record], due: Sequence[tuple[str, str]]) -> dict[str, Record]:
+    """The records as they will be once `due` is done (for a plan: nothing is written)."""
+    view = dict(records)
+    for old, new in due:
+        view[new] = {**view.pop(old), "key": new}
+    return view
 
 
 def matching(store: Store, patterns: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ..errors import StateError
+from ..errors import LockedError, StateError
 from .lock import describe, holder_info
 
 if TYPE_CHECKING:
@@ -117,9 +117,9 @@ def take(link: Runs, name: str,
         if unreleased == lease.run_id:  # taken already: this transaction runs again on a new connection
             return int(token), None
         if left is not None and left > 0:
-            raise StateError(f"{link.where} is locked by another run: {describe(holder)}; that run renews "
-                             f"its lease while it lives, and if it is gone the lease ends within "
-                             f"{math.ceil(left)} s")
+            raise LockedError(f"{link.where} is locked by another run: {describe(holder)}", "that run "
+                              f"renews its lease while it lives, and if it is gone the lease ends within "
+                              f"{math.ceil(left)} s")
         _no_older_run(conn, name, link.where)
         got = conn.execute("update jogg_flow_leases set token = token + 1, run_id = %s, holder = %s, "
                            "expires_at = clock_timestamp() + %s * interval '1 second', "
@@ -159,8 +159,8 @@ def _no_older_run(conn: Conn, name: str, where: str) -> None:
     if free and free[0]:
         return
     row = conn.execute("select holder from jogg_flow_states where name = %s", (name,)).fetchone()
-    raise StateError(f"{where} is locked by another run of an older jogg-flow: {describe(row and row[0])}; "
-                     "it is freed when that run ends")
+    raise LockedError(f"{where} is locked by another run of an older jogg-flow: {describe(row and row[0])}",
+                      "it is freed when that run ends")
 
 
 def check_current(conn: Conn, lease: Lease, where: str, idle: float | None = None) -> None:

@@ -17,9 +17,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import StateError
+from ..errors import LockedError, StateError
 from . import platform
 from .file import _makedirs, _reason, resolve
+
+UNLOCK = "`jogg-flow unlock`"  # a caller that knows the run's manifest and flags names them
 
 
 class Lock:
@@ -59,8 +61,8 @@ class Lock:
         except platform.LockBusy:
             holder = _holder(fd)
             os.close(fd)
-            raise StateError(f"state is locked by another run: {describe(holder)}; "
-                             f"if that run is gone, `jogg-flow unlock` frees it") from None
+            raise LockedError(f"state is locked by another run: {describe(holder)}",
+                              f"if that run is gone, {UNLOCK} frees it") from None
         except OSError as err:
             os.close(fd)
             raise StateError(f"{self.path}: cannot lock ({_reason(err)})") from None

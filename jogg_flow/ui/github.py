@@ -141,6 +141,9 @@ def _summary_row(row: Mapping[str, Any], now: float) -> str:
     url = row.get("video_url")
     # A URL comes from the API or a state file: only a plain http(s) one becomes a link.
     link = f"[video]({url})" if _plain(url) else ""
+    kept = row.get("kept")  # --sandbox: the file it kept on the runner (its URLs died with it)
+    if not link and isinstance(kept, str) and kept and not any(c in kept for c in "`|\r\n"):
+        link = f"`{kept}`"
     cost = f"{row['credits']:g}" if _number(row.get("credits")) else ""
     reason = str(row.get("message") or "") if row.get("status") in PROBLEMS else ""
     if len(reason) > _REASON:

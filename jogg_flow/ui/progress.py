@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from ..api.budget import Waits
 from ..engine.events import Event, fields
 from ..state.status import Status
 from ..text import printable
@@ -24,6 +25,10 @@ _VERBOSE_ONLY = {"step", "poll", "plan", "adopted"}
 _GOOD, _BAD = {Status.SUCCEEDED, Status.UP_TO_DATE}, {Status.FAILED, Status.ERROR}
 _LIVE_ROWS = 8
 _POSTS_PER_VIDEO = 2  # create and render (an update only with details): a video still to submit
+# How long a render takes until this run has timed one (JoggAI's renders take minutes; the
+# CLI passes the sandbox's own, 60 times faster). v1 reports no progress: its ETA rests on it.
+TYPICAL_RENDER = 300.0
+_KEY_COLUMN = 30  # the live view's key column, narrower (keys cut in the middle) on a narrow screen
 
 
 def use_color(stream: IO[str], environ: Mapping[str, str]) -> bool:
@@ -43,7 +48,9 @@ class Reporter:
                  environ: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  stop: threading.Event | None = None, heartbeat: float = 30.0,
-                 post_rate: tuple[int, float] | None = None) -> None:
+                 post_rate: tuple[int, float] | None = None, waits: Waits | None = None,
+                 typical_render: float = TYPICAL_RENDER,
+                 link: Callable[[str, str], str] | None = None) -> None:
         environ = os.environ if environ is None else environ
         self.output, self.stream, self.verbose, self.quiet = output, stream, verbose, quiet
         self.live = output == "text" and stream.isatty() and not quiet
@@ -52,7 +59,7 @@ class Reporter:
         self.clock = clock
         self._start = clock()
         self._active: dict[str, str] = {}
-        self._eta = Eta(clock, post_rate)
+        self._eta = Eta(clock, post_rate, typical_render)
         self._notices: list[str] = []
         self._notice_stream: IO[str] = stream
         self._counts: dict[str, int] = {}
@@ -62,6 +69,8 @@ class Reporter:
         self._last_draw = 0.0
         self._closed = threading.Event()
         self.stop = stop
+        self.waits = waits  # what the run waits for (the POST budget, a 429), said in the heartbeat
+        self.link = link  # (key, video URL) -> what an outcome line shows (--sandbox: the kept file)
         self.lost = False
         self.failure: str | None = None
         if self.live:
@@ -93,6 +102,10 @@ class Reporter:
         event = {k: printable(v) if isinstance(v, str) else v for k, v in event.items()}
         self._track(event)
         line = self._line(event)
+        if line is not None and self.live and event.get("event") == "summary":
+            # The "stopping" line, shown in the live block meanwhile, lands after the outcomes.
+            self._erase()
+            self._flush_notices()
         if line is not None:
             self._emit(line)
         elif self.live:
@@ -118,8 +131,8 @@ class Reporter:
 
     def notice(self, text: str, stream: IO[str]) -> None:
         """A message for another stream (stderr) that must survive the live view: on a
-        terminal it is written above the block at the next redraw, never erased. Safe to
-        call from a signal handler (it takes no lock)."""
+        terminal it shows in the block at once and is written out after the run's outcomes,
+        before its summary, never erased. Safe to call from a signal handler (it takes no lock)."""
         if self.live and not self.lost:
             self._notices.append(text)
             self._notice_stream = stream
@@ -154,10 +167,22 @@ class Reporter:
         for phase in self._active.values():
             name = _phase_group(phase)
             phases[name] = phases.get(name, 0) + 1
-        parts += [f"{n} {name}" for name, n in phases.items()]
+        parts += [f"{n} {name}" + (" at JoggAI" if name == Status.RENDERING else "")
+                  for name, n in phases.items()]
         eta = self._eta.remaining(self._active)
         parts.append(f"ETA {_clock(eta)}" if eta is not None else "ETA unknown")
-        return "… " + ", ".join(parts)
+        return "… " + ", ".join(parts) + self._waiting()
+
+    def _waiting(self) -> str:
+        """'; waiting for …': what holds the run back now, when something does: the POST
+        budget (shared with other runs on the key, or a 429's pause), or else JoggAI's renders."""
+        waits = self.waits.text() if self.waits is not None else ""
+        if waits:
+            return f"; {waits}"
+        renders = sum(1 for phase in self._active.values() if _phase_group(phase) == Status.RENDERING)
+        if renders and renders == len(self._active):
+            return f"; waiting for JoggAI to finish {renders} render{'' if renders == 1 else 's'}"
+        return ""
 
     # -- what to show ----------------------------------------------------------------------
 
@@ -172,12 +197,14 @@ class Reporter:
             if status == Status.UP_TO_DATE and not self._queued and not self.verbose:
                 self._folded += 1  # nothing to do for it, in a run with nothing to do
                 return None
-            tail = e.get("video_url") or e.get("message") or ""
+            url = e.get("video_url")
+            tail = (self.link(key, url) if url and self.link else url) or e.get("message") or ""
             return f"{self._paint(f'{status:<11}', status)} {key}  {tail}".rstrip()
         if kind == "step":
             return f"{key}: {e['step']}"
         if kind == "poll":
-            return f"{key}: {Status.RENDERING} {e.get('progress', 0)}% (JoggAI: {e['remote_status']})"
+            pct = int(e.get("progress") or 0)  # v1 reports none: no "0%" that never moves
+            return f"{key}: {Status.RENDERING}{f' {pct}%' if pct else ''} (JoggAI: {e['remote_status']})"
         if kind == "plan":
             return f"{e['action']:<11} {key}"
         if kind == "retry":
@@ -186,11 +213,7 @@ class Reporter:
             where = key or ("" if reason.startswith(route) else route)
             return self._paint("retry", "warn") + (f" {where}: " if where else " ") + reason
         if kind == "download":
-            status = e["status"]
-            tail = e.get("message") or f"{e['file']} ({e['bytes']} bytes)"
-            bad = status == Status.FAILED
-            painted = self._paint(f"{status:<11}", Status.FAILED if bad else Status.SUCCEEDED)
-            return f"{painted} {key}  {tail}"
+            return self._download_line(e)
         if kind == "summary":
             if self._folded and self._folded == sum(self._counts.values()):
                 n = self._folded
@@ -206,6 +229,12 @@ class Reporter:
             return f"{painted} {key}  {e['evidence']} (it needed a check)"
         return f"{kind}: {e.get('message') or e.get('url') or ''} {key}".rstrip()
 
+    def _download_line(self, e: dict[str, Any]) -> str:
+        status, key = e["status"], e.get("key", "")
+        if status == Status.FAILED:  # the download failed, not the video: said so, in one line
+            return f"{self._paint('download failed:', 'warn')} {key}: {e.get('message') or e['file']}"
+        return f"{self._paint(f'{status:<11}', Status.SUCCEEDED)} {key}  {e['file']} ({e['bytes']} bytes)"
+
     def _track(self, e: dict[str, Any]) -> None:
         kind, key = e.get("event"), e.get("key", "")
         self._eta.track(e)
@@ -215,7 +244,7 @@ class Reporter:
         elif kind == "step":
             self._active[key] = f"{Status.SUBMITTING}: {e['step']}"
         elif kind == "poll":
-            self._active[key] = f"{Status.RENDERING} {e.get('progress', 0)}%"
+            self._active[key] = str(Status.RENDERING)  # its figure and time are drawn from the Eta
         elif kind == "video":
             self._active.pop(key, None)
             self._counts[e["status"]] = self._counts.get(e["status"], 0) + 1
@@ -249,21 +278,41 @@ class Reporter:
             return
         self._last_draw = now
         self._erase()
-        self._flush_notices()
         done = sum(self._counts.values())
         elapsed = int(now - self._start)
         counts = "  ".join(f"{n} {k}" for k, n in self._counts.items())
-        rows = [f"[{elapsed // 60}:{elapsed % 60:02d}] {done}/{self._queued} done  {counts}".rstrip()]
+        eta = self._eta.remaining(self._active)
+        # The ETA goes first: a narrow screen crops the end of a row.
+        rows = [f"[{elapsed // 60}:{elapsed % 60:02d}]{f' ETA {_clock(eta)}' if eta is not None else ''} "
+                f"{done}/{self._queued} done  {counts}".rstrip()]
+        waits = self.waits.text() if self.waits is not None else ""
+        if waits:
+            rows.append(f"  {waits}")
+        rows += list(self._notices)  # said in the block now, written out after the outcomes
         active = sorted(self._active.items())
-        rows += [f"  {key:<30} {phase}" for key, phase in active[:_LIVE_ROWS]]
-        if len(active) > _LIVE_ROWS:
-            rows.append(f"  … and {len(active) - _LIVE_ROWS} more")
         # Each row must stay one line on the screen, or moving up by `_drawn` lines leaves
         # stale frames behind: crop to the width as it is now (the terminal may have been resized).
         width = self._width()
+        for key, phase in active[:_LIVE_ROWS]:
+            phase = self._phase_text(key, phase)
+            column = max(8, min(_KEY_COLUMN, width - 5 - len(phase)))  # the status stays in view
+            rows.append(f"  {middle(key, column):<{column}} {phase}")
+        if len(active) > _LIVE_ROWS:
+            rows.append(f"  … and {len(active) - _LIVE_ROWS} more")
         self.stream.write("\n".join(_crop(row, width) for row in rows) + "\n")
         self._drawn = len(rows)
         self.stream.flush()
+
+    def _phase_text(self, key: str, phase: str) -> str:
+        """A rendering video's phase with its figure (where JoggAI gives one) and its time so
+        far, and without a figure (v1) the typical time it is measured against."""
+        if _phase_group(phase) != Status.RENDERING or key not in self._eta.rendering_since:
+            return phase
+        spent = _clock(self.clock() - self._eta.rendering_since[key])
+        pct = self._eta.progress.get(key, 0)
+        if pct:
+            return f"{Status.RENDERING} {pct}% {spent}"
+        return f"{Status.RENDERING} {spent} (typically {_clock(self._eta.typical())})"
 
     def _flush_notices(self) -> None:
         while self._notices:
@@ -283,6 +332,15 @@ def _crop(row: str, width: int) -> str:
     # One column spare: writing the last column leaves some terminals waiting to wrap.
     limit = max(width - 1, 1)
     return row if len(row) <= limit else row[:limit - 1] + "…"
+
+
+def middle(text: str, width: int) -> str:
+    """`text` in at most `width` characters, cut in the middle (a long key keeps its start
+    and its distinctive end: `kkkkkkkkkk…kkk-abc`)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 def _join(counts: Mapping[str, int]) -> str:
@@ -305,8 +363,10 @@ class Eta:
     """Time left, from the POST budget (videos still to submit) and render progress
     (renders in flight, extrapolated from their elapsed time and JoggAI's percentage)."""
 
-    def __init__(self, clock: Callable[[], float], post_rate: tuple[int, float] | None) -> None:
-        self.clock, self.post_rate = clock, post_rate
+    def __init__(self, clock: Callable[[], float], post_rate: tuple[int, float] | None,
+                 typical_render: float = TYPICAL_RENDER,
+                 link: Callable[[str, str], str] | None = None) -> None:
+        self.clock, self.post_rate, self.typical_render = clock, post_rate, typical_render
         self.rendering_since: dict[str, float] = {}
         self.progress: dict[str, int] = {}
         self.render_times: list[float] = []
@@ -329,15 +389,20 @@ class Eta:
         """Seconds until every active video is done, or None when nothing is known yet."""
         now = self.clock()
         guesses = []
-        for key, pct in self.progress.items():
-            if 0 < pct < 100 and key in self.rendering_since:
-                spent = now - self.rendering_since[key]
+        for key, since in self.rendering_since.items():
+            spent, pct = now - since, self.progress.get(key, 0)
+            if 0 < pct < 100:
                 guesses.append(spent * (100 - pct) / pct)
+            elif not pct and key in self.progress:  # read, and no figure (v1): the typical time
+                guesses.append(max(self.typical() - spent, 0.0))
         to_submit = sum(1 for phase in active.values() if _phase_group(phase) != Status.RENDERING)
-        typical = sum(self.render_times) / len(self.render_times) if self.render_times else None
-        if to_submit and self.post_rate and typical is not None:
+        if to_submit and self.post_rate:
             n, window = self.post_rate
-            guesses.append(to_submit * _POSTS_PER_VIDEO / max(n, 1) * window + typical)
+            guesses.append(to_submit * _POSTS_PER_VIDEO / max(n, 1) * window + self.typical())
         elif to_submit:
-            return None  # videos still to submit, and no render has finished to say how long one takes
+            return None  # videos still to submit, at an unknown pace
         return max(guesses) if guesses else None
+
+    def typical(self) -> float:
+        """How long a render takes: the mean of this run's, else the usual time."""
+        return sum(self.render_times) / len(self.render_times) if self.render_times else self.typical_render

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..api.generations import ASPECT_NAMES, ASPECT_SHAPES, DEFAULT_ASPECT_RATIO
@@ -29,22 +30,121 @@ _MARK = {Action.CREATE: "+", Action.REPLACE: "~", Action.RESUME: ">", Action.RET
          Action.FAILED: "x", Action.RERENDER: "!"}
 
 
-def settle_hint(manifest: str, key: str, same_state: bool = False) -> str:
+@dataclass(frozen=True)
+class Again:
+    """How the run a hint follows was started, so the command it suggests targets the same
+    state: the manifest, `--sandbox`, and whether `--state` or `--api-base` were named (they
+    are not repeated: a URL may hold a password)."""
+
+    manifest: str = "MANIFEST"
+    sandbox: bool = False
+    named_state: bool = False
+    named_base: bool = False
+
+    def command(self, verb: str, *args: str) -> str:
+        """`jogg-flow VERB MANIFEST ARGS [--sandbox]` (what else to repeat is `same`)."""
+        return "`" + " ".join(["jogg-flow", verb, self.manifest, *args]
+                              + (["--sandbox"] if self.sandbox else [])) + "`"
+
+    @property
+    def same(self) -> str:
+        """' (with the same --state)': the named options a command must repeat, or ''."""
+        named = [flag for flag, on in (("--state", self.named_state), ("--api-base", self.named_base)) if on]
+        return f" (with the same {' and '.join(named)})" if named else ""
+
+
+def settle_hint(manifest: str, key: str, same_state: bool = False, again: Again | None = None) -> str:
     """The commands that settle a needs-check video (`same_state`: the run named its state
     with --state, which the commands need too; it is not repeated, as it may hold a password)."""
-    tail = " (with the same --state)" if same_state else ""
+    again = again or Again(manifest, named_state=same_state)
     key = printable(key)
     return (f"{key}: needs checking in JoggAI's dashboard: if the render is there, "
-            f"`jogg-flow state adopt {manifest} {key} PROJECT_ID`; if not, "
-            f"`jogg-flow state rerender {manifest} {key}`{tail}")
+            f"{again.command('state adopt', key, 'PROJECT_ID')}; if not, "
+            f"{again.command('state rerender', key)}{again.same}")
 
 
-def retry_hint(manifest: str, key: str, same_state: bool = False) -> str:
+def retry_hint(manifest: str, key: str, same_state: bool = False, again: Again | None = None) -> str:
     """How to render a failed video again: never done on its own (JoggAI charged the failed
     render and refunds nothing; a failure that repeats would be paid on every apply)."""
-    tail = " (with the same --state)" if same_state else ""
+    again = again or Again(manifest, named_state=same_state)
     return (f"{key}: kept failed; to render it again (a new render that costs credits): "
-            f"`jogg-flow apply {manifest} --retry-failed --select {key}`{tail}")
+            f"{again.command('apply', '--retry-failed', '--select', key)}{again.same}")
+
+
+_EACH = 3  # up to this many videos get a line each; more are said in one line
+
+
+def run_hints(outcomes: Sequence[tuple[str, str]], again: Again, stopped: bool) -> list[str]:
+    """What to do next after a run, from its (key, status) outcomes: the command that settles
+    or retries each kind of video left behind, folded into one line when there are many."""
+    by: dict[str, list[str]] = {}
+    for key, state in outcomes:
+        by.setdefault(state, []).append(printable(key))
+    lines: list[str] = []
+    checks, failed = by.get(Status.NEEDS_CHECK, []), by.get(Status.FAILED, [])
+    errors = by.get(Status.ERROR, [])
+    if len(checks) <= _EACH:
+        lines += [settle_hint(again.manifest, k, again=again) for k in checks]
+    else:
+        lines.append(f"{_count(checks)} need checking in JoggAI's dashboard ({_some(checks)}): "
+                     f"{again.command('state adopt', 'KEY', 'PROJECT_ID')} each render that is there, "
+                     f"{again.command('state rerender', 'KEY')} the others{again.same}")
+    if len(failed) <= _EACH:
+        lines += [retry_hint(again.manifest, k, again=again) for k in failed]
+    else:
+        lines.append(f"{_count(failed)} kept failed ({_some(failed)}); to render them again (new "
+                     f"renders that cost credits): {again.command('apply', '--retry-failed')}{again.same}")
+    if errors:
+        lines.append(f"{_count(errors)} stopped by an API error ({_some(errors)}), nothing paid twice: "
+                     f"{again.command('apply')} tries {_them(errors)} again{again.same}")
+    left = [k for s in (Status.RENDERING, Status.PENDING, Status.QUEUED, Status.SUBMITTING)
+            for k in by.get(s, [])]
+    if left:
+        lines.append(f"{_count(left)} not finished ({_some(left)}): {again.command('apply')} "
+                     f"{'resumes' if stopped else 'collects'} {_them(left)} without paying again{again.same}")
+    orphans = by.get(Status.ORPHANED, [])
+    if orphans:
+        keys = orphans if len(orphans) <= _EACH else ["KEY"]
+        lines.append(f"{_count(orphans)} in the state but no longer in the manifest ({_some(orphans)}), "
+                     f"left alone: {again.command('state rm', *keys)} forgets {_them(orphans)} "
+                     f"(nothing is deleted at JoggAI){again.same}")
+    return lines
+
+
+def rename_hint(old: str, new: str, again: Again) -> str:
+    """An orphan and a new video with the same inputs: most likely a renamed key."""
+    old, new = printable(old), printable(new)
+    return (f"{old} → {new}: the same inputs, most likely a renamed key: "
+            f"{again.command('state mv', old, new)} keeps its video (no new render){again.same}, "
+            f"or say it in the manifest: `moved: [{{from: {old}, to: {new}}}]`")
+
+
+def renamed(items: Sequence[PlanItem], records: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(old, new) for each orphaned record whose inputs are exactly a created video's."""
+    created: dict[str, str] = {}
+    for item in items:
+        if item.action == Action.CREATE and item.video is not None:
+            created.setdefault(json.dumps(item.video.inputs(), sort_keys=True, default=str), item.key)
+    out = []
+    for item in items:
+        record = records.get(item.key)
+        if item.action == Action.ORPHANED and record and isinstance(record.get("inputs"), dict):
+            new = created.pop(json.dumps(record["inputs"], sort_keys=True, default=str), None)
+            if new:
+                out.append((item.key, new))
+    return out
+
+
+def _count(keys: Sequence[str]) -> str:
+    return f"{len(keys)} video{'' if len(keys) == 1 else 's'}"
+
+
+def _them(keys: Sequence[str]) -> str:
+    return "it" if len(keys) == 1 else "them"
+
+
+def _some(keys: Sequence[str]) -> str:
+    return ", ".join(keys[:_EACH]) + (f", … {len(keys) - _EACH} more" if len(keys) > _EACH else "")
 
 
 def plan_text(items: list[PlanItem], manifest: str = "MANIFEST", changes_only: bool = False) -> str:
