@@ -368,7 +368,7 @@ def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedSta
         if result.out_of_time and result.remaining:
             result.exit_code = OUT_OF_TIME
         if cfg.download and not (stop and stop.is_set()):
-            _download(result, state, cfg.download, emit, scope.sandbox)  # while the sandbox still serves files
+            _download(result, state, cfg.download, emit, scope.sandbox)  # the sandbox still serves
         return result
 
 
