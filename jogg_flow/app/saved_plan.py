@@ -123,6 +123,7 @@ def write(path: str, planned: Planned) -> None:
             "estimate": {"renders": planned.estimate.renders, "credits": planned.estimate.credits,
                          "posts": planned.estimate.posts,
                          "post_seconds": planned.estimate.post_seconds(planned.rate),
+                         "from_previews": planned.estimate.from_previews,
                          "uploads": planned.estimate.uploads},
             "rate": list(planned.rate), "default_aspect_ratio": planned.orientation,
             "notes": planned.notes}
@@ -242,7 +243,8 @@ def shown(path: str) -> Shown:
     try:
         items = [_item(raw) for raw in body["items"]]
         est = body["estimate"]
-        estimate = Estimate(int(est["renders"]), int(est["credits"]), int(est["posts"]))
+        estimate = Estimate(int(est["renders"]), int(est["credits"]), int(est["posts"]),
+                            int(est.get("from_previews", 0)), int(est.get("uploads", 0)))
         rate = body.get("rate")
         rate = (int(rate[0]), float(rate[1])) if isinstance(rate, list) and len(rate) == 2 else None
         notes = tuple(str(n) for n in body.get("notes") or ())
