@@ -1,4 +1,4 @@
-"""Requests exactly as JoggAI documents them (#21 §1), checked against the sandbox, which holds
+"""Requests exactly as JoggAI documents them, checked against the sandbox, which holds
 the documented contract (jogg_flow/sandbox/contract.py; docs/api-contract.md)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Cost you can see (#21 §3): what JoggAI deducted per render (v2's `deducted_credit`) is
+"""Cost you can see: what JoggAI deducted per render (v2's `deducted_credit`) is
 recorded and shown by outputs (text, json, csv, gallery), summed in the run's summary and the
 GitHub step summary beside the plan's estimate; `--max-credits` refuses a plan that would
 spend more and stops submitting at it."""

@@ -1,4 +1,4 @@
-"""No reading spends credits again (#21): a failed render is kept until the user asks, a
+"""No reading spends credits again: a failed render is kept until the user asks, a
 "not found" while reading an accepted render is read again (never a second render), a
 definite refusal of a render is sent once by the next apply (never a needs-check), and no
 credit left stops submitting at once. Against the sandbox, per API generation."""

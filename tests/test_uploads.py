@@ -1,4 +1,4 @@
-"""Local media (#25 §2): files named in `details.intro_medias` are checked at validate and
+"""Local media: files named in `details.intro_medias` are checked at validate and
 uploaded once per content at apply, through the generation's upload POST and a PUT of the
 bytes to the signed URL that carries no API key; the product gets the hosted URL.
 
