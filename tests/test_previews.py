@@ -328,3 +328,25 @@ def test_a_failed_video_is_not_previewed_into_a_second_render(tmp_path, write, r
         assert blocked.exit_code == 1 and "--retry-failed" in blocked.stdout
         assert sb.stats()["requests"] == before  # nothing sent, not even a product
         assert "failed" in run("plan", _sandbox_manifest(write), "--state", state, "--api-base", sb.url).stdout
+
+
+def test_preview_uploads_local_media_once_and_apply_does_not_again(tmp_path, write, run, sb):
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "front.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4)
+    state = str(tmp_path / "state.json")
+    text = ("version: 1\nname: shop\napi: {version: v2}\n"
+            "defaults: {render: {avatar_id: 37, preview_styles: [Dynamic Showcase]}}\n"
+            "products:\n  - key: mug\n    url: https://shop.example/mug\n"
+            "    details: {intro_medias: [media/front.jpg]}\n")
+    common = ("--api-base", sb.url, "--state", state, *FAST)
+    planned = run("preview", write("shop.yaml", text), *common, "--output", "json", env=ENV)
+    assert planned.exit_code == 0, planned.stderr + planned.stdout
+    assert sb.stats()["uploads_stored"] == 1 and sb.stats()["previews_made"] == 1
+    chosen = text.replace("preview_styles: [Dynamic Showcase]}", "preview_styles: [Dynamic Showcase], "
+                          "visual_style: Dynamic Showcase}")
+    applied = run("apply", write("shop.yaml", chosen), *common, env=ENV)
+    assert applied.exit_code == 0, applied.stderr + applied.stdout
+    stats = sb.stats()
+    assert stats["uploads_signed"] == 1 and stats["renders_from_previews"] == 1
+    product = next(iter(sb.backend.v2_products.values()))
+    assert product["media"][0]["url"].startswith(sb.url)  # the hosted asset, not a file path
