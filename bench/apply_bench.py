@@ -172,12 +172,18 @@ def timed_cli(*args: str) -> tuple[float, float]:
     return float(wall), int(rss) / 1024
 
 
-def noop(tmp: str, n: int) -> dict[str, tuple[float, float]]:
+def noop(tmp: str, n: int, runs: int = 5) -> dict[str, Any]:
+    """No-op apply, plan and validate on n finished videos beside libyaml's load of the same
+    file: paired medians of interleaved fresh processes (bench/paired.py)."""
+    from bench.paired import child_env, paired
+
     path, state = finished_state(tmp, n)
-    runs = {"apply": ("apply", path, "--state", state), "plan": ("plan", path, "--state", state),
-            "validate": ("validate", path)}
-    return {cmd: min((timed_cli(*argv) for _ in range(3)), key=lambda r: r[0])
-            for cmd, argv in runs.items()}
+    cli = [sys.executable, "-m", "jogg_flow"]
+    return paired({"yaml": [sys.executable, "-c", "import sys, yaml; yaml.load(open(sys.argv[1]).read(), "
+                            "Loader=yaml.CSafeLoader)", path],
+                   "apply": [*cli, "apply", path, "--state", state],
+                   "plan": [*cli, "plan", path, "--state", state],
+                   "validate": [*cli, "validate", path]}, "yaml", runs, child_env(tmp, JOGG_API_KEY=KEY))
 
 
 def overhead(tmp: str, n: int) -> dict[str, float]:
@@ -262,10 +268,12 @@ def main() -> None:
             return
         print()
         for n in (10_000,):
-            times = noop(tmp, n)
-            for cmd, (wall, rss) in times.items():
-                print(f"no-op {cmd:<8} on {n} finished videos: {wall:.2f} s, peak {rss:.0f} MB")
-            report["noop"] = times
+            figures = noop(tmp, n)
+            for cmd, f in figures.items():
+                print(f"no-op {cmd:<8} on {n} finished videos: CPU {f.cpu:.2f} s, {f.cell()} the libyaml "
+                      f"load, peak {f.rss:.0f} MB")
+            print("(paired medians of 5 interleaved fresh processes; noise: the load against itself)")
+            report["noop"] = {cmd: vars(f) for cmd, f in figures.items()}
         o = overhead(tmp, 200)
         print(f"\nper step, zero-latency sandbox: engine {o['engine_ms']:.2f} ms, bare client "
               f"{o['bare_ms']:.2f} ms, engine overhead {o['engine_ms'] - o['bare_ms']:.2f} ms")
