@@ -204,6 +204,10 @@ class Templater:
             self._constant[key] = out
         return out
 
+    def is_constant(self, source: str) -> bool:
+        """Whether `source` rendered already to one result for every product and variant."""
+        return "\1" + source in self._constant
+
     def declare(self, names: tuple[str, ...]) -> None:
         """Let templates see these environment variables (credential-like names stay hidden)."""
         self.base["env"] = EnvView(self.environ, allowed(names))
