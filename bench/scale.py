@@ -2,6 +2,7 @@
 
     python bench/scale.py                 # 1,000 / 10,000 / 50,000 products, 5 rounds (about 10 min)
     python bench/scale.py --sizes 10000 --runs 5
+    python bench/scale.py --sizes 10000 --against /tmp/old   # git archive REV jogg_flow schemas
 
 For each size: `yaml.load(text, CSafeLoader)` of the file in a fresh interpreter (start-up
 included, as the CLI's is), `validate`, `plan` and a no-op `apply` (every video already
@@ -35,12 +36,20 @@ TARGETS = {"validate": 1.3, "plan": 1.3, "apply": 1.3}  # issue #26, target 2 (C
 COMMANDS = ("validate", "plan", "apply")
 
 
-def commands(path: str, state: str) -> dict[str, list[str]]:
+def commands(path: str, state: str, against: str | None = None) -> dict[str, list[str]]:
+    """The commands of a row; with `against` (a directory holding another tree's `jogg_flow`
+    package, e.g. from `git archive`), that tree's plan and apply run in the same rounds."""
     cli = [sys.executable, "-m", "jogg_flow"]
-    return {"yaml": [sys.executable, "-c", YAML, path],
-            "validate": [*cli, "validate", path],
-            "plan": [*cli, "plan", path, "--state", state],
-            "apply": [*cli, "apply", path, "--state", state]}
+    out = {"yaml": [sys.executable, "-c", YAML, path],
+           "validate": [*cli, "validate", path],
+           "plan": [*cli, "plan", path, "--state", state],
+           "apply": [*cli, "apply", path, "--state", state]}
+    if against:
+        other = [sys.executable, "-c", "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+                 "runpy.run_module('jogg_flow', run_name='__main__')", against]
+        out["other plan"] = [*other, "plan", path, "--state", state]
+        out["other apply"] = [*other, "apply", path, "--state", state]
+    return out
 
 
 def exponent(sizes: list[int], times: list[float]) -> float:
@@ -57,6 +66,9 @@ def report(sizes: list[int], rows: dict[int, dict[str, Figure]], runs: int) -> N
         cells = [f"{r['yaml'].cpu:6.2f}s {r['yaml'].rss:4.0f}MB"]
         cells += [f"{r[c].cell()} {r[c].rss:4.0f}MB" for c in (*COMMANDS, "noise")]
         print(f"{n:>9} " + " ".join(f"{c:>20}" for c in cells))
+        for c in ("other plan", "other apply"):
+            if c in r:
+                print(f"{'':>9} {c} (--against): {r[c].cell()} {r[c].rss:4.0f}MB")
     print(f"(yaml.load: median CPU and peak RSS; the others: median of the per-round CPU ratios to "
           f"yaml.load, (max - min), median peak RSS; {runs} interleaved rounds of fresh processes)")
     if 10000 in rows:
@@ -98,6 +110,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-fixed", action="store_true", help="skip --version and the one-product validate")
+    parser.add_argument("--against", help="a directory holding another tree's jogg_flow (before/after)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = child_env(tmp, JOGG_API_KEY=KEY)
@@ -106,7 +119,7 @@ def main() -> None:
         rows = {}
         for n in args.sizes:
             path, state = finished_state(tmp, n)
-            rows[n] = paired(commands(path, state), "yaml", args.runs, env)
+            rows[n] = paired(commands(path, state, args.against), "yaml", args.runs, env)
             print(f"  ({n} products measured)", file=sys.stderr)
         report(args.sizes, rows, args.runs)
 
