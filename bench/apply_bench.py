@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,39 +173,63 @@ def timed_cli(*args: str) -> tuple[float, float]:
     return float(wall), int(rss) / 1024
 
 
-def noop(tmp: str, n: int) -> dict[str, tuple[float, float]]:
+def noop(tmp: str, n: int, runs: int = 5) -> dict[str, Any]:
+    """No-op apply, plan and validate on n finished videos beside libyaml's load of the same
+    file: paired medians of interleaved fresh processes (bench/paired.py)."""
+    from bench.paired import child_env, paired
+
     path, state = finished_state(tmp, n)
-    runs = {"apply": ("apply", path, "--state", state), "plan": ("plan", path, "--state", state),
-            "validate": ("validate", path)}
-    return {cmd: min((timed_cli(*argv) for _ in range(3)), key=lambda r: r[0])
-            for cmd, argv in runs.items()}
+    cli = [sys.executable, "-m", "jogg_flow"]
+    return paired({"yaml": [sys.executable, "-c", "import sys, yaml; yaml.load(open(sys.argv[1]).read(), "
+                            "Loader=yaml.CSafeLoader)", path],
+                   "apply": [*cli, "apply", path, "--state", state],
+                   "plan": [*cli, "plan", path, "--state", state],
+                   "validate": [*cli, "validate", path]}, "yaml", runs, child_env(tmp, JOGG_API_KEY=KEY))
 
 
-def overhead(tmp: str, n: int) -> dict[str, float]:
+def overhead(tmp: str, n: int, runs: int = 5) -> dict[str, float]:
     """Per-step cost of the engine against a zero-latency sandbox with instant renders,
-    beside the same calls made by a bare loop over the client."""
+    beside the same calls made by a bare loop over the client: `runs` rounds, the two
+    interleaved (order swapped every round), medians and the median per-round ratio."""
     from jogg_flow.api import PostBudget
     from jogg_flow.api.open import OpenClient as Client
 
     path = write_manifest(tmp, n)
-    state = os.path.join(tmp, f"o{n}.json")
+    steps = 4 * n
+    rounds: list[tuple[float, float]] = []
     with Sandbox(Config(render_seconds=0.0, post_limit=10**9)) as sb:
         settings = runner.ApplySettings(parallelism=1,
                                         post_rate=(10**9, 1.0), poll_interval=0.0001, poll_max=0.0001)
-        start = time.perf_counter()
-        runner.apply(Scope(path, state=state, api_base=sb.url, environ={"JOGG_API_KEY": KEY}), settings)
-        engine = time.perf_counter() - start
-        client = Client(sb.url, KEY, budget=PostBudget(10**9, 1.0))
-        start = time.perf_counter()
-        for i in range(n):
-            pid, prj = client.create_product(f"https://shop.example/products/{i}")
-            assert prj is not None  # the open flow answers the project with the product
-            client.update_product(pid, {"title": "t"})
-            client.render(prj, {"aspect_ratio": 0})
-            client.project_info(prj)
-        bare = time.perf_counter() - start
-    steps = 4 * n
-    return {"engine_ms": 1000 * engine / steps, "bare_ms": 1000 * bare / steps}
+
+        def engine(i: int) -> float:
+            state = os.path.join(tmp, f"o{n}-{i}.json")
+            start = time.perf_counter()
+            runner.apply(Scope(path, state=state, api_base=sb.url, environ={"JOGG_API_KEY": KEY}), settings)
+            return time.perf_counter() - start
+
+        def bare() -> float:
+            client = Client(sb.url, KEY, budget=PostBudget(10**9, 1.0))
+            start = time.perf_counter()
+            for i in range(n):
+                pid, prj = client.create_product(f"https://shop.example/products/{i}")
+                assert prj is not None  # the open flow answers the project with the product
+                client.update_product(pid, {"title": "t"})
+                client.render(prj, {"aspect_ratio": 0})
+                client.project_info(prj)
+            return time.perf_counter() - start
+
+        for i in range(runs):
+            if i % 2:
+                b = bare()
+                e = engine(i)
+            else:
+                e = engine(i)
+                b = bare()
+            rounds.append((e, b))
+    ratios = sorted(e / b for e, b in rounds)
+    return {"engine_ms": 1000 * statistics.median(e for e, _ in rounds) / steps,
+            "bare_ms": 1000 * statistics.median(b for _, b in rounds) / steps,
+            "ratio": statistics.median(ratios), "spread": ratios[-1] - ratios[0]}
 
 
 def bytes_per_step(tmp: str, n: int) -> float:
@@ -262,13 +287,16 @@ def main() -> None:
             return
         print()
         for n in (10_000,):
-            times = noop(tmp, n)
-            for cmd, (wall, rss) in times.items():
-                print(f"no-op {cmd:<8} on {n} finished videos: {wall:.2f} s, peak {rss:.0f} MB")
-            report["noop"] = times
+            figures = noop(tmp, n)
+            for cmd, f in figures.items():
+                print(f"no-op {cmd:<8} on {n} finished videos: CPU {f.cpu:.2f} s, {f.cell()} the libyaml "
+                      f"load, peak {f.rss:.0f} MB")
+            print("(paired medians of 5 interleaved fresh processes; noise: the load against itself)")
+            report["noop"] = {cmd: vars(f) for cmd, f in figures.items()}
         o = overhead(tmp, 200)
         print(f"\nper step, zero-latency sandbox: engine {o['engine_ms']:.2f} ms, bare client "
-              f"{o['bare_ms']:.2f} ms, engine overhead {o['engine_ms'] - o['bare_ms']:.2f} ms")
+              f"{o['bare_ms']:.2f} ms, engine overhead {o['engine_ms'] - o['bare_ms']:.2f} ms "
+              f"(engine/bare {o['ratio']:.2f}x, spread {o['spread']:.2f}; medians of 5 interleaved rounds)")
         b100, b10k = bytes_per_step(tmp, 100), bytes_per_step(tmp, 10_000)
         print(f"state bytes per step: {b100:.0f} at N=100, {b10k:.0f} at N=10,000 "
               f"(ratio {b10k / b100:.2f})")

@@ -5,6 +5,7 @@ PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them
     python bench/state_campaigns.py pg-crash --kills 25 --seeds 0 1 [--pooled]
     python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
     python bench/state_campaigns.py pooled --runners 20 50 100 --videos 2 --pool 4
+    python bench/state_campaigns.py runners --runners 20 --videos 10 --window 2 --repeat 3
 
 PostgreSQL comes from `--dsn`, else a throwaway server is started (bench/pgserver.py).
 """
@@ -17,6 +18,7 @@ import math
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.campaigns import KEY, settle, write_manifest  # noqa: E402
+from bench.paired import child_env  # noqa: E402
 from jogg_flow import state as stores  # noqa: E402
 from jogg_flow.sandbox import Config, Sandbox  # noqa: E402
 
@@ -39,13 +42,19 @@ def write_named(directory: str, tag: str, n: int, version: str = "open") -> str:
     return write_manifest(directory, n, version, name=tag)
 
 
+# Children run with bytecode caching on, as an installed package runs (pip compiles on
+# install): under PYTHONDONTWRITEBYTECODE=1 each of 20 runners recompiled every module it
+# imports, about 0.5 s of CPU each before its first POST.
+_PYCACHE = tempfile.TemporaryDirectory(prefix="jf-bench-pycache-")
+
+
 def start(url: str, manifest: str, state: str, *extra: str) -> subprocess.Popen[str]:
     """A real `jogg-flow apply` process against the sandbox at `url`."""
     return subprocess.Popen(
         [sys.executable, "-m", "jogg_flow", "apply", manifest, "--api-base", url, "--state", state,
          *POLL, "--output", "json", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "JOGG_API_KEY": KEY})
+        env=child_env(_PYCACHE.name, JOGG_API_KEY=KEY))
 
 
 def posts(stats: dict[str, Any]) -> int:
@@ -104,7 +113,7 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
                     post_window=window * 60.0)
     manifests = [write_named(directory, f"shop{i}", n) for i in range(runners)]
     with Sandbox(config) as sb, ConnectionPeak(direct or dsn) as connections:
-        t0 = time.monotonic()
+        t0, t0_wall = time.monotonic(), time.time()
         procs = [start(sb.url, m, dsn or os.path.join(directory, f"s{i}.json"),
                        "--post-rate", f"{limit}/{window:g}s", "--parallelism", str(parallelism), *extra)
                  for i, m in enumerate(manifests)]
@@ -121,7 +130,10 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
     # The last POST cannot leave before (ceil(P/L)-1) windows; its render then takes
     # render_seconds on the sandbox's clock (60 API seconds per real one).
     bound = (math.ceil(total / limit) - 1) * window + render_seconds / 60.0
+    first = _first_post(outs) - t0_wall
     return {"store": "postgresql" if dsn else "files", "runners": runners, "videos": runners * n,
+            "first_post_s": round(first, 2),
+            "after_first_post_over_bound": round((makespan - first) / bound, 3),
             "posts": total, "limit": f"{limit}/{window:g}s",
             "bound_s": round(bound, 2), "makespan_s": round(makespan, 2),
             "makespan_over_bound": round(makespan / bound, 2), "rate_limited_429": stats["rate_limited"],
@@ -130,6 +142,13 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
             "renders_per_video": round(sum(renders.values()) / (runners * n), 3),
             **({"first_error": errors[0]} if errors else {}),
             **({"noop_makespan_s": round(noop, 2)} if noop is not None else {})}
+
+
+def _first_post(outs: list[tuple[str, str]]) -> float:
+    """When the first POST's answer was in (its step event's time stamp), across runners."""
+    stamps = [json.loads(line)["ts"] for out, _ in outs for line in out.splitlines()
+              if line.startswith('{"event": "step"')]
+    return min(stamps, default=float("nan"))
 
 
 def _noop(url: str, manifests: list[str], dsn: str, extra: tuple[str, ...]) -> float:
@@ -277,9 +296,61 @@ def pooled(server: Any, directory: str, runners: int, n: int, pool: int, direct:
             "exit_codes": {str(c): figures["exit_codes"].count(c) for c in set(figures["exit_codes"])}}
 
 
+def many_runners(server: Any, directory: str, count: int, n: int, window: float, repeat: int,
+                 dsn: str | None = None) -> dict[str, Any]:
+    """`count` applies at once on one key and one PostgreSQL (each its own manifest of `n`
+    videos), at 20 POSTs per window of `window` seconds, `repeat` times on fresh databases:
+    the median makespan over the bound, its spread, 429s and renders per video."""
+    # One runner first: bytecode written to the cache the runners share, as installed.
+    three_runners(tempfile.mkdtemp(dir=directory), dsn or server.fresh_db(), 1, window=window, runners=1)
+    rows = []
+    for i in range(repeat):
+        db = dsn or server.fresh_db()
+        rows.append(three_runners(tempfile.mkdtemp(dir=directory), db, n, window=window, runners=count,
+                                  render_seconds=30.0, parallelism=4))
+        print(json.dumps({"run": i, **rows[-1]}), file=sys.stderr, flush=True)
+    ratios = sorted(r["makespan_s"] / r["bound_s"] for r in rows)
+    return {"runners": count, "videos": count * n, "window_s": window, "posts": rows[0]["posts"],
+            "bound_s": rows[0]["bound_s"], "makespans_s": [r["makespan_s"] for r in rows],
+            "first_post_s": [r["first_post_s"] for r in rows],
+            "after_first_post_over_bound": [r["after_first_post_over_bound"] for r in rows],
+            "median_over_bound": round(statistics.median(ratios), 3),
+            "spread": round(ratios[-1] - ratios[0], 3),
+            "rate_limited_429": sum(r["rate_limited_429"] for r in rows),
+            "max_renders_per_project": max(r["max_renders_per_project"] for r in rows),
+            "renders_per_video": [r["renders_per_video"] for r in rows],
+            "peak_server_connections": max(r["peak_server_connections"] for r in rows)}
+
+
+def _run(args: argparse.Namespace, server: Any, bouncer: Any, tmp: str) -> None:
+    if args.kind == "runners":
+        for count in args.runners:
+            print(json.dumps(many_runners(server, tmp, count, args.videos or 10, args.window, args.repeat,
+                                          args.dsn)), flush=True)
+        return
+    if args.kind == "pooled":
+        for count in args.runners:
+            print(json.dumps(pooled(server, tempfile.mkdtemp(dir=tmp), count, args.videos or 2,
+                                    args.pool, args.direct)), flush=True)
+        return
+    if args.kind == "three-runners":
+        shared = args.dsn or (server.fresh_db() if server else None)
+        for dsn in (shared, None):
+            print(json.dumps(three_runners(tempfile.mkdtemp(dir=tmp), dsn, args.videos or 10)))
+        return
+    for seed in args.seeds:
+        if args.kind == "pg-crash":
+            dsn = args.dsn or (bouncer or server).fresh_db()
+            print(json.dumps(pg_crash(tmp, dsn, args.kills, seed, args.videos or 20)))
+        else:
+            print(json.dumps(tamper(tmp, args.kills, seed, args.videos or 20)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper", "pooled"])
+    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper", "pooled", "runners"])
+    ap.add_argument("--window", type=float, default=2.0, help="runners: seconds per POST window")
+    ap.add_argument("--repeat", type=int, default=3, help="runners: runs, for a median")
     ap.add_argument("--runners", type=int, nargs="+", default=[20, 50, 100],
                     help="pooled: how many applies at once, each on its own manifest")
     ap.add_argument("--pool", type=int, default=4, help="pooled: PgBouncer's server connections")
@@ -302,22 +373,7 @@ def main() -> None:
         bouncer = PgBouncer(server)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            if args.kind == "pooled":
-                for runners in args.runners:
-                    print(json.dumps(pooled(server, tempfile.mkdtemp(dir=tmp), runners, args.videos or 2,
-                                            args.pool, args.direct)), flush=True)
-                return
-            if args.kind == "three-runners":
-                shared = args.dsn or (server.fresh_db() if server else None)
-                for dsn in (shared, None):
-                    print(json.dumps(three_runners(tempfile.mkdtemp(dir=tmp), dsn, args.videos or 10)))
-                return
-            for seed in args.seeds:
-                if args.kind == "pg-crash":
-                    dsn = args.dsn or (bouncer or server).fresh_db()  # type: ignore[union-attr]
-                    print(json.dumps(pg_crash(tmp, dsn, args.kills, seed, args.videos or 20)))
-                else:
-                    print(json.dumps(tamper(tmp, args.kills, seed, args.videos or 20)))
+            _run(args, server, bouncer, tmp)
     finally:
         if bouncer:
             bouncer.close()

@@ -88,6 +88,31 @@ def test_per_product_templates_are_not_cached_across_products(write):
     assert b.url == "https://shop.example/b"
 
 
+def test_a_setting_only_defaults_give_is_the_same_for_every_video_but_never_shared(write):
+    path = write("m.yaml", """
+        version: 1
+        vars: {brand: Acme}
+        defaults:
+          details:
+            intro_text: "{{ vars.brand | upper }} quality"
+            intro_medias: [https://cdn.example/a.jpg]
+            title: "{{ product.key }} by {{ vars.brand }}"
+          render: {lang: english, avatar_id: "{{ 30 + 7 }}"}
+        products:
+          - {key: a, url: "https://shop.example/a"}
+          - {key: b, url: "https://shop.example/b", render: {lang: german}}
+          - {key: c, url: "https://shop.example/c"}
+        """)
+    a, b, c = load_manifest(path, environ={}).videos
+    assert [v.details["title"] for v in (a, b, c)] == ["a by Acme", "b by Acme", "c by Acme"]
+    assert a.details["intro_text"] == c.details["intro_text"] == "ACME quality"
+    assert a.render == c.render == {"lang": "english", "avatar_id": 37}
+    assert b.render == {"lang": "german", "avatar_id": 37}
+    a.details["intro_medias"][0]["name"] = "changed"  # each video holds its own copy
+    a.render["lang"] = "changed"
+    assert c.details["intro_medias"][0]["name"] == "a.jpg" and c.render["lang"] == "english"
+
+
 def test_template_with_braces_inside_a_string_literal_still_renders(write):
     path = write("m.yaml", """
         version: 1

@@ -251,6 +251,35 @@ def test_two_budgets_on_one_key_never_exceed_the_limit_together(pg):
         x.close()
 
 
+def test_a_slot_expires_a_window_after_its_answer_however_late_its_release_runs(pg):
+    # The run's other threads hold its one connection (a state write, a lease renewal):
+    # the wait for it is no part of the window, or every slot is held that much longer.
+    import psycopg
+
+    from jogg_flow.state.budget_pg import PgPostBudget
+
+    budget = PgPostBudget(pg, KEY, limit=4, window=3.0)
+    busy = threading.Event()
+
+    def sleep(conn):
+        busy.set()
+        conn.execute("select pg_sleep(1.0)")
+
+    def hold_the_connection():
+        budget._link.run(sleep, single=True)
+
+    with budget.slot():
+        other = threading.Thread(target=hold_the_connection)
+        other.start()
+        busy.wait()
+    other.join()  # the release ran after the other transaction: a second or more after the answer
+    with psycopg.connect(pg, autocommit=True) as conn:
+        row = conn.execute("select extract(epoch from expires_at - clock_timestamp()) "
+                           "from jogg_flow_post_slots").fetchone()
+    assert row is not None and float(row[0]) < 2.5  # answer + 3 s, not release + 3 s
+    budget.close()
+
+
 def test_a_pause_holds_every_runner_and_cancel_wakes_them(pg):
     from jogg_flow.state.budget_pg import PgPostBudget
 

@@ -62,7 +62,9 @@ def test_another_client_using_the_whole_budget_for_a_while_ends_no_video(run, tm
 def test_the_budget_lowers_after_a_429_and_creeps_back_after_quiet_windows():
     now = [0.0]
     budget = PostBudget(20, 1.0, clock=lambda: now[0])
-    assert budget.throttled() == 15 and budget.throttled() == 11
+    assert budget.throttled() == 15
+    now[0] += 1.0
+    assert budget.throttled() == 11  # a window later, still too many: a quarter off again
     now[0] += 1.0
     with budget.slot():
         pass
@@ -71,6 +73,25 @@ def test_the_budget_lowers_after_a_429_and_creeps_back_after_quiet_windows():
     with budget.slot():
         pass
     assert budget.limit == 12
+
+
+def test_a_burst_of_429s_within_a_window_lowers_the_budget_once():
+    # Eight POSTs in flight meet one overload: cutting a quarter for each would leave 2 of 20.
+    now = [0.0]
+    budget = PostBudget(20, 1.0, clock=lambda: now[0])
+    limits = []
+    for _ in range(8):
+        limits.append(budget.throttled())
+        now[0] += 0.05
+    assert limits == [15] * 8
+    now[0] = 0.99
+    with budget.slot():
+        pass
+    assert budget.limit == 15  # the last 429 was at 0.35: not yet a quiet window
+    now[0] = 1.5
+    with budget.slot():
+        pass
+    assert budget.limit == 16
 
 
 def test_max_duration_stops_in_time_says_what_remains_and_the_next_apply_finishes(run, tmp_path):

@@ -86,3 +86,45 @@ def test_loading_holds_the_records_as_text_not_as_objects(tmp_path):
     assert len(state.videos) == 2000
     # As dicts the same records took about 8 times the journal's bytes, held after loading.
     assert held < 2 * size and peak < 4 * size, (held / size, peak / size)
+
+
+def test_the_journal_header_names_the_snapshot_it_was_compacted_with(tmp_path):
+    import hashlib
+
+    path = _state(tmp_path, 3)
+    with open(path + ".journal") as fh:
+        header = json.loads(fh.readline())
+    with open(path, "rb") as fh:
+        assert header["snapshot"] == hashlib.sha256(fh.read()).hexdigest()
+    state = State.load(path)  # the snapshot is the one compacted: its head is all it reads
+    assert state.videos == {f"p{i}": _record(i) for i in range(3)} and state.serial == header["serial"]
+
+
+def test_a_snapshot_changed_after_its_compaction_is_read_whole_and_checked(tmp_path):
+    path = _state(tmp_path, 3)
+    with open(path) as fh:
+        text = fh.read()
+    with open(path, "w") as fh:  # same lineage and serial, one field of the wrong type
+        fh.write(text.replace('"status":"succeeded"', '"status":5', 1))
+    with pytest.raises(StateError, match="field 'status' must be a string"):
+        State.load(path)
+
+
+def test_a_journal_line_laid_out_by_hand_is_read_as_its_record(tmp_path):
+    path = _state(tmp_path, 2)
+    with open(path + ".journal") as fh:
+        lines = fh.readlines()
+    entry = json.loads(lines[2])
+    lines[2] = json.dumps(entry, indent=None) + "\n"  # spaces after ':' and ','
+    entry["record"]["status"] = "failed"
+    lines.append(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+    with open(path + ".journal", "w") as fh:
+        fh.writelines(lines)
+    state = State.load(path)
+    assert state.videos["p1"] == {**_record(1), "status": "failed"}
+    assert state.videos["p0"] == _record(0)
+    state.save()  # the kept texts are written back as one video per line
+    state.close()
+    with open(path) as fh:
+        snapshot = json.load(fh)
+    assert snapshot["videos"]["p1"]["status"] == "failed"

@@ -29,6 +29,39 @@ def test_quick_path_matches_jinja(source):
     assert templater.render(source, CTX) == expected
 
 
+@pytest.mark.parametrize("value", ["stra\u00dfe \u01c6emal", "\u3000 lamp\u00a0\n", "\u0130stanbul", 7, ["a"]])
+@pytest.mark.parametrize("source", [
+    "{{ vars.v | upper }}", "x{{ vars.v|lower }}y", "{{ vars.v | capitalize | trim }}", "{{ vars['v']|trim }}",
+    "{{ product.key | upper }} {{ vars.v | title }}",
+])
+def test_string_filters_on_a_plain_lookup_match_jinja(source, value):
+    templater = Templater({})
+    templater.set_var("v", value)
+    expected = templater.env.from_string(source).render({**templater.base, **CTX})
+    assert templater.render(source, CTX) == expected
+
+
+def test_string_filters_on_a_plain_lookup_are_read_without_jinja():
+    # The lookups a generated title is made of: read as data, like a plain {{ row.X }}.
+    templater = Templater({})
+    assert templater.render("{{ product.key | upper }}-{{ product.key|lower|trim }}", CTX) == "LAMP-lamp"
+    assert templater._paths["product.key | upper"] == (("product", "key"), ("upper",))
+    assert templater._paths["product.key|lower|trim"] == (("product", "key"), ("lower", "trim"))
+    templater.render("{{ product.key | title }}{{ product.key | trim('l') }}", CTX)
+    assert templater._paths["product.key | title"] is None  # not a str method: Jinja does it
+    assert templater._paths["product.key | trim('l')"] is None
+
+
+def test_a_filtered_lookup_past_the_size_bound_is_refused_as_jinja_refuses_it():
+    from jogg_flow.manifest.jinja_limits import MAX_CHARS
+
+    templater = Templater({})
+    templater.set_var("v", "\u00df" * (MAX_CHARS // 2 + 1))  # upper doubles it: SS
+    assert templater.render("{{ vars.v }}", {}) == "\u00df" * (MAX_CHARS // 2 + 1)
+    with pytest.raises(TemplateError, match="refus|too long|limit"):
+        templater.render("{{ vars.v | upper }}", {})
+
+
 def test_env_holds_only_the_declared_variables_never_the_key():
     environ = {"REGION": "eu", "HOME": "/root", "JOGG_API_KEY": "secret-value-123", "MY_TOKEN": "t0k"}
     templater = Templater(environ, ("REGION", "JOGG_API_KEY", "MY_TOKEN", "UNSET"))

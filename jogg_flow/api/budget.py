@@ -57,6 +57,7 @@ class PostBudget:
         self._waiting = 0  # callers held back by the budget now
         self.ceiling = limit  # the limit asked for; `limit` adapts below it after 429s
         self._last_429 = -1e18
+        self._last_cut = -1e18
         self._expiries: list[float] = []
         self._inflight = 0
         self._paused_until = 0.0
@@ -86,11 +87,15 @@ class PostBudget:
     def throttled(self) -> int:
         """A POST met a 429 although this budget was kept: the key's real rate is lower
         (the server counts differently, or another client shares the key). Take a quarter
-        off the limit (never below 1); it creeps back by one each quiet window. Returns the
-        limit now in force."""
+        off the limit (never below 1), once per window: the POSTs in flight together meet
+        the same overload, and a burst of their 429s is one signal, not one each. It creeps
+        back by one each quiet window. Returns the limit now in force."""
         with self._cond:
-            self._last_429 = self.clock()
-            self.limit = max(1, (self.limit * 3) // 4)
+            now = self.clock()
+            if now - self._last_cut >= self.window:
+                self.limit = max(1, (self.limit * 3) // 4)
+                self._last_cut = now
+            self._last_429 = now
             return self.limit
 
     def _recover(self, now: float) -> None:

@@ -467,8 +467,7 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
     renders = posts = from_previews = 0
     updating: list[Video] = []  # whose product update (and its uploads) is still to come
     products: set[tuple[str, str]] = set()
-    done = {_product_of(k, r) for k, r in records.items()
-            if (r.get("steps") or {}).get("create") == "done" and r.get("status") != Status.FAILED}
+    done: set[tuple[str, str]] | None = None  # read only when a create may be shared
     for item in items:
         if item.video is None or item.action not in (*FRESH, Action.RESUME):
             continue
@@ -485,9 +484,14 @@ def estimate(items: Iterable[PlanItem], records: Mapping[str, Mapping[str, Any]]
         product = _product_of(item.key, {"inputs": item.video.inputs()})
         if not shares_products:
             posts += 1
-        elif product not in products and product not in done:
-            products.add(product)
-            posts += 1
+        elif product not in products:
+            if done is None:
+                done = {_product_of(k, r) for k, r in records.items()
+                        if (r.get("steps") or {}).get("create") == "done"
+                        and r.get("status") != Status.FAILED}
+            if product not in done:
+                products.add(product)
+                posts += 1
     uploads = to_upload(updating, records)
     return Estimate(renders, renders, posts + renders + uploads, from_previews, uploads)
 

@@ -23,6 +23,7 @@ _MISSING: Any = object()
 _ASPECT = {"9:16": 0, "portrait": 0, "0": 0, "16:9": 1, "landscape": 1, "1": 1,
            "1:1": 2, "square": 2, "2": 2}
 _VIDEO_EXT = (".mp4", ".mov", ".webm", ".m4v", ".avi", ".mkv")
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#][^\[\]]*)?\Z")
 _SECRET_VAR = re.compile(r"api[_-]?key|secret|token|password", re.IGNORECASE)
 
 
@@ -115,6 +116,7 @@ class Builder:
         self.offline = False
         self.feeds: list[Any] = []
         self.media = LocalMedia(doc.file, self.fail)
+        self._defaults: dict[Path, Any] = {}  # defaults-only settings, rendered once (`_shared`)
 
     def fail(self, path: Path, message: str, at_key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, at_key=at_key))
@@ -195,7 +197,32 @@ class Builder:
             return {k: self.merged([(v.get(k, _MISSING), p + (k,)) for v, p in layers], ctx)
                     for k in keys}
         value, path = layers[-1]
+        if len(layers) == 1 and path[0] == "defaults":
+            return self._shared(value, path, ctx)
         return self.value(value, path, ctx)
+
+    def _shared(self, value: Any, path: Path, ctx: Mapping[str, Any]) -> Any:
+        """A setting only `defaults` gives: rendered and checked once for every video, when
+        nothing in it depends on the product (a fresh copy each time, as `value` gives)."""
+        hit = self._defaults.get(path, _MISSING)
+        if hit is not _MISSING:
+            return _fresh(hit)
+        before = len(self.problems)
+        out = self.value(value, path, ctx)
+        if len(self.problems) == before and self._constant(value):
+            self._defaults[path] = out
+            return _fresh(out)
+        return out
+
+    def _constant(self, value: Any) -> bool:
+        """Whether every template in `value` rendered to a result shared by all videos."""
+        if isinstance(value, str):
+            return not is_template(value) or self.templater.is_constant(value)
+        if isinstance(value, list):
+            return all(self._constant(v) for v in value)
+        if isinstance(value, dict):
+            return all(self._constant(v) for v in value.values())
+        return True
 
     def videos(self) -> list[Video]:
         data = self.doc.data
@@ -329,11 +356,22 @@ def windows_name_problem(name: str) -> str | None:
 
 def _unparsable(url: str) -> str | None:
     """Why urllib cannot read `url` (a lone '[', a port out of range), or None."""
+    if _PLAIN_URL.match(url):
+        return None  # an ASCII host name, no port, no brackets: nothing urllib refuses
     try:
         urlsplit(url).port  # noqa: B018 - reading the port is the check
     except ValueError as err:
         return str(err)
     return None
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of the containers in `value` (its strings and numbers are immutable)."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
 
 
 def _holds(text: str, secret: str) -> bool:

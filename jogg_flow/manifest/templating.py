@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -131,7 +131,8 @@ class Templater:
                                      "vars": Named("vars", {}, "variable")}
         self._compiled: dict[str, tuple[jinja2.Template, bool]] = {}
         self._exprs: dict[str, tuple[Any, bool]] = {}
-        self._paths: dict[str, tuple[str, ...] | None] = {}  # plain lookups, read without Jinja
+        # Plain lookups (and string filters on them), read without Jinja.
+        self._paths: dict[str, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
         self._max_chars = 0  # jinja_limits.MAX_CHARS once Jinja is loaded
         self._constant: dict[str, str] = {}
 
@@ -214,12 +215,18 @@ class Templater:
         fn, per_product = hit
         if not per_product and expr in self._constant:
             return self._constant[expr]
-        path = self._paths.get(expr, _UNSEEN)
-        if path is _UNSEEN:
-            path = self._paths[expr] = _lookup_path(expr)
-        value = _MISSING if path is None else _look_up(path, ctx)
-        if type(value) is str and len(value) <= self._max_chars:
-            return value  # a plain lookup of a short text: cheaper than any cache
+        plain = self._paths.get(expr, _UNSEEN)
+        if plain is _UNSEEN:
+            plain = self._paths[expr] = _lookup_path(expr)
+        value = _MISSING if plain is None else _look_up(plain[0], ctx)
+        if type(value) is str:
+            for name in plain[1]:  # Jinja's own string filters, as Python's str methods
+                value = _STR_FILTERS[name](value)
+            if len(value) <= self._max_chars:
+                return value  # a plain lookup of a short text: cheaper than any cache
+            value = _MISSING  # too long: Jinja refuses it with its own words
+        elif plain is not None and plain[1]:
+            value = _MISSING  # a filter on a number or a list: Jinja applies it
         if value is _MISSING:  # not a plain lookup, or one Jinja must explain: Jinja itself
             value = fn(**ctx)
         from .jinja_limits import MAX_CHARS, refuse, size
@@ -247,6 +254,10 @@ class Templater:
         if not per_product:
             self._constant[key] = out
         return out
+
+    def is_constant(self, source: str) -> bool:
+        """Whether `source` rendered already to one result for every product and variant."""
+        return "\1" + source in self._constant
 
     def declare(self, names: tuple[str, ...]) -> None:
         """Let templates see these environment variables (credential-like names stay hidden)."""
@@ -288,20 +299,28 @@ def allowed(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _UNSEEN: Any = object()
+# Jinja's filters that are a str method on a str (jinja2.filters: do_upper is
+# soft_str(s).upper(), do_trim with no chars is .strip()); with any argument Jinja applies them.
+_STR_FILTERS: dict[str, Callable[[str], str]] = {
+    "upper": str.upper, "lower": str.lower, "capitalize": str.capitalize, "trim": str.strip}
 _MISSING: Any = object()
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PATH = re.compile(rf"\s*({_NAME})((?:\s*\.\s*{_NAME}|\s*\[\s*'[^'\\]*'\s*\]|\s*\[\s*\"[^\"\\]*\"\s*\])*)\s*")
 _STEP = re.compile(rf"\.\s*({_NAME})|\[\s*'([^'\\]*)'\s*\]|\[\s*\"([^\"\\]*)\"\s*\]")
 
 
-def _lookup_path(expr: str) -> tuple[str, ...] | None:
-    """`row.title`, `vars.brand`, `row['Product Name']` as the names to look up, or None for
-    anything else (a filter, a call, arithmetic: Jinja renders those)."""
-    match = _PATH.fullmatch(expr)
-    if match is None:
+def _lookup_path(expr: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """`row.title`, `vars.brand`, `row['Product Name']` as the names to look up, and the
+    string filters after them (`product.key | upper`), or None for anything else (another
+    filter, a call, arithmetic: Jinja renders those)."""
+    head, *filters = expr.split("|")
+    names = tuple(f.strip() for f in filters)
+    match = _PATH.fullmatch(head)
+    if match is None or not all(n in _STR_FILTERS for n in names):
         return None
-    return (match.group(1), *(next(g for g in step.groups() if g is not None)
+    path = (match.group(1), *(next(g for g in step.groups() if g is not None)
                               for step in _STEP.finditer(match.group(2))))
+    return path, names
 
 
 def _look_up(path: tuple[str, ...], ctx: Mapping[str, Any]) -> Any:

@@ -4,7 +4,8 @@ Same interface as `jogg_flow.api.budget.PostBudget`; the sliding window lives in
 database and is kept with the database's clock, so runners on machines whose clocks
 disagree still count the same window. A slot is a row: taken with an expiry far enough
 ahead to cover the request (so a runner killed mid-POST frees it by itself), and moved to
-`window` seconds after the answer once the answer is in. The key is stored only as a
+`window` seconds after the answer once the answer is in (counted from when the answer
+came back, not from when the update ran). The key is stored only as a
 salted SHA-256 hash, with a random salt kept in the database.
 
 Its transactions go through the run's one connection (`postgres.Link`), and a slot is given
@@ -64,7 +65,7 @@ class PgPostBudget:
         try:
             yield slot
         finally:
-            self._release(slot_id, slot.sent)
+            self._release(slot_id, slot.sent, time.monotonic())
 
     def pause(self, seconds: float) -> None:
         """Hold every runner's POSTs for `seconds` (a 429 told one of us to)."""
@@ -134,17 +135,21 @@ class PgPostBudget:
             return int(got[0]), 0.0
         return None, float(soonest) if soonest is not None else MAX_WAIT
 
-    def _release(self, slot_id: int, sent: bool) -> None:
+    def _release(self, slot_id: int, sent: bool, answered: float) -> None:
+        """Free the slot `window` seconds after the answer came back (`answered`, this
+        process's monotonic clock), however long the update waited for the run's
+        connection behind its other threads' transactions: the wait is taken off."""
         with self._mine_lock:
             if math.inf in self._mine:
                 self._mine.remove(math.inf)
                 if sent:
-                    self._mine.append(time.monotonic() + self.window)
+                    self._mine.append(answered + self.window)
         try:
             if sent:
                 self._link.run(lambda c: c.execute(
                     "update jogg_flow_post_slots set expires_at = clock_timestamp() + %s * interval "
-                    "'1 second' where id = %s", (self.window, slot_id)), self.where, single=True)
+                    "'1 second' where id = %s", (self.window - (time.monotonic() - answered), slot_id)),
+                    self.where, single=True)
             else:
                 self._link.run(lambda c: c.execute("delete from jogg_flow_post_slots where id = %s",
                                                    (slot_id,)), self.where, single=True)

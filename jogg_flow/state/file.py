@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import stat
@@ -90,8 +91,13 @@ class State:
     def load(cls, path: str) -> State:
         """Read snapshot and journal; a missing file is an empty state."""
         state = cls(path)
-        snap = state._read_snapshot()  # checked record by record; the videos are not kept
         entries = state._read_journal()
+        # A snapshot byte for byte as the journal's compaction wrote it (its digest is in the
+        # header) holds nothing the journal does not: only its head is read. Anything else
+        # is read whole and checked record by record (the videos are not kept).
+        snap = state._compacted_snapshot(entries[0]) if entries and entries[0].get("header") else None
+        if snap is None:
+            snap = state._read_snapshot()
         state.existed = snap is not None or bool(entries)
         if entries and entries[0].get("header"):
             state._from_journal(snap, entries)
@@ -123,6 +129,29 @@ class State:
             raise StateError(f"{self.path}: state file is unreadable (nested too deeply); "
                              "it was left untouched") from None
         return _check_snapshot(snap, self.path)
+
+    def _compacted_snapshot(self, header: dict[str, Any]) -> dict[str, Any] | None:
+        """The snapshot's head fields when the file is the one the header's compaction wrote
+        (same SHA-256), without decoding its videos; None when it is not (or cannot tell)."""
+        digest = header.get("snapshot")
+        if not isinstance(digest, str):
+            return None  # a journal from before the digest was kept
+        sha, first = hashlib.sha256(), b""
+        try:
+            with open(self.path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    first = first or chunk
+                    sha.update(chunk)
+        except OSError:
+            return None  # missing or unreadable: the whole read says which
+        end = first.find(b'\n "videos": ')
+        if sha.hexdigest() != digest or end < 0:
+            return None
+        try:
+            head = json.loads(first[:end] + b'\n "videos": true}')
+        except ValueError:
+            return None
+        return _check_snapshot(head, self.path)
 
     def _read_journal(self) -> list[dict[str, Any]]:
         """The journal's entries, a line at a time, each record kept as its text at once (the
@@ -158,7 +187,7 @@ class State:
         if not isinstance(entry, dict):
             raise StateError(f"{self.journal_path}: line {i + 1} is not a journal entry")
         if "record" in entry:
-            entry["record"] = _JournalRecord.of(entry.get("key"), entry["record"], self.journal_path)
+            entry["record"] = _JournalRecord.of(entry, raw, self.journal_path)
         return entry
 
     def _from_journal(self, snap: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
@@ -324,10 +353,10 @@ class State:
     def _compact(self) -> None:
         serial = self.serial + 1
         _makedirs(os.path.dirname(self.path))
-        _atomic_write(self.path, self._snapshot_text(serial).encode(),
-                      "the journal beside it still holds every change")
+        snapshot = self._snapshot_text(serial).encode()
+        _atomic_write(self.path, snapshot, "the journal beside it still holds every change")
         head = {"header": True, "lineage": self.lineage, "serial": serial, "identity": self.identity,
-                "records": len(self._texts)}
+                "records": len(self._texts), "snapshot": hashlib.sha256(snapshot).hexdigest()}
         lineage = json.dumps(self.lineage)
         data = "".join([_dump_line_text(head)] + [
             f'{{"key":{json.dumps(k)},"lineage":{lineage},"record":{t},"serial":{serial}}}\n'
@@ -366,12 +395,23 @@ class _JournalRecord:
         self.text, self.error = text, error
 
     @classmethod
-    def of(cls, key: Any, record: Any, where: str) -> _JournalRecord:
-        """Check `record` now and keep only its text."""
+    def of(cls, entry: dict[str, Any], raw: bytes, where: str) -> _JournalRecord:
+        """Check the entry's record now and keep only its text: the line's own bytes when
+        the line is laid out as `_record_line` writes it (nothing to encode again), else
+        the record encoded anew."""
+        key, record = entry.get("key"), entry["record"]
         try:
             check_record(key, record, where)
         except StateError as err:
             return cls("", str(err))
+        serial = entry.get("serial")
+        if isinstance(key, str) and isinstance(entry.get("lineage"), str) and type(serial) is int:
+            head = f'{{"key":{json.dumps(key)},"lineage":{json.dumps(entry["lineage"])},"record":'.encode()
+            tail = f',"serial":{serial}}}'.encode()
+            line = raw.rstrip(b"\n")
+            if line.startswith(head) and line.endswith(tail) and len(entry) == 4:
+                with contextlib.suppress(UnicodeDecodeError):
+                    return cls(line[len(head):-len(tail)].decode("utf-8"), None)
         return cls(dump(record), None)
 
 
