@@ -350,3 +350,14 @@ def test_preview_uploads_local_media_once_and_apply_does_not_again(tmp_path, wri
     assert stats["uploads_signed"] == 1 and stats["renders_from_previews"] == 1
     product = next(iter(sb.backend.v2_products.values()))
     assert product["media"][0]["url"].startswith(sb.url)  # the hosted asset, not a file path
+
+
+def test_max_credits_refuses_previews_over_the_cap(tmp_path, write, run, sb):
+    state = str(tmp_path / "state.json")
+    common = ("--api-base", sb.url, "--state", state, *FAST)
+    refused = run("preview", _sandbox_manifest(write), *common, "--max-credits", "1", env=ENV)
+    assert refused.exit_code == 1 and "over --max-credits 1" in refused.stderr
+    assert sb.stats()["requests"] == {}  # nothing sent, not even a product
+    # Two videos of two styles cost 2 credits: a cap of 2 lets both through.
+    assert run("preview", _sandbox_manifest(write), *common, "--max-credits", "2", env=ENV).exit_code == 0
+    assert sb.stats()["previews_made"] == 4

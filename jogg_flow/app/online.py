@@ -246,6 +246,9 @@ def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit =
         for item in items:
             emit(item.as_event())
         est = planner.estimate_previews(items, api.shares_products, state.videos)
+        if cfg.max_credits is not None and est.credits > cfg.max_credits:
+            raise OverCap(f"these previews need about {est.credits:g} credits, over --max-credits "
+                          f"{cfg.max_credits}: nothing was sent; narrow them with --select, or raise the cap")
         if confirm is not None and not confirm(_preview_proposal(manifest, items, est, state, target, scope,
                                                                  cfg, where)):
             raise NotApproved()

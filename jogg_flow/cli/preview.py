@@ -26,11 +26,13 @@ from .run import (
 @cli.command()
 @click.argument("manifest", type=click.Path())
 @spending_options
+@click.option("--max-credits", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Refuse previews estimated to cost more than N credits; stop submitting at N.")
 def preview(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
             api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
             poll_interval: float | None, poll_max: float | None, timeout: float, request_timeout: float,
             no_wait: bool, retry_failed: bool, allow_http: bool, allow_partial: bool,
-            heartbeat: float | None, quiet: bool, verbose: int, yes: bool) -> int:
+            heartbeat: float | None, quiet: bool, verbose: int, yes: bool, max_credits: int | None) -> int:
     """Preview the visual styles each video lists in render.preview_styles (api.version v2):
     one request per video previews them all, at half a render's price. A second run of an
     unchanged manifest sends nothing. Then set render.visual_style to the style you choose:
@@ -44,7 +46,7 @@ def preview(manifest: str, state: str | None, select: tuple[str, ...], output: s
     settings = runner.ApplySettings(
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, allow_http=allow_http,
-        allow_partial=allow_partial)
+        allow_partial=allow_partial, max_credits=max_credits)
     make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate)
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     try:

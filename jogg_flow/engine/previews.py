@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from ..api.errors import ApiError, Cancelled, OutcomeUnknown, TransportError
+from ..api.generations import PREVIEW_CREDITS
 from ..manifest.model import Video
 from ..state import Record
 from ..state.status import Status
@@ -32,6 +33,7 @@ class Previewer(Executor):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.sent: set[str] = set()  # the names of the preview requests this run sent
+        self._spent = 0.0  # credits of the preview requests this run sent (--max-credits)
 
     def charged(self, keys: list[str]) -> float | None:
         """What JoggAI says it deducted for this run's previews; None where it said nothing."""
@@ -99,6 +101,8 @@ class Previewer(Executor):
             pv["inflight"] = {"marker": marker, "styles": styles, "at": _now()}
             self.state.put(key, record)
 
+        cost = PREVIEW_CREDITS * len(styles)
+        self._reserve_previews(cost)
         self._step(key, "preview")
         try:
             answers = self.client.submit_previews(record, video.render, styles, marker, sending=in_flight)
@@ -106,10 +110,12 @@ class Previewer(Executor):
             self._retry_event(key, "preview", err)
             return self._look_for(key, record, pv)
         except REFUSALS as err:
+            self._reserve_previews(-cost)  # not carried out: nothing charged
             pv.pop("inflight", None)
             self._refused(key, record, "preview", err)
             raise
         except (Cancelled, TransportError):
+            self._reserve_previews(-cost)
             if pv.pop("inflight", None) is not None:
                 self.state.put(key, record)
             raise
@@ -123,6 +129,20 @@ class Previewer(Executor):
         pv.pop("inflight", None)
         record.pop("refused", None)
         self.state.put(key, record)
+
+    def _reserve_previews(self, cost: float) -> None:
+        """Count a preview request about to be sent against `--max-credits` (a negative cost
+        gives back one that was not carried out); past the cap, submitting stops."""
+        cap = self.options.max_renders
+        with self._lock:
+            if cost <= 0 or cap is None or self._spent + cost <= cap:
+                self._spent += cost
+                return
+            self.capped = self.capped or (f"--max-credits {cap} reached: {self._spent:g} credits of "
+                                          "previews sent, nothing more submitted")
+        self.halted.set()
+        self.client.budget.cancel()
+        raise Stopped
 
     def _look_for(self, key: str, record: Record, pv: dict[str, Any]) -> None:
         """A preview POST whose answer was lost: JoggAI's preview list shows the previews it
