@@ -103,9 +103,8 @@ GENERATIONS: dict[str, Generation] = {
                        "Light marketing"),
         client_path="v2:V2Client", credit_read=True, previews=True),
 }
-# JoggAI's pricing: a render costs 1 credit per 2 minutes of video (at least 1), a preview half
-# that (0.5 per 2 minutes); every length jogg-flow asks for (15, 30, 60 s) is one unit.
-RENDER_CREDITS = 1.0
+# JoggAI's pricing: a preview costs 0.5 credit per 2 minutes of video, half a render; every
+# length jogg-flow asks for (15, 30, 60 s) is one unit.
 PREVIEW_CREDITS = 0.5
 VERSIONS = tuple(GENERATIONS)
 DEFAULT_BASES = {name: g.base for name, g in GENERATIONS.items()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ..api.generations import PREVIEW_CREDITS
 from ..manifest.model import Video
 from ..state.status import Status
 from .events import PlanEvent
@@ -412,7 +413,7 @@ def estimate_previews(items: Iterable[PreviewItem], shares_products: bool,
             if not shares_products or product not in products:
                 products.add(product)
                 posts += 1
-    return PreviewEstimate(previews, previews * 0.5, posts + to_upload(updating, records))
+    return PreviewEstimate(previews, previews * PREVIEW_CREDITS, posts + to_upload(updating, records))
 
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
