@@ -361,3 +361,12 @@ def test_max_credits_refuses_previews_over_the_cap(tmp_path, write, run, sb):
     # Two videos of two styles cost 2 credits: a cap of 2 lets both through.
     assert run("preview", _sandbox_manifest(write), *common, "--max-credits", "2", env=ENV).exit_code == 0
     assert sb.stats()["previews_made"] == 4
+
+
+def test_the_sandbox_keeps_its_preview_clips_whatever_the_output(tmp_path, write, run):
+    path = _sandbox_manifest(write, styles="[Dynamic Showcase]")
+    done = run("preview", path, "--sandbox", "--output", "json", "--yes", env={})
+    assert done.exit_code == 0, done.stderr + done.stdout
+    kept = tmp_path / ".jogg-flow" / "sandbox-media"
+    assert sorted(p.name for p in kept.iterdir() if p.suffix == ".mp4") == [
+        "lamp.preview-dynamic-showcase.mp4", "mug.preview-dynamic-showcase.mp4"]

@@ -64,11 +64,10 @@ def preview(manifest: str, state: str | None, select: tuple[str, ...], output: s
         _output_lost()
     if result.stopped_by:
         click.echo(f"error: stopped: {printable(result.stopped_by)}", err=True)
+    rows = _rows(result, manifest, sandbox)
     if output == "text":
-        _shown(result, manifest, sandbox)
+        _shown(rows, result.outcomes, manifest, sandbox)
     if github.active(os.environ):
-        rows = [{"key": o.key, "previews": report.previews_rows(result.records.get(o.key) or {})}
-                for o in result.outcomes]
         problem = github.append(os.environ.get("GITHUB_STEP_SUMMARY"), github.previews_markdown(
             result.manifest.name, rows, github.gallery_link(os.environ),
             os.environ.get("JOGG_FLOW_GALLERY_ARTIFACT", "")))
@@ -77,11 +76,12 @@ def preview(manifest: str, state: str | None, select: tuple[str, ...], output: s
     return result.exit_code
 
 
-def _shown(result: Any, manifest: str, sandbox: bool) -> None:
-    """The previews, a line per style, and what to do next."""
+def _rows(result: Any, manifest: str, sandbox: bool) -> list[dict[str, Any]]:
+    """Each video's previews as `outputs` lists them; the in-process sandbox's URLs die with
+    it, so its clips are kept beside its videos and named instead (whatever the output)."""
     rows = [{"key": o.key, "previews": report.previews_rows(result.records.get(o.key) or {})}
             for o in result.outcomes]
-    if sandbox:  # its URLs die with it: show the kept files instead
+    if sandbox:
         _keep_previews(manifest, result.records)
         folder = sandbox_media_dir(manifest)
         for row in rows:
@@ -89,10 +89,15 @@ def _shown(result: Any, manifest: str, sandbox: bool) -> None:
                 if p["status"] == Status.SUCCEEDED:
                     kept = os.path.join(folder, preview_file(row["key"], p["style"], ".mp4"))
                     p["video_url"] = os.path.relpath(kept)
+    return rows
+
+
+def _shown(rows: list[dict[str, Any]], outcomes: Any, manifest: str, sandbox: bool) -> None:
+    """The previews, a line per style, and what to do next."""
     table = report.previews_table(rows)
     if table:
         click.echo(table)
-    if any(o.status == Status.SUCCEEDED for o in result.outcomes):
+    if any(o.status == Status.SUCCEEDED for o in outcomes):
         click.echo(f"next: set render.visual_style to the style you choose; `jogg-flow apply {manifest}` "
                    "renders it from its preview (no fresh render). To look at them: "
                    f"jogg-flow outputs {manifest}{' --sandbox' if sandbox else ''} --output html "
