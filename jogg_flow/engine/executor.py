@@ -37,7 +37,7 @@ from ..manifest.model import Video
 from ..state import Record, Store, status
 from ..state.status import OK_STATUSES, Status
 from .events import Emit, VideoEvent
-from .planner import FRESH, Action, PlanItem, ago, epoch, ready_preview
+from .planner import FRESH, Action, PlanItem, ago, epoch, ready_preview, same_product
 from .uploads import Uploads
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ class Executor:
         record = self.state.get(key)
         if item.action in FRESH or record is None:
             old, record = record, _fresh(video, record, item.action)
-            if self.client.shares_products and old is not None and _same_product(old, video):
+            if self.client.shares_products and old is not None and same_product(old, video):
                 _carry_product(old, record)  # a render-only change keeps its product
                 if isinstance(old.get("previews"), dict):
                     record["previews"] = old["previews"]  # and the previews made on it
@@ -295,7 +295,7 @@ class Executor:
         keys = list(self.state.videos)  # one C-level copy: other workers put meanwhile
         for other_key in [k for k in keys if k != video.key and k.split("/", 1)[0] == video.product]:
             other = self.state.get(other_key)
-            if other is not None and _same_product(other, video) \
+            if other is not None and same_product(other, video) \
                     and other.get("product_id") not in record.get("gone_products", ()):
                 _carry_product(other, record)
                 record["shared_from"] = other_key
@@ -796,14 +796,6 @@ def _fresh(video: Video, old: Record | None, action: str) -> Record:
     if old is not None and old.get("uploads"):
         fresh["uploads"] = old["uploads"]  # hosted local media outlive the product they went to
     return fresh
-
-
-def _same_product(record: Record, video: Video) -> bool:
-    """Whether `record` holds a live remote product made from `video`'s url and details."""
-    inputs = record.get("inputs") or {}
-    return (record.get("steps", {}).get("create") == "done" and bool(record.get("product_id"))
-            and record.get("status") != Status.FAILED and inputs.get("url") == video.url
-            and inputs.get("details") == video.details)
 
 
 def _carry_product(source: Record, record: Record) -> None:

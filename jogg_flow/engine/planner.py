@@ -215,10 +215,7 @@ def item_for(video: Video, record: Mapping[str, Any] | None, retry_failed: bool 
 
 def _from_preview(record: Mapping[str, Any], video: Video) -> tuple[str, str] | None:
     """(style, preview id) of the finished preview the render will be made from, or None."""
-    if not record.get("product_id") or record.get("status") == Status.FAILED:
-        return None
-    inputs = record.get("inputs") or {}
-    if inputs.get("url") != video.url or inputs.get("details") != video.details:
+    if not same_product(record, video):
         return None  # a fresh product: its previews are of the old one
     chosen = ready_preview(record, video)
     return (chosen[0], str(chosen[1]["preview_id"])) if chosen else None
@@ -307,15 +304,6 @@ class PreviewItem:
             event["detail"] = self.detail
         return event
 
-    def as_dict(self) -> dict[str, Any]:
-        """The item as plain data, for JSON output."""
-        out: dict[str, Any] = {"key": self.key, "action": self.action}
-        if self.styles:
-            out["styles"] = list(self.styles)
-        if self.detail:
-            out["detail"] = self.detail
-        return out
-
 
 def plan_previews(videos: Sequence[Video], records: Mapping[str, Mapping[str, Any]],
                   select: Sequence[str] = (), again: bool = False) -> list[PreviewItem]:
@@ -340,7 +328,7 @@ def plan_previews(videos: Sequence[Video], records: Mapping[str, Mapping[str, An
                 "its last render failed and is kept: `apply --retry-failed` renders it again, or "
                 "`preview --retry-failed` previews it from a fresh product")))
             continue
-        fresh = record is None or not _product_usable(record, video)
+        fresh = record is None or not same_product(record, video)
         pv = None if fresh else previews_of(record, video)
         entries = {s: style_entry(pv, s) if pv is not None else None for s in video.preview_styles}
         retry = (Status.FAILED, Status.NEEDS_CHECK) if again else ()
@@ -375,8 +363,8 @@ def plan_previews(videos: Sequence[Video], records: Mapping[str, Mapping[str, An
     return out
 
 
-def _product_usable(record: Mapping[str, Any], video: Video) -> bool:
-    """Whether the record's product was made from the video's page and details."""
+def same_product(record: Mapping[str, Any], video: Video) -> bool:
+    """Whether `record` holds a live remote product made from `video`'s url and details."""
     inputs = record.get("inputs") or {}
     return ((record.get("steps") or {}).get("create") == "done" and bool(record.get("product_id"))
             and record.get("status") != Status.FAILED and inputs.get("url") == video.url
