@@ -581,3 +581,14 @@ def test_a_tampered_state_url_is_never_given_to_a_product(shop, sandbox):
     assert sandbox.stats()["uploads_stored"] == 1
     with pytest.raises(StateError, match="'uploads' must be an object"):
         check_record("a", {"uploads": ["x"]}, "s.json")
+
+
+def test_commands_that_need_only_the_manifests_name_read_no_media(run, write):
+    """`state list` and `unlock` read the manifest for its name: a media file that is
+    missing (or large) is validate's business, not theirs."""
+    path = write("m.yaml", manifest_text("v2", "  - key: mug\n    url: https://shop.example/mug\n"
+                                               "    details: {intro_medias: [media/missing.jpg]}\n"))
+    assert run("validate", path).exit_code == 3
+    for command in (("state", "list"), ("unlock",)):
+        result = run(*command, path)
+        assert result.exit_code == 0, (command, result.stderr)

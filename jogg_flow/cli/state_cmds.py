@@ -33,7 +33,7 @@ def state_group() -> None:
 
 
 def _state_for(manifest: str, state: str | None, sandbox: bool) -> tuple[str, str]:
-    loaded = load_manifest(manifest, offline=True)  # only its name is needed: no URL feed fetched
+    loaded = load_manifest(manifest, offline=True, media=False)  # its name only: nothing fetched or read
     return state_path_for(loaded, state, sandbox), state_name(loaded, sandbox)
 
 
@@ -186,7 +186,7 @@ def state_migrate(manifest: str, source: str, dest: str, sandbox: bool, force: b
     """Move a state between a file and PostgreSQL (either way), unchanged; both are locked."""
     from ..state.migrate import migrate
 
-    loaded = load_manifest(manifest, offline=True)
+    loaded = load_manifest(manifest, offline=True, media=False)
     name = state_name(loaded, sandbox)
     count = migrate(source, dest, name, force=force)
     where = state_store.describe_location

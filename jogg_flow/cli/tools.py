@@ -60,7 +60,7 @@ def catalog_cmd(kind: str, manifest_path: str | None, api_version: str | None, a
 
     _json_errors((output or fmt) == "json")
     _sandbox_or_base(sandbox, api_base)
-    loaded = load_manifest(manifest_path, offline=True) if manifest_path else None
+    loaded = load_manifest(manifest_path, offline=True, media=False) if manifest_path else None
     version = api_version or (loaded.api_version if loaded else "open")
     items = runner.catalog(kind, version, Scope(manifest_path or "", sandbox=sandbox, api_base=api_base),
                            manifest_base=loaded.base_url if loaded else None)

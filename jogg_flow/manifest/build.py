@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import posixpath
@@ -16,7 +15,16 @@ from ..errors import ManifestError, Problem
 from . import loader, schema
 from .media_files import LocalMedia, is_local, local_item
 from .model import Manifest, Video, parse_duration, parse_rate
-from .templating import CREDENTIAL, SECRET_ENV, Named, TemplateError, Templater, is_template, url_context
+from .templating import (
+    CREDENTIAL,
+    SECRET_ENV,
+    Named,
+    TemplateError,
+    Templater,
+    did_you_mean,
+    is_template,
+    url_context,
+)
 
 Path = tuple[Any, ...]
 _MISSING: Any = object()
@@ -28,12 +36,14 @@ _SECRET_VAR = re.compile(r"api[_-]?key|secret|token|password", re.IGNORECASE)
 
 
 def load_manifest(path: str, environ: Mapping[str, str] | None = None, *,
-                  offline: bool = False) -> Manifest:
+                  offline: bool = False, media: bool = True) -> Manifest:
     """Load, render and validate `path`; raise ManifestError listing every problem.
-    `offline`: URL feeds are not fetched (their products are left out)."""
+    `offline`: URL feeds are not fetched (their products are left out). `media=False`: local
+    media files are neither read nor hashed (for commands that need only the manifest's
+    name and API settings; the videos' details then name them as written)."""
     environ = os.environ if environ is None else environ
     doc = loader.load(path)
-    build = Builder(doc, environ)
+    build = Builder(doc, environ, media)
     build.offline = offline
     for where, message, at_key in schema.check(doc.data):
         build.problems.append(doc.problem(where, message, at_key=at_key))
@@ -84,9 +94,8 @@ def _moves(build: Builder, entries: Any, videos: list[Video]) -> tuple[tuple[str
             continue  # the schema said what is wrong with it
         old, new = entry["from"], entry["to"]
         if new not in keys:
-            close = difflib.get_close_matches(new, sorted(keys), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            build.fail(("moved", i, "to"), f"moved: '{new}' is not a video of this manifest{hint}")
+            build.fail(("moved", i, "to"), f"moved: '{new}' is not a video of this manifest"
+                       f"{did_you_mean(new, sorted(keys))}")
         elif old in keys:
             build.fail(("moved", i, "from"), f"moved: '{old}' is still a video of this manifest; "
                        "`from` names the key it had before")
@@ -105,7 +114,7 @@ class Builder:
     Problems are collected, never raised; feeds' rows come in through `feed_rows`, which
     calls back `product`, `recheck`, `fail` and `templater` (its `ProductBuilder`)."""
 
-    def __init__(self, doc: loader.Document, environ: Mapping[str, str]) -> None:
+    def __init__(self, doc: loader.Document, environ: Mapping[str, str], media: bool = True) -> None:
         self.doc = doc
         self.problems: list[Problem] = []
         self.templater = Templater(environ)
@@ -115,7 +124,7 @@ class Builder:
         self.api: dict[str, Any] = {}
         self.offline = False
         self.feeds: list[Any] = []
-        self.media = LocalMedia(doc.file, self.fail)
+        self.media = LocalMedia(doc.file, self.fail) if media else None
         self._defaults: dict[Path, Any] = {}  # defaults-only settings, rendered once (`_shared`)
 
     def fail(self, path: Path, message: str, at_key: bool = False) -> None:
@@ -320,8 +329,10 @@ class Builder:
             # Which styles `preview` previews is not an input of the render: adding one never
             # makes a rendered video out of date.
             styles = render.pop("preview_styles", None)
-            details, files = self.media.attach(normalise_details(sections["details"]),
-                                               functools.partial(_media_origin, layers_of))
+            details = normalise_details(sections["details"])
+            files: dict[str, str] = {}
+            if self.media is not None:  # local media read and hashed (not for name-only loads)
+                details, files = self.media.attach(details, functools.partial(_media_origin, layers_of))
             out.append(Video(
                 key=f"{product['key']}/{name}" if name else product["key"],
                 product=product["key"], variant=name, url=url if isinstance(url, str) else "",
