@@ -19,11 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..api.generations import MEDIA_TYPES, MediaType
-from ..feeds.fetch import FetchError
-from ..feeds.files import inside, open_inside
 
 Path = tuple[Any, ...]
-_CHUNK = 1 << 20
 KINDS = "JPG, PNG, WebP or GIF images up to 10 MB; MP4, WebM or MOV videos up to 100 MB"
 WHAT = "media file"
 _MAX_ELEMENTS = 1000  # boxes or elements read per level looking for a length
@@ -43,6 +40,10 @@ def media_type(name: str) -> MediaType | None:
 def read_checked(root: str, name: str) -> tuple[bytes, MediaType]:
     """The bytes of media file `name` under `root`, with its type; FetchError saying why not
     (outside the tree, missing, not a type JoggAI takes, too large, not what it says)."""
+    # The feeds package (every reader) loads only when a manifest names a local file.
+    from ..feeds.fetch import FetchError
+    from ..feeds.files import inside, open_inside
+
     inside(root, name, WHAT)  # a name leading out is refused as such, whatever its type
     kind = media_type(name)
     if kind is None:
@@ -197,6 +198,8 @@ class LocalMedia:
         return {**details, "intro_medias": out}, files
 
     def _item(self, item: dict[str, Any], path: Path) -> dict[str, Any]:
+        from ..feeds.fetch import FetchError
+
         name = item["file"]
         seen = self._seen.get(name)
         if seen is None:

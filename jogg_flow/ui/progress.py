@@ -364,8 +364,7 @@ class Eta:
     (renders in flight, extrapolated from their elapsed time and JoggAI's percentage)."""
 
     def __init__(self, clock: Callable[[], float], post_rate: tuple[int, float] | None,
-                 typical_render: float = TYPICAL_RENDER,
-                 link: Callable[[str, str], str] | None = None) -> None:
+                 typical_render: float = TYPICAL_RENDER) -> None:
         self.clock, self.post_rate, self.typical_render = clock, post_rate, typical_render
         self.rendering_since: dict[str, float] = {}
         self.progress: dict[str, int] = {}
