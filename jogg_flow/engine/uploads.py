@@ -97,9 +97,13 @@ class Uploads:
                 self._known = known_uploads(self.state.videos.values())
             each = self._each.setdefault(sha, threading.Lock())
         with each:  # a content another video is uploading: wait for its URL
-            url = self._known.get(sha) or self._upload(key, video.local_files.get(sha, ""), sha)
+            url = self._known.get(sha)
+            uploaded = url is None
+            if url is None:
+                url = self._upload(key, video.local_files.get(sha, ""), sha)
         record["uploads"] = {**own, sha: url}
-        self.state.put(key, record)
+        if uploaded:  # a URL another record holds is saved with the product's update
+            self.state.put(key, record)
         return url
 
     def _upload(self, key: str, name: str, sha: str) -> str:
