@@ -187,7 +187,9 @@ def webm(milliseconds: float) -> bytes:
 
 
 def test_a_video_up_to_100_mb_passes_and_a_url_with_a_colon_is_still_a_url(run, shop):
-    (shop / "media" / "clip.mp4").write_bytes(media.mp4())
+    with open(shop / "media" / "clip.mp4", "wb") as fh:  # a real clip padded to 100 MB (sparse)
+        fh.write(media.mp4())
+        fh.truncate(100 * 2**20)
     (shop / "m.yaml").write_text(manifest_text("v2", """\
   - key: a
     url: https://shop.example/a
