@@ -16,7 +16,9 @@ PROBE = """
 import atexit, gc, json, sys
 from jogg_flow.cli import main
 atexit.register(lambda: print(json.dumps({"gc": gc.isenabled(), "frozen": gc.get_freeze_count(),
-    "modules": sorted(m for m in ("jsonschema", "jinja2", "requests", "urllib3", "fastjsonschema") if m in sys.modules)}),
+    "modules": sorted(m for m in ("jsonschema", "jinja2", "requests", "urllib3", "fastjsonschema") if m in sys.modules),
+    "ours": sorted(m for m in sys.modules if m.startswith("jogg_flow.")),
+    "others": sorted(m for m in ("http.server", "xml.etree.ElementTree", "psycopg", "difflib") if m in sys.modules)}),
     file=sys.stderr))
 main(sys.argv[1:])
 """
@@ -108,3 +110,50 @@ def test_plan_and_a_no_op_apply_on_a_state_with_an_api_identity_import_no_http_s
         assert code == 0, command
         # The state's API identity is compared without an HTTP client: nothing to send.
         assert "requests" not in seen["modules"] and "urllib3" not in seen["modules"], command
+
+
+def test_every_command_has_a_home_and_loads_only_its_own_module(tmp_path):
+    import importlib
+
+    from jogg_flow.cli import HOMES, cli
+
+    for home in set(HOMES.values()):
+        importlib.import_module(f"jogg_flow.cli.{home}")
+    # A command added without a home would load only when its module is imported by chance.
+    assert set(cli.commands) == set(HOMES)
+    for name, command in cli.commands.items():
+        assert command.callback is not None and command.callback.__module__ == f"jogg_flow.cli.{HOMES[name]}", name
+
+    code, seen = _probe("--version", tmp_path=tmp_path)
+    assert code == 0
+    assert not any(m.startswith(("jogg_flow.cli.", "jogg_flow.app", "jogg_flow.engine", "jogg_flow.state"))
+                   and m != "jogg_flow.cli.app" for m in seen["ours"]), seen["ours"]
+
+
+def test_validate_and_a_run_against_joggai_leave_the_sandbox_gallery_and_junit_unloaded(tmp_path, sandbox):
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
+    code, seen = _probe("validate", path, tmp_path=tmp_path)
+    assert code == 0
+    unneeded = ("jogg_flow.app.online", "jogg_flow.engine.executor", "jogg_flow.sandbox", "jogg_flow.ui.gallery",
+                "jogg_flow.ui.junit", "jogg_flow.cli.preview", "jogg_flow.cli.tools", "jogg_flow.cli.state_cmds")
+    assert not [m for m in seen["ours"] if m.startswith(unneeded)], seen["ours"]
+    assert seen["others"] == [], seen["others"]
+
+    state = str(tmp_path / "s.json")
+    code, seen = _probe("apply", path, "--state", state, "--api-base", sandbox.url, "--poll-interval", "0.05",
+                        tmp_path=tmp_path)
+    assert code == 0
+    assert "jogg_flow.engine.executor" in seen["ours"]  # it did run
+    unused = ("jogg_flow.sandbox", "jogg_flow.ui.gallery", "jogg_flow.ui.junit", "jogg_flow.cli.tools")
+    assert not [m for m in seen["ours"] if m.startswith(unused)], seen["ours"]
+    assert "http.server" not in seen["others"] and "xml.etree.ElementTree" not in seen["others"]
+
+
+def test_a_run_freezes_what_it_loaded_out_of_the_collectors_sight(tmp_path):
+    """The modules, the manifest and the plan outlive the run: its collections skip them."""
+    path = _manifest(tmp_path, "  - key: a\n    url: https://shop.example/a\n")
+    _, validated = _probe("validate", path, tmp_path=tmp_path)
+    code, applied = _probe("apply", path, "--sandbox", "--poll-interval", "0.05", tmp_path=tmp_path)
+    assert code == 0 and applied["gc"] is True
+    # Frozen again once loaded (the executor, the HTTP stack, the sandbox): not only at start.
+    assert applied["frozen"] > validated["frozen"] + 10_000, (applied["frozen"], validated["frozen"])

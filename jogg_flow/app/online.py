@@ -25,8 +25,6 @@ from ..errors import OUT_OF_TIME, JoggFlowError, LockedError, UsageError
 from ..manifest import load_manifest
 from ..manifest.model import Manifest
 from ..manifest.templating import SECRET_ENV
-from ..sandbox import Config, Sandbox
-from ..sandbox import saved as sandbox_saved
 from ..state import Record, Store, describe, describe_location, edits, identity, is_postgres
 from ..state import load as load_state
 from ..state import locked as locked_state
@@ -43,8 +41,9 @@ from .scope import (
     unlock_command,
 )
 
-if TYPE_CHECKING:  # the HTTP stack loads only when a client is made
+if TYPE_CHECKING:  # the HTTP stack loads only when a client is made, the sandbox when it runs
     from ..api.http import HttpClient, Preflight
+    from ..sandbox import Config
 
 SANDBOX_SCALE = planner.SANDBOX_SCALE  # the in-process sandbox: a 3-minute render takes 3 s
 MIN_POLL = 5.0  # JoggAI: "never poll faster than every 5 seconds"
@@ -259,7 +258,7 @@ def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit =
         else:
             bound = LockedState(state, location, where, checked)
             stop = stop if stop is not None else threading.Event()
-            gc.enable()
+            _collect_from_here()
             with _session(manifest, bound, scope, cfg, emit, stop) as (client, options):
                 if est.posts:
                     found = client.preflight()
@@ -350,9 +349,18 @@ class LockedState:
     target: dict[str, Any]
 
 
+def _collect_from_here() -> None:
+    """Turn the collector back on for a run of minutes (cli.main paused it for the load),
+    with what exists now (the imported modules, the manifest, the state, the plan: about
+    70,000 objects that live as long as the run) frozen out of its sight: otherwise its
+    first collections walk them all again, some 50 ms of CPU each before the first POST."""
+    gc.freeze()
+    gc.enable()
+
+
 def _execute(manifest: Manifest, items: list[planner.PlanItem], bound: LockedState, scope: Scope,
              cfg: ApplySettings, emit: Emit, stop: threading.Event | None) -> Applied:
-    gc.enable()  # cli.main paused the collector for the load; a run of minutes needs it
+    _collect_from_here()
     started = time.monotonic()
     state = bound.store
     stop = stop if stop is not None else threading.Event()
@@ -381,8 +389,7 @@ def _session(manifest: Manifest, bound: LockedState, scope: Scope, cfg: ApplySet
     """The run's client (JoggAI, or the sandbox it starts) and its executor options: the
     polling schedule (never faster than JoggAI allows), the POST budget, the state's
     identity recorded. The client and budget close when the run ends."""
-    saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
-    with _api(manifest.api_version, manifest.base_url, scope, cfg, saved_at) as (base, key, scale):
+    with _api(manifest.api_version, manifest.base_url, scope, cfg, manifest) as (base, key, scale):
         bound.store.set_identity(bound.target)
         options = Options(parallelism=cfg.parallelism, timeout=cfg.timeout, wait=cfg.wait,
                           poll_interval=cfg.poll_interval or 15.0 / scale,
@@ -554,14 +561,17 @@ def _exit_code(outcomes: list[Outcome], executor: Executor, stop: threading.Even
 
 @contextlib.contextmanager
 def _api(version: str, manifest_base: str | None, scope: Scope, cfg: ApplySettings,
-         saved_at: str | None = None) -> Iterator[tuple[str, str, float]]:
-    """(base URL, key, time scale): the in-process sandbox, or JoggAI itself. `saved_at`: the
-    file where the friendly sandbox (no `sandbox_config`) keeps its records between runs."""
+         keep_for: Manifest | None = None) -> Iterator[tuple[str, str, float]]:
+    """(base URL, key, time scale): the in-process sandbox, or JoggAI itself. `keep_for`: the
+    manifest whose friendly sandbox (no `sandbox_config`) keeps its records between runs."""
     if scope.sandbox:
+        from ..sandbox import Config, Sandbox, saved
+
         config = cfg.sandbox_config or Config(time_scale=SANDBOX_SCALE)
         with Sandbox(config) as sandbox, contextlib.ExitStack() as keeping:
-            if saved_at and cfg.sandbox_config is None:
-                keeping.enter_context(sandbox_saved.kept(sandbox.backend, saved_at))
+            if keep_for is not None and cfg.sandbox_config is None:
+                at = saved.path_for(keep_for.file, keep_for.name)
+                keeping.enter_context(saved.kept(sandbox.backend, at))
             # Never the user's real key, not even to localhost.
             yield sandbox.url, "sandbox-key", config.time_scale
         return
@@ -636,8 +646,7 @@ def import_video(scope: Scope, key: str, project_id: str) -> Record:
         identity.check(before.identity, target, describe_location(location, name))
     if key in before.videos:
         raise UsageError(f"'{key}' is already in the state; `jogg-flow state rm` it first")
-    saved_at = sandbox_saved.path_for(manifest.file, manifest.name)
-    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings(), saved_at) as (base, key_, _):
+    with _api(manifest.api_version, manifest.base_url, scope, ApplySettings(), manifest) as (base, key_, _):
         client = client_class(manifest.api_version)(base, key_, retries=2)
         try:
             info = client.project_info(project_id)

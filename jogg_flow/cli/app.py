@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import importlib
 import json
 import os
 import sys
@@ -18,11 +19,26 @@ from .. import __version__
 from ..errors import JoggFlowError, ManifestError, Problem
 from ..manifest.model import parse_duration, parse_rate
 from ..text import printable
-from ..ui import github, progress
+
+# The module of this package that defines each command. A command's module is imported when
+# the command is asked for, so `validate` starts without apply's executor, the gallery or the
+# sandbox's server; `--help` imports them all for their one-line help.
+HOMES = {"apply": "run", "plan": "run", "show": "run", "validate": "run", "preview": "preview",
+         "outputs": "outputs", "state": "state_cmds", "unlock": "state_cmds", "init": "tools",
+         "catalog": "tools", "schema": "tools", "sandbox": "tools"}
 
 
 class _Cli(click.Group):
-    """Maps every error to the documented exit codes (click would use 2 for usage)."""
+    """Maps every error to the documented exit codes (click would use 2 for usage), and loads
+    each command's module on first use (`HOMES`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(HOMES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in HOMES:
+            importlib.import_module(f"{__package__}.{HOMES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -94,6 +110,8 @@ def _json_error(exit_code: int, message: str, problems: Sequence[Problem] = ()) 
     if problems:
         error["problems"] = [p.__dict__ for p in problems]
     if mode == "event":
+        from ..ui import progress
+
         error = {"v": progress.EVENTS_VERSION, "ts": round(time.time(), 3), "event": "error", **error}
     try:
         click.echo(json.dumps(error, sort_keys=mode == "event"))
@@ -111,6 +129,8 @@ def _show(err: JoggFlowError) -> None:
     else:
         _json_error(err.exit_code, str(err))
         click.echo(f"error: {printable(str(err))}", err=True)
+        from ..ui import github  # an error's annotation for GitHub Actions; loads only on errors
+
         if github.active(os.environ):
             click.echo(github.annotation("error", str(err), title="jogg-flow"))
 
@@ -118,6 +138,8 @@ def _show(err: JoggFlowError) -> None:
 def _problems(problems: Sequence[Problem]) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
+    from ..ui import github
+
     if github.active(os.environ):
         for line in github.problem_annotations(problems):
             click.echo(line)

@@ -22,7 +22,7 @@ from ..engine.events import SummaryEvent
 from ..errors import OUT_OF_TIME, UsageError
 from ..state.status import Status
 from ..text import printable
-from ..ui import github, junit, progress, report
+from ..ui import github, progress, report
 
 if TYPE_CHECKING:  # loaded only by apply (requests and the executor come with them)
     from ..app.online import Confirm
@@ -340,6 +340,8 @@ def _write_junit(path: str, result: Any) -> None:
     written is a warning (the videos are done by then)."""
     rows = [{"key": o.key, "status": o.status, "message": o.message, "project_id": o.project_id,
              "video_url": o.video_url} for o in result.outcomes]
+    from ..ui import junit  # xml.etree loads only for --junit
+
     try:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(junit.report(os.path.basename(result.manifest.file), rows))

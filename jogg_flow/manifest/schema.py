@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import pathlib
@@ -213,6 +212,8 @@ def _unknown_keys(error: ValidationError) -> Iterator[Finding]:
         if str(key).lower() in _SECRET_NAMES:
             yield path + (key,), SECRET_HINT, True
             continue
+        import difflib  # only for a mistake's message
+
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(known)})"
         where = f" in {_name(path)}" if path else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -53,6 +52,8 @@ class ExplainedMapping(dict[str, Any]):
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'brand'?)', or '' when nothing known is close."""
+    import difflib  # only for a mistake's message
+
     known = [k for k in known if isinstance(k, str)]
     close = [k for k in known if k.lower() == name.lower()] or \
         difflib.get_close_matches(name, known, n=1, cutoff=0.6)

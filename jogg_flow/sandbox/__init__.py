@@ -8,21 +8,21 @@ reports counters (renders accepted per project, among others) that tests use to 
 exactly-once behaviour; `POST /_sandbox/faults` adds faults at run time.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .backend import FAULT_KINDS, GENERATIONS, ApiFailure, Backend, Config, Fault, realistic
-
 if TYPE_CHECKING:
+    from .backend import FAULT_KINDS, GENERATIONS, ApiFailure, Backend, Config, Fault, realistic
     from .server import Sandbox
 
 __all__ = ["FAULT_KINDS", "GENERATIONS", "ApiFailure", "Config", "Fault", "Sandbox", "Backend", "realistic"]
 
 
 def __getattr__(name: str) -> Any:
-    # The HTTP side (http.server, socketserver) loads only when asked for, so that
-    # `validate` and `plan`, which import the CLI, start without it.
-    if name == "Sandbox":
-        from .server import Sandbox
-
-        return Sandbox
+    # The sandbox loads only when asked for: a run against JoggAI that reads where the
+    # sandbox keeps its records (`saved`), and the commands that never start it, go without
+    # its backend and its HTTP side (http.server, socketserver).
+    if name in __all__:
+        home = "server" if name == "Sandbox" else "backend"
+        return getattr(importlib.import_module(f"{__name__}.{home}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
