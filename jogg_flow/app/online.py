@@ -159,13 +159,7 @@ def apply(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = l
     name = state_name(manifest, scope.sandbox)
     target = target_identity(manifest, scope.api_base, environ, scope.sandbox)
     with contextlib.ExitStack() as held:
-        try:
-            state = held.enter_context(locked_state(location, name, wait=cfg.lock_timeout, stop=stop,
-                                                    unlock=unlock_command(scope), on_wait=cfg.on_lock_wait))
-        except LockedError:
-            if stop is not None and stop.is_set():  # Ctrl-C while waiting for the lock
-                raise NotApproved(130) from None
-            raise
+        state = held.enter_context(_locked(location, name, scope, cfg, stop))
         checked = _open_checks(state, target, describe_location(location, name), emit)
         # The manifest's `moved:` renames are planned as done, and done once the plan is approved.
         due = edits.moves_due(state.videos, manifest.moved)
@@ -221,6 +215,22 @@ class Previewed:
     credits_charged: float | None = None  # what JoggAI says this run's previews cost, where it says
 
 
+@contextlib.contextmanager
+def _locked(location: str, name: str, scope: Scope, cfg: ApplySettings,
+            stop: threading.Event | None) -> Iterator[Store]:
+    """The state, locked for this run: waiting up to `--lock-timeout` for another run's lock
+    (saying so once), or refused at once with the command that removes a stale one."""
+    with contextlib.ExitStack() as held:
+        try:
+            state = held.enter_context(locked_state(location, name, wait=cfg.lock_timeout, stop=stop,
+                                                    unlock=unlock_command(scope), on_wait=cfg.on_lock_wait))
+        except LockedError:
+            if stop is not None and stop.is_set():  # Ctrl-C while waiting for the lock
+                raise NotApproved(130) from None
+            raise
+        yield state
+
+
 def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit = lambda e: None,
             stop: threading.Event | None = None, confirm: Confirm | None = None) -> Previewed:
     """Preview the styles each selected video lists in `render.preview_styles` (v2): one
@@ -235,7 +245,7 @@ def preview(scope: Scope, settings: ApplySettings | None = None, *, emit: Emit =
                          "request: JoggAI's v2 has (set api.version: v2)")
     location, name = state_path_for(manifest, scope.state, scope.sandbox), state_name(manifest, scope.sandbox)
     target = target_identity(manifest, scope.api_base, scope.env, scope.sandbox)
-    with locked_state(location, name) as state:
+    with _locked(location, name, scope, cfg, stop) as state:
         where = describe_location(location, name)
         checked = _open_checks(state, target, where, emit)
         items = planner.plan_previews(manifest.videos, state.videos, scope.select, scope.retry_failed)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..api.budget import Waits
 from ..app.scope import Scope
 from ..state.status import Status
 from ..text import printable
@@ -16,6 +17,7 @@ from .app import _json_errors, _output_lost, _sandbox_or_base, cli
 from .run import (
     _approval,
     _stop_on_signals,
+    lock_timeout_option,
     reporter_factory,
     sandbox_media_dir,
     spending_options,
@@ -28,11 +30,13 @@ from .run import (
 @spending_options
 @click.option("--max-credits", type=click.IntRange(min=0), default=None, metavar="N",
               help="Refuse previews estimated to cost more than N credits; stop submitting at N.")
+@lock_timeout_option
 def preview(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
             api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
             poll_interval: float | None, poll_max: float | None, timeout: float, request_timeout: float,
             no_wait: bool, retry_failed: bool, allow_http: bool, allow_partial: bool,
-            heartbeat: float | None, quiet: bool, verbose: int, yes: bool, max_credits: int | None) -> int:
+            heartbeat: float | None, quiet: bool, verbose: int, yes: bool, max_credits: int | None,
+            lock_timeout: float | None) -> int:
     """Preview the visual styles each video lists in render.preview_styles (api.version v2):
     one request per video previews them all, at half a render's price. A second run of an
     unchanged manifest sends nothing. Then set render.visual_style to the style you choose:
@@ -46,8 +50,9 @@ def preview(manifest: str, state: str | None, select: tuple[str, ...], output: s
     settings = runner.ApplySettings(
         post_rate=post_rate, parallelism=parallelism, poll_interval=poll_interval, poll_max=poll_max,
         timeout=timeout, request_timeout=request_timeout, wait=not no_wait, allow_http=allow_http,
-        allow_partial=allow_partial, max_credits=max_credits)
-    make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate)
+        allow_partial=allow_partial, max_credits=max_credits, lock_timeout=lock_timeout or 0.0, waits=Waits(),
+        on_lock_wait=lambda text: click.echo(printable(text), err=True))
+    make = reporter_factory(output, verbose, quiet, heartbeat, sandbox, post_rate, settings.waits)
     reporter, confirm = _approval(make, manifest, sandbox, output, yes)
     try:
         with _stop_on_signals(reporter) as stop:

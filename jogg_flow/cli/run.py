@@ -261,6 +261,12 @@ def summary_event(outcomes: Any, requests: int, exit_code: int, charged: float |
             "message": ", ".join([*(f"{n} {k}" for k, n in counts.items()), *settled]) or "nothing to do"}
 
 
+lock_timeout_option = click.option(
+    "--lock-timeout", callback=_duration, metavar="DURATION",
+    help="Wait up to DURATION (e.g. 10m) for a state another run holds, instead of stopping at "
+    "once (exit 4).")
+
+
 @cli.command()
 @click.argument("manifest", type=click.Path())
 @spending_options
@@ -275,9 +281,7 @@ def summary_event(outcomes: Any, requests: int, exit_code: int, charged: float |
               f"apply (exit {OUT_OF_TIME}).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the run's outcomes as JUnit XML (one test case per video) to FILE.")
-@click.option("--lock-timeout", callback=_duration, metavar="DURATION",
-              help="Wait up to DURATION (e.g. 10m) for a state another run holds, instead of "
-              "stopping at once (exit 4).")
+@lock_timeout_option
 def apply(manifest: str, state: str | None, select: tuple[str, ...], output: str, sandbox: bool,
           api_base: str | None, parallelism: int, post_rate: tuple[int, float] | None,
           poll_interval: float | None, poll_max: float | None, timeout: float,
