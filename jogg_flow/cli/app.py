@@ -17,7 +17,6 @@ import click
 
 from .. import __version__
 from ..errors import JoggFlowError, ManifestError, Problem
-from ..manifest.model import parse_duration, parse_rate
 from ..text import printable
 
 # The module of this package that defines each command. A command's module is imported when
@@ -148,6 +147,8 @@ def _problems(problems: Sequence[Problem]) -> None:
 def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
+    from ..manifest.model import parse_rate  # the manifest's reader (and YAML) load with a command
+
     try:
         return parse_rate(value)
     except ValueError as err:
@@ -158,6 +159,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     """'90', '90s', '15m', '5h30m' -> seconds."""
     if value is None:
         return None
+    from ..manifest.model import parse_duration
+
     try:
         total = parse_duration(value)
     except ValueError as err:
