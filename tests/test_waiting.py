@@ -64,13 +64,19 @@ def test_a_locked_state_names_the_unlock_command_with_the_runs_flags(write, spaw
     release(holder)
 
 
-def test_lock_timeout_waits_for_the_other_run(write, spawn, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
+PREVIEWS = ("version: 1\napi: {version: v2}\ndefaults:\n  render:\n    avatar_id: 37\n"
+            "    preview_styles: [Simple Product Switch, Dynamic Showcase]\n"
+            "products:\n  - {key: mug, url: 'https://shop.example/mug'}\n")
+
+
+@pytest.mark.parametrize("command, text", [("apply", MANIFEST), ("preview", PREVIEWS)])
+def test_lock_timeout_waits_for_the_other_run(write, spawn, tmp_path, command, text):
+    manifest = write("m.yaml", text)
     state = str(tmp_path / "s.json")
     holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
                    stdout=subprocess.PIPE, text=True, env=ENV)
     assert holder.stdout.readline() == "held\n"
-    waiting = spawn(jogg_flow("apply", manifest, "--sandbox", "--yes", "--state", state, "--lock-timeout", "5m"),
+    waiting = spawn(jogg_flow(command, manifest, "--sandbox", "--yes", "--state", state, "--lock-timeout", "5m"),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     said = waiting.stderr.readline()
     assert said.startswith("waiting up to 300 s for the state's lock: state is locked by another run: pid "), said
@@ -80,13 +86,14 @@ def test_lock_timeout_waits_for_the_other_run(write, spawn, tmp_path):
     assert "1 succeeded" in out
 
 
-def test_lock_timeout_gives_up_at_its_end(write, spawn, tmp_path):
-    manifest = write("m.yaml", MANIFEST)
+@pytest.mark.parametrize("command, text", [("apply", MANIFEST), ("preview", PREVIEWS)])
+def test_lock_timeout_gives_up_at_its_end(write, spawn, tmp_path, command, text):
+    manifest = write("m.yaml", text)
     state = str(tmp_path / "s.json")
     holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
                    stdout=subprocess.PIPE, text=True, env=ENV)
     assert holder.stdout.readline() == "held\n"
-    gave_up = subprocess.run(jogg_flow("apply", manifest, "--sandbox", "--yes", "--state", state,
+    gave_up = subprocess.run(jogg_flow(command, manifest, "--sandbox", "--yes", "--state", state,
                                        "--lock-timeout", "1s"),
                              capture_output=True, text=True, env=ENV, stdin=subprocess.DEVNULL, timeout=60)
     assert gave_up.returncode == 4
@@ -120,27 +127,3 @@ def test_the_shared_budget_says_how_much_other_runs_took(pg):
     assert stopped.wait(30)
     other.close()
     mine.close()
-
-
-def test_preview_waits_for_the_lock_too(write, spawn, tmp_path):
-    manifest = write("p.yaml", "version: 1\napi: {version: v2}\ndefaults:\n  render:\n    avatar_id: 37\n"
-                     "    preview_styles: [Simple Product Switch, Dynamic Showcase]\n"
-                     "products:\n  - {key: mug, url: 'https://shop.example/mug'}\n")
-    state = str(tmp_path / "s.json")
-    holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
-                   stdout=subprocess.PIPE, text=True, env=ENV)
-    assert holder.stdout.readline() == "held\n"
-    gave_up = subprocess.run(jogg_flow("preview", manifest, "--sandbox", "--yes", "--state", state,
-                                       "--lock-timeout", "1s"),
-                             capture_output=True, text=True, env=ENV, stdin=subprocess.DEVNULL, timeout=60)
-    assert gave_up.returncode == 4
-    assert "waited 1 s for it; if that run is gone, `jogg-flow unlock" in gave_up.stderr
-    waiting = spawn(jogg_flow("preview", manifest, "--sandbox", "--yes", "--state", state, "--lock-timeout", "5m",
-                              "--poll-interval", "0.05"),
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    said = waiting.stderr.readline()
-    assert said.startswith("waiting up to 300 s for the state's lock: state is locked by another run: pid "), said
-    release(holder)
-    out, err = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0, err
-    assert "1 succeeded" in out
