@@ -317,8 +317,7 @@ class State:
         """`{"key":..,"lineage":..,"record":..,"serial":..}`, as json.dumps with sorted keys
         writes it, from the record's text (encoded once, in `put`)."""
         self._journal_fd()  # may compact first, which fixes lineage and serial
-        return (f'{{"key":{json.dumps(key)},"lineage":{json.dumps(self.lineage)},"record":{text},'
-                f'"serial":{self.serial}}}\n').encode()
+        return _record_line_text(key, json.dumps(self.lineage), text, self.serial).encode()
 
     def _append_line(self, line: bytes) -> None:
         fd = self._journal_fd()
@@ -359,8 +358,7 @@ class State:
                 "records": len(self._texts), "snapshot": hashlib.sha256(snapshot).hexdigest()}
         lineage = json.dumps(self.lineage)
         data = "".join([_dump_line_text(head)] + [
-            f'{{"key":{json.dumps(k)},"lineage":{lineage},"record":{t},"serial":{serial}}}\n'
-            for k, t in self._texts.items()]).encode()
+            _record_line_text(k, lineage, t, serial) for k, t in self._texts.items()]).encode()
         _atomic_write(self.journal_path, data, "the previous journal still holds every change")
         if self._fd is not None:
             os.close(self._fd)
@@ -406,13 +404,28 @@ class _JournalRecord:
             return cls("", str(err))
         serial = entry.get("serial")
         if isinstance(key, str) and isinstance(entry.get("lineage"), str) and type(serial) is int:
-            head = f'{{"key":{json.dumps(key)},"lineage":{json.dumps(entry["lineage"])},"record":'.encode()
-            tail = f',"serial":{serial}}}'.encode()
+            head = _record_head(json.dumps(key), json.dumps(entry["lineage"])).encode()
+            tail = _record_tail(serial).encode()
             line = raw.rstrip(b"\n")
             if line.startswith(head) and line.endswith(tail) and len(entry) == 4:
                 with contextlib.suppress(UnicodeDecodeError):
                     return cls(line[len(head):-len(tail)].decode("utf-8"), None)
         return cls(dump(record), None)
+
+
+# A record's journal line, laid out as json.dumps(sort_keys=True, separators=(",", ":")) lays
+# it out, around the record's kept text: written by `_record_line` and `_compact`, and
+# recognised by `_JournalRecord.of` (whose fast read takes the text between head and tail).
+def _record_head(key_json: str, lineage_json: str) -> str:
+    return f'{{"key":{key_json},"lineage":{lineage_json},"record":'
+
+
+def _record_tail(serial: int) -> str:
+    return f',"serial":{serial}}}'
+
+
+def _record_line_text(key: str, lineage_json: str, text: str, serial: int) -> str:
+    return _record_head(json.dumps(key), lineage_json) + text + _record_tail(serial) + "\n"
 
 
 def _dump_line_text(entry: dict[str, Any]) -> str:
