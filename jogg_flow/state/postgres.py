@@ -45,8 +45,13 @@ create table if not exists jogg_flow_leases (
     name text primary key references jogg_flow_states (name) on delete cascade,
     token bigint not null default 0, run_id text, holder jsonb, expires_at timestamptz,
     renewed_at timestamptz);
+create table if not exists jogg_flow_post_limits (
+    key_hash text primary key, in_force integer not null, ceiling integer not null,
+    last_cut timestamptz, last_429 timestamptz);
 """
-LAST_TABLE = "jogg_flow_leases"  # present once the whole schema is
+# Present once the whole schema is: the last table created, so a database of an earlier
+# release (which lacks it) gets the tables added since at its first locked run.
+LAST_TABLE = "jogg_flow_post_limits"
 
 
 def connect(dsn: str, what: str, timeout: float = 10.0) -> psycopg.Connection[Any]:
