@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from bench.campaigns import KEY
-from bench.state_campaigns import three_runners
+from bench.state_campaigns import three_runners, write_named
+from jogg_flow.sandbox import Config, Sandbox
 from jogg_flow.state.budget_pg import PgPostBudget
 from jogg_flow.state.postgres import ensure_schema
 
@@ -109,6 +110,34 @@ def test_a_database_of_the_previous_release_gets_the_table_by_itself(pg):
     _look(budget)
     budget.close()
     assert _limits(pg) == [(15, 20)]
+
+
+def test_a_role_that_may_no_longer_create_tables_keeps_the_fixed_budget(pg, postgres_server, tmp_path, run):
+    # The previous release's tables, made by a role that could create them; the runs now use
+    # one that may only read and write them.
+    with psycopg.connect(pg, autocommit=True, prepare_threshold=None) as conn:
+        ensure_schema(conn)
+        conn.execute("drop table jogg_flow_post_limits")
+        row = conn.execute("select current_database()").fetchone()
+        assert row is not None
+        db = row[0]
+        role = f"{db}_dml"
+        conn.execute(f"create role {role} login")
+        conn.execute(f"revoke create on schema public from public, {role}")
+        conn.execute(f"grant select, insert, update, delete on all tables in schema public to {role}")
+        conn.execute(f"grant usage on all sequences in schema public to {role}")
+    dml = f"postgresql://{role}@127.0.0.1:{postgres_server.port}/{db}"
+    budget = PgPostBudget(dml, KEY, limit=20, window=30.0)
+    assert budget.throttled() == 20  # nowhere to share a lower limit: the one asked stays
+    _look(budget)
+    budget.close()
+    manifest = write_named(str(tmp_path), "shop", 2)
+    with Sandbox(Config(time_scale=60.0, render_seconds=30.0)) as sb:
+        result = run("apply", manifest, "--api-base", sb.url, "--state", dml, "--poll-interval", "0.05",
+                     env={"JOGG_API_KEY": KEY, "JOGG_API_BASE": None, "JOGG_FLOW_STATE": None})
+    assert result.exit_code == 0, result.stderr
+    with psycopg.connect(pg, autocommit=True) as conn:
+        assert conn.execute("select to_regclass('jogg_flow_post_limits')").fetchone() == (None,)
 
 
 def test_runners_on_a_key_whose_real_rate_is_lower_learn_it_together(pg, tmp_path):

@@ -33,7 +33,7 @@ from ..api.budget import Slot, Waits
 from ..api.errors import Cancelled
 from ..errors import StateError
 from .lease import NAMESPACE
-from .postgres import Link, ensure_schema
+from .postgres import Link, ensure_schema, has_table
 
 if TYPE_CHECKING:
     import psycopg
@@ -59,6 +59,7 @@ class PgPostBudget:
         self._link = Link(link, where) if isinstance(link, str) else link
         self._cancelled = threading.Event()
         self._queue = threading.Lock()  # one thread of this run looks at the window at a time
+        self._adapts = True  # the key's limit in force is in the database (see _ask)
         self._link.run(ensure_schema, self.where)
         self.key_hash = self._link.run(lambda conn: self._ask(conn, api_key), self.where)
 
@@ -67,6 +68,9 @@ class PgPostBudget:
         others POST on the key (their slots are in the window), else this one's. The limit in
         force learnt from 429s stays, below the ceiling."""
         self.key_hash = _hash(conn, api_key)
+        self._adapts = has_table(conn, "jogg_flow_post_limits")  # absent: see ensure_schema
+        if not self._adapts:
+            return self.key_hash
         conn.execute(
             "insert into jogg_flow_post_limits as l (key_hash, in_force, ceiling) "
             "values (%(k)s, %(n)s, %(n)s) on conflict (key_hash) do update set ceiling = case "
@@ -99,6 +103,8 @@ class PgPostBudget:
         a quarter off the key's limit in force (never below 1), once per window for every
         runner on the key: a burst of 429s, from one runner or many, is one signal. Returns
         the limit now in force."""
+        if not self._adapts:
+            return self.limit
         row = self._link.run(lambda c: c.execute(
             "insert into jogg_flow_post_limits as l (key_hash, in_force, ceiling, last_cut, last_429) "
             "values (%(k)s, greatest(1, %(n)s * 3 / 4), %(n)s, statement_timestamp(), statement_timestamp()) "
@@ -158,7 +164,8 @@ class PgPostBudget:
         conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (NAMESPACE + 1, self.key_hash))
         conn.execute("delete from jogg_flow_post_slots where key_hash = %s "
                      "and expires_at <= clock_timestamp()", (self.key_hash,))
-        row = conn.execute(_LOOK, {"k": self.key_hash, "w": self.window}).fetchone()
+        look = _LOOK if self._adapts else _LOOK_FIXED
+        row = conn.execute(look, {"k": self.key_hash, "w": self.window}).fetchone()
         assert row is not None
         paused, used, soonest = (float(row[0]) if row[0] is not None else 0.0), row[1], row[2]
         limit = min(self.limit, int(row[3])) if row[3] is not None else self.limit
@@ -198,18 +205,20 @@ class PgPostBudget:
 # One look at the key's window, one round trip: the pause left, the slots taken, when the
 # soonest frees, and the limit in force, a step back up first if a window passed without a
 # 429 (since the last one, or the last step).
+_SELECT = """
+select extract(epoch from (select until from jogg_flow_post_pauses where key_hash = %(k)s)
+                          - clock_timestamp()),
+       count(*), extract(epoch from min(expires_at) - clock_timestamp()), {limit}
+from jogg_flow_post_slots where key_hash = %(k)s"""
 _LOOK = """
 with up as (
     update jogg_flow_post_limits set in_force = in_force + 1, last_429 = statement_timestamp()
     where key_hash = %(k)s and in_force < ceiling
       and (last_429 is null or last_429 <= statement_timestamp() - %(w)s * interval '1 second')
-    returning in_force)
-select extract(epoch from (select until from jogg_flow_post_pauses where key_hash = %(k)s)
-                          - clock_timestamp()),
-       count(*), extract(epoch from min(expires_at) - clock_timestamp()),
-       coalesce((select in_force from up),
-                (select in_force from jogg_flow_post_limits where key_hash = %(k)s))
-from jogg_flow_post_slots where key_hash = %(k)s"""
+    returning in_force)""" + _SELECT.format(
+    limit="coalesce((select in_force from up), "
+          "(select in_force from jogg_flow_post_limits where key_hash = %(k)s))")
+_LOOK_FIXED = _SELECT.format(limit="null")  # a database without the table (see ensure_schema)
 
 
 def _hash(conn: psycopg.Connection[Any], api_key: str) -> str:
