@@ -102,7 +102,7 @@ class PgPostBudget:
         """A POST met a 429 although the budget was kept: the key's real rate is lower. Take
         a quarter off the key's limit in force (never below 1), once per window for every
         runner on the key: a burst of 429s, from one runner or many, is one signal. Returns
-        the limit now in force."""
+        the limit now in force for this runner."""
         if not self._adapts:
             return self.limit
         row = self._link.run(lambda c: c.execute(
@@ -116,7 +116,7 @@ class PgPostBudget:
             "last_429 = greatest(l.last_429, statement_timestamp()) returning in_force",
             {"k": self.key_hash, "n": self.limit, "w": self.window}).fetchone(), self.where, single=True)
         assert row is not None
-        return int(row[0])
+        return min(self.limit, int(row[0]))
 
     def cancel(self) -> None:
         """Wake every queued caller with `Cancelled`; no POST is sent after this."""
