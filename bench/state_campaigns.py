@@ -6,6 +6,12 @@ PostgreSQL store, and SIGKILLs with the snapshot deleted or altered between them
     python bench/state_campaigns.py tamper --kills 25 --seeds 0 1 2
     python bench/state_campaigns.py pooled --runners 20 50 100 --videos 2 --pool 4
     python bench/state_campaigns.py runners --runners 20 --videos 10 --window 2 --repeat 3
+    python bench/state_campaigns.py key-below --runners 3 --videos 20 --key-limit 6 --window 1 \
+        --repeat 3 [--before DIR] [--no-hint]
+
+`key-below`: the key's real limit (at the sandbox) is below the runners' --post-rate 20 per
+window; `--before DIR` also runs the applies from another source tree (e.g. `git archive
+main | tar -x -C DIR`), interleaved with this one's, for a before/after.
 
 PostgreSQL comes from `--dsn`, else a throwaway server is started (bench/pgserver.py).
 """
@@ -46,6 +52,7 @@ def write_named(directory: str, tag: str, n: int, version: str = "open") -> str:
 # install): under PYTHONDONTWRITEBYTECODE=1 each of 20 runners recompiled every module it
 # imports, about 0.5 s of CPU each before its first POST.
 _PYCACHE = tempfile.TemporaryDirectory(prefix="jf-bench-pycache-")
+TREE: list[str] = []  # another source tree the applies run from (key-below --before)
 
 
 def start(url: str, manifest: str, state: str, *extra: str) -> subprocess.Popen[str]:
@@ -53,8 +60,8 @@ def start(url: str, manifest: str, state: str, *extra: str) -> subprocess.Popen[
     return subprocess.Popen(
         [sys.executable, "-m", "jogg_flow", "apply", manifest, "--api-base", url, "--state", state,
          *POLL, "--output", "json", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=child_env(_PYCACHE.name, JOGG_API_KEY=KEY))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=TREE[0] if TREE else None,
+        env=child_env(_PYCACHE.name, JOGG_API_KEY=KEY, **({"PYTHONPATH": TREE[0]} if TREE else {})))
 
 
 def posts(stats: dict[str, Any]) -> int:
@@ -105,12 +112,15 @@ class ConnectionPeak:
 def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20, window: float = 1.0,
                   runners: int = 3, direct: str | None = None, render_seconds: float = 30.0,
                   parallelism: int = 4, strict: bool = True, extra: tuple[str, ...] = (),
-                  noop_too: bool = False) -> dict[str, Any]:
+                  noop_too: bool = False, key_limit: int | None = None, hint: bool = True) -> dict[str, Any]:
     """`runners` applies at once on their own manifests with one key; the state (and so the
     POST budget) in PostgreSQL when `dsn` is given, else each in its own file. `direct`, the
-    same database without a pooler between, counts server connections (default: `dsn`)."""
-    config = Config(time_scale=60.0, render_seconds=render_seconds, post_limit=limit,
-                    post_window=window * 60.0)
+    same database without a pooler between, counts server connections (default: `dsn`).
+    `key_limit`: the key's real limit at the sandbox, when lower than the runners' `limit`;
+    without `hint`, its 429s carry no Retry-After (as JoggAI's)."""
+    real = key_limit or limit
+    config = Config(time_scale=60.0, render_seconds=render_seconds, post_limit=real,
+                    post_window=window * 60.0, retry_hint=hint)
     manifests = [write_named(directory, f"shop{i}", n) for i in range(runners)]
     with Sandbox(config) as sb, ConnectionPeak(direct or dsn) as connections:
         t0, t0_wall = time.monotonic(), time.time()
@@ -129,12 +139,14 @@ def three_runners(directory: str, dsn: str | None, n: int = 10, limit: int = 20,
     renders = stats["renders_per_project"]
     # The last POST cannot leave before (ceil(P/L)-1) windows; its render then takes
     # render_seconds on the sandbox's clock (60 API seconds per real one).
-    bound = (math.ceil(total / limit) - 1) * window + render_seconds / 60.0
+    accepted = total - stats["rate_limited"]  # a 429 takes no place in the key's window
+    bound = (math.ceil(accepted / real) - 1) * window + render_seconds / 60.0
     first = _first_post(outs) - t0_wall
     return {"store": "postgresql" if dsn else "files", "runners": runners, "videos": runners * n,
             "first_post_s": round(first, 2),
             "after_first_post_over_bound": round((makespan - first) / bound, 3),
             "posts": total, "limit": f"{limit}/{window:g}s",
+            **({"key_limit": f"{key_limit}/{window:g}s"} if key_limit else {}),
             "bound_s": round(bound, 2), "makespan_s": round(makespan, 2),
             "makespan_over_bound": round(makespan / bound, 2), "rate_limited_429": stats["rate_limited"],
             "exit_codes": [p.returncode for p in procs], "peak_server_connections": connections.peak,
@@ -322,7 +334,42 @@ def many_runners(server: Any, directory: str, count: int, n: int, window: float,
             "peak_server_connections": max(r["peak_server_connections"] for r in rows)}
 
 
+def key_below(server: Any, directory: str, count: int, n: int, key_limit: int, window: float,
+              repeat: int, before: str | None, hint: bool) -> list[dict[str, Any]]:
+    """`count` applies on one key and one PostgreSQL at --post-rate 20 per `window`, the key's
+    real limit `key_limit` per window: 429s, makespan and renders per video, medians of
+    `repeat` runs on fresh databases; with `before` (another source tree), its runs and this
+    tree's interleaved."""
+    trees = ([os.path.abspath(before)] if before else []) + [""]
+    rows: dict[str, list[dict[str, Any]]] = {tree: [] for tree in trees}
+    for i in range(repeat):
+        for tree in trees:
+            TREE[:] = [tree] if tree else []
+            rows[tree].append(three_runners(tempfile.mkdtemp(dir=directory), server.fresh_db(), n,
+                                            window=window, runners=count, key_limit=key_limit,
+                                            strict=False, hint=hint))
+            print(json.dumps({"run": i, "tree": tree or "this one", **rows[tree][-1]}), file=sys.stderr,
+                  flush=True)
+    TREE[:] = []
+    return [{"tree": "before" if tree else "this one", "runners": count, "videos": count * n,
+             "post_rate": f"20/{window:g}s", "key_limit": f"{key_limit}/{window:g}s", "retry_after": hint,
+             "rate_limited_429": [r["rate_limited_429"] for r in got],
+             "median_429": statistics.median(r["rate_limited_429"] for r in got),
+             "makespans_s": [r["makespan_s"] for r in got],
+             "median_makespan_s": statistics.median(r["makespan_s"] for r in got),
+             "bound_s": got[0]["bound_s"], "exit_codes": [r["exit_codes"] for r in got],
+             "renders_per_video": [r["renders_per_video"] for r in got],
+             "max_renders_per_project": max(r["max_renders_per_project"] for r in got)}
+            for tree, got in rows.items()]
+
+
 def _run(args: argparse.Namespace, server: Any, bouncer: Any, tmp: str) -> None:
+    if args.kind == "key-below":
+        for count in args.runners:
+            for row in key_below(server, tmp, count, args.videos or 10, args.key_limit, args.window,
+                                 args.repeat, args.before, not args.no_hint):
+                print(json.dumps(row), flush=True)
+        return
     if args.kind == "runners":
         for count in args.runners:
             print(json.dumps(many_runners(server, tmp, count, args.videos or 10, args.window, args.repeat,
@@ -348,8 +395,11 @@ def _run(args: argparse.Namespace, server: Any, bouncer: Any, tmp: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper", "pooled", "runners"])
-    ap.add_argument("--window", type=float, default=2.0, help="runners: seconds per POST window")
+    ap.add_argument("kind", choices=["three-runners", "pg-crash", "tamper", "pooled", "runners", "key-below"])
+    ap.add_argument("--window", type=float, default=2.0, help="runners, key-below: seconds per POST window")
+    ap.add_argument("--key-limit", type=int, default=6, help="key-below: the key's real POSTs per window")
+    ap.add_argument("--before", help="key-below: also run the applies from this source tree, interleaved")
+    ap.add_argument("--no-hint", action="store_true", help="key-below: 429s without Retry-After, as JoggAI's")
     ap.add_argument("--repeat", type=int, default=3, help="runners: runs, for a median")
     ap.add_argument("--runners", type=int, nargs="+", default=[20, 50, 100],
                     help="pooled: how many applies at once, each on its own manifest")

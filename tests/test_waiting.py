@@ -101,14 +101,8 @@ def test_lock_timeout_gives_up_at_its_end(write, spawn, tmp_path, command, text)
     release(holder)
 
 
-def test_the_shared_budget_says_how_much_other_runs_took(pg):
-    from jogg_flow.state.budget_pg import PgPostBudget
-
-    other, mine = PgPostBudget(pg, "jf-wait-key", limit=2, window=30), PgPostBudget(pg, "jf-wait-key", limit=2,
-                                                                                 window=30)
-    for _ in range(2):
-        with other.slot():
-            pass
+def _heartbeat(mine):
+    """What `mine` says while a POST waits on it (the POST then cancelled)."""
     stopped = threading.Event()
 
     def post():
@@ -121,9 +115,39 @@ def test_the_shared_budget_says_how_much_other_runs_took(pg):
     deadline = time.monotonic() + 30
     while not mine.waits.text() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert mine.waits.text().startswith("waiting for the shared POST budget: 2 of its 2 POSTs per 30 s were "
-                                        "sent by other runs on this key; the next slot in ")
+    text = mine.waits.text()
     mine.cancel()
     assert stopped.wait(30)
+    return text
+
+
+def test_the_shared_budget_says_how_much_other_runs_took(pg):
+    from jogg_flow.state.budget_pg import PgPostBudget
+
+    other, mine = PgPostBudget(pg, "jf-wait-key", limit=2, window=30), PgPostBudget(pg, "jf-wait-key", limit=2,
+                                                                                 window=30)
+    for _ in range(2):
+        with other.slot():
+            pass
+    assert _heartbeat(mine).startswith("waiting for the shared POST budget: 2 of its 2 POSTs per 30 s were "
+                                       "sent by other runs on this key; the next slot in ")
+    other.close()
+    mine.close()
+
+
+def test_the_shared_budget_says_when_429s_lowered_its_limit(pg):
+    from jogg_flow.state.budget_pg import PgPostBudget
+
+    other, mine = PgPostBudget(pg, "jf-wait-key", limit=4, window=30), PgPostBudget(pg, "jf-wait-key", limit=4,
+                                                                                 window=30)
+    assert other.throttled() == 3  # a 429 to the other run, though the budget of 4 was kept
+    for _ in range(3):
+        with other.slot():
+            pass
+    text = _heartbeat(mine)
+    assert text.startswith("waiting for the shared POST budget: 3 of its 3 POSTs per 30 s were "
+                           "sent by other runs on this key; the next slot in ")
+    assert text.endswith("; 3 in force, not the 4 asked: JoggAI answered 429s on this key within the "
+                         "budget, so its real rate is lower (one back per quiet window)")
     other.close()
     mine.close()

@@ -45,8 +45,14 @@ create table if not exists jogg_flow_leases (
     name text primary key references jogg_flow_states (name) on delete cascade,
     token bigint not null default 0, run_id text, holder jsonb, expires_at timestamptz,
     renewed_at timestamptz);
+create table if not exists jogg_flow_post_limits (
+    key_hash text primary key, in_force integer not null, ceiling integer not null,
+    last_cut timestamptz, last_429 timestamptz);
 """
-LAST_TABLE = "jogg_flow_leases"  # present once the whole schema is
+# Present once the whole schema is: the last table created, so a database of an earlier
+# release (which lacks it) gets the tables added since at its first locked run.
+LAST_TABLE = "jogg_flow_post_limits"
+EARLIER_LAST_TABLE = "jogg_flow_leases"  # the previous release's last table
 
 
 def connect(dsn: str, what: str, timeout: float = 10.0) -> psycopg.Connection[Any]:
@@ -67,13 +73,27 @@ def connect(dsn: str, what: str, timeout: float = 10.0) -> psycopg.Connection[An
 
 
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create jogg-flow's tables once; concurrent first runs wait for each other."""
+    """Create jogg-flow's tables once; concurrent first runs wait for each other. A database
+    of the previous release whose role may no longer create tables keeps working without
+    the ones added since (the POST budget then keeps its limit after 429s)."""
+    import psycopg
+
     with conn.transaction():
-        row = conn.execute("select to_regclass(%s)", (LAST_TABLE,)).fetchone()
-        if row and row[0]:
+        if has_table(conn, LAST_TABLE):
             return
         conn.execute("select pg_advisory_xact_lock(%s, 0)", (NAMESPACE,))
-        conn.execute(SCHEMA)
+        try:
+            with conn.transaction():  # a savepoint: the refusal below leaves the rest usable
+                conn.execute(SCHEMA)
+        except psycopg.errors.InsufficientPrivilege:
+            if not has_table(conn, EARLIER_LAST_TABLE):
+                raise
+
+
+def has_table(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Whether the table `name` exists (on the connection's search path)."""
+    row = conn.execute("select to_regclass(%s)", (name,)).fetchone()
+    return bool(row and row[0])
 
 
 class Link:
