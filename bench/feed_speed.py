@@ -98,7 +98,7 @@ def paired(a: list[str], b: list[str], runs: int = 5) -> tuple[float, float, flo
             statistics.median(ratios), ratios[-1] - ratios[0])
 
 
-_RSS = ("import resource, sys; from jogg_flow.app import offline; r = offline.validate([sys.argv[1]]); "
+_RSS = ("import resource, sys; from jogg_flow.app import check; r = check.validate([sys.argv[1]]); "
         "assert not r[0].problems, r[0].problems; print(len(r[0].manifest.videos), "
         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
 

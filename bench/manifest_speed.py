@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.gen_manifest import manifest  # noqa: E402
 from bench.paired import Figure, child_env, paired  # noqa: E402
-from jogg_flow.app import offline  # noqa: E402
+from jogg_flow.app import check, offline  # noqa: E402
 from jogg_flow.app.scope import Scope  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def measure(n: int, tmp: str, runs: int) -> tuple[int, int, dict[str, Figure], f
                            "Loader=yaml.CSafeLoader)", path],
                   "validate": [*cli, "validate", path], "plan": [*cli, "plan", path, "--state", state]},
                  "yaml", runs, child_env(tmp))
-    return (n, os.path.getsize(path), got, median(lambda: offline.validate([path])),
+    return (n, os.path.getsize(path), got, median(lambda: check.validate([path])),
             median(lambda: offline.plan(Scope(path, state=state))))
 
 

@@ -1,43 +1,17 @@
-"""The offline commands as functions: validate, plan, outputs and the gallery's records.
+"""The offline commands as functions: plan, outputs and the gallery's records (validate: `check`).
 
 None of them calls the API; `plan --check`'s free reads live in `online`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from ..engine import planner
-from ..errors import ManifestError, Problem
-from ..manifest import load_manifest
 from ..manifest.model import Manifest
 from ..ui import report
 from .scope import Scope, Warn, load, rerender_rule
-
-
-@dataclass(frozen=True)
-class Checked:
-    """The outcome of validating one file."""
-
-    file: str
-    manifest: Manifest | None
-    problems: tuple[Problem, ...] = ()
-
-
-
-def validate(paths: Sequence[str], environ: Mapping[str, str] | None = None, *,
-             offline: bool = False) -> list[Checked]:
-    """Validate every file, collecting all problems instead of stopping at the first;
-    `offline` leaves URL feeds unfetched."""
-    out = []
-    for path in paths:
-        try:
-            out.append(Checked(path, load_manifest(path, environ, offline=offline)))
-        except ManifestError as err:
-            out.append(Checked(path, None, tuple(err.problems)))
-    return out
 
 
 def plan(scope: Scope, warn: Warn | None = None) -> tuple[Manifest, list[planner.PlanItem]]:

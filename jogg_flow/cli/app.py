@@ -22,7 +22,7 @@ from ..text import printable
 # The module of this package that defines each command. A command's module is imported when
 # the command is asked for, so `validate` starts without apply's executor, the gallery or the
 # sandbox's server; `--help` imports them all for their one-line help.
-HOMES = {"apply": "run", "plan": "run", "show": "run", "validate": "run", "preview": "preview",
+HOMES = {"apply": "run", "plan": "run", "show": "run", "validate": "check", "preview": "preview",
          "outputs": "outputs", "state": "state_cmds", "unlock": "state_cmds", "init": "tools",
          "catalog": "tools", "schema": "tools", "sandbox": "tools"}
 
@@ -135,9 +135,11 @@ def _show(err: JoggFlowError) -> None:
 
 
 def _problems(problems: Sequence[Problem]) -> None:
+    if not problems:
+        return
     for problem in problems:
         click.echo(str(problem), err=True)
-    from ..ui import github
+    from ..ui import github  # GitHub's annotations, for a run in Actions
 
     if github.active(os.environ):
         for line in github.problem_annotations(problems):

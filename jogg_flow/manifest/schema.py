@@ -9,7 +9,6 @@ import pathlib
 import reprlib
 from collections.abc import Callable, Iterator
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # jsonschema loads only when a document is invalid (about 100 ms of imports)
@@ -29,11 +28,16 @@ _short.maxother = 40
 
 
 def text() -> str:
-    """The schema file as shipped with the package (or beside it, in a source checkout)."""
-    try:
-        return resources.files("jogg_flow.schemas").joinpath(_FILE).read_text("utf-8")
-    except ModuleNotFoundError:
-        return (pathlib.Path(__file__).parents[2] / "schemas" / _FILE).read_text("utf-8")
+    """The schema file as shipped with the package (jogg_flow/schemas/), or beside it in a
+    source checkout (schemas/); through importlib.resources only when the package is not
+    files on disk (a zip), as that import alone costs more than the read."""
+    here = pathlib.Path(__file__).parents[1]
+    for folder in (here / "schemas", here.parent / "schemas"):
+        if (folder / _FILE).is_file():
+            return (folder / _FILE).read_text("utf-8")
+    from importlib import resources
+
+    return resources.files("jogg_flow.schemas").joinpath(_FILE).read_text("utf-8")
 
 
 @cache
