@@ -8,10 +8,10 @@
 PostgreSQL database the runs share (a throwaway server, or `--dsn`), against a loopback
 server that, when the first POST arrives, reads the client's CPU time (user + system,
 /proc/PID/stat) and ends it: the imports, the manifest, the lease, the state, the plan and
-the budget's slot, in a fresh process. `libraries`: a fresh interpreter importing only what that path cannot do without
-(psycopg, requests, yaml, click, concurrent.futures). `python`: an empty interpreter. Paired
-medians of interleaved rounds with their spread (max - min), as `bench/paired.py` takes them;
-`--against DIR` runs another tree's apply in the same rounds.
+the budget's slot, in a fresh process. `libraries`: a fresh interpreter importing only what
+that path cannot do without (psycopg, requests, yaml, click, concurrent.futures). `python`:
+an empty interpreter. Paired medians of interleaved rounds with their spread (max - min), as
+`bench/paired.py` takes them; `--against DIR` runs another tree's apply in the same rounds.
 
 `--wave N` starts N fresh interpreters importing the libraries at once and reports when the
 first and the last finished (median of 5 waves): on a machine of C cores, N runners started
