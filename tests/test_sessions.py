@@ -17,6 +17,7 @@ from jogg_flow.api import PostBudget
 from jogg_flow.api.errors import OutcomeUnknown, TransportError
 from jogg_flow.api.open import OpenClient
 from jogg_flow.api.upload import put
+from jogg_flow.errors import UsageError
 from jogg_flow.feeds import fetch as fetch_module
 from tests.conftest import FAKE_KEY
 from tests.scripted import DROP, Scripted, envelope
@@ -194,3 +195,17 @@ def test_the_proxy_credentials_are_its_own_urls_and_nothing_else(monkeypatch, tm
     headers = {k.lower(): v for k, v in request.headers.items()}
     assert headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pxuser:p@ss").decode()
     assert "authorization" not in headers and "netrc-secret" not in repr(headers)
+
+
+@pytest.mark.parametrize("key", [FAKE_KEY + "\n", " " + FAKE_KEY, FAKE_KEY[:8] + "\r\nX-Evil: 1"])
+def test_a_key_no_header_can_carry_is_refused_before_any_request_and_never_shown(run, write, tmp_path, key):
+    with pytest.raises(UsageError, match="a header cannot carry") as err:
+        OpenClient("http://127.0.0.1:1", key)
+    assert FAKE_KEY[:8] not in str(err.value)
+    manifest = write("m.yaml", "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n")
+    with Scripted(lambda r: envelope({"avatars": []})) as api:
+        result = run("apply", manifest, "--api-base", api.url, "--state", str(tmp_path / "s.json"),
+                     env={"JOGG_API_KEY": key})
+    assert result.exit_code == 3 and "a header cannot carry" in result.stderr
+    assert FAKE_KEY[:8] not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert api.log == []

@@ -163,6 +163,11 @@ class HttpClient:
                  max_body: int = MAX_BODY, rate_patience: float = 1800.0) -> None:
         if not api_key:
             raise InvalidKey("JOGG_API_KEY is not set", code=10105)
+        if not (api_key.isascii() and api_key.isprintable()) or api_key != api_key.strip():
+            # A header cannot carry it; said before any request (never with the key in it),
+            # not found out by a POST that then looks sent.
+            raise UsageError("JOGG_API_KEY holds a character a header cannot carry (a newline, "
+                             "a space at either end?); set it again")
         self.base_url = check_base(base_url, allow_http)
         self.budget = budget or PostBudget()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
