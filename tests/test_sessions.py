@@ -209,3 +209,31 @@ def test_a_key_no_header_can_carry_is_refused_before_any_request_and_never_shown
     assert result.exit_code == 3 and "a header cannot carry" in result.stderr
     assert FAKE_KEY[:8] not in result.stdout + result.stderr and "Traceback" not in result.stderr
     assert api.log == []
+
+
+def test_https_is_checked_against_the_ca_bundle_read_once_and_kept_alive(tmp_path, monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    with Scripted(lambda r: envelope({"status": 3, "progress": 40})) as api:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        api.server.socket = context.wrap_socket(api.server.socket, server_side=True)
+        url = api.url.replace("http://", "https://")
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            OpenClient(url, FAKE_KEY, retries=0).project_info("p" * 32)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        c = OpenClient(url, FAKE_KEY, retries=0)
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # read when the client was made
+        assert c.project_info("p" * 32).progress == c.project_info("p" * 32).progress == 40
+        c.close()
+    assert len(api.log) == 2 and api.log[0].peer == api.log[1].peer
