@@ -248,6 +248,13 @@ def session(url: str, size: int, fresh: bool = False) -> requests.Session:
     made.max_redirects = 0
     made.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
     proxy = _proxy_for(url)
+    if proxy and urlsplit(proxy).scheme not in ("http", "https"):
+        # requests would take a socks proxy only with PySocks, and then on connections of its
+        # own, without the deadline: refused, said without the proxy's credentials.
+        parts = urlsplit(proxy)
+        raise NetError(f"the proxy the environment names for {urlsplit(url).hostname} "
+                       f"({parts.scheme}://{parts.hostname or '?'}) is not an http:// or https:// one; "
+                       "jogg-flow speaks to no other kind")
     made.proxies = {urlsplit(url).scheme: proxy} if proxy else {}
     adapter = _Adapter(size, fresh)
     made.adapters.clear()

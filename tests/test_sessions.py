@@ -237,3 +237,18 @@ def test_https_is_checked_against_the_ca_bundle_read_once_and_kept_alive(tmp_pat
         assert c.project_info("p" * 32).progress == c.project_info("p" * 32).progress == 40
         c.close()
     assert len(api.log) == 2 and api.log[0].peer == api.log[1].peer
+
+
+def test_a_socks_proxy_is_refused_in_one_line_before_any_request(run, write, tmp_path, monkeypatch):
+    """requests takes a socks proxy only with PySocks, on connections without the deadline;
+    urllib3 alone raised a traceback. Said at the start, without the proxy's password."""
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://someone:proxy-secret@127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    manifest = write("m.yaml", "version: 1\nproducts: [{key: a, url: 'https://shop.example/a'}]\n")
+    result = run("apply", manifest, "--api-base", "https://api.example.com", "--state", str(tmp_path / "s.json"),
+                 env={"JOGG_API_KEY": FAKE_KEY})
+    assert result.exit_code == 3, result.stderr
+    assert "(socks5://127.0.0.1) is not an http:// or https:// one" in result.stderr
+    assert "proxy-secret" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    with pytest.raises(net.NetError, match="not an http:// or https:// one"):
+        net.get("https://files.example.com/v.mp4", deadline=5, max_bytes=10).__enter__()

@@ -38,6 +38,7 @@ from .. import __version__
 from ..errors import UsageError
 from ..net import DEADLINE as _DEADLINE
 from ..net import FAILURES as _FAILURES
+from ..net import NetError as _NetError
 from ..net import cause as _cause
 from ..net import reason as _reason
 from ..net import session as _session
@@ -181,12 +182,15 @@ class HttpClient:
         self.rng = rng or random.Random()
         self.on_retry, self.max_body = on_retry, max_body
         self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
-        self._reads = _session(self.base_url, pool)
-        # A POST never rides a kept-alive connection: one that the server, or a balancer in
-        # front of it, closes as the request leaves would leave the outcome unknown, and an
-        # unknown render costs the user a check. POSTs are few and paced, so each gets a
-        # connection of its own, closed after its answer; reads keep theirs alive.
-        self._posts = _session(self.base_url, pool, fresh=True)
+        try:
+            self._reads = _session(self.base_url, pool)
+            # A POST never rides a kept-alive connection: one that the server, or a balancer in
+            # front of it, closes as the request leaves would leave the outcome unknown, and an
+            # unknown render costs the user a check. POSTs are few and paced, so each gets a
+            # connection of its own, closed after its answer; reads keep theirs alive.
+            self._posts = _session(self.base_url, pool, fresh=True)
+        except _NetError as err:
+            raise UsageError(str(err)) from None
         self.headers = {"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
         self.requests_made = 0

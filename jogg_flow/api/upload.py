@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .. import __version__
-from ..net import DEADLINE, FAILURES, TIMEOUT, reason, session
+from ..net import DEADLINE, FAILURES, TIMEOUT, NetError, reason, session
 from ..text import printable, web_url
 from .errors import ApiError
 from .generations import is_loopback
@@ -78,7 +78,10 @@ def put(sign_url: str, data: bytes, content_type: str, *, pause: Callable[[int],
 
 def _once(url: str, data: bytes, content_type: str) -> tuple[int, str]:
     """(HTTP status, what to say) of one PUT; status 0 when no answer came."""
-    put_on = session(url, 1, fresh=True)
+    try:
+        put_on = session(url, 1, fresh=True)
+    except NetError as err:
+        raise UploadFailed(f"PUT of the file to {shown(url)}: {err}") from None
     # The whole exchange has a deadline: a minute, plus a second per 256 KB to send.
     DEADLINE.at = time.monotonic() + sum(TIMEOUT) + len(data) / (256 * 1024)
     headers = {"Content-Type": content_type, "User-Agent": f"jogg-flow/{__version__}"}
