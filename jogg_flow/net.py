@@ -1,11 +1,15 @@
-"""Plain HTTP for everything jogg-flow fetches: the API's transport (`api.http`), URL feeds and
-`--download`, over one urllib3 stack.
+"""Plain HTTP for everything jogg-flow fetches: the API's transport (`api.http`), the upload
+PUT, URL feeds and `--download`, all on `requests` Sessions made by `session`.
 
 Every exchange has a total deadline cut at the socket (a server dripping a byte a second
 never holds a run past it), a size cap, and no redirect followed. Nothing is sent that
-jogg-flow did not put there itself: urllib3 reads no `~/.netrc` (requests does, and sent its
-passwords to feed and file hosts, even on to plain http after a redirect); only a proxy the
-environment names is used, with the credentials written in its own URL.
+jogg-flow did not put there itself: a Session here trusts no environment (`trust_env` off:
+no `~/.netrc` password, which requests would send to feed and file hosts, and no proxy or
+CA variables walked per call), sends only the headers each call names, keeps no cookie, and
+retries nothing (the client's own retry and exactly-once rules decide). The environment is
+read once per Session: the proxy it names for the host (NO_PROXY honoured, credentials
+only from the proxy's own URL) and the CA bundle. Under requests, urllib3's pools use the
+connections below, whose status line and headers obey the calling thread's `DEADLINE`.
 """
 
 from __future__ import annotations
@@ -16,16 +20,25 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from http.cookiejar import DefaultCookiePolicy
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
+import requests
 import urllib3
-from urllib3 import PoolManager, ProxyManager
+from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import MaxRetryError
 from urllib3.response import BaseHTTPResponse, HTTPResponse
+from urllib3.util.retry import Retry
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 TIMEOUT = (10.0, 60.0)  # seconds to connect, seconds between two reads
 _CHUNK = 1 << 16
@@ -100,38 +113,38 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
         self.headers = {"User-Agent": f"jogg-flow/{__version__}", "Accept-Encoding": "identity",
                         **(headers or {})}
         self._given, self.follow = headers, follow
-        self._pool: PoolManager | None = None
-        self._resp: BaseHTTPResponse | None = None
+        self._session: requests.Session | None = None
+        self._resp: requests.Response | None = None
         self._answer: Answer | None = None
         self._next: get | None = None  # the redirect's target, when one is followed
 
     def __enter__(self) -> Answer:
         until = time.monotonic() + self.deadline
-        self._pool = manager(self.url, 1, fresh=True)
+        self._session = session(self.url, 1, fresh=True)
         DEADLINE.at, DEADLINE.whole, DEADLINE.token = until, True, None
         try:
-            self._resp = self._pool.urlopen(
-                "GET", self.url, headers=self.headers, redirect=False, retries=False,
-                preload_content=False, timeout=urllib3.Timeout(connect=self.timeout[0],
-                                                                read=self.timeout[1]))
-        except (urllib3.exceptions.HTTPError, OSError) as err:
-            self._pool.clear()
+            self._resp = self._session.get(self.url, headers=self.headers, allow_redirects=False,
+                                           stream=True, timeout=self.timeout)
+        except FAILURES as err:
+            self._session.close()
             fired = DEADLINE.token is not None and not WATCHDOG.disarm(DEADLINE.token)
             if fired or time.monotonic() >= until:
                 raise NetError(f"no answer within {self.deadline:g} s") from None
-            if isinstance(err, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too
-                raise NetError(f"cannot connect ({reason(err)})") from None
-            if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
+            root = cause(err)
+            if isinstance(root, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too
+                raise NetError(f"cannot connect ({reason(root)})") from None
+            if isinstance(root, urllib3.exceptions.ConnectTimeoutError):
                 raise NetError(f"cannot connect within {self.timeout[0]:g} s") from None
-            if isinstance(err, urllib3.exceptions.TimeoutError):
+            if isinstance(root, urllib3.exceptions.TimeoutError):
                 raise NetError(f"no answer within {self.timeout[1]:g} s") from None
-            raise NetError(f"cannot fetch ({reason(err)})") from None
+            raise NetError(f"cannot fetch ({reason(root)})") from None
         finally:
             token, DEADLINE.at, DEADLINE.whole, DEADLINE.token = DEADLINE.token, None, False, None
-        self._answer = Answer(self._resp, until, self.deadline, self.max_bytes, token)
-        if 300 <= self._resp.status < 400:
-            location = urljoin(self.url, self._resp.headers.get("Location", ""))
-            target, status = urlsplit(location), self._resp.status
+        resp = self._resp
+        self._answer = Answer(resp.raw, until, self.deadline, self.max_bytes, token)
+        if 300 <= resp.status_code < 400:
+            location = urljoin(self.url, resp.headers.get("Location", ""))
+            target, status = urlsplit(location), resp.status_code
             self.__exit__()
             if self.follow > 0 and target.scheme == "https" and target.hostname:
                 self._next = get(location, deadline=max(0.001, until - time.monotonic()),
@@ -148,15 +161,36 @@ class get:  # noqa: N801 - used as a function: `with get(url, ...) as answer`
         if self._answer is not None:
             self._answer.disarm()
         if self._resp is not None:
-            self._resp.close()
-            self._resp.release_conn()
-        if self._pool is not None:
-            self._pool.clear()
+            self._resp.close()  # the connection is closed, and released
+        if self._session is not None:
+            self._session.close()
+
+
+# What a call on a Session may raise: requests' own errors, wrapping urllib3's (and, past
+# requests, an error of urllib3's or the socket's read from a streamed body).
+FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+def cause(err: BaseException) -> BaseException:
+    """The error underneath requests' wrapping: requests raises ConnectionError(MaxRetryError(
+    reason=NewConnectionError)), ConnectTimeout(...), ProxyError(...), ReadTimeout(ReadTimeoutError)
+    and so on; what jogg-flow decides on (was anything sent?) is urllib3's error inside."""
+    seen = err
+    for _ in range(4):
+        if isinstance(seen, requests.RequestException) and seen.args \
+                and isinstance(seen.args[0], BaseException):
+            seen = seen.args[0]
+        elif isinstance(seen, MaxRetryError) and seen.reason is not None:
+            seen = seen.reason
+        else:
+            break
+    return seen
 
 
 def reason(err: BaseException) -> str:
     """What the system said ("Connection refused", "Name or service not known"), found in
     the error or what caused it; else the error's kind."""
+    err = cause(err)
     seen: BaseException | None = err
     for _ in range(5):
         if seen is None:
@@ -167,29 +201,89 @@ def reason(err: BaseException) -> str:
     return type(err).__name__
 
 
-def manager(base_url: str, size: int, fresh: bool = False) -> PoolManager:
-    """The client's pool for its one host: `size` kept-alive connections (one per thread
-    of the run), certificates checked against requests' CA bundle (or REQUESTS_CA_BUNDLE /
-    CURL_CA_BUNDLE), through the proxy the environment names for the host, if any. The
-    environment is read once: it cannot change under a run. `fresh`: every connection is
+class _Session(requests.Session):
+    """A Session that never looks at a redirect: requests, told not to follow one, still
+    reads the whole body of a 3xx (no size cap, no deadline) to work out the next request.
+    Here a 3xx is an answer like any other, its body read (or not) by the caller."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """The request as the caller wrote it, and nothing merged in: the Session has no
+        headers, auth, cookies or hooks of its own to merge (and requests' merging cost a
+        third of a call's CPU). Its URL goes to urllib3 as given, as it always did (requests'
+        re-quoting could change the escapes of a signed URL); every caller builds or checks
+        its URL first."""
+        if request.params or request.files or request.json is not None or request.auth or request.cookies:
+            raise TypeError("jogg_flow.net sessions take a URL, headers and a body only")
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(request.method)
+        prepared.url = request.url
+        prepared.prepare_headers(request.headers)
+        prepared.prepare_body(request.data, None)
+        prepared.prepare_hooks(request.hooks)
+        return prepared
+
+    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: bool | None,
+                                   verify: Any, cert: Any) -> _Settings:
+        """The Session's own settings, read from the environment once when it was made."""
+        return {"proxies": proxies or self.proxies, "stream": self.stream if stream is None else stream,
+                "verify": self.verify if verify is None else verify, "cert": cert or self.cert}
+
+
+def session(url: str, size: int, fresh: bool = False) -> requests.Session:
+    """A Session for `url`'s host: `size` kept-alive connections (one per thread of the
+    run), certificates checked against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE or certifi's
+    bundle, through the proxy the environment names for the host, if any. The environment
+    is read here, once: it cannot change under a run, and requests walks none of it per call
+    (`trust_env` off, which also keeps `~/.netrc` out). No header is sent but those a call
+    names (and Host, Content-Length, Accept-Encoding: identity, where the call names none);
+    no cookie is kept; no redirect followed; nothing retried. `fresh`: every connection is
     closed once its answer is read, so each request opens its own (for POSTs)."""
-    kw: dict[str, Any] = {"maxsize": size, "block": False, "retries": False, "cert_reqs": "CERT_REQUIRED"}
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
-    if bundle:
-        kw["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
-    proxy = _proxy_for(base_url)
-    if proxy:
+    made = _Session()
+    made.trust_env = False
+    made.headers = CaseInsensitiveDict()  # not requests' User-Agent, Accept, Connection
+    made.cookies = RequestsCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    made.max_redirects = 0
+    made.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
+    proxy = _proxy_for(url)
+    if proxy and urlsplit(proxy).scheme not in ("http", "https"):
+        # requests would take a socks proxy only with PySocks, and then on connections of its
+        # own, without the deadline: refused, said without the proxy's credentials.
         parts = urlsplit(proxy)
-        auth = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        headers = urllib3.make_headers(proxy_basic_auth=auth) if parts.username else None
-        manager: PoolManager = ProxyManager(proxy, num_pools=2, proxy_headers=headers, **kw)
-    else:
-        manager = PoolManager(num_pools=2, **kw)
-    # Connections whose wait for the status line and headers ends at the request's
-    # deadline too (the body is read against it in `_read`).
-    manager.pool_classes_by_scheme = {"http": _FreshPool, "https": _SFreshPool} if fresh else \
-        {"http": _Pool, "https": _SPool}
-    return manager
+        raise NetError(f"the proxy the environment names for {urlsplit(url).hostname} "
+                       f"({parts.scheme}://{parts.hostname or '?'}) is not an http:// or https:// one; "
+                       "jogg-flow speaks to no other kind")
+    made.proxies = {urlsplit(url).scheme: proxy} if proxy else {}
+    adapter = _Adapter(size, fresh)
+    made.adapters.clear()
+    made.mount("http://", adapter)
+    made.mount("https://", adapter)
+    return made
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter on this module's connection pools: the status line and headers are
+    read against the calling thread's `DEADLINE` (the body against it by the caller), and
+    with `fresh` every connection is closed once its answer is read. urllib3 retries nothing
+    (connection errors raise at once, read errors as they are)."""
+
+    def __init__(self, size: int, fresh: bool) -> None:
+        self._classes: dict[str, type[HTTPConnectionPool]] = \
+            {"http": _FreshPool, "https": _SFreshPool} if fresh else {"http": _Pool, "https": _SPool}
+        super().__init__(pool_connections=2, pool_maxsize=size, pool_block=False,
+                         max_retries=Retry(0, read=False, redirect=False))
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
+                         **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._classes
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._classes
+        return manager
 
 
 def _proxy_for(base_url: str) -> str | None:
@@ -204,11 +298,11 @@ def _proxy_for(base_url: str) -> str | None:
     return proxy if "://" in proxy else "http://" + proxy
 
 
-def _certifi() -> str | None:
+def _certifi() -> str | bool:
     try:
         import certifi
     except ImportError:  # the system's store, then
-        return None
+        return True
     return str(certifi.where())
 
 

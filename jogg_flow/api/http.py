@@ -9,9 +9,11 @@ The key goes only where it should: https (or loopback, or an explicit `allow_htt
 redirect ever followed, every server text redacted of it. Every answer is read against a
 total deadline and a size cap, and every wait wakes when the run stops.
 
-The calls go to urllib3 directly, on kept-alive connections (one pool sized for the run's
-threads): requests cost three times the CPU per call and, reading bodies itself, closed
-every connection after its answer (#15).
+The calls go through `requests` Sessions made by `jogg_flow.net.session` (no environment
+walked per call, no ~/.netrc, no cookie, no redirect, no retry inside requests): reads on
+kept-alive connections (one pool sized for the run's threads), each body streamed and read
+here against the deadline and the cap, then the connection released for the next call;
+POSTs on a Session whose connections close after their answer.
 """
 
 from __future__ import annotations
@@ -28,17 +30,18 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import requests
 import urllib3
-from urllib3 import ProxyManager
-from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, ProxyError
-from urllib3.response import BaseHTTPResponse
 
 from .. import __version__
 from ..errors import UsageError
 from ..net import DEADLINE as _DEADLINE
-from ..net import manager as _manager
+from ..net import FAILURES as _FAILURES
+from ..net import NetError as _NetError
+from ..net import cause as _cause
 from ..net import reason as _reason
+from ..net import session as _session
 from ..text import printable, web_url
 from .budget import PostBudget
 from .errors import (
@@ -161,6 +164,11 @@ class HttpClient:
                  max_body: int = MAX_BODY, rate_patience: float = 1800.0) -> None:
         if not api_key:
             raise InvalidKey("JOGG_API_KEY is not set", code=10105)
+        if not (api_key.isascii() and api_key.isprintable()) or api_key != api_key.strip():
+            # A header cannot carry it; said before any request (never with the key in it),
+            # not found out by a POST that then looks sent.
+            raise UsageError("JOGG_API_KEY holds a character a header cannot carry (a newline, "
+                             "a space at either end?); set it again")
         self.base_url = check_base(base_url, allow_http)
         self.budget = budget or PostBudget()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
@@ -174,19 +182,15 @@ class HttpClient:
         self.rng = rng or random.Random()
         self.on_retry, self.max_body = on_retry, max_body
         self._secrets = [api_key.encode()] if len(api_key) >= 4 else []
-        self._pool = _manager(self.base_url, pool)
-        # A POST never rides a kept-alive connection: one that the server, or a balancer in
-        # front of it, closes as the request leaves would leave the outcome unknown, and an
-        # unknown render costs the user a check. POSTs are few and paced, so each gets a
-        # connection of its own, closed after its answer; reads keep theirs alive.
-        self._posts = _manager(self.base_url, pool, fresh=True)
-        # Without a proxy every call goes straight to the base's own pool, by path: no URL to
-        # parse and route again on each call.
-        self._direct: HTTPConnectionPool | None = None
-        self._direct_posts: HTTPConnectionPool | None = None
-        if not isinstance(self._pool, ProxyManager):
-            self._direct = self._pool.connection_from_url(self.base_url)
-            self._direct_posts = self._posts.connection_from_url(self.base_url)
+        try:
+            self._reads = _session(self.base_url, pool)
+            # A POST never rides a kept-alive connection: one that the server, or a balancer in
+            # front of it, closes as the request leaves would leave the outcome unknown, and an
+            # unknown render costs the user a check. POSTs are few and paced, so each gets a
+            # connection of its own, closed after its answer; reads keep theirs alive.
+            self._posts = _session(self.base_url, pool, fresh=True)
+        except _NetError as err:
+            raise UsageError(str(err)) from None
         self.headers = {"x-api-key": api_key, "User-Agent": f"jogg-flow/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
         self.requests_made = 0
@@ -201,12 +205,12 @@ class HttpClient:
 
     @base_url.setter
     def base_url(self, url: str) -> None:
-        self._base, self._prefix = url, urlsplit(url).path
+        self._base = url
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._pool.clear()
-        self._posts.clear()
+        self._reads.close()
+        self._posts.close()
 
     # -- what every generation offers ---------------------------------------------------
 
@@ -348,6 +352,11 @@ class HttpClient:
         if self.stop.wait(seconds):
             raise Cancelled("stopping: not retrying")
 
+    def pause(self, attempt: int) -> None:
+        """Wait before trying again for the `attempt`th time: the client's backoff, ended
+        (Cancelled) when the run stops."""
+        self.sleep(self._delay(attempt - 1))
+
     def _delay(self, attempt: int) -> float:
         base, cap = self.backoff
         return float(min(cap, base * 2.0 ** attempt) * self.rng.uniform(0.5, 1.0))
@@ -382,14 +391,10 @@ class HttpClient:
         lost = OutcomeUnknown if method == "POST" else TransportError
         deadline = _DEADLINE.at = time.monotonic() + sum(timeout)
         try:
-            posting = method == "POST"
-            direct, pool = (self._direct_posts, self._posts) if posting else (self._direct, self._pool)
-            target: Any = direct or pool
-            where = self._prefix + path + query if direct else self.base_url + path + query
-            resp = target.urlopen(method, where, body=data, headers=headers, redirect=False,
-                                  retries=False, preload_content=False,
-                                  timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
-        except (urllib3.exceptions.HTTPError, OSError) as err:
+            session = self._posts if method == "POST" else self._reads
+            resp = session.request(method, self.base_url + path + query, data=data, headers=headers,
+                                   allow_redirects=False, stream=True, timeout=timeout)
+        except _FAILURES as err:
             if _not_sent(err):
                 raise _NotSent(f"{route}: cannot connect to {self.base_url} "
                                f"({_reason(err)})") from None
@@ -401,20 +406,20 @@ class HttpClient:
         try:
             raw = self._read(resp, deadline)
         except _Cut as cut:
-            resp.close()  # the rest of this answer must not reach the next request
+            resp.raw.close()  # the rest of this answer must not reach the next request
             raise lost(f"{route}: {cut}" + _MAYBE[method]) from None
         finally:
-            resp.release_conn()  # read whole: the connection serves the next call
+            resp.raw.release_conn()  # read whole: the connection serves the next call
         return self._envelope(resp, self._redact(raw), route)
 
-    def _read(self, resp: BaseHTTPResponse, deadline: float) -> bytes:
+    def _read(self, resp: requests.Response, deadline: float) -> bytes:
         """The whole body, or _Cut past the deadline or the size cap (a trickling or
         endless answer must not hold the run)."""
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body:
             raise _Cut(f"answer of {declared} bytes is over the {self.max_body}-byte limit")
         size, chunks = 0, list[bytes]()
-        read = resp.read1
+        read = resp.raw.read1
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -434,8 +439,8 @@ class HttpClient:
             raw = raw.replace(secret, _REDACTED.encode())
         return raw
 
-    def _envelope(self, resp: BaseHTTPResponse, raw: bytes, route: str) -> Any:
-        status = resp.status
+    def _envelope(self, resp: requests.Response, raw: bytes, route: str) -> Any:
+        status = resp.status_code
         if 300 <= status < 400:
             target = urlsplit(urljoin(self.base_url, resp.headers.get("Location", ""))).hostname
             raise Redirected(f"{route}: HTTP {status} redirect to {target or '?'} not followed "
@@ -456,9 +461,9 @@ class HttpClient:
                               retry_after=_retry_after(resp, body))
         raise cls(msg, code=code, rid=rid, http_status=status)
 
-    def _bare(self, resp: BaseHTTPResponse, raw: bytes, route: str) -> Any:
+    def _bare(self, resp: requests.Response, raw: bytes, route: str) -> Any:
         """An answer without JoggAI's envelope: a gateway's, a proxy's, a retired path's."""
-        status, text = resp.status, snippet(raw)
+        status, text = resp.status_code, snippet(raw)
         if status == 429:
             raise RateLimited(f"{route}: HTTP 429", code=429, http_status=429,
                               retry_after=_retry_after(resp, {}))
@@ -512,7 +517,7 @@ def snippet(raw: bytes) -> str:
     return (text[:_SNIPPET] + "…" if len(text) > _SNIPPET else text) or "(empty body)"
 
 
-def _retry_after(resp: BaseHTTPResponse, body: dict[str, Any]) -> float | None:
+def _retry_after(resp: requests.Response, body: dict[str, Any]) -> float | None:
     """Seconds to wait: `Retry-After` (seconds or an HTTP date), or a `retryAfter` field."""
     data = body.get("data")
     for value in (resp.headers.get("Retry-After"), body.get("retryAfter"),
@@ -533,9 +538,10 @@ def _retry_after(resp: BaseHTTPResponse, body: dict[str, Any]) -> float | None:
     return None
 
 
-def _not_sent(err: Exception) -> bool:
+def _not_sent(err: BaseException) -> bool:
     """True when the request certainly never reached the server (no connection, to the API
-    or to the proxy in front of it)."""
+    or to the proxy in front of it): urllib3's error under requests' wrapping says."""
+    err = _cause(err)
     if isinstance(err, ProxyError):
         return isinstance(err.original_error, ConnectTimeoutError)
     return isinstance(err, ConnectTimeoutError)  # NewConnectionError is one too

@@ -10,22 +10,20 @@ uploaded afresh on the next apply (an upload costs nothing).
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import urllib3
-
 from .. import __version__
-from ..net import DEADLINE, manager, reason
+from ..net import DEADLINE, FAILURES, TIMEOUT, NetError, reason, session
 from ..text import printable, web_url
 from .errors import ApiError
 from .generations import is_loopback
 
 _ANSWER_CAP = 64 * 1024  # a storage service's answer to a PUT is a few bytes of XML at most
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
+_ATTEMPTS = 3  # per signed URL; the engine asks for a fresh one after that
 
 
 class UploadFailed(ApiError):
@@ -62,16 +60,15 @@ def check_signed(sign_url: object, asset_url: object, route: str) -> Signed:
     return Signed(sign_url, asset_url)
 
 
-def put(sign_url: str, data: bytes, content_type: str, *, timeout: tuple[float, float] = (10.0, 60.0),
-        attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None) -> None:
-    """PUT `data` to `sign_url` with `content_type`; UploadFailed when it is not stored."""
-    rng = rng or random.Random()
+def put(sign_url: str, data: bytes, content_type: str, *, pause: Callable[[int], None]) -> None:
+    """PUT `data` to `sign_url` with `content_type`; UploadFailed when it is not stored. A
+    transient failure is tried again after `pause(attempt)` (the client's backoff, which
+    ends the wait when the run stops)."""
     last = ""
-    for attempt in range(attempts):
+    for attempt in range(_ATTEMPTS):
         if attempt:
-            sleep(min(30.0, 0.5 * 2 ** attempt) * rng.uniform(0.5, 1.0))
-        status, last = _once(sign_url, data, content_type, timeout)
+            pause(attempt)
+        status, last = _once(sign_url, data, content_type)
         if 200 <= status < 300:
             return
         if status and status not in _TRANSIENT:
@@ -79,26 +76,28 @@ def put(sign_url: str, data: bytes, content_type: str, *, timeout: tuple[float, 
     raise UploadFailed(f"PUT of the file to {shown(sign_url)} failed: {last}")
 
 
-def _once(url: str, data: bytes, content_type: str, timeout: tuple[float, float]) -> tuple[int, str]:
+def _once(url: str, data: bytes, content_type: str) -> tuple[int, str]:
     """(HTTP status, what to say) of one PUT; status 0 when no answer came."""
-    pool = manager(url, 1, fresh=True)
+    try:
+        put_on = session(url, 1, fresh=True)
+    except NetError as err:
+        raise UploadFailed(f"PUT of the file to {shown(url)}: {err}") from None
     # The whole exchange has a deadline: a minute, plus a second per 256 KB to send.
-    DEADLINE.at = time.monotonic() + sum(timeout) + len(data) / (256 * 1024)
+    DEADLINE.at = time.monotonic() + sum(TIMEOUT) + len(data) / (256 * 1024)
     headers = {"Content-Type": content_type, "User-Agent": f"jogg-flow/{__version__}"}
     try:
-        resp = pool.urlopen("PUT", url, body=data, headers=headers, redirect=False, retries=False,
-                            preload_content=False,
-                            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
-    except (urllib3.exceptions.HTTPError, OSError) as err:
-        pool.clear()
+        resp = put_on.put(url, data=data, headers=headers, allow_redirects=False, stream=True,
+                          timeout=TIMEOUT)
+    except FAILURES as err:
+        put_on.close()
         return 0, f"no answer ({reason(err)})"
     finally:
         DEADLINE.at = None  # the head's watch ends with it (net._CutAtDeadline)
     try:
-        resp.read(_ANSWER_CAP)
-    except (urllib3.exceptions.HTTPError, OSError):
+        resp.raw.read(_ANSWER_CAP)
+    except FAILURES:
         pass  # the status line is what counts
     finally:
-        resp.release_conn()
-        pool.clear()
-    return resp.status, f"HTTP {resp.status} {printable(resp.reason or '')}".rstrip()
+        resp.close()
+        put_on.close()
+    return resp.status_code, f"HTTP {resp.status_code} {printable(resp.reason or '')}".rstrip()

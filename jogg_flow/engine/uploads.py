@@ -128,7 +128,7 @@ class Uploads:
             try:
                 signed = self.client.upload_asset(posixpath.basename(name.replace("\\", "/")),
                                                   kind.mime, len(data))
-                put(signed.sign_url, data, route.put_type or kind.mime, sleep=self.client.sleep)
+                put(signed.sign_url, data, route.put_type or kind.mime, pause=self.client.pause)
             except (OutcomeUnknown, UploadFailed) as err:
                 last = err  # nothing kept: a fresh upload is free
                 self.emit({"event": "retry", "key": key, "step": "upload", "reason": f"{name}: {err}"})
