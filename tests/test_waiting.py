@@ -24,6 +24,14 @@ HOLDER = ("import sys; from jogg_flow.state.lock import Lock; lock = Lock(sys.ar
           "print('held', flush=True); sys.stdin.read(); lock.release()")
 
 
+def hold(spawn, state):
+    """Another run holds the state's lock (until `release`)."""
+    holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
+                   stdout=subprocess.PIPE, text=True, env=ENV)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
 def release(holder):
     """The other run ends: its lock is released as it exits."""
     holder.stdin.close()
@@ -53,9 +61,7 @@ def test_the_heartbeat_says_it_waits_for_the_post_budget_and_for_joggai(write, s
 def test_a_locked_state_names_the_unlock_command_with_the_runs_flags(write, spawn, tmp_path):
     manifest = write("m.yaml", MANIFEST)
     state = str(tmp_path / ".jogg-flow" / "m.sandbox.state.json")
-    holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
-                   stdout=subprocess.PIPE, text=True, env=ENV)
-    assert holder.stdout.readline() == "held\n"
+    holder = hold(spawn, state)
     refused = subprocess.run(jogg_flow("apply", manifest, "--sandbox", "--yes", "--state", state),
                              capture_output=True, text=True, env=ENV, stdin=subprocess.DEVNULL, timeout=60)
     assert refused.returncode == 4
@@ -73,9 +79,7 @@ PREVIEWS = ("version: 1\napi: {version: v2}\ndefaults:\n  render:\n    avatar_id
 def test_lock_timeout_waits_for_the_other_run(write, spawn, tmp_path, command, text):
     manifest = write("m.yaml", text)
     state = str(tmp_path / "s.json")
-    holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
-                   stdout=subprocess.PIPE, text=True, env=ENV)
-    assert holder.stdout.readline() == "held\n"
+    holder = hold(spawn, state)
     waiting = spawn(jogg_flow(command, manifest, "--sandbox", "--yes", "--state", state, "--lock-timeout", "5m"),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     said = waiting.stderr.readline()
@@ -90,9 +94,7 @@ def test_lock_timeout_waits_for_the_other_run(write, spawn, tmp_path, command, t
 def test_lock_timeout_gives_up_at_its_end(write, spawn, tmp_path, command, text):
     manifest = write("m.yaml", text)
     state = str(tmp_path / "s.json")
-    holder = spawn([sys.executable, "-c", HOLDER, state], stdin=subprocess.PIPE,
-                   stdout=subprocess.PIPE, text=True, env=ENV)
-    assert holder.stdout.readline() == "held\n"
+    holder = hold(spawn, state)
     gave_up = subprocess.run(jogg_flow(command, manifest, "--sandbox", "--yes", "--state", state,
                                        "--lock-timeout", "1s"),
                              capture_output=True, text=True, env=ENV, stdin=subprocess.DEVNULL, timeout=60)

@@ -60,17 +60,18 @@ class PgPostBudget:
         self._cancelled = threading.Event()
         self._queue = threading.Lock()  # one thread of this run looks at the window at a time
         self._adapts = True  # the key's limit in force is in the database (see _ask)
+        self.key_hash = ""
         self._link.run(ensure_schema, self.where)
-        self.key_hash = self._link.run(lambda conn: self._ask(conn, api_key), self.where)
+        self._link.run(lambda conn: self._ask(conn, api_key), self.where)
 
-    def _ask(self, conn: psycopg.Connection[Any], api_key: str) -> str:
+    def _ask(self, conn: psycopg.Connection[Any], api_key: str) -> None:
         """The key's hash; this runner's limit put to the key's ceiling: the lowest asked while
         others POST on the key (their slots are in the window), else this one's. The limit in
         force learnt from 429s stays, below the ceiling."""
         self.key_hash = _hash(conn, api_key)
         self._adapts = has_table(conn, "jogg_flow_post_limits")  # absent: see ensure_schema
         if not self._adapts:
-            return self.key_hash
+            return
         conn.execute(
             "insert into jogg_flow_post_limits as l (key_hash, in_force, ceiling) "
             "values (%(k)s, %(n)s, %(n)s) on conflict (key_hash) do update set ceiling = case "
@@ -78,7 +79,6 @@ class PgPostBudget:
             "and expires_at > clock_timestamp()) "
             "then least(l.ceiling, %(n)s) else %(n)s end, in_force = least(l.in_force, %(n)s)",
             {"k": self.key_hash, "n": self.limit})
-        return self.key_hash
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
